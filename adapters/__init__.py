@@ -1,0 +1,1 @@
+"""Everything that touches the world: CLI, campaign runner, crypto, storage, transport."""

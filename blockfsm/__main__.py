@@ -1,0 +1,3 @@
+from blockfsm.adapters.cli import main
+
+main()

@@ -1,0 +1,196 @@
+"""The block sync server as a pure machine. Its rules are stated in ``blockfsm.spec.sync_server``.
+
+What it does, in order of precedence for a ``SyncRequestReceived``:
+
+1. a request whose fields are not unsigned 64-bit integers is refused (``malformed_request``);
+2. ``limit == 0`` is refused (``zero_limit``): upstream's loop treated it as unlimited;
+3. a request for another chain is refused (``wrong_chain``);
+4. a peer over its budget of ``rate_limit_requests`` per ``rate_limit_window`` is refused
+   (``rate_limited``), as is a new peer when the window's table already tracks
+   ``rate_limit_peers`` peers;
+5. otherwise the server sends ``min(request.limit, request_limit)`` blocks from ``start_height``
+   upward and the highest certificate, both from the one view snapshot of this step.
+
+Refusals change no state, so they cannot disturb the advertisement schedule, which depends on
+``Tick`` alone: the first valid Tick advertises, and so does every Tick at least ``advertise_time``
+after the last advertisement (highest certificate first, then the signed committed height).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from blockfsm.machine.core import (
+    Broadcast,
+    MachineDef,
+    PeerId,
+    Rejected,
+    Send,
+    Step,
+    Tick,
+    require,
+)
+from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Signer
+from blockfsm.machine.messages import (
+    AdvertiseBlock,
+    AdvertiseCertificate,
+    SyncRequestReceived,
+    SyncResponse,
+)
+from blockfsm.machine.types import MAX_U64, ChainId, advertise_block_payload
+from blockfsm.machine.view import ChainView
+from blockfsm.spec.sync_server import SERVING, SPEC, STARTING
+
+MAX_REQUEST_LIMIT = 100_000
+MAX_PERIOD_MS = 24 * 3600 * 1000
+
+
+@attrs.frozen(kw_only=True)
+class SyncServerConfig:
+    """Defaults follow upstream's tests: request_limit 10, advertise_time 10 s."""
+
+    chain_id: ChainId
+    signer: Signer = attrs.field(eq=False, hash=False)
+    request_limit: int = 10
+    advertise_time: int = 10_000
+    rate_limit_requests: int = 50
+    rate_limit_window: int = 1_000
+    rate_limit_peers: int = 1_024
+
+    def __attrs_post_init__(self) -> None:
+        require(
+            type(self.chain_id) is int and 0 <= self.chain_id <= MAX_U64,
+            f"chain_id must be an unsigned 64-bit integer, got {self.chain_id!r}",
+        )
+        key = getattr(self.signer, "public_key", None)
+        require(
+            isinstance(key, bytes) and len(key) == PUBLIC_KEY_SIZE and callable(
+                getattr(self.signer, "sign", None)
+            ),
+            "signer must have a 32-byte public_key and a sign(bytes) method",
+        )
+        _positive(self.request_limit, "request_limit", MAX_REQUEST_LIMIT)
+        _positive(self.advertise_time, "advertise_time (ms)", MAX_PERIOD_MS)
+        _positive(self.rate_limit_requests, "rate_limit_requests", 1_000_000)
+        _positive(self.rate_limit_window, "rate_limit_window (ms)", MAX_PERIOD_MS)
+        _positive(self.rate_limit_peers, "rate_limit_peers", 1_000_000)
+
+
+def _positive(value: object, name: str, maximum: int) -> None:
+    require(
+        type(value) is int and 1 <= value <= maximum,  # type: ignore[operator]
+        f"{name} must be an integer in [1, {maximum}], got {value!r}",
+    )
+
+
+@attrs.frozen(kw_only=True)
+class SyncServerState:
+    control: str
+    now: int = -1
+    last_advertised: int = -1
+    window: int = -1
+    window_counts: tuple[tuple[PeerId, int], ...] = ()
+
+
+def initial(config: SyncServerConfig) -> SyncServerState:
+    return SyncServerState(control=STARTING)
+
+
+def step(config: SyncServerConfig, state: SyncServerState, event: Any, view: ChainView) -> Step:
+    if type(event) is SyncRequestReceived:
+        return _on_request(config, state, event, view)
+    if type(event) is Tick:
+        return _on_tick(config, state, event, view)
+    raise TypeError(f"sync server does not take {type(event).__name__}")
+
+
+def _on_tick(config: SyncServerConfig, state: SyncServerState, event: Tick, view: ChainView) -> Step:
+    now = event.now
+    if type(now) is not int or now < 0 or now < state.now:
+        return Step(state, (Rejected(reason="clock_regressed"),))
+    if state.last_advertised >= 0 and now - state.last_advertised < config.advertise_time:
+        return Step(attrs.evolve(state, now=now), ())
+    committed = view.committed_height()
+    payload = advertise_block_payload(config.chain_id, config.signer.public_key, committed, now)
+    effects = (
+        Broadcast(message=AdvertiseCertificate(certificate=view.highest_certificate())),
+        Broadcast(
+            message=AdvertiseBlock(
+                chain_id=config.chain_id,
+                server=config.signer.public_key,
+                committed_height=committed,
+                timestamp=now,
+                signature=config.signer.sign(payload),
+            )
+        ),
+    )
+    new_state = SyncServerState(
+        control=SERVING,
+        now=now,
+        last_advertised=now,
+        window=state.window,
+        window_counts=state.window_counts,
+    )
+    return Step(new_state, effects)
+
+
+def _u64(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_U64
+
+
+def _on_request(
+    config: SyncServerConfig, state: SyncServerState, event: SyncRequestReceived, view: ChainView
+) -> Step:
+    req = event.request
+    peer = event.peer
+    if not (
+        _u64(req.chain_id)
+        and _u64(req.request_id)
+        and _u64(req.start_height)
+        and _u64(req.limit)
+        and type(peer) is bytes
+    ):
+        return Step(state, (Rejected(reason="malformed_request", peer=peer),))
+    if req.limit == 0:
+        return Step(state, (Rejected(reason="zero_limit", peer=peer),))
+    if req.chain_id != config.chain_id:
+        return Step(state, (Rejected(reason="wrong_chain", peer=peer),))
+
+    window = state.now // config.rate_limit_window if state.now >= 0 else -1
+    counts = state.window_counts if state.window == window else ()
+    served = 0
+    for p, n in counts:
+        if p == peer:
+            served = n
+            break
+    if served >= config.rate_limit_requests or (
+        served == 0 and len(counts) >= config.rate_limit_peers
+    ):
+        return Step(state, (Rejected(reason="rate_limited", peer=peer),))
+    if served:
+        counts = tuple((p, n + 1) if p == peer else (p, n) for p, n in counts)
+    else:
+        counts = (*counts, (peer, 1))
+
+    limit = min(req.limit, config.request_limit)
+    response = SyncResponse(
+        chain_id=config.chain_id,
+        request_id=req.request_id,
+        blocks=view.blocks_from(req.start_height, limit),
+        highest_certificate=view.highest_certificate(),
+    )
+    new_state = SyncServerState(
+        control=state.control,
+        now=state.now,
+        last_advertised=state.last_advertised,
+        window=window,
+        window_counts=counts,
+    )
+    return Step(new_state, (Send(peer=peer, message=response),))
+
+
+SYNC_SERVER: MachineDef[SyncServerConfig, SyncServerState, Any, ChainView] = MachineDef(
+    name="sync_server", spec=SPEC, initial=initial, step=step
+)

@@ -1,0 +1,172 @@
+"""Conformance: every observed step of a machine must match exactly one row of its spec.
+
+``Conformant`` wraps any machine. On each step it
+
+1. finds the rows of the spec for (control state, event type) whose guard holds, and requires
+   exactly one (the spec is total and its guards mutually exclusive, *in fact*, for these inputs);
+2. runs the machine's own ``step``;
+3. requires the new control state to be the row's target and the effect type names to match the
+   row's effect pattern; an ``ignore`` or ``reject`` row must leave the state unchanged, and a
+   ``reject`` row must emit one ``Rejected`` with the row's reason;
+4. checks every safety invariant of the spec on the transition;
+5. counts row coverage and invariant checks into a ``Stats`` shared with the campaign runner.
+
+The step function and the spec's guards are written separately, so a disagreement between them is
+a real finding, not a tautology.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+
+from blockfsm.spec.language import Invariant, MachineSpec, Monitor, Row, Transition
+
+
+class SteppableMachine(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def spec(self) -> MachineSpec: ...
+
+    @property
+    def step(self) -> Callable[[Any, Any, Any, Any], Any]: ...
+
+
+class ConformanceError(AssertionError):
+    """A step did not match its spec (wrong row count, target or effects)."""
+
+    def __init__(self, message: str, trace: list[str]) -> None:
+        super().__init__(message + "\n" + format_trace(trace))
+        self.trace = trace
+
+
+class InvariantViolation(AssertionError):
+    """A safety invariant (or a liveness property, when a campaign asserts one) failed."""
+
+    def __init__(self, machine: str, invariant_id: str, statement: str, trace: list[str]) -> None:
+        super().__init__(f"{machine} {invariant_id} violated: {statement}\n" + format_trace(trace))
+        self.machine = machine
+        self.invariant_id = invariant_id
+        self.statement = statement
+        self.trace = trace
+
+
+def format_trace(trace: list[str]) -> str:
+    return "\n".join(f"  {n:>3}. {line}" for n, line in enumerate(trace, start=1))
+
+
+def describe(obj: object, limit: int = 240) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@attrs.define
+class Stats:
+    """Counts gathered across every run of one machine's campaign."""
+
+    examples: Counter[str] = attrs.field(factory=Counter)
+    steps: Counter[str] = attrs.field(factory=Counter)
+    rows: Counter[str] = attrs.field(factory=Counter)
+    runs: int = 0
+
+    def reset(self) -> None:
+        self.examples.clear()
+        self.steps.clear()
+        self.rows.clear()
+        self.runs = 0
+
+
+class Conformant:
+    """A machine run under its spec. One instance per run (a Hypothesis example, a sim node)."""
+
+    def __init__(
+        self,
+        machine: SteppableMachine,
+        config: Any,
+        *,
+        stats: Stats | None = None,
+        check_invariants: bool = True,
+    ) -> None:
+        self.machine = machine
+        self.spec = machine.spec
+        self.config = config
+        self.stats = stats if stats is not None else Stats()
+        self.trace: list[str] = []
+        self._step = machine.step
+        self._checks: list[tuple[Invariant, Callable[[Transition], bool]]] = []
+        if check_invariants:
+            for inv in self.spec.invariants:
+                if inv.check is not None:
+                    self._checks.append((inv, inv.check))
+                else:
+                    assert inv.monitor is not None
+                    monitor: Monitor = inv.monitor()
+                    self._checks.append((inv, monitor.observe))
+        self._checked_here: set[str] = set()
+        self.stats.runs += 1
+
+    def step(self, state: Any, event: Any, view: Any) -> Any:
+        spec = self.spec
+        matching = spec.matching_rows(self.config, state, event, view)
+        event_name = type(event).__name__
+        if len(matching) != 1:
+            self.trace.append(f"{describe(event)}  [in {state.control}]")
+            ids = ", ".join(r.id for r in matching) or "none"
+            raise ConformanceError(
+                f"{spec.name}: ({state.control}, {event_name}) matched {len(matching)} rows "
+                f"({ids}); exactly one must",
+                self.trace,
+            )
+        row = matching[0]
+        result = self._step(self.config, state, event, view)
+        after, effects = result
+        self.trace.append(
+            f"{describe(event)}  [{state.control} -> {after.control} by {row.id}; effects: "
+            f"{', '.join(type(e).__name__ for e in effects) or 'none'}]"
+        )
+        self._check_row(row, state, after, effects)
+        self.stats.rows[row.id] += 1
+        if self._checks:
+            t = Transition(
+                config=self.config, before=state, event=event, after=after, effects=effects,
+                view=view,
+            )
+            for inv, check in self._checks:
+                self.stats.steps[inv.id] += 1
+                self._checked_here.add(inv.id)
+                if not check(t):
+                    raise InvariantViolation(spec.name, inv.id, inv.statement, self.trace)
+        return result
+
+    def _check_row(self, row: Row, before: Any, after: Any, effects: tuple[Any, ...]) -> None:
+        problem = None
+        if after.control != row.target:
+            problem = f"target is {after.control}, row {row.id} says {row.target}"
+        elif not self.spec.effects_match(row, (type(e).__name__ for e in effects)):
+            problem = f"effects do not match row {row.id}'s pattern {row.effects}"
+        elif row.kind != "transition" and after != before:
+            problem = f"row {row.id} is an {row.kind} row but the state changed"
+        elif row.kind == "reject" and getattr(effects[0], "reason", None) != row.reason:
+            problem = f"row {row.id} rejects for {row.reason!r}, step said {effects[0]!r}"
+        if problem is not None:
+            raise ConformanceError(f"{self.spec.name}: {problem}", self.trace)
+
+    def fail(self, property_id: str, statement: str) -> InvariantViolation:
+        """Build the violation a campaign raises when a liveness property fails."""
+        return InvariantViolation(self.spec.name, property_id, statement, self.trace)
+
+    def count(self, property_id: str) -> None:
+        """Record that a campaign checked ``property_id`` (a liveness property) once."""
+        self.stats.steps[property_id] += 1
+        self._checked_here.add(property_id)
+
+    def finish(self) -> None:
+        """Close the run: each property checked at least once counts one example."""
+        for pid in self._checked_here:
+            self.stats.examples[pid] += 1
+        self._checked_here.clear()

@@ -1,0 +1,322 @@
+"""The spec language: a machine declared as data.
+
+A machine spec lists its control states, the event and effect types it speaks (by class name, so a
+harness in another language can read the same spec), and transition rows
+``(source, event type, guard, target, effect pattern)``. Rows are of three kinds:
+
+- ``transition``: the step moves to ``target`` (possibly the same state) and emits effects whose
+  type names match ``effects``;
+- ``ignore``: the step changes nothing and emits nothing;
+- ``reject``: the step changes nothing and emits exactly one ``Rejected`` effect whose ``reason`` is
+  the row's ``reason`` (a counted rejection).
+
+An effect pattern is a tuple of effect type names, each optionally suffixed with ``*`` (zero or
+more), ``+`` (one or more) or ``?`` (zero or one); the observed effect names must match it in order.
+
+Guards, invariants and liveness progress predicates are plain predicates over the machine's own
+objects; this module never imports the machine, so the dependency runs one way: machine -> spec.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, Protocol
+
+import attrs
+
+Predicate = Callable[[Any, Any, Any, Any], bool]
+"""A guard predicate over ``(config, state, event, view)``."""
+
+RowKind = Literal["transition", "ignore", "reject"]
+
+
+class SpecError(ValueError):
+    """A spec declaration is malformed (raised at import time, never from a step)."""
+
+
+@attrs.frozen(kw_only=True)
+class Guard:
+    """A named condition on a row; ``text`` is what the docs show."""
+
+    name: str
+    text: str
+    holds: Predicate = attrs.field(eq=False, hash=False, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class Row:
+    id: str
+    source: str
+    event: str
+    target: str
+    guard: Guard | None = None
+    effects: tuple[str, ...] = ()
+    kind: RowKind = "transition"
+    reason: str | None = None
+    note: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Transition:
+    """One observed step, as seen by invariants: the inputs, the new state and the effects."""
+
+    config: Any
+    before: Any
+    event: Any
+    after: Any
+    effects: tuple[Any, ...]
+    view: Any
+
+
+class Monitor(Protocol):
+    """A safety check that needs history: fed every transition of one run, in order."""
+
+    def observe(self, t: Transition) -> bool: ...
+
+
+@attrs.frozen(kw_only=True)
+class Invariant:
+    """A safety invariant, checked after every step.
+
+    Exactly one of ``check`` (a predicate over one transition) and ``monitor`` (a factory of a
+    history-keeping ``Monitor``, one per run) is given. ``catches`` names the upstream bug or the
+    failure mode the invariant exists to catch.
+    """
+
+    id: str
+    statement: str
+    check: Callable[[Transition], bool] | None = attrs.field(
+        default=None, eq=False, hash=False, repr=False
+    )
+    monitor: Callable[[], Monitor] | None = attrs.field(
+        default=None, eq=False, hash=False, repr=False
+    )
+    catches: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Liveness:
+    """A liveness property: under ``fairness``, ``statement`` holds within ``bound``.
+
+    Liveness is checked the way TigerBeetle's VOPR checks it: chaos, then heal, then a fair
+    schedule of at most ``bound_ticks`` ticks, then the progress assertion. The campaign that
+    drives the machine evaluates it and reports it under this ``id``.
+    """
+
+    id: str
+    statement: str
+    fairness: str
+    bound: str
+    bound_ticks: int
+    catches: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class MachineSpec:
+    name: str
+    title: str
+    summary: str
+    states: tuple[str, ...]
+    initial: str
+    events: tuple[str, ...]
+    effects: tuple[str, ...]
+    rows: tuple[Row, ...]
+    invariants: tuple[Invariant, ...]
+    liveness: tuple[Liveness, ...] = ()
+    notes: tuple[str, ...] = ()
+    _index: dict[tuple[str, str], tuple[Row, ...]] = attrs.field(
+        init=False, eq=False, hash=False, repr=False
+    )
+    _patterns: dict[str, re.Pattern[str]] = attrs.field(
+        init=False, eq=False, hash=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        index: dict[tuple[str, str], list[Row]] = {}
+        for row in self.rows:
+            index.setdefault((row.source, row.event), []).append(row)
+        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
+        object.__setattr__(
+            self, "_patterns", {row.id: compile_effect_pattern(row.effects) for row in self.rows}
+        )
+
+    def rows_for(self, state: str, event: str) -> tuple[Row, ...]:
+        return self._index.get((state, event), ())
+
+    def row(self, row_id: str) -> Row:
+        for row in self.rows:
+            if row.id == row_id:
+                return row
+        raise KeyError(row_id)
+
+    def matching_rows(self, config: Any, state: Any, event: Any, view: Any) -> list[Row]:
+        """Every row whose source, event type and guard hold for this step's inputs."""
+        rows = self.rows_for(state.control, type(event).__name__)
+        return [r for r in rows if r.guard is None or r.guard.holds(config, state, event, view)]
+
+    def effects_match(self, row: Row, effect_names: Iterable[str]) -> bool:
+        observed = "".join(name + ";" for name in effect_names)
+        return self._patterns[row.id].fullmatch(observed) is not None
+
+    def invariant(self, invariant_id: str) -> Invariant:
+        for inv in self.invariants:
+            if inv.id == invariant_id:
+                return inv
+        raise KeyError(invariant_id)
+
+
+_QUANTIFIERS = {"*", "+", "?"}
+
+
+def compile_effect_pattern(pattern: tuple[str, ...]) -> re.Pattern[str]:
+    parts = []
+    for item in pattern:
+        quant = item[-1] if item and item[-1] in _QUANTIFIERS else ""
+        name = item[:-1] if quant else item
+        if not name.isidentifier():
+            raise SpecError(f"bad effect name in pattern: {item!r}")
+        parts.append(f"(?:{re.escape(name)};){quant}")
+    return re.compile("".join(parts))
+
+
+def effect_names(pattern: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(item.rstrip("*+?") for item in pattern)
+
+
+def define_machine(
+    *,
+    name: str,
+    title: str,
+    summary: str,
+    states: Iterable[str],
+    initial: str,
+    events: Iterable[str],
+    effects: Iterable[str],
+    rows: Iterable[RowDraft],
+    invariants: Iterable[Invariant],
+    liveness: Iterable[Liveness] = (),
+    notes: Iterable[str] = (),
+    row_prefix: str = "R",
+) -> MachineSpec:
+    """Build a spec, numbering rows in order (``R1``, ``R2``, ...) and validating references."""
+    states_t = tuple(states)
+    events_t = tuple(events)
+    effects_t = tuple(effects)
+    numbered = tuple(
+        draft.build(f"{row_prefix}{n}") for n, draft in enumerate(rows, start=1)
+    )
+    spec = MachineSpec(
+        name=name,
+        title=title,
+        summary=summary,
+        states=states_t,
+        initial=initial,
+        events=events_t,
+        effects=effects_t,
+        rows=numbered,
+        invariants=tuple(invariants),
+        liveness=tuple(liveness),
+        notes=tuple(notes),
+    )
+    _validate_references(spec)
+    return spec
+
+
+@attrs.frozen(kw_only=True)
+class RowDraft:
+    """A row before it is numbered; see ``row``, ``ignore`` and ``reject``."""
+
+    source: str
+    event: str
+    target: str
+    guard: Guard | None
+    effects: tuple[str, ...]
+    kind: RowKind
+    reason: str | None
+    note: str
+
+    def build(self, row_id: str) -> Row:
+        return Row(
+            id=row_id,
+            source=self.source,
+            event=self.event,
+            target=self.target,
+            guard=self.guard,
+            effects=self.effects,
+            kind=self.kind,
+            reason=self.reason,
+            note=self.note,
+        )
+
+
+def row(
+    source: str,
+    event: str,
+    target: str,
+    *,
+    guard: Guard | None = None,
+    effects: tuple[str, ...] = (),
+    note: str = "",
+) -> RowDraft:
+    return RowDraft(
+        source=source,
+        event=event,
+        target=target,
+        guard=guard,
+        effects=effects,
+        kind="transition",
+        reason=None,
+        note=note,
+    )
+
+
+def ignore(source: str, event: str, *, guard: Guard | None = None, note: str = "") -> RowDraft:
+    return RowDraft(
+        source=source,
+        event=event,
+        target=source,
+        guard=guard,
+        effects=(),
+        kind="ignore",
+        reason=None,
+        note=note,
+    )
+
+
+def reject(
+    source: str, event: str, reason: str, *, guard: Guard | None = None, note: str = ""
+) -> RowDraft:
+    return RowDraft(
+        source=source,
+        event=event,
+        target=source,
+        guard=guard,
+        effects=("Rejected",),
+        kind="reject",
+        reason=reason,
+        note=note,
+    )
+
+
+def _validate_references(spec: MachineSpec) -> None:
+    if spec.initial not in spec.states:
+        raise SpecError(f"{spec.name}: initial state {spec.initial!r} is not declared")
+    if len(set(spec.states)) != len(spec.states):
+        raise SpecError(f"{spec.name}: duplicate control state")
+    ids = [inv.id for inv in spec.invariants] + [lv.id for lv in spec.liveness]
+    if len(set(ids)) != len(ids):
+        raise SpecError(f"{spec.name}: duplicate invariant or liveness id")
+    for inv in spec.invariants:
+        if (inv.check is None) == (inv.monitor is None):
+            raise SpecError(f"{spec.name}: {inv.id} needs exactly one of check and monitor")
+    for r in spec.rows:
+        if r.source not in spec.states or r.target not in spec.states:
+            raise SpecError(f"{spec.name} {r.id}: unknown state in {r.source} -> {r.target}")
+        if r.event not in spec.events:
+            raise SpecError(f"{spec.name} {r.id}: undeclared event {r.event!r}")
+        for name in effect_names(r.effects):
+            if name not in spec.effects:
+                raise SpecError(f"{spec.name} {r.id}: undeclared effect {name!r}")
+        if r.kind == "reject" and not r.reason:
+            raise SpecError(f"{spec.name} {r.id}: a reject row needs a reason")

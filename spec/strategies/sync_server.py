@@ -1,0 +1,48 @@
+"""Strategies for the sync server's inputs: requests (honest, abusive and malformed) and configs."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from blockfsm.machine.core import PeerId
+from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
+from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_ids, u64_or_garbage
+
+PEERS: tuple[PeerId, ...] = tuple(bytes([0xA0 + i]) * 32 for i in range(8))
+
+limits = st.one_of(
+    st.integers(min_value=0, max_value=16),
+    st.sampled_from([2**31, 2**32 - 1, 2**64 - 1]),
+)
+"""Request limits: the small ones a client sends, zero, and the absurd ones an attacker sends."""
+
+
+def sync_requests(
+    chain_id: int = DEFAULT_CHAIN_ID, max_start: int = 48
+) -> st.SearchStrategy[SyncRequest]:
+    return st.builds(
+        SyncRequest,
+        chain_id=chain_ids(chain_id),
+        request_id=st.integers(min_value=0, max_value=2**64 - 1),
+        start_height=st.integers(min_value=0, max_value=max_start),
+        limit=limits,
+    )
+
+
+@st.composite
+def malformed_requests(draw: st.DrawFn, chain_id: int = DEFAULT_CHAIN_ID) -> SyncRequest:
+    """A request with one field holding something a u64 field cannot (as a codec bug or a
+    user's runtime might pass through)."""
+    fields = {"chain_id": chain_id, "request_id": 1, "start_height": 0, "limit": 1}
+    fields[draw(st.sampled_from(sorted(fields)))] = draw(u64_or_garbage())
+    return SyncRequest(**fields)  # type: ignore[arg-type]
+
+
+def request_events(
+    chain_id: int = DEFAULT_CHAIN_ID, peers: tuple[PeerId, ...] = PEERS
+) -> st.SearchStrategy[SyncRequestReceived]:
+    return st.builds(
+        SyncRequestReceived,
+        peer=st.sampled_from(peers),
+        request=st.one_of(sync_requests(chain_id), malformed_requests(chain_id)),
+    )

@@ -1,0 +1,60 @@
+"""Structural checks of a machine spec that need no execution.
+
+``problems(spec)`` returns a list of human-readable findings; an empty list means the spec is:
+
+- **total**: every (control state, event type) pair has at least one row;
+- **unambiguous on paper**: a pair with several rows has a guard on every one of them, and no two
+  rows of a pair share a guard name (that guards are mutually exclusive *in fact* is checked over
+  real states with Hypothesis, see ``blockfsm.spec.strategies.guards``);
+- **connected**: every control state is reachable from the initial state through transition rows;
+- **free of dead rows**: no row leaves from an unreachable state, and no row is an exact duplicate.
+"""
+
+from __future__ import annotations
+
+from blockfsm.spec.language import MachineSpec
+
+
+def reachable_states(spec: MachineSpec) -> set[str]:
+    seen = {spec.initial}
+    frontier = [spec.initial]
+    while frontier:
+        state = frontier.pop()
+        for r in spec.rows:
+            if r.source == state and r.target not in seen:
+                seen.add(r.target)
+                frontier.append(r.target)
+    return seen
+
+
+def problems(spec: MachineSpec) -> list[str]:
+    found: list[str] = []
+    for state in spec.states:
+        for event in spec.events:
+            rows = spec.rows_for(state, event)
+            if not rows:
+                found.append(f"not total: no row for ({state}, {event})")
+                continue
+            if len(rows) > 1:
+                unguarded = [r.id for r in rows if r.guard is None]
+                if unguarded:
+                    found.append(
+                        f"ambiguous: ({state}, {event}) has {len(rows)} rows and "
+                        f"unguarded {', '.join(unguarded)}"
+                    )
+                names = [r.guard.name for r in rows if r.guard is not None]
+                if len(set(names)) != len(names):
+                    found.append(f"ambiguous: ({state}, {event}) repeats a guard name")
+    reachable = reachable_states(spec)
+    for state in spec.states:
+        if state not in reachable:
+            found.append(f"unreachable state: {state}")
+    seen_rows: set[tuple[object, ...]] = set()
+    for r in spec.rows:
+        if r.source not in reachable:
+            found.append(f"dead row {r.id}: leaves unreachable state {r.source}")
+        key = (r.source, r.event, r.guard.name if r.guard else None)
+        if key in seen_rows:
+            found.append(f"dead row {r.id}: duplicates an earlier row")
+        seen_rows.add(key)
+    return found

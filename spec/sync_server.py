@@ -1,0 +1,456 @@
+"""Spec of the block sync server (HotStuff-rs ``block_sync/server.rs``, with upstream's bugs fixed).
+
+The server answers ``SyncRequest``s with contiguous blocks read from one chain snapshot, and
+advertises its highest certificate and its signed committed height at start and then every
+``advertise_time``. This module states the rules; ``blockfsm.machine.sync_server`` implements them
+separately, and the conformance checker holds one against the other on every step.
+
+The classification functions below are the spec's own statement of each rule; the machine does not
+import them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blockfsm.machine.core import Broadcast, Rejected, Send
+from blockfsm.machine.messages import (
+    AdvertiseBlock,
+    AdvertiseCertificate,
+    SyncRequestReceived,
+    SyncResponse,
+)
+from blockfsm.machine.types import advertise_block_payload, is_u64
+from blockfsm.spec.language import (
+    Guard,
+    Invariant,
+    Liveness,
+    MachineSpec,
+    Transition,
+    define_machine,
+    reject,
+    row,
+)
+
+STARTING = "Starting"
+SERVING = "Serving"
+
+# --- the spec's statement of how an input is classified ----------------------------------------
+
+
+def tick_kind(config: Any, state: Any, event: Any) -> str:
+    """``regressed`` (time went backwards or is malformed), ``first`` (no advertisement yet),
+    ``due`` (``advertise_time`` has passed since the last advertisement), or ``not_due``."""
+    now = event.now
+    if type(now) is not int or now < 0 or now < state.now:
+        return "regressed"
+    if state.last_advertised < 0:
+        return "first"
+    if now - state.last_advertised >= config.advertise_time:
+        return "due"
+    return "not_due"
+
+
+def request_kind(config: Any, state: Any, event: Any) -> str:
+    """``malformed``, ``zero_limit``, ``wrong_chain``, ``rate_limited`` or ``serve``.
+
+    Malformed and wrong-chain requests are refused before they touch any state, so a flood of them
+    costs the server nothing and cannot delay an advertisement (upstream bug 8)."""
+    req = event.request
+    if not (
+        is_u64(req.chain_id)
+        and is_u64(req.request_id)
+        and is_u64(req.start_height)
+        and is_u64(req.limit)
+        and type(event.peer) is bytes
+    ):
+        return "malformed"
+    if req.limit == 0:
+        return "zero_limit"
+    if req.chain_id != config.chain_id:
+        return "wrong_chain"
+    if served_in_window(config, state, event.peer) >= config.rate_limit_requests:
+        return "rate_limited"
+    if state.window == window_of(config, state.now) and len(state.window_counts) >= (
+        config.rate_limit_peers
+    ) and served_in_window(config, state, event.peer) == 0:
+        return "rate_limited"
+    return "serve"
+
+
+def window_of(config: Any, now: int) -> int:
+    return now // config.rate_limit_window if now >= 0 else -1
+
+
+def served_in_window(config: Any, state: Any, peer: bytes) -> int:
+    if state.window != window_of(config, state.now):
+        return 0
+    for p, count in state.window_counts:
+        if p == peer:
+            return int(count)
+    return 0
+
+
+def _tick(kind: str) -> Guard:
+    return Guard(
+        name=kind,
+        text={
+            "regressed": "now < last tick, or now is not a non-negative integer",
+            "first": "no advertisement sent yet",
+            "due": "now - last_advertised >= advertise_time",
+            "not_due": "now - last_advertised < advertise_time",
+        }[kind],
+        holds=lambda c, s, e, v: tick_kind(c, s, e) == kind,
+    )
+
+
+def _request(kind: str) -> Guard:
+    return Guard(
+        name=kind,
+        text={
+            "malformed": "a field is not an unsigned 64-bit integer",
+            "zero_limit": "limit == 0",
+            "wrong_chain": "request.chain_id != config.chain_id",
+            "rate_limited": "peer already served rate_limit_requests times in this window, "
+            "or the window's peer table is full",
+            "serve": "well-formed, our chain, within the peer's rate budget",
+        }[kind],
+        holds=lambda c, s, e, v: request_kind(c, s, e) == kind,
+    )
+
+
+ADVERTISE = ("Broadcast", "Broadcast")
+
+
+# --- invariants ------------------------------------------------------------------------------
+
+
+def _responses(t: Transition) -> list[tuple[Send, SyncResponse]]:
+    return [
+        (e, e.message)
+        for e in t.effects
+        if type(e) is Send and type(e.message) is SyncResponse
+    ]
+
+
+def _cap(t: Transition) -> int:
+    return int(min(t.event.request.limit, t.config.request_limit))
+
+
+def response_capped(t: Transition) -> bool:
+    return all(len(r.blocks) <= _cap(t) for _, r in _responses(t))
+
+
+def response_only_for_own_chain(t: Transition) -> bool:
+    for send, r in _responses(t):
+        if type(t.event) is not SyncRequestReceived:
+            return False
+        req = t.event.request
+        if req.chain_id != t.config.chain_id or r.chain_id != t.config.chain_id:
+            return False
+        if r.request_id != req.request_id or send.peer != t.event.peer:
+            return False
+    return True
+
+
+def response_contiguous(t: Transition) -> bool:
+    for _, r in _responses(t):
+        start = t.event.request.start_height
+        for i, block in enumerate(r.blocks):
+            if block.height != start + i or block != t.view.block_at(start + i):
+                return False
+            if i and block.parent_hash != r.blocks[i - 1].hash:
+                return False
+    return True
+
+
+def response_complete(t: Transition) -> bool:
+    for _, r in _responses(t):
+        available = max(0, t.view.highest_height() - t.event.request.start_height + 1)
+        if len(r.blocks) != min(_cap(t), available):
+            return False
+    return True
+
+
+def certificate_from_snapshot(t: Transition) -> bool:
+    current = t.view.highest_certificate()
+    for _, r in _responses(t):
+        if r.highest_certificate != current:
+            return False
+    for e in t.effects:
+        if type(e) is Broadcast and type(e.message) is AdvertiseCertificate:
+            if e.message.certificate != current:
+                return False
+    return True
+
+
+def advertisement_authentic(t: Transition) -> bool:
+    c = t.config
+    for e in t.effects:
+        if type(e) is Broadcast and type(e.message) is AdvertiseBlock:
+            ad = e.message
+            if (
+                ad.chain_id != c.chain_id
+                or ad.server != c.signer.public_key
+                or ad.committed_height != t.view.committed_height()
+                or ad.timestamp != t.event.now
+            ):
+                return False
+            payload = advertise_block_payload(
+                ad.chain_id, ad.server, ad.committed_height, ad.timestamp
+            )
+            if ad.signature != c.signer.sign(payload):
+                return False
+    return True
+
+
+def one_outcome_per_request(t: Transition) -> bool:
+    if type(t.event) is not SyncRequestReceived:
+        return True
+    if len(t.effects) != 1:
+        return False
+    e = t.effects[0]
+    if type(e) is Send:
+        return type(e.message) is SyncResponse and e.peer == t.event.peer
+    return type(e) is Rejected and e.peer == t.event.peer
+
+
+def peer_table_bounded(t: Transition) -> bool:
+    return len(t.after.window_counts) <= t.config.rate_limit_peers
+
+
+def _advertisements(t: Transition) -> list[Any]:
+    return [e.message for e in t.effects if type(e) is Broadcast]
+
+
+class AdvertisementSchedule:
+    """Ghost clock for the advertisement period, kept apart from the machine's own state."""
+
+    def __init__(self) -> None:
+        self.now = -1
+        self.last: int | None = None
+
+    def due(self, t: Transition) -> bool:
+        now = t.event.now
+        return self.last is None or now - self.last >= t.config.advertise_time
+
+    def valid_tick(self, t: Transition) -> bool:
+        return type(t.event.now) is int and t.event.now >= max(self.now, 0)
+
+    def advance(self, t: Transition, ads: list[Any]) -> None:
+        if type(t.event).__name__ == "Tick" and self.valid_tick(t):
+            self.now = t.event.now
+            if ads:
+                self.last = t.event.now
+
+
+class NotLate(AdvertisementSchedule):
+    def observe(self, t: Transition) -> bool:
+        ads = _advertisements(t)
+        ok = True
+        if type(t.event).__name__ == "Tick" and self.valid_tick(t) and self.due(t):
+            ok = [type(a) for a in ads] == [AdvertiseCertificate, AdvertiseBlock]
+        self.advance(t, ads)
+        return ok
+
+
+class NotEarly(AdvertisementSchedule):
+    def observe(self, t: Transition) -> bool:
+        ads = _advertisements(t)
+        ok = True
+        if ads:
+            ok = type(t.event).__name__ == "Tick" and self.valid_tick(t) and self.due(t)
+        self.advance(t, ads)
+        return ok
+
+
+class FreshTimestamps:
+    def __init__(self) -> None:
+        self.last = -1
+
+    def observe(self, t: Transition) -> bool:
+        for ad in _advertisements(t):
+            if type(ad) is AdvertiseBlock:
+                if ad.timestamp <= self.last:
+                    return False
+                self.last = ad.timestamp
+        return True
+
+
+class RateLimit:
+    """Counts responses per peer per window of ghost time, independently of the machine."""
+
+    def __init__(self) -> None:
+        self.now = -1
+        self.counts: dict[tuple[int, bytes], int] = {}
+
+    def observe(self, t: Transition) -> bool:
+        if type(t.event).__name__ == "Tick":
+            if type(t.event.now) is int and t.event.now >= max(self.now, 0):
+                self.now = t.event.now
+            return True
+        window = self.now // t.config.rate_limit_window if self.now >= 0 else -1
+        for send, _ in _responses(t):
+            key = (window, send.peer)
+            self.counts[key] = self.counts.get(key, 0) + 1
+            if self.counts[key] > t.config.rate_limit_requests:
+                return False
+        return True
+
+
+INVARIANTS = (
+    Invariant(
+        id="SS-1",
+        statement="a response holds at most min(request.limit, config.request_limit) blocks",
+        check=response_capped,
+        catches="upstream bug 1: the cap was max(limit, request_limit), so a client asking for "
+        "4 billion blocks got the whole chain",
+    ),
+    Invariant(
+        id="SS-2",
+        statement="a response answers a request on our chain, to its sender, with our chain id "
+        "and the request's id",
+        check=response_only_for_own_chain,
+        catches="a dropped chain-id filter; upstream bug 4 (responses without request ids)",
+    ),
+    Invariant(
+        id="SS-3",
+        statement="response blocks are the snapshot's blocks at start_height, start_height+1, ... "
+        "with unbroken parent links",
+        check=response_contiguous,
+        catches="gaps, duplicates or blocks from two different snapshots in one response",
+    ),
+    Invariant(
+        id="SS-4",
+        statement="a response holds exactly min(limit, request_limit, blocks available from "
+        "start_height) blocks",
+        check=response_complete,
+        catches="upstream's limit loop (limit 0 meant unlimited) and needless truncation",
+    ),
+    Invariant(
+        id="SS-5",
+        statement="the certificate in a response or advertisement is the snapshot's highest "
+        "certificate",
+        check=certificate_from_snapshot,
+        catches="a stale cached certificate, or blocks and certificate from different snapshots",
+    ),
+    Invariant(
+        id="SS-6",
+        statement="on the first valid Tick and on every valid Tick at least advertise_time after "
+        "the last advertisement, the server broadcasts AdvertiseCertificate then AdvertiseBlock",
+        monitor=NotLate,
+        catches="advertising late, or never; upstream bug 8 (wrong-chain floods starving the "
+        "advertisement timer)",
+    ),
+    Invariant(
+        id="SS-7",
+        statement="advertisements are sent only on a Tick at least advertise_time after the "
+        "previous one",
+        monitor=NotEarly,
+        catches="advertising early or on request events (an amplification channel)",
+    ),
+    Invariant(
+        id="SS-8",
+        statement="AdvertiseBlock names our chain, our key, the snapshot's committed height and "
+        "the Tick time, and its signature is over the domain-tagged payload",
+        check=advertisement_authentic,
+        catches="upstream bug 7: AdvertiseBlock signed the same bytes as a timeout vote",
+    ),
+    Invariant(
+        id="SS-9",
+        statement="AdvertiseBlock timestamps strictly increase, so a replayed one is recognisable",
+        monitor=FreshTimestamps,
+        catches="upstream bug 7: advertisements carried no freshness and could be replayed",
+    ),
+    Invariant(
+        id="SS-10",
+        statement="no peer is served more than rate_limit_requests responses in one "
+        "rate_limit_window",
+        monitor=RateLimit,
+        catches="a missing or leaky per-peer rate limit",
+    ),
+    Invariant(
+        id="SS-11",
+        statement="every SyncRequest gets exactly one outcome: a response to its sender or a "
+        "counted rejection",
+        check=one_outcome_per_request,
+        catches="silently dropped requests (upstream sends nothing when the snapshot read fails)",
+    ),
+    Invariant(
+        id="SS-12",
+        statement="the per-peer rate table never holds more than rate_limit_peers entries",
+        check=peer_table_bounded,
+        catches="unbounded memory under a flood of distinct peers",
+    ),
+)
+
+LIVENESS = (
+    Liveness(
+        id="SL-1",
+        statement="an advertisement is broadcast at least every advertise_time + tick_interval",
+        fairness="after the chaos phase, Ticks arrive every tick_interval (<= advertise_time) "
+        "while any mix of requests keeps arriving",
+        bound="advertise_time + tick_interval of Tick time",
+        bound_ticks=2,
+        catches="advertisements starved by request floods (upstream bug 8)",
+    ),
+    Liveness(
+        id="SL-2",
+        statement="a well-formed request on our chain from a peer within its rate budget is "
+        "answered in the step that receives it",
+        fairness="after the chaos phase, with the peer's window not exhausted",
+        bound="the same step (0 ticks)",
+        bound_ticks=0,
+        catches="requests left unanswered (upstream: a failed snapshot read sends nothing)",
+    ),
+)
+
+SPEC: MachineSpec = define_machine(
+    name="sync_server",
+    title="Block sync server",
+    summary=(
+        "Answers SyncRequests with contiguous blocks and the highest certificate from one chain "
+        "snapshot, capped at min(request.limit, request_limit); advertises its highest certificate "
+        "and its signed committed height at start and every advertise_time; refuses wrong-chain, "
+        "malformed and over-rate requests with a counted rejection."
+    ),
+    states=(STARTING, SERVING),
+    initial=STARTING,
+    events=("Tick", "SyncRequestReceived"),
+    effects=("Send", "Broadcast", "Rejected"),
+    rows=(
+        reject(STARTING, "Tick", "clock_regressed", guard=_tick("regressed")),
+        row(STARTING, "Tick", SERVING, guard=_tick("first"), effects=ADVERTISE,
+            note="advertise at start"),
+        reject(SERVING, "Tick", "clock_regressed", guard=_tick("regressed")),
+        row(SERVING, "Tick", SERVING, guard=_tick("due"), effects=ADVERTISE,
+            note="advertise every advertise_time"),
+        row(SERVING, "Tick", SERVING, guard=_tick("not_due"), note="only the clock moves"),
+        *(
+            draft
+            for state in (STARTING, SERVING)
+            for draft in (
+                reject(state, "SyncRequestReceived", "malformed_request", guard=_request("malformed")),
+                reject(state, "SyncRequestReceived", "zero_limit", guard=_request("zero_limit"),
+                       note="upstream treated limit 0 as unlimited"),
+                reject(state, "SyncRequestReceived", "wrong_chain", guard=_request("wrong_chain")),
+                reject(state, "SyncRequestReceived", "rate_limited", guard=_request("rate_limited")),
+                row(state, "SyncRequestReceived", state, guard=_request("serve"), effects=("Send",),
+                    note="blocks from start_height, capped, plus the highest certificate"),
+            )
+        ),
+    ),
+    invariants=INVARIANTS,
+    liveness=LIVENESS,
+    notes=(
+        "Upstream caps a response at max(limit, request_limit) and treats limit 0 as unlimited; "
+        "here the cap is min(request.limit, request_limit) and limit 0 is rejected.",
+        "Upstream's AdvertiseBlock signs (chain_id, height), the same bytes as a timeout vote; "
+        "here it signs a domain-tagged payload with the server's key and a timestamp.",
+        "Upstream checks the advertisement timer in the same busy loop that drains requests; here "
+        "advertising depends on Tick alone, and refused requests change no state.",
+        "A peer's rate budget is rate_limit_requests responses per fixed rate_limit_window of Tick "
+        "time; a window's table tracks at most rate_limit_peers peers, and new peers beyond that "
+        "are refused until the window turns.",
+    ),
+)
