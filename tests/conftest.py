@@ -1,0 +1,3 @@
+from blockfsm.spec.strategies.profiles import load_profile
+
+load_profile()
