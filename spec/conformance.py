@@ -17,9 +17,11 @@ a real finding, not a tautology.
 
 from __future__ import annotations
 
+import ast
+import re
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
@@ -60,8 +62,20 @@ def format_trace(trace: list[str]) -> str:
     return "\n".join(f"  {n:>3}. {line}" for n, line in enumerate(trace, start=1))
 
 
-def describe(obj: object, limit: int = 240) -> str:
-    text = repr(obj)
+_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'|b\"(?:[^\"\\]|\\.)*\"")
+
+
+def _short_bytes(match: re.Match[str]) -> str:
+    literal = match.group(0)
+    if len(literal) <= 20:
+        return literal
+    value: bytes = ast.literal_eval(literal)
+    return f"<{value[:4].hex()}..{len(value)}B>"
+
+
+def describe(obj: object, limit: int = 400) -> str:
+    """A one-line repr for traces: long byte strings shortened, the whole capped at ``limit``."""
+    text = _BYTES.sub(_short_bytes, repr(obj))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -81,8 +95,18 @@ class Stats:
         self.runs = 0
 
 
+Observer = Callable[["Conformant", Row, Any, Any, Any, Any], None]
+"""Called after each conforming step with (runner, row, before, event, view, after)."""
+
+
 class Conformant:
-    """A machine run under its spec. One instance per run (a Hypothesis example, a sim node)."""
+    """A machine run under its spec. One instance per run (a Hypothesis example, a sim node).
+
+    ``observers`` (class-wide, normally empty) see every conforming step; the oracle test uses
+    them to record runs for replay.
+    """
+
+    observers: ClassVar[list[Observer]] = []
 
     def __init__(
         self,
@@ -96,7 +120,7 @@ class Conformant:
         self.spec = machine.spec
         self.config = config
         self.stats = stats if stats is not None else Stats()
-        self.trace: list[str] = []
+        self.trace: list[str] = [f"start {machine.name} with {describe(config, 1200)}"]
         self._step = machine.step
         self._checks: list[tuple[Invariant, Callable[[Transition], bool]]] = []
         if check_invariants:
@@ -131,6 +155,8 @@ class Conformant:
         )
         self._check_row(row, state, after, effects)
         self.stats.rows[row.id] += 1
+        for observer in self.observers:
+            observer(self, row, state, event, view, after)
         if self._checks:
             t = Transition(
                 config=self.config, before=state, event=event, after=after, effects=effects,

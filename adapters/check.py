@@ -1,0 +1,181 @@
+"""The campaign runner behind ``blockfsm check``.
+
+Each machine's campaign (its Hypothesis state machine) is run in batches of examples, each batch
+with its own seed derived from the run's seed, until the machine's share of the time budget is
+spent (at least one batch always runs). The first violation stops that machine's campaign; the
+counterexample reported is the one Hypothesis shrank, as the readable step list the conformance
+wrapper recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import attrs
+from hypothesis import Verbosity, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis.stateful import run_state_machine_as_test
+
+from blockfsm.spec.campaigns import Campaign
+from blockfsm.spec.conformance import ConformanceError, InvariantViolation
+
+BATCH_EXAMPLES = 20
+
+
+@attrs.frozen(kw_only=True)
+class PropertyResult:
+    machine: str
+    id: str
+    kind: str
+    statement: str
+    status: str
+    examples: int
+    steps: int
+
+
+@attrs.frozen(kw_only=True)
+class Violation:
+    machine: str
+    property_id: str
+    statement: str
+    message: str
+    trace: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class CampaignResult:
+    machine: str
+    properties: tuple[PropertyResult, ...]
+    rows_hit: int
+    rows_declared: int
+    unhit_rows: tuple[str, ...]
+    examples: int
+    batches: int
+    seconds: float
+    violation: Violation | None
+
+    @property
+    def ok(self) -> bool:
+        return self.violation is None
+
+
+def _first_failure(error: BaseException) -> BaseException:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _first_failure(inner)
+            if isinstance(found, InvariantViolation | ConformanceError):
+                return found
+        return _first_failure(error.exceptions[0])
+    return error
+
+
+def _violation(campaign: Campaign, error: BaseException) -> Violation:
+    error = _first_failure(error)
+    if isinstance(error, InvariantViolation):
+        return Violation(
+            machine=campaign.machine,
+            property_id=error.invariant_id,
+            statement=error.statement,
+            message=str(error).splitlines()[0],
+            trace=tuple(error.trace),
+        )
+    trace = tuple(getattr(error, "trace", ()))
+    kind = "conformance" if isinstance(error, ConformanceError) else "crash"
+    return Violation(
+        machine=campaign.machine,
+        property_id=kind,
+        statement=(
+            "every step matches exactly one spec row, with its target and effects"
+            if kind == "conformance"
+            else "step never raises"
+        ),
+        message=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+        trace=trace,
+    )
+
+
+def run_campaign(
+    campaign: Campaign,
+    *,
+    budget_seconds: float,
+    seed: int,
+    on_batch: Callable[[float], None] | None = None,
+) -> CampaignResult:
+    """Run ``campaign`` for about ``budget_seconds``; ``on_batch`` gets the fraction done."""
+    stats = campaign.stats
+    stats.reset()
+    started = time.monotonic()
+    batches = 0
+    violation = None
+    base = settings()
+    while True:
+        runnable = type(campaign.test_class.__name__, (campaign.test_class,), {})
+        hypothesis_seed(seed * 1_000_003 + batches)(runnable)
+        run_settings = settings(
+            base,
+            max_examples=BATCH_EXAMPLES,
+            derandomize=False,
+            database=None,
+            deadline=None,
+            verbosity=Verbosity.quiet,
+            print_blob=False,
+        )
+        try:
+            run_state_machine_as_test(runnable, settings=run_settings)
+        except BaseException as error:  # a failing campaign raises whatever the machine raised
+            if isinstance(error, KeyboardInterrupt | SystemExit):
+                raise
+            violation = _violation(campaign, error)
+        batches += 1
+        elapsed = time.monotonic() - started
+        if on_batch is not None:
+            on_batch(min(1.0, elapsed / budget_seconds) if budget_seconds > 0 else 1.0)
+        if violation is not None or elapsed >= budget_seconds:
+            break
+    spec = campaign.spec
+    properties = []
+    for inv in spec.invariants:
+        properties.append(_result(campaign, inv.id, "safety", inv.statement, violation))
+    for lv in spec.liveness:
+        properties.append(_result(campaign, lv.id, "liveness", lv.statement, violation))
+    if violation is not None and violation.property_id in ("conformance", "crash"):
+        properties.append(
+            PropertyResult(
+                machine=campaign.machine,
+                id=violation.property_id,
+                kind="safety",
+                statement=violation.statement,
+                status="violated",
+                examples=0,
+                steps=0,
+            )
+        )
+    declared = [r.id for r in spec.rows]
+    return CampaignResult(
+        machine=campaign.machine,
+        properties=tuple(properties),
+        rows_hit=sum(1 for r in declared if stats.rows[r]),
+        rows_declared=len(declared),
+        unhit_rows=tuple(r for r in declared if not stats.rows[r]),
+        examples=stats.runs,
+        batches=batches,
+        seconds=time.monotonic() - started,
+        violation=violation,
+    )
+
+
+def _result(
+    campaign: Campaign, pid: str, kind: str, statement: str, violation: Violation | None
+) -> PropertyResult:
+    stats = campaign.stats
+    violated = violation is not None and violation.property_id == pid
+    return PropertyResult(
+        machine=campaign.machine,
+        id=pid,
+        kind=kind,
+        statement=statement,
+        status="violated" if violated else "held",
+        examples=stats.examples[pid],
+        steps=stats.steps[pid],
+    )

@@ -1,0 +1,202 @@
+"""The ``blockfsm`` command line: ``check`` (the property-based campaign) and ``spec render``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from blockfsm import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="blockfsm")
+def main() -> None:
+    """Formally specified block sync and block production state machines."""
+
+
+@main.command()
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.0, max=7 * 24 * 3600.0),
+    default=30.0,
+    show_default=True,
+    help="Seconds of campaign time in total, shared equally by the machines.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0, max=2**63 - 1),
+    default=None,
+    help="Seed for the campaign (default: a fresh one, printed so the run can be repeated).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option(
+    "--machine",
+    "machines",
+    multiple=True,
+    help="Only this machine (repeatable). Default: every machine.",
+)
+def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...]) -> None:
+    """Run the property-based campaign of every machine and report each invariant."""
+    from blockfsm.adapters.check import CampaignResult, run_campaign
+    from blockfsm.spec.campaigns import all_campaigns
+    from blockfsm.spec.strategies.profiles import load_profile
+
+    try:
+        profile = load_profile()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    campaigns = all_campaigns()
+    known = [c.machine for c in campaigns]
+    unknown = [m for m in machines if m not in known]
+    if unknown:
+        raise click.UsageError(f"unknown machine {', '.join(unknown)}; known: {', '.join(known)}")
+    if machines:
+        campaigns = [c for c in campaigns if c.machine in machines]
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "big")
+    share = budget / len(campaigns)
+    err = Console(stderr=True)
+    results: list[CampaignResult] = []
+    with Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=as_json,
+    ) as progress:
+        for campaign in campaigns:
+            task = progress.add_task(campaign.machine, total=1.0, status="running")
+
+            def advance(fraction: float, task_id: int = task) -> None:
+                progress.update(task_id, completed=fraction)
+
+            result = run_campaign(campaign, budget_seconds=share, seed=seed, on_batch=advance)
+            progress.update(
+                task,
+                completed=1.0,
+                status=(
+                    f"{result.examples} examples"
+                    if result.ok
+                    else f"[red]{result.violation.property_id} violated"  # type: ignore[union-attr]
+                ),
+            )
+            results.append(result)
+
+    ok = all(r.ok for r in results)
+    if as_json:
+        click.echo(json.dumps(_as_json(results, ok, seed, budget, profile), indent=2))
+    else:
+        _print_report(results, ok, seed, budget, profile)
+    sys.exit(0 if ok else 1)
+
+
+def _as_json(results: list[object], ok: bool, seed: int, budget: float, profile: str) -> object:
+    from blockfsm.adapters.check import CampaignResult
+
+    invariants = []
+    coverage = {}
+    for r in results:
+        assert isinstance(r, CampaignResult)
+        for p in r.properties:
+            entry: dict[str, object] = {
+                "machine": p.machine,
+                "id": p.id,
+                "kind": p.kind,
+                "status": p.status,
+                "examples": p.examples,
+                "steps": p.steps,
+            }
+            if r.violation is not None and r.violation.property_id == p.id:
+                entry["counterexample"] = list(r.violation.trace)
+            invariants.append(entry)
+        coverage[r.machine] = [r.rows_hit, r.rows_declared]
+    return {
+        "ok": ok,
+        "invariants": invariants,
+        "coverage": coverage,
+        "seed": seed,
+        "budget_seconds": budget,
+        "profile": profile,
+    }
+
+
+def _print_report(results: list[object], ok: bool, seed: int, budget: float, profile: str) -> None:
+    from blockfsm.adapters.check import CampaignResult
+
+    out = Console()
+    table = Table(title=f"blockfsm check (seed {seed}, budget {budget:g} s, profile {profile})")
+    for column in ("machine", "id", "kind", "statement", "examples", "steps", "status"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        assert isinstance(r, CampaignResult)
+        for p in r.properties:
+            status = "[green]held" if p.status == "held" else "[red bold]violated"
+            table.add_row(
+                p.machine, p.id, p.kind, p.statement, str(p.examples), str(p.steps), status
+            )
+    out.print(table)
+    for r in results:
+        assert isinstance(r, CampaignResult)
+        missing = f" (not hit: {', '.join(r.unhit_rows)})" if r.unhit_rows else ""
+        out.print(
+            f"{r.machine}: rows hit {r.rows_hit}/{r.rows_declared}{missing}; "
+            f"{r.examples} examples in {r.batches} batches, {r.seconds:.1f} s"
+        )
+        if r.violation is not None:
+            v = r.violation
+            out.print(f"\n[red bold]{v.machine} {v.property_id} violated:[/] {v.statement}")
+            if v.property_id in ("conformance", "crash"):
+                out.print(v.message, markup=False, highlight=False)
+            out.print("Shrunk counterexample (events in order):", style="bold")
+            for n, line in enumerate(v.trace, start=1):
+                out.print(f"  {n:>3}. {line}", markup=False, highlight=False)
+    out.print(
+        "[green]all properties held" if ok else "[red bold]a property was violated",
+    )
+
+
+@main.group()
+def spec() -> None:
+    """Work with the machine specs."""
+
+
+@spec.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("docs/spec"),
+    show_default=True,
+    help="Directory for the generated pages.",
+)
+@click.option("--check", "check_only", is_flag=True, help="Fail if the pages on disk are stale.")
+def render(out: Path, check_only: bool) -> None:
+    """Write docs/spec/<machine>.md for every machine spec."""
+    from blockfsm.spec.render import all_specs
+    from blockfsm.spec.render import render as render_page
+
+    pages = {out / f"{s.name}.md": render_page(s) for s in all_specs()}
+    if check_only:
+        stale = [
+            path
+            for path, text in pages.items()
+            if not path.exists() or path.read_text(encoding="utf-8") != text
+        ]
+        if stale:
+            for path in stale:
+                click.echo(f"stale: {path}", err=True)
+            click.echo("run `blockfsm spec render` and commit the result", err=True)
+            sys.exit(1)
+        click.echo(f"{out}: up to date")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for path, text in pages.items():
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {path}")

@@ -1,0 +1,222 @@
+"""The spec language, structural checks, conformance wrapper and oracle, on every machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from blockfsm.machine.core import MachineDef, Rejected, Step
+from blockfsm.spec import Guard, Invariant, SpecError, define_machine, ignore, reject, row
+from blockfsm.spec.campaigns import Campaign, all_campaigns
+from blockfsm.spec.conformance import Conformant, ConformanceError, InvariantViolation
+from blockfsm.spec.language import compile_effect_pattern
+from blockfsm.spec.oracle import Oracle
+from blockfsm.spec.render import all_specs
+from blockfsm.spec.structure import problems
+
+CAMPAIGNS = all_campaigns()
+SHORT = settings(max_examples=40, stateful_step_count=30, deadline=None, derandomize=True,
+                 database=None, suppress_health_check=list(HealthCheck))
+
+
+def test_every_spec_has_a_campaign() -> None:
+    assert {s.name for s in all_specs()} == {c.machine for c in CAMPAIGNS}
+
+
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.name)
+def test_spec_is_total_connected_and_free_of_dead_rows(spec: Any) -> None:
+    assert problems(spec) == []
+
+
+@pytest.fixture
+def recorded_runs() -> Iterator[dict[int, list[tuple[Any, ...]]]]:
+    runs: dict[int, list[tuple[Any, ...]]] = {}
+
+    def observe(runner: Conformant, row: Any, before: Any, event: Any, view: Any, after: Any) -> None:
+        runs.setdefault(id(runner), []).append((runner, before, event, view, after))
+
+    Conformant.observers.append(observe)
+    yield runs
+    Conformant.observers.remove(observe)
+
+
+@pytest.mark.parametrize("campaign", CAMPAIGNS, ids=lambda c: c.machine)
+def test_campaign_hits_every_row_and_checks_every_property(
+    campaign: Campaign, recorded_runs: dict[int, list[tuple[Any, ...]]]
+) -> None:
+    """Row coverage (a row never hit is dead in practice), every property counted, and the
+    transitions-built oracle agrees with the machine on every recorded run."""
+    campaign.stats.reset()
+    run_state_machine_as_test(campaign.test_class, settings=SHORT)
+    stats = campaign.stats
+    unhit = [r.id for r in campaign.spec.rows if not stats.rows[r.id]]
+    assert unhit == [], f"rows never hit: {unhit}"
+    for pid in [i.id for i in campaign.spec.invariants] + [lv.id for lv in campaign.spec.liveness]:
+        assert stats.steps[pid] > 0 and stats.examples[pid] > 0, f"{pid} was never checked"
+
+    replayed = 0
+    for steps in recorded_runs.values():
+        runner = steps[0][0]
+        if runner.spec is not campaign.spec:
+            continue
+        oracle = Oracle(runner.spec)
+        oracle.model.state = steps[0][1].control  # type: ignore[misc]
+        for _, before, event, view, after in steps:
+            assert oracle.state == before.control
+            assert oracle.fire(runner.config, before, event, view) == after.control
+            replayed += 1
+    assert replayed > 0
+
+
+# --- the framework's own checks can fail ------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Ping:
+    n: int
+
+
+@attrs.frozen(kw_only=True)
+class Pong:
+    n: int
+
+
+@attrs.frozen(kw_only=True)
+class Toy:
+    control: str
+    count: int = 0
+
+
+POSITIVE = Guard(name="positive", text="n > 0", holds=lambda c, s, e, v: e.n > 0)
+NOT_POSITIVE = Guard(name="not_positive", text="n <= 0", holds=lambda c, s, e, v: e.n <= 0)
+
+
+def toy_spec(**overrides: Any) -> Any:
+    fields: dict[str, Any] = dict(
+        name="toy",
+        title="Toy",
+        summary="",
+        states=("Off", "On"),
+        initial="Off",
+        events=("Ping",),
+        effects=("Pong", "Rejected"),
+        rows=(
+            row("Off", "Ping", "On", guard=POSITIVE, effects=("Pong",)),
+            reject("Off", "Ping", "not_positive", guard=NOT_POSITIVE),
+            row("On", "Ping", "On", guard=POSITIVE, effects=("Pong*",)),
+            ignore("On", "Ping", guard=NOT_POSITIVE),
+        ),
+        invariants=(
+            Invariant(id="T-1", statement="count < 3", check=lambda t: t.after.count < 3),
+        ),
+    )
+    fields.update(overrides)
+    return define_machine(**fields)
+
+
+def toy_step(config: Any, state: Toy, event: Ping, view: Any) -> Step:
+    if event.n <= 0:
+        if state.control == "Off":
+            return Step(state, (Rejected(reason="not_positive"),))
+        return Step(state, ())
+    return Step(Toy(control="On", count=state.count + 1), (Pong(n=event.n),))
+
+
+def toy_machine(step: Any = toy_step, spec: Any = None) -> MachineDef[Any, Toy, Ping, None]:
+    return MachineDef(name="toy", spec=spec or toy_spec(), initial=lambda c: Toy(control="Off"),
+                      step=step)
+
+
+def test_conformance_accepts_a_conforming_run() -> None:
+    runner = Conformant(toy_machine(), None)
+    state = Toy(control="Off")
+    state, _ = runner.step(state, Ping(n=0), None)
+    state, _ = runner.step(state, Ping(n=1), None)
+    state, _ = runner.step(state, Ping(n=-1), None)
+    assert state == Toy(control="On", count=1)
+    assert dict(runner.stats.rows) == {"R2": 1, "R1": 1, "R4": 1}
+
+
+def test_conformance_catches_wrong_target_effects_and_reason() -> None:
+    def wrong_target(c: Any, s: Toy, e: Ping, v: Any) -> Step:
+        return Step(Toy(control="Off", count=1), (Pong(n=1),))
+
+    def wrong_effects(c: Any, s: Toy, e: Ping, v: Any) -> Step:
+        return Step(Toy(control="On"), ())
+
+    def wrong_reason(c: Any, s: Toy, e: Ping, v: Any) -> Step:
+        return Step(s, (Rejected(reason="other"),))
+
+    def ignore_changes_state(c: Any, s: Toy, e: Ping, v: Any) -> Step:
+        return Step(Toy(control="On", count=9), ())
+
+    for step, event, start in (
+        (wrong_target, Ping(n=1), "Off"),
+        (wrong_effects, Ping(n=1), "Off"),
+        (wrong_reason, Ping(n=0), "Off"),
+        (ignore_changes_state, Ping(n=0), "On"),
+    ):
+        with pytest.raises(ConformanceError):
+            Conformant(toy_machine(step), None).step(Toy(control=start), event, None)
+
+
+def test_conformance_catches_overlapping_guards_and_invariant_violations() -> None:
+    always = Guard(name="always", text="true", holds=lambda c, s, e, v: True)
+    spec = toy_spec(rows=(
+        row("Off", "Ping", "On", guard=POSITIVE, effects=("Pong",)),
+        reject("Off", "Ping", "not_positive", guard=always),
+        row("On", "Ping", "On", effects=("Pong*",)),
+    ))
+    with pytest.raises(ConformanceError, match="matched 2 rows"):
+        Conformant(toy_machine(spec=spec), None).step(Toy(control="Off"), Ping(n=1), None)
+    runner = Conformant(toy_machine(), None)
+    state = Toy(control="Off")
+    with pytest.raises(InvariantViolation, match="T-1"):
+        for _ in range(3):
+            state, _ = runner.step(state, Ping(n=1), None)
+
+
+def test_structure_finds_gaps_unreachable_states_and_ambiguity() -> None:
+    spec = toy_spec(
+        states=("Off", "On", "Lost"),
+        rows=(
+            row("Off", "Ping", "On", effects=("Pong",)),
+            row("On", "Ping", "On", effects=("Pong",)),
+            row("On", "Ping", "Off", effects=("Pong",)),
+        ),
+    )
+    found = problems(spec)
+    assert any("not total" in p and "Lost" in p for p in found)
+    assert any("unreachable state: Lost" in p for p in found)
+    assert any("ambiguous" in p for p in found)
+
+
+def test_spec_declarations_are_validated() -> None:
+    with pytest.raises(SpecError, match="undeclared effect"):
+        toy_spec(rows=(row("Off", "Ping", "On", effects=("Boom",)),))
+    with pytest.raises(SpecError, match="unknown state"):
+        toy_spec(rows=(row("Off", "Ping", "Nowhere"),))
+    with pytest.raises(SpecError, match="initial"):
+        toy_spec(initial="Nowhere")
+    with pytest.raises(SpecError, match="exactly one"):
+        toy_spec(invariants=(Invariant(id="X", statement="x"),))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "observed", "matches"),
+    [
+        (("Send",), "Send;", True),
+        (("Send",), "", False),
+        (("Persist*", "Commit?"), "Persist;Persist;Commit;", True),
+        (("Persist*", "Commit?"), "Commit;Persist;", False),
+        (("Broadcast+",), "", False),
+        (("Broadcast+",), "Broadcast;Broadcast;", True),
+    ],
+)
+def test_effect_patterns(pattern: tuple[str, ...], observed: str, matches: bool) -> None:
+    assert (compile_effect_pattern(pattern).fullmatch(observed) is not None) is matches
