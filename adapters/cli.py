@@ -6,13 +6,17 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from blockfsm import __version__
+
+if TYPE_CHECKING:
+    from blockfsm.adapters.check import CampaignResult
 
 
 @click.group()
@@ -44,7 +48,7 @@ def main() -> None:
 )
 def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...]) -> None:
     """Run the property-based campaign of every machine and report each invariant."""
-    from blockfsm.adapters.check import CampaignResult, run_campaign
+    from blockfsm.adapters.check import run_campaign
     from blockfsm.spec.campaigns import all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
@@ -75,7 +79,7 @@ def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, .
         for campaign in campaigns:
             task = progress.add_task(campaign.machine, total=1.0, status="running")
 
-            def advance(fraction: float, task_id: int = task) -> None:
+            def advance(fraction: float, task_id: TaskID = task) -> None:
                 progress.update(task_id, completed=fraction)
 
             result = run_campaign(campaign, budget_seconds=share, seed=seed, on_batch=advance)
@@ -98,13 +102,12 @@ def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, .
     sys.exit(0 if ok else 1)
 
 
-def _as_json(results: list[object], ok: bool, seed: int, budget: float, profile: str) -> object:
-    from blockfsm.adapters.check import CampaignResult
-
+def _as_json(
+    results: list[CampaignResult], ok: bool, seed: int, budget: float, profile: str
+) -> object:
     invariants = []
     coverage = {}
     for r in results:
-        assert isinstance(r, CampaignResult)
         for p in r.properties:
             entry: dict[str, object] = {
                 "machine": p.machine,
@@ -128,15 +131,14 @@ def _as_json(results: list[object], ok: bool, seed: int, budget: float, profile:
     }
 
 
-def _print_report(results: list[object], ok: bool, seed: int, budget: float, profile: str) -> None:
-    from blockfsm.adapters.check import CampaignResult
-
+def _print_report(
+    results: list[CampaignResult], ok: bool, seed: int, budget: float, profile: str
+) -> None:
     out = Console()
     table = Table(title=f"blockfsm check (seed {seed}, budget {budget:g} s, profile {profile})")
     for column in ("machine", "id", "kind", "statement", "examples", "steps", "status"):
         table.add_column(column, overflow="fold")
     for r in results:
-        assert isinstance(r, CampaignResult)
         for p in r.properties:
             status = "[green]held" if p.status == "held" else "[red bold]violated"
             table.add_row(
@@ -144,7 +146,6 @@ def _print_report(results: list[object], ok: bool, seed: int, budget: float, pro
             )
     out.print(table)
     for r in results:
-        assert isinstance(r, CampaignResult)
         missing = f" (not hit: {', '.join(r.unhit_rows)})" if r.unhit_rows else ""
         out.print(
             f"{r.machine}: rows hit {r.rows_hit}/{r.rows_declared}{missing}; "

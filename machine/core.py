@@ -26,7 +26,6 @@ from collections.abc import Callable
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import attrs
-
 from blockfsm.spec.language import MachineSpec
 
 PeerId = bytes

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import Protocol
 
 import attrs
-
 from blockfsm.machine.core import PeerId
 
 SIGNATURE_SIZE = 64

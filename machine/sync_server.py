@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-
 from blockfsm.machine.core import (
     Broadcast,
     MachineDef,
@@ -66,9 +65,9 @@ class SyncServerConfig:
         )
         key = getattr(self.signer, "public_key", None)
         require(
-            isinstance(key, bytes) and len(key) == PUBLIC_KEY_SIZE and callable(
-                getattr(self.signer, "sign", None)
-            ),
+            isinstance(key, bytes)
+            and len(key) == PUBLIC_KEY_SIZE
+            and callable(getattr(self.signer, "sign", None)),
             "signer must have a 32-byte public_key and a sign(bytes) method",
         )
         _positive(self.request_limit, "request_limit", MAX_REQUEST_LIMIT)
@@ -80,7 +79,7 @@ class SyncServerConfig:
 
 def _positive(value: object, name: str, maximum: int) -> None:
     require(
-        type(value) is int and 1 <= value <= maximum,  # type: ignore[operator]
+        isinstance(value, int) and type(value) is not bool and 1 <= value <= maximum,
         f"{name} must be an integer in [1, {maximum}], got {value!r}",
     )
 
@@ -106,7 +105,9 @@ def step(config: SyncServerConfig, state: SyncServerState, event: Any, view: Cha
     raise TypeError(f"sync server does not take {type(event).__name__}")
 
 
-def _on_tick(config: SyncServerConfig, state: SyncServerState, event: Tick, view: ChainView) -> Step:
+def _on_tick(
+    config: SyncServerConfig, state: SyncServerState, event: Tick, view: ChainView
+) -> Step:
     now = event.now
     if type(now) is not int or now < 0 or now < state.now:
         return Step(state, (Rejected(reason="clock_regressed"),))

@@ -23,7 +23,6 @@ import hashlib
 from collections.abc import Iterable
 
 import attrs
-
 from blockfsm.machine.core import PeerId
 from blockfsm.machine.crypto import Signer, Verifier
 
@@ -75,7 +74,9 @@ class Certificate:
         return certificate_payload(self.chain_id, self.view, self.height, self.block_hash)
 
 
-def certificate_payload(chain_id: ChainId, view: View, height: Height, block_hash: BlockHash) -> bytes:
+def certificate_payload(
+    chain_id: ChainId, view: View, height: Height, block_hash: BlockHash
+) -> bytes:
     return CERTIFICATE_DOMAIN + u64(chain_id) + u64(view) + i64(height) + block_hash
 
 
@@ -105,7 +106,12 @@ class Block:
 
     @classmethod
     def make(
-        cls, *, chain_id: ChainId, height: Height, parent_hash: BlockHash, justify: Certificate,
+        cls,
+        *,
+        chain_id: ChainId,
+        height: Height,
+        parent_hash: BlockHash,
+        justify: Certificate,
         payload: bytes = b"",
     ) -> Block:
         return cls(
@@ -182,7 +188,7 @@ def certificate_is_valid(
 def certify(
     *, chain_id: ChainId, view: View, block: Block, signers: Iterable[Signer]
 ) -> Certificate:
-    """Build a certificate for ``block`` signed by ``signers`` (a convenience for tests and sims)."""
+    """A certificate for ``block`` signed by ``signers`` (a convenience for tests and sims)."""
     payload = certificate_payload(chain_id, view, block.height, block.hash)
     return Certificate(
         chain_id=chain_id,

@@ -5,8 +5,8 @@ A machine never holds the chain in its state (it may be millions of blocks): eac
 them to its store (``InMemoryChain`` here, LMDB in a node) between steps. A snapshot is consistent:
 the blocks and the highest certificate it returns were current at the same instant.
 
-The chain is linear: heights 0..``highest_height`` with parent links, of which 0..``committed_height``
-are committed. Height -1 means "none".
+The chain is linear: heights 0..``highest_height`` with parent links, of which
+0..``committed_height`` are committed. Height -1 means "none".
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import attrs
-
 from blockfsm.machine.types import Block, Certificate, ChainId, Height
 
 
@@ -32,7 +31,7 @@ class ChainView(Protocol):
 
 @attrs.frozen
 class InMemoryChainView:
-    """A snapshot of an ``InMemoryChain``: shares its append-only block list, fixed at ``length``."""
+    """A snapshot of an ``InMemoryChain``: its append-only block list, fixed at ``length``."""
 
     _blocks: list[Block] = attrs.field(eq=False, repr=False)
     _length: int
@@ -98,7 +97,9 @@ class InMemoryChain:
         uncommitted suffix if another block is there, an append at the tip otherwise."""
         h = block.height
         if h < 0 or h > len(self._blocks):
-            raise ChainWriteError(f"block at height {h} does not touch the chain (tip {self.highest_height})")
+            raise ChainWriteError(
+                f"block at height {h} does not touch the chain (tip {self.highest_height})"
+            )
         if h < len(self._blocks):
             if self._blocks[h].hash == block.hash:
                 return

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import attrs
-
 from blockfsm.spec.language import Invariant, MachineSpec, Monitor, Row, Transition
 
 
@@ -159,7 +158,11 @@ class Conformant:
             observer(self, row, state, event, view, after)
         if self._checks:
             t = Transition(
-                config=self.config, before=state, event=event, after=after, effects=effects,
+                config=self.config,
+                before=state,
+                event=event,
+                after=after,
+                effects=effects,
                 view=view,
             )
             for inv, check in self._checks:

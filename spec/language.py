@@ -203,9 +203,7 @@ def define_machine(
     states_t = tuple(states)
     events_t = tuple(events)
     effects_t = tuple(effects)
-    numbered = tuple(
-        draft.build(f"{row_prefix}{n}") for n, draft in enumerate(rows, start=1)
-    )
+    numbered = tuple(draft.build(f"{row_prefix}{n}") for n, draft in enumerate(rows, start=1))
     spec = MachineSpec(
         name=name,
         title=title,

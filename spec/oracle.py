@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from blockfsm.spec.language import MachineSpec, Row
 from transitions import EventData, Machine
 from transitions.extensions import GraphMachine
-
-from blockfsm.spec.language import MachineSpec, Row
 
 
 class _Model:
@@ -90,12 +89,10 @@ def mermaid(spec: MachineSpec) -> str:
         show_conditions=False,
         title=spec.title,
     )
-    graph = machine.get_graph()  # type: ignore[attr-defined]
+    graph = machine.get_graph()
     text: str = graph.draw(None)
     # Drop the styling lines that mark the "current" state: a spec has no current state.
     lines = [
-        line
-        for line in text.splitlines()
-        if not line.strip().startswith(("classDef ", "Class "))
+        line for line in text.splitlines() if not line.strip().startswith(("classDef ", "Class "))
     ]
     return "\n".join(line.rstrip() for line in lines if line.strip()) + "\n"

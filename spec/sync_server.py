@@ -71,9 +71,11 @@ def request_kind(config: Any, state: Any, event: Any) -> str:
         return "wrong_chain"
     if served_in_window(config, state, event.peer) >= config.rate_limit_requests:
         return "rate_limited"
-    if state.window == window_of(config, state.now) and len(state.window_counts) >= (
-        config.rate_limit_peers
-    ) and served_in_window(config, state, event.peer) == 0:
+    if (
+        state.window == window_of(config, state.now)
+        and len(state.window_counts) >= (config.rate_limit_peers)
+        and served_in_window(config, state, event.peer) == 0
+    ):
         return "rate_limited"
     return "serve"
 
@@ -127,9 +129,7 @@ ADVERTISE = ("Broadcast", "Broadcast")
 
 def _responses(t: Transition) -> list[tuple[Send, SyncResponse]]:
     return [
-        (e, e.message)
-        for e in t.effects
-        if type(e) is Send and type(e.message) is SyncResponse
+        (e, e.message) for e in t.effects if type(e) is Send and type(e.message) is SyncResponse
     ]
 
 
@@ -212,11 +212,11 @@ def one_outcome_per_request(t: Transition) -> bool:
     e = t.effects[0]
     if type(e) is Send:
         return type(e.message) is SyncResponse and e.peer == t.event.peer
-    return type(e) is Rejected and e.peer == t.event.peer
+    return type(e) is Rejected and bool(e.peer == t.event.peer)
 
 
 def peer_table_bounded(t: Transition) -> bool:
-    return len(t.after.window_counts) <= t.config.rate_limit_peers
+    return bool(len(t.after.window_counts) <= t.config.rate_limit_peers)
 
 
 def _advertisements(t: Transition) -> list[Any]:
@@ -420,23 +420,50 @@ SPEC: MachineSpec = define_machine(
     effects=("Send", "Broadcast", "Rejected"),
     rows=(
         reject(STARTING, "Tick", "clock_regressed", guard=_tick("regressed")),
-        row(STARTING, "Tick", SERVING, guard=_tick("first"), effects=ADVERTISE,
-            note="advertise at start"),
+        row(
+            STARTING,
+            "Tick",
+            SERVING,
+            guard=_tick("first"),
+            effects=ADVERTISE,
+            note="advertise at start",
+        ),
         reject(SERVING, "Tick", "clock_regressed", guard=_tick("regressed")),
-        row(SERVING, "Tick", SERVING, guard=_tick("due"), effects=ADVERTISE,
-            note="advertise every advertise_time"),
+        row(
+            SERVING,
+            "Tick",
+            SERVING,
+            guard=_tick("due"),
+            effects=ADVERTISE,
+            note="advertise every advertise_time",
+        ),
         row(SERVING, "Tick", SERVING, guard=_tick("not_due"), note="only the clock moves"),
         *(
             draft
             for state in (STARTING, SERVING)
             for draft in (
-                reject(state, "SyncRequestReceived", "malformed_request", guard=_request("malformed")),
-                reject(state, "SyncRequestReceived", "zero_limit", guard=_request("zero_limit"),
-                       note="upstream treated limit 0 as unlimited"),
+                reject(
+                    state, "SyncRequestReceived", "malformed_request", guard=_request("malformed")
+                ),
+                reject(
+                    state,
+                    "SyncRequestReceived",
+                    "zero_limit",
+                    guard=_request("zero_limit"),
+                    note="upstream treated limit 0 as unlimited",
+                ),
                 reject(state, "SyncRequestReceived", "wrong_chain", guard=_request("wrong_chain")),
-                reject(state, "SyncRequestReceived", "rate_limited", guard=_request("rate_limited")),
-                row(state, "SyncRequestReceived", state, guard=_request("serve"), effects=("Send",),
-                    note="blocks from start_height, capped, plus the highest certificate"),
+                reject(
+                    state, "SyncRequestReceived", "rate_limited", guard=_request("rate_limited")
+                ),
+                row(
+                    state,
+                    "SyncRequestReceived",
+                    state,
+                    guard=_request("serve"),
+                    effects=("Send",),
+                    note="blocks from start_height, capped, plus the highest certificate",
+                ),
             )
         ),
     ),

@@ -7,21 +7,26 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import run_state_machine_as_test
-
 from blockfsm.machine.core import MachineDef, Rejected, Step
 from blockfsm.spec import Guard, Invariant, SpecError, define_machine, ignore, reject, row
 from blockfsm.spec.campaigns import Campaign, all_campaigns
-from blockfsm.spec.conformance import Conformant, ConformanceError, InvariantViolation
+from blockfsm.spec.conformance import ConformanceError, Conformant, InvariantViolation
 from blockfsm.spec.language import compile_effect_pattern
 from blockfsm.spec.oracle import Oracle
 from blockfsm.spec.render import all_specs
 from blockfsm.spec.structure import problems
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 CAMPAIGNS = all_campaigns()
-SHORT = settings(max_examples=40, stateful_step_count=30, deadline=None, derandomize=True,
-                 database=None, suppress_health_check=list(HealthCheck))
+SHORT = settings(
+    max_examples=40,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def test_every_spec_has_a_campaign() -> None:
@@ -37,7 +42,9 @@ def test_spec_is_total_connected_and_free_of_dead_rows(spec: Any) -> None:
 def recorded_runs() -> Iterator[dict[int, list[tuple[Any, ...]]]]:
     runs: dict[int, list[tuple[Any, ...]]] = {}
 
-    def observe(runner: Conformant, row: Any, before: Any, event: Any, view: Any, after: Any) -> None:
+    def observe(
+        runner: Conformant, row: Any, before: Any, event: Any, view: Any, after: Any
+    ) -> None:
         runs.setdefault(id(runner), []).append((runner, before, event, view, after))
 
     Conformant.observers.append(observe)
@@ -111,9 +118,7 @@ def toy_spec(**overrides: Any) -> Any:
             row("On", "Ping", "On", guard=POSITIVE, effects=("Pong*",)),
             ignore("On", "Ping", guard=NOT_POSITIVE),
         ),
-        invariants=(
-            Invariant(id="T-1", statement="count < 3", check=lambda t: t.after.count < 3),
-        ),
+        invariants=(Invariant(id="T-1", statement="count < 3", check=lambda t: t.after.count < 3),),
     )
     fields.update(overrides)
     return define_machine(**fields)
@@ -128,8 +133,9 @@ def toy_step(config: Any, state: Toy, event: Ping, view: Any) -> Step:
 
 
 def toy_machine(step: Any = toy_step, spec: Any = None) -> MachineDef[Any, Toy, Ping, None]:
-    return MachineDef(name="toy", spec=spec or toy_spec(), initial=lambda c: Toy(control="Off"),
-                      step=step)
+    return MachineDef(
+        name="toy", spec=spec or toy_spec(), initial=lambda c: Toy(control="Off"), step=step
+    )
 
 
 def test_conformance_accepts_a_conforming_run() -> None:
@@ -167,11 +173,13 @@ def test_conformance_catches_wrong_target_effects_and_reason() -> None:
 
 def test_conformance_catches_overlapping_guards_and_invariant_violations() -> None:
     always = Guard(name="always", text="true", holds=lambda c, s, e, v: True)
-    spec = toy_spec(rows=(
-        row("Off", "Ping", "On", guard=POSITIVE, effects=("Pong",)),
-        reject("Off", "Ping", "not_positive", guard=always),
-        row("On", "Ping", "On", effects=("Pong*",)),
-    ))
+    spec = toy_spec(
+        rows=(
+            row("Off", "Ping", "On", guard=POSITIVE, effects=("Pong",)),
+            reject("Off", "Ping", "not_positive", guard=always),
+            row("On", "Ping", "On", effects=("Pong*",)),
+        )
+    )
     with pytest.raises(ConformanceError, match="matched 2 rows"):
         Conformant(toy_machine(spec=spec), None).step(Toy(control="Off"), Ping(n=1), None)
     runner = Conformant(toy_machine(), None)

@@ -11,8 +11,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 WORLD_MODULES = {
-    "socket", "asyncio", "threading", "_thread", "lmdb", "nacl", "subprocess", "logging",
-    "multiprocessing", "selectors", "concurrent", "ssl",
+    "socket",
+    "asyncio",
+    "threading",
+    "_thread",
+    "lmdb",
+    "nacl",
+    "subprocess",
+    "logging",
+    "multiprocessing",
+    "selectors",
+    "concurrent",
+    "ssl",
 }
 CLOCK_AND_RANDOM = {"time", "datetime", "random", "secrets", "uuid", "os"}
 TESTING_TOOLS = {"spec/strategies", "spec/campaigns"}
@@ -21,7 +31,9 @@ TESTING_TOOLS = {"spec/strategies", "spec/campaigns"}
 def _modules_loaded(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return {name.split(".")[0] for name in json.loads(out.splitlines()[-1])}
 
@@ -48,8 +60,7 @@ def test_importing_the_machine_layer_loads_nothing_that_touches_the_world() -> N
 def _pure_sources() -> list[Path]:
     files = sorted((ROOT / "machine").rglob("*.py")) + sorted((ROOT / "spec").rglob("*.py"))
     return [
-        f for f in files
-        if not any(str(f.relative_to(ROOT)).startswith(t) for t in TESTING_TOOLS)
+        f for f in files if not any(str(f.relative_to(ROOT)).startswith(t) for t in TESTING_TOOLS)
     ]
 
 

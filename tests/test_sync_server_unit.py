@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from blockfsm.machine.core import Broadcast, ConfigError, Rejected, Send, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import (
@@ -30,7 +29,9 @@ def server(**overrides: Any) -> tuple[Conformant, SyncServerState]:
     return Conformant(SYNC_SERVER, config), SYNC_SERVER.initial(config)
 
 
-def request(start: int = 0, limit: int = 10, chain: int = CHAIN, rid: int = 1) -> SyncRequestReceived:
+def request(
+    start: int = 0, limit: int = 10, chain: int = CHAIN, rid: int = 1
+) -> SyncRequestReceived:
     return SyncRequestReceived(
         peer=PEER,
         request=SyncRequest(chain_id=chain, request_id=rid, start_height=start, limit=limit),
@@ -71,12 +72,20 @@ def test_wrong_chain_is_rejected_and_changes_nothing() -> None:
 def test_request_past_the_tip_gets_an_empty_response_with_the_certificate() -> None:
     runner, state = server()
     _, (send,) = runner.step(state, request(start=1000), VIEW)
-    assert send.message.blocks == () and send.message.highest_certificate == VIEW.highest_certificate()
+    assert (
+        send.message.blocks == () and send.message.highest_certificate == VIEW.highest_certificate()
+    )
 
 
 @pytest.mark.parametrize(
     "field,value",
-    [("limit", -1), ("start_height", 2**64), ("chain_id", None), ("request_id", True), ("limit", 1.5)],
+    [
+        ("limit", -1),
+        ("start_height", 2**64),
+        ("chain_id", None),
+        ("request_id", True),
+        ("limit", 1.5),
+    ],
 )
 def test_malformed_requests_are_counted_rejections(field: str, value: object) -> None:
     runner, state = server()
@@ -170,7 +179,9 @@ def test_peer_table_is_bounded() -> None:
         ({"signer": object()}, "signer"),
     ],
 )
-def test_config_rejects_absurd_values_with_a_clear_error(overrides: dict[str, Any], message: str) -> None:
+def test_config_rejects_absurd_values_with_a_clear_error(
+    overrides: dict[str, Any], message: str
+) -> None:
     fields: dict[str, Any] = {"chain_id": CHAIN, "signer": SIGNERS[0]}
     fields.update(overrides)
     with pytest.raises(ConfigError, match=message):

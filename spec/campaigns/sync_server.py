@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import strategies as st
-from hypothesis.stateful import initialize, rule
-
 from blockfsm.machine.core import Broadcast, Send, Tick
 from blockfsm.machine.messages import (
     AdvertiseBlock,
@@ -16,12 +13,14 @@ from blockfsm.machine.messages import (
     SyncResponse,
 )
 from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig, SyncServerState
+from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Stats
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, grow, make_signers
 from blockfsm.spec.strategies.sync_server import PEERS, malformed_requests, sync_requests
 from blockfsm.spec.sync_server import SPEC
-from blockfsm.machine.view import InMemoryChain
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, rule
 
 CHAIN_ID = DEFAULT_CHAIN_ID
 FRESH_PEER = b"\xfe" * 32
@@ -93,6 +92,14 @@ class SyncServerTest(MachineTest):
         for _ in range(count):
             self.feed(SyncRequestReceived(peer=peer, request=request))
 
+    @rule(peer=st.sampled_from(PEERS), start=st.integers(min_value=0, max_value=30))
+    def burst(self, peer: bytes, start: int) -> None:
+        """One peer spends its whole window budget and one more request."""
+        assert self.config is not None
+        request = SyncRequest(chain_id=CHAIN_ID, request_id=1, start_height=start, limit=4)
+        for _ in range(self.config.rate_limit_requests + 1):
+            self.feed(SyncRequestReceived(peer=peer, request=request))
+
     @rule(count=st.integers(min_value=1, max_value=4))
     def grow_chain(self, count: int) -> None:
         grow(self.chain, self.signers, count)
@@ -123,7 +130,8 @@ class SyncServerTest(MachineTest):
         effects = self.feed(SyncRequestReceived(peer=FRESH_PEER, request=request))
         self.runner.count("SL-2")
         answered = [
-            e for e in effects
+            e
+            for e in effects
             if type(e) is Send and type(e.message) is SyncResponse and e.message.request_id == 99
         ]
         if len(answered) != 1:

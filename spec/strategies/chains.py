@@ -1,14 +1,13 @@
-"""Deterministic builders for keys, validator sets and certified chains, and strategies over them."""
+"""Deterministic builders of keys, validator sets and certified chains; strategies over them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import strategies as st
-
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.types import Block, ChainId, ValidatorSet, certify
 from blockfsm.machine.view import InMemoryChain
+from hypothesis import strategies as st
 
 DEFAULT_CHAIN_ID: ChainId = 7
 
@@ -54,7 +53,9 @@ def grow(
         chain.commit(block.height - 1)
 
 
-def chain_of(length: int, signers: Sequence[StandInSigner], chain_id: ChainId = DEFAULT_CHAIN_ID) -> InMemoryChain:
+def chain_of(
+    length: int, signers: Sequence[StandInSigner], chain_id: ChainId = DEFAULT_CHAIN_ID
+) -> InMemoryChain:
     chain = InMemoryChain(chain_id)
     grow(chain, signers, length)
     return chain
