@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 
 import attrs
-from blockfsm.spec.campaigns import Campaign
-from blockfsm.spec.conformance import ConformanceError, InvariantViolation
 from hypothesis import Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
+
+from blockfsm.spec.campaigns import Campaign
+from blockfsm.spec.conformance import ConformanceError, InvariantViolation
 
 BATCH_EXAMPLES = 20
 

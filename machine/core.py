@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import attrs
+
 from blockfsm.spec.language import MachineSpec
 
 PeerId = bytes

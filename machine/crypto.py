@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 import attrs
+
 from blockfsm.machine.core import PeerId
 
 SIGNATURE_SIZE = 64

@@ -16,6 +16,7 @@ events pair a message with that peer.
 from __future__ import annotations
 
 import attrs
+
 from blockfsm.machine.core import PeerId
 from blockfsm.machine.types import Block, Certificate, ChainId, Height
 

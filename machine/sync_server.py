@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+
 from blockfsm.machine.core import (
     Broadcast,
     MachineDef,

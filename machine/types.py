@@ -23,6 +23,7 @@ import hashlib
 from collections.abc import Iterable
 
 import attrs
+
 from blockfsm.machine.core import PeerId
 from blockfsm.machine.crypto import Signer, Verifier
 

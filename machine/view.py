@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import attrs
+
 from blockfsm.machine.types import Block, Certificate, ChainId, Height
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 import attrs
+
 from blockfsm.spec.language import Invariant, MachineSpec, Monitor, Row, Transition
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from blockfsm.spec.language import MachineSpec, Row
 from transitions import EventData, Machine
 from transitions.extensions import GraphMachine
+
+from blockfsm.spec.language import MachineSpec, Row
 
 
 class _Model:

@@ -7,6 +7,9 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
+
 from blockfsm.machine.core import MachineDef, Rejected, Step
 from blockfsm.spec import Guard, Invariant, SpecError, define_machine, ignore, reject, row
 from blockfsm.spec.campaigns import Campaign, all_campaigns
@@ -15,8 +18,6 @@ from blockfsm.spec.language import compile_effect_pattern
 from blockfsm.spec.oracle import Oracle
 from blockfsm.spec.render import all_specs
 from blockfsm.spec.structure import problems
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import run_state_machine_as_test
 
 CAMPAIGNS = all_campaigns()
 SHORT = settings(

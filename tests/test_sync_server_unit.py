@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from blockfsm.machine.core import Broadcast, ConfigError, Rejected, Send, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import (

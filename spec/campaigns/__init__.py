@@ -16,9 +16,10 @@ import pkgutil
 from typing import Any, ClassVar
 
 import attrs
+from hypothesis.stateful import RuleBasedStateMachine
+
 from blockfsm.spec.conformance import Conformant, Stats, SteppableMachine
 from blockfsm.spec.language import MachineSpec
-from hypothesis.stateful import RuleBasedStateMachine
 
 
 @attrs.frozen(kw_only=True)

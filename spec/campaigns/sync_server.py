@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, rule
+
 from blockfsm.machine.core import Broadcast, Send, Tick
 from blockfsm.machine.messages import (
     AdvertiseBlock,
@@ -19,8 +22,6 @@ from blockfsm.spec.conformance import Stats
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, grow, make_signers
 from blockfsm.spec.strategies.sync_server import PEERS, malformed_requests, sync_requests
 from blockfsm.spec.sync_server import SPEC
-from hypothesis import strategies as st
-from hypothesis.stateful import initialize, rule
 
 CHAIN_ID = DEFAULT_CHAIN_ID
 FRESH_PEER = b"\xfe" * 32

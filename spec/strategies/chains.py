@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hypothesis import strategies as st
+
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.types import Block, ChainId, ValidatorSet, certify
 from blockfsm.machine.view import InMemoryChain
-from hypothesis import strategies as st
 
 DEFAULT_CHAIN_ID: ChainId = 7
 

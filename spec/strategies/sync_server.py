@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import strategies as st
+
 from blockfsm.machine.core import PeerId
 from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_ids, u64_or_garbage
-from hypothesis import strategies as st
 
 PEERS: tuple[PeerId, ...] = tuple(bytes([0xA0 + i]) * 32 for i in range(8))
 
