@@ -113,7 +113,16 @@ def _on_tick(
     if type(now) is not int or now < 0 or now < state.now:
         return Step(state, (Rejected(reason="clock_regressed"),))
     if state.last_advertised >= 0 and now - state.last_advertised < config.advertise_time:
-        return Step(attrs.evolve(state, now=now), ())
+        return Step(
+            SyncServerState(
+                control=state.control,
+                now=now,
+                last_advertised=state.last_advertised,
+                window=state.window,
+                window_counts=state.window_counts,
+            ),
+            (),
+        )
     committed = view.committed_height()
     payload = advertise_block_payload(config.chain_id, config.signer.public_key, committed, now)
     effects = (

@@ -120,7 +120,9 @@ class Conformant:
         self.spec = machine.spec
         self.config = config
         self.stats = stats if stats is not None else Stats()
-        self.trace: list[str] = [f"start {machine.name} with {describe(config, 1200)}"]
+        # Steps are recorded raw and formatted only when a trace is read (on failure): the
+        # formatting costs more than the step itself.
+        self._log: list[tuple[Any, str, str | None, str | None, tuple[str, ...]]] = []
         self._step = machine.step
         self._checks: list[tuple[Invariant, Callable[[Transition], bool]]] = []
         if check_invariants:
@@ -134,12 +136,26 @@ class Conformant:
         self._checked_here: set[str] = set()
         self.stats.runs += 1
 
+    @property
+    def trace(self) -> list[str]:
+        """The run so far as readable lines: the config, then each event and what it did."""
+        lines = [f"start {self.machine.name} with {describe(self.config, 1200)}"]
+        for event, before, after, row_id, effect_names in self._log:
+            if row_id is None:
+                lines.append(f"{describe(event)}  [in {before}]")
+            else:
+                lines.append(
+                    f"{describe(event)}  [{before} -> {after} by {row_id}; effects: "
+                    f"{', '.join(effect_names) or 'none'}]"
+                )
+        return lines
+
     def step(self, state: Any, event: Any, view: Any) -> Any:
         spec = self.spec
         matching = spec.matching_rows(self.config, state, event, view)
         event_name = type(event).__name__
         if len(matching) != 1:
-            self.trace.append(f"{describe(event)}  [in {state.control}]")
+            self._log.append((event, state.control, None, None, ()))
             ids = ", ".join(r.id for r in matching) or "none"
             raise ConformanceError(
                 f"{spec.name}: ({state.control}, {event_name}) matched {len(matching)} rows "
@@ -149,9 +165,8 @@ class Conformant:
         row = matching[0]
         result = self._step(self.config, state, event, view)
         after, effects = result
-        self.trace.append(
-            f"{describe(event)}  [{state.control} -> {after.control} by {row.id}; effects: "
-            f"{', '.join(type(e).__name__ for e in effects) or 'none'}]"
+        self._log.append(
+            (event, state.control, after.control, row.id, tuple(type(e).__name__ for e in effects))
         )
         self._check_row(row, state, after, effects)
         self.stats.rows[row.id] += 1
