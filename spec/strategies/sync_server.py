@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 
 from blockfsm.machine.core import PeerId
 from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
+from blockfsm.machine.sync_server import SyncServerState
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_ids, u64_or_garbage
+from blockfsm.spec.sync_server import SERVING, STARTING
 
 PEERS: tuple[PeerId, ...] = tuple(bytes([0xA0 + i]) * 32 for i in range(8))
 
@@ -51,4 +53,23 @@ def request_events(
         SyncRequestReceived,
         peer=st.sampled_from(peers),
         request=st.one_of(sync_requests(chain_id), malformed_requests(chain_id)),
+    )
+
+
+@st.composite
+def server_states(draw: st.DrawFn, peers: tuple[PeerId, ...] = PEERS) -> SyncServerState:
+    """Any well-typed server state, reachable or not: for checking guards and totality beyond what
+    a campaign happens to reach."""
+    started = draw(st.booleans())
+    now = draw(st.integers(min_value=0, max_value=10**7)) if started else -1
+    last = draw(st.integers(min_value=0, max_value=max(now, 0))) if started else -1
+    window = draw(st.integers(min_value=-1, max_value=max(now, 0)))
+    chosen = draw(st.lists(st.sampled_from(peers), unique=True, max_size=len(peers)))
+    counts = tuple((p, draw(st.integers(min_value=1, max_value=60))) for p in chosen)
+    return SyncServerState(
+        control=SERVING if started else STARTING,
+        now=now,
+        last_advertised=last,
+        window=window,
+        window_counts=counts,
     )
