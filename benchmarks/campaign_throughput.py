@@ -29,12 +29,13 @@ def main() -> None:
         f"python {sys.version.split()[0]} on {platform.machine()} {platform.system()}; "
         f"profile {profile}, {args.budget:g} s per machine, seed {args.seed}"
     )
-    baseline = None
+    rows = []
     for campaign in all_campaigns():
         result = run_campaign(campaign, budget_seconds=args.budget, seed=args.seed)
         steps = sum(campaign.stats.rows.values())
-        rate = steps / result.seconds
-        baseline = baseline or rate
+        rows.append((campaign, result, steps, steps / result.seconds))
+    baseline = next(rate for c, _, _, rate in rows if c.machine == "sync_server")
+    for campaign, result, steps, rate in rows:
         print(
             f"{campaign.machine:<12} {steps:>9,} steps {result.examples:>6,} examples "
             f"in {result.seconds:5.1f} s: {rate:>8,.0f} steps/s, "
