@@ -1,0 +1,267 @@
+"""What the block producer reads and signs: block references, built and candidate blocks, the
+read-only view of the block tree, an in-memory tree, and the deterministic executor stand-in.
+
+Rules this module enforces:
+
+1. The producer never holds the block tree. It reads a ``ProducerView``: the last finalized
+   block, the keeper set effective for new blocks, and per block its parent, seq_no, height,
+   attestation count, whether its data is ready and whether it was invalidated.
+2. Every signed payload starts with a domain tag: ``PRODUCER_BLOCK_DOMAIN`` for candidate blocks and
+   ``NEXT_ROUND_DOMAIN`` for next-round announcements, so a producer signature can never be replayed
+   as a keeper's attestation or any other message.
+3. The executor (TVM upstream) is a deterministic function ``execute(parent_state, inputs)``; a
+   built block's id commits to its parent, position, resulting state, inputs and producer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol
+
+import attrs
+
+from blockfsm.machine.core import PeerId
+from blockfsm.machine.producer_selection import ProducerSelector
+from blockfsm.machine.types import u64
+
+PRODUCER_BLOCK_DOMAIN = b"blockfsm/producer-block/v1\x00"
+NEXT_ROUND_DOMAIN = b"blockfsm/next-round-success/v1\x00"
+BLOCK_ID_DOMAIN = b"blockfsm/producer-block-id/v1\x00"
+EXECUTOR_DOMAIN = b"blockfsm/executor-state/v1\x00"
+ID_SIZE = 32
+
+
+@attrs.frozen(kw_only=True)
+class BlockRef:
+    """A block as a continuation point: its id and position."""
+
+    block_id: bytes
+    seq_no: int
+    height: int
+
+
+@attrs.frozen(kw_only=True)
+class ProducedBlock:
+    """A block the executor built, before its common section is filled in and it is signed."""
+
+    block_id: bytes
+    parent_id: bytes
+    seq_no: int
+    height: int
+    state: bytes
+    inputs: tuple[int, ...]
+    producer: PeerId
+
+    @property
+    def ref(self) -> BlockRef:
+        return BlockRef(block_id=self.block_id, seq_no=self.seq_no, height=self.height)
+
+
+@attrs.frozen(kw_only=True)
+class CandidateBlock:
+    """A signed candidate: the built block plus its common section (round, selector, fallback)."""
+
+    block: ProducedBlock
+    round: int
+    selector: ProducerSelector
+    fallback: bool
+    signature: bytes
+
+
+@attrs.frozen(kw_only=True)
+class NextRoundSuccess:
+    """The round-``round`` producer's signed announcement that it continues from ``parent_id``."""
+
+    round: int
+    parent_id: bytes
+    producer: PeerId
+    signature: bytes
+
+
+@attrs.frozen(kw_only=True)
+class KeeperSet:
+    """The block keeper set of one epoch and the seed its producer order is shuffled with."""
+
+    epoch: int
+    seed: bytes
+    members: tuple[PeerId, ...]
+
+
+@attrs.frozen(kw_only=True)
+class BlockInfo:
+    block_id: bytes
+    parent_id: bytes
+    seq_no: int
+    height: int
+    attestations: int = 0
+    data_ready: bool = True
+    invalidated: bool = False
+
+
+def candidate_payload(
+    block: ProducedBlock, round_: int, selector: ProducerSelector, fallback: bool
+) -> bytes:
+    return (
+        PRODUCER_BLOCK_DOMAIN
+        + block.block_id
+        + block.parent_id
+        + u64(block.seq_no)
+        + u64(block.height)
+        + u64(round_)
+        + selector.seed
+        + u64(selector.index)
+        + block.producer
+        + (b"\x01" if fallback else b"\x00")
+    )
+
+
+def next_round_payload(round_: int, parent_id: bytes, producer: PeerId) -> bytes:
+    return NEXT_ROUND_DOMAIN + u64(round_) + parent_id + producer
+
+
+class ProducerView(Protocol):
+    def last_finalized(self) -> BlockRef: ...
+
+    def keeper_set(self) -> KeeperSet: ...
+
+    def block(self, block_id: bytes) -> BlockInfo | None: ...
+
+
+# --- the executor stand-in ---------------------------------------------------------------------
+
+
+def execute(parent_state: bytes, inputs: tuple[int, ...]) -> bytes:
+    """The deterministic stand-in for TVM: the state after ``inputs`` on ``parent_state``."""
+    h = hashlib.blake2b(EXECUTOR_DOMAIN + parent_state, digest_size=ID_SIZE)
+    for message in inputs:
+        h.update(u64(message))
+    return h.digest()
+
+
+def produced_block_id(
+    parent_id: bytes,
+    seq_no: int,
+    height: int,
+    state: bytes,
+    inputs: tuple[int, ...],
+    producer: PeerId,
+) -> bytes:
+    h = hashlib.blake2b(BLOCK_ID_DOMAIN + parent_id, digest_size=ID_SIZE)
+    h.update(u64(seq_no) + u64(height) + state + producer + u64(len(inputs)))
+    for message in inputs:
+        h.update(u64(message))
+    return h.digest()
+
+
+def build_block(
+    parent: BlockRef, parent_state: bytes, inputs: tuple[int, ...], producer: PeerId
+) -> ProducedBlock:
+    """What the executor returns for a build request on ``parent`` with ``inputs``."""
+    state = execute(parent_state, inputs)
+    seq_no, height = parent.seq_no + 1, parent.height + 1
+    return ProducedBlock(
+        block_id=produced_block_id(parent.block_id, seq_no, height, state, inputs, producer),
+        parent_id=parent.block_id,
+        seq_no=seq_no,
+        height=height,
+        state=state,
+        inputs=inputs,
+        producer=producer,
+    )
+
+
+# --- an in-memory block tree -------------------------------------------------------------------
+
+GENESIS_ID = bytes(ID_SIZE)
+GENESIS_STATE = hashlib.blake2b(EXECUTOR_DOMAIN + b"genesis", digest_size=ID_SIZE).digest()
+
+
+@attrs.frozen
+class BlockTreeSnapshot:
+    """A consistent, immutable ``ProducerView`` of an ``InMemoryBlockTree`` at one instant."""
+
+    _blocks: dict[bytes, BlockInfo] = attrs.field(eq=False, repr=False)
+    _finalized: BlockRef
+    _keepers: KeeperSet
+
+    def last_finalized(self) -> BlockRef:
+        return self._finalized
+
+    def keeper_set(self) -> KeeperSet:
+        return self._keepers
+
+    def block(self, block_id: bytes) -> BlockInfo | None:
+        return self._blocks.get(block_id)
+
+
+class InMemoryBlockTree:
+    """A mutable block tree. ``snapshot()`` is O(1): the block table is copied on the first write
+    after a snapshot, so a snapshot never changes under a step or a later replay."""
+
+    def __init__(self, keepers: KeeperSet) -> None:
+        self._blocks: dict[bytes, BlockInfo] = {
+            GENESIS_ID: BlockInfo(block_id=GENESIS_ID, parent_id=GENESIS_ID, seq_no=0, height=0)
+        }
+        self._shared = False
+        self.states: dict[bytes, bytes] = {GENESIS_ID: GENESIS_STATE}
+        self._finalized = BlockRef(block_id=GENESIS_ID, seq_no=0, height=0)
+        self._keepers = keepers
+
+    def snapshot(self) -> BlockTreeSnapshot:
+        self._shared = True
+        return BlockTreeSnapshot(self._blocks, self._finalized, self._keepers)
+
+    def _writable(self) -> dict[bytes, BlockInfo]:
+        if self._shared:
+            self._blocks = dict(self._blocks)
+            self._shared = False
+        return self._blocks
+
+    def last_finalized(self) -> BlockRef:
+        return self._finalized
+
+    def keeper_set(self) -> KeeperSet:
+        return self._keepers
+
+    def block(self, block_id: bytes) -> BlockInfo | None:
+        return self._blocks.get(block_id)
+
+    def ids(self) -> list[bytes]:
+        return list(self._blocks)
+
+    def add(self, block: ProducedBlock, *, data_ready: bool = True) -> None:
+        if block.block_id not in self._blocks:
+            self._writable()[block.block_id] = BlockInfo(
+                block_id=block.block_id,
+                parent_id=block.parent_id,
+                seq_no=block.seq_no,
+                height=block.height,
+                data_ready=data_ready,
+            )
+            self.states[block.block_id] = block.state
+
+    def update(self, block_id: bytes, **changes: object) -> None:
+        info = self._blocks.get(block_id)
+        if info is not None:
+            self._writable()[block_id] = attrs.evolve(info, **changes)  # type: ignore[arg-type]
+
+    def finalize(self, block_id: bytes) -> bool:
+        info = self._blocks.get(block_id)
+        if info is None or info.seq_no <= self._finalized.seq_no:
+            return False
+        self._finalized = BlockRef(block_id=block_id, seq_no=info.seq_no, height=info.height)
+        return True
+
+    def set_keeper_set(self, keepers: KeeperSet) -> None:
+        self._keepers = keepers
+
+    def ancestry(self, block_id: bytes) -> list[BlockInfo]:
+        """``block_id`` and its known ancestors, nearest first, ending at genesis or a gap."""
+        out: list[BlockInfo] = []
+        info = self._blocks.get(block_id)
+        while info is not None:
+            out.append(info)
+            if info.block_id == GENESIS_ID:
+                break
+            info = self._blocks.get(info.parent_id)
+        return out

@@ -1,0 +1,686 @@
+"""Campaign for the block producer: generated block trees (our chain and other producers'
+forks), attestation arrivals, finalization, keeper-set changes, invalidations, commands, restarts
+and malformed input; then a fair phase that checks PL-1, PL-2 and PL-3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import initialize, rule
+
+from blockfsm.machine.core import Tick
+from blockfsm.machine.producer import (
+    PRODUCER,
+    AttestationReceived,
+    BlockBuilt,
+    BroadcastCandidate,
+    BuildBlock,
+    FinalizationAdvanced,
+    KeeperSetChanged,
+    ParentInvalidated,
+    ProducerConfig,
+    ProducerState,
+    Restarted,
+    RestoreMessages,
+    Start,
+    StartParams,
+    StateSyncRequested,
+    Stop,
+)
+from blockfsm.machine.producer_view import (
+    GENESIS_ID,
+    GENESIS_STATE,
+    BlockRef,
+    InMemoryBlockTree,
+    KeeperSet,
+    build_block,
+)
+from blockfsm.spec.campaigns import Campaign, MachineTest
+from blockfsm.spec.conformance import Stats
+from blockfsm.spec.producer import ACTIVE, SPEC
+from blockfsm.spec.strategies.chains import make_signers
+from blockfsm.spec.strategies.producer import (
+    malformed_samples,
+    producer_configs,
+)
+
+PRODUCTION_EFFECTS = ("BuildBlock", "BroadcastCandidate", "SendToSelf", "StartExecutor")
+index = st.integers(min_value=0, max_value=10**6)
+
+
+class ProducerTest(MachineTest):
+    STATS = Stats()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signers = make_signers(5)
+        self.me = self.signers[0].public_key
+        self.config: ProducerConfig | None = None
+        self.tree: InMemoryBlockTree | None = None
+        self.now = 0
+        self.pending: list[BuildBlock] = []
+        self.built_states: dict[bytes, bytes] = {}
+        self.queue: list[int] = []
+        self.next_message = 1
+        self.epoch = 0
+        self.max_round = 0
+        self.last_params: StartParams | None = None
+        self.broadcast: list[bytes] = []
+        self.probed: set[str] = set()
+        self.foreign_tip = b""
+
+    @initialize(
+        data=st.data(),
+        keepers=st.integers(min_value=1, max_value=5),
+        history=st.lists(
+            st.tuples(st.integers(min_value=0, max_value=5), st.booleans()), max_size=8
+        ),
+        finalized=st.integers(min_value=0, max_value=8),
+        start=st.one_of(st.none(), st.tuples(index, st.integers(min_value=0, max_value=2))),
+        warm=st.integers(min_value=0, max_value=2),
+    )
+    def setup(
+        self,
+        data: st.DataObject,
+        keepers: int,
+        history: list[tuple[int, bool]],
+        finalized: int,
+        start: tuple[int, int] | None,
+        warm: int,
+    ) -> None:
+        """A chain by other producers (attestation counts and data readiness drawn), a finalized
+        prefix of it, and possibly a Start, so runs begin where the interesting rules are."""
+        self.config = data.draw(producer_configs(self.signers[0]))
+        self.members = tuple(s.public_key for s in self.signers[:keepers])
+        self.tree = InMemoryBlockTree(self._keepers(0, self.members))
+        self.start(PRODUCER, self.config, PRODUCER.initial(self.config))
+        self.feed(KeeperSetChanged(keepers=self.tree.keeper_set()))
+        parent = self.tree.last_finalized()
+        chain = []
+        for n, (attestations, ready) in enumerate(history):
+            block = build_block(
+                parent,
+                self.tree.states[parent.block_id],
+                (20_000 + n,),
+                self.signers[-1].public_key,
+            )
+            self.tree.add(block, data_ready=ready or n % 3 != 2)
+            self.tree.update(block.block_id, attestations=attestations)
+            chain.append(block.block_id)
+            parent = block.ref
+        if chain and finalized:
+            self.tree.finalize(chain[min(finalized, len(chain)) - 1])
+        if start is None:
+            self._start(self._params_on(parent.block_id, 0))
+        else:
+            i, round_ = start
+            ids = chain or self.tree.ids()
+            self._start(self._params_on(ids[i % len(ids)], round_))
+        if warm:
+            self.work(warm, False)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _keepers(self, epoch: int, members: tuple[bytes, ...]) -> KeeperSet:
+        return KeeperSet(epoch=epoch, seed=b"seed-%d" % epoch, members=members)
+
+    def _without_me(self) -> tuple[bytes, ...]:
+        return self.members[1:] or (self.signers[1].public_key,)
+
+    @property
+    def tree_genesis(self) -> BlockRef:
+        return BlockRef(block_id=GENESIS_ID, seq_no=0, height=0)
+
+    @property
+    def st8(self) -> ProducerState:
+        return self.state  # type: ignore[no-any-return]
+
+    def feed(self, event: Any) -> tuple[Any, ...]:
+        assert self.tree is not None
+        effects = self.apply(event, self.tree.snapshot())
+        control = self.state.control
+        if control not in self.probed:
+            self.probed.add(control)
+            self._probe()
+        for e in effects:
+            kind = type(e)
+            if kind is BuildBlock:
+                self.pending.append(e)
+            elif kind is BroadcastCandidate:
+                self.tree.add(e.candidate.block)
+                self.broadcast.append(e.candidate.block.block_id)
+            elif kind is RestoreMessages:
+                self.queue.extend(e.messages)
+        return effects
+
+    def _pick(self, i: int) -> bytes:
+        assert self.tree is not None
+        ids = self.tree.ids()
+        return ids[i % len(ids)]
+
+    def _params_on(self, block_id: bytes, round_: int) -> StartParams:
+        assert self.tree is not None
+        info = self.tree.block(block_id)
+        assert info is not None
+        return StartParams(
+            parent_id=block_id, parent_seq_no=info.seq_no, parent_height=info.height, round=round_
+        )
+
+    def _start(self, params: StartParams) -> tuple[Any, ...]:
+        self.max_round = max(self.max_round, params.round)
+        self.last_params = params
+        return self.feed(Start(params=params))
+
+    def _answer(self, request: BuildBlock) -> tuple[Any, ...]:
+        assert self.tree is not None
+        parent_state = self.tree.states.get(
+            request.parent.block_id, self.built_states.get(request.parent.block_id, GENESIS_STATE)
+        )
+        inputs = tuple(self.queue[:3])
+        del self.queue[:3]
+        block = build_block(request.parent, parent_state, inputs, self.me)
+        self.built_states[block.block_id] = block.state
+        return self.feed(
+            BlockBuilt(session=request.session, build_id=request.build_id, block=block)
+        )
+
+    def _attest_all(self) -> None:
+        assert self.tree is not None
+        for block_id in self.tree.ids():
+            self.tree.update(
+                block_id, attestations=len(self.tree.keeper_set().members), data_ready=True
+            )
+        self.feed(AttestationReceived(block_id=self._pick(0), count=1))
+
+    # --- commands -------------------------------------------------------------------------
+
+    @rule(
+        i=index,
+        round_=st.integers(min_value=0, max_value=3),
+        then=st.sampled_from(["nothing", "tick", "start", "deliver"]),
+    )
+    def start_on(self, i: int, round_: int, then: str) -> None:
+        self._start(self._params_on(self._pick(i), round_))
+        if then == "tick":
+            self.feed(Tick(now=self.now))
+        elif then == "start":
+            self._start(self._params_on(self._pick(i + 1), round_ + 1))
+        elif then == "deliver" and self.pending:
+            self._answer(self.pending.pop(0))
+
+    @rule()
+    def start_again(self) -> None:
+        if self.last_params is not None:
+            self._start(self.last_params)
+
+    @rule()
+    def stop_command(self) -> None:
+        self.feed(Stop())
+
+    @rule()
+    def restart_node(self) -> None:
+        self.feed(Restarted())
+
+    @rule(seq_no=st.integers(min_value=0, max_value=30))
+    def state_sync(self, seq_no: int) -> None:
+        self.feed(StateSyncRequested(seq_no=seq_no))
+
+    # --- the executor and the clock -------------------------------------------------------
+
+    @rule(i=index, count=st.integers(min_value=1, max_value=3))
+    def deliver_builds(self, i: int, count: int) -> None:
+        for _ in range(count):
+            if not self.pending:
+                return
+            self._answer(self.pending.pop(i % len(self.pending) if i % 4 == 0 else 0))
+
+    @rule(rounds=st.integers(min_value=1, max_value=3), attest=st.booleans())
+    def work(self, rounds: int, attest: bool) -> None:
+        """Answer every build and let one production period pass, ``rounds`` times; with
+        ``attest``, our broadcast blocks gather every keeper's attestation as they go."""
+        assert self.config is not None and self.tree is not None
+        for _ in range(rounds):
+            while self.pending:
+                self._answer(self.pending.pop(0))
+            if attest:
+                for block_id in self.broadcast[-4:]:
+                    self.tree.update(block_id, attestations=len(self.members))
+                self.feed(AttestationReceived(block_id=self._pick(0), count=len(self.members)))
+            self.now += self.config.production_period
+            self.feed(Tick(now=self.now))
+
+    @rule(k=st.integers(min_value=1, max_value=4))
+    def messages(self, k: int) -> None:
+        for _ in range(k):
+            self.queue.append(self.next_message)
+            self.next_message += 1
+
+    @rule()
+    def inconsistent_build(self) -> None:
+        if self.pending:
+            request = self.pending[-1]
+            wrong = BlockRef(
+                block_id=request.parent.block_id,
+                seq_no=request.parent.seq_no + 1,
+                height=request.parent.height,
+            )
+            block = build_block(wrong, b"", (), self.me)
+            self.feed(BlockBuilt(session=request.session, build_id=request.build_id, block=block))
+
+    @rule(fraction=st.integers(min_value=0, max_value=250))
+    def tick(self, fraction: int) -> None:
+        assert self.config is not None
+        self.now += self.config.production_period * fraction // 100
+        self.feed(Tick(now=self.now))
+
+    def _probe(self) -> None:
+        """Once per run in each control state reached: a sweep of inputs that must leave
+        production undisturbed (one malformed event of every type, a stale keeper set, an
+        unrelated invalidation, a regressed clock, a state-sync request)."""
+        for event in malformed_samples():
+            self.feed(event)
+        self.feed(KeeperSetChanged(keepers=self._keepers(0, self.members)))
+        self.feed(ParentInvalidated(block_id=b"\xee" * 32))
+        self.feed(Tick(now=self.now - 1))
+        self.feed(AttestationReceived(block_id=b"\xee" * 32, count=0))
+        self.feed(StateSyncRequested(seq_no=0))
+        self.feed(FinalizationAdvanced(block_id=GENESIS_ID, seq_no=0))
+        stray = build_block(self.tree_genesis, GENESIS_STATE, (), self.me)
+        self.feed(BlockBuilt(session=2**40, build_id=0, block=stray))
+        self.feed(Tick(now=self.now))
+
+    @rule(
+        kind=st.sampled_from(
+            [
+                "finalize_over",
+                "leave_view",
+                "invalidate",
+                "not_ready",
+                "event_in",
+                "event_out",
+                "heal",
+                "new_params",
+            ]
+        ),
+        notify=st.booleans(),
+    )
+    def disturb(self, kind: str, notify: bool) -> None:
+        """Set up one condition update_candidate_common_section or the assumptions check must
+        react to, then let the buffer head be evaluated."""
+        assert self.tree is not None and self.config is not None
+        s = self.st8
+        final = self.tree.last_finalized()
+        ours = [r.block_id for r in (s.last_produced, s.base) if r is not None]
+        if kind == "finalize_over":
+            target = s.buffer[0].seq_no if s.buffer else final.seq_no + 1
+            self.foreign_blocks(0, max(1, target - final.seq_no), 1, at=final.block_id)
+            tip = self.foreign_tip
+            self.tree.finalize(tip)
+            if notify:
+                info = self.tree.block(tip)
+                assert info is not None
+                self.feed(FinalizationAdvanced(block_id=tip, seq_no=info.seq_no))
+        elif kind == "leave_view":
+            self.tree.set_keeper_set(self._keepers(self.epoch, self._without_me()))
+        elif kind == "invalidate" and ours:
+            self.tree.update(ours[0], invalidated=True)
+            if notify:
+                self.feed(ParentInvalidated(block_id=ours[0]))
+        elif kind == "not_ready" and ours:
+            self.tree.update(ours[0], data_ready=False)
+        elif kind in ("event_in", "event_out"):
+            self.epoch += 1
+            members = self.members if kind == "event_in" else self._without_me()
+            self.feed(KeeperSetChanged(keepers=self._keepers(self.epoch, members)))
+        elif kind == "heal":
+            self._heal_keepers()
+            self._attest_all()
+        elif kind == "new_params":
+            self._start(self._params_on(final.block_id, self.max_round + 1))
+        while self.pending:
+            self._answer(self.pending.pop(0))
+        for _ in range(2):
+            self.now += self.config.production_period
+            self.feed(Tick(now=self.now))
+
+    @rule(depth=st.integers(min_value=1, max_value=3))
+    def equivocation_attempt(self, depth: int) -> None:
+        """Stop, then Start again in the round just used on a parent ``depth`` blocks below our
+        last broadcast: the signing guard must refuse to sign the same heights again."""
+        assert self.tree is not None
+        if not self.broadcast or self.last_params is None:
+            return
+        ancestry = self.tree.ancestry(self.broadcast[-1])
+        parent = ancestry[min(depth, len(ancestry) - 1)]
+        self.feed(Stop())
+        self._start(self._params_on(parent.block_id, self.last_params.round))
+        self.work(2, True)
+
+    # --- the block tree -------------------------------------------------------------------
+
+    @rule(i=index, count=st.integers(min_value=1, max_value=4), who=st.integers(1, 4))
+    def foreign_blocks(self, i: int, count: int, who: int, at: bytes | None = None) -> None:
+        assert self.tree is not None
+        parent_id = self._pick(i) if at is None else at
+        for n in range(count):
+            info = self.tree.block(parent_id)
+            assert info is not None
+            ref = BlockRef(block_id=parent_id, seq_no=info.seq_no, height=info.height)
+            block = build_block(
+                ref, self.tree.states[parent_id], (10_000 + n,), self.signers[who].public_key
+            )
+            self.tree.add(block)
+            parent_id = block.block_id
+        self.foreign_tip = parent_id
+
+    @rule(i=index, count=st.integers(min_value=0, max_value=5), notify=st.booleans())
+    def attest(self, i: int, count: int, notify: bool) -> None:
+        assert self.tree is not None
+        block_id = (
+            self.broadcast[i % len(self.broadcast)] if self.broadcast and i % 2 else (self._pick(i))
+        )
+        self.tree.update(block_id, attestations=count)
+        if notify:
+            self.feed(AttestationReceived(block_id=block_id, count=count))
+
+    @rule(i=index, ready=st.booleans())
+    def data_ready(self, i: int, ready: bool) -> None:
+        assert self.tree is not None
+        block_id = (
+            self.broadcast[i % len(self.broadcast)] if self.broadcast and i % 2 else (self._pick(i))
+        )
+        self.tree.update(block_id, data_ready=ready)
+
+    @rule(i=index, notify=st.booleans())
+    def finalize(self, i: int, notify: bool) -> None:
+        assert self.tree is not None
+        final = self.tree.last_finalized()
+        candidates = [
+            b
+            for b in self.tree.ids()
+            if any(a.block_id == final.block_id for a in self.tree.ancestry(b))
+            and b != final.block_id
+        ]
+        if not candidates:
+            return
+        block_id = candidates[i % len(candidates)]
+        self.tree.finalize(block_id)
+        if notify:
+            info = self.tree.block(block_id)
+            assert info is not None
+            self.feed(FinalizationAdvanced(block_id=block_id, seq_no=info.seq_no))
+
+    @rule(i=index, notify=st.booleans(), ours=st.booleans())
+    def invalidate(self, i: int, notify: bool, ours: bool) -> None:
+        assert self.tree is not None
+        s = self.st8
+        block_id = self._pick(i)
+        if ours:
+            refs = [r.block_id for r in (s.base, s.last_produced) if r is not None]
+            refs += [b.block_id for b in s.buffer]
+            if refs:
+                block_id = refs[i % len(refs)]
+        self.tree.update(block_id, invalidated=True)
+        if notify:
+            self.feed(ParentInvalidated(block_id=block_id))
+
+    @rule(drop_me=st.booleans(), view=st.booleans(), event=st.booleans(), stale=st.booleans())
+    def keeper_set(self, drop_me: bool, view: bool, event: bool, stale: bool) -> None:
+        assert self.tree is not None
+        if stale:
+            self.feed(KeeperSetChanged(keepers=self._keepers(0, self.members)))
+            return
+        self.epoch += 1
+        members = self._without_me() if drop_me else self.members
+        keepers = self._keepers(self.epoch, members)
+        if view:
+            self.tree.set_keeper_set(keepers)
+        if event:
+            self.feed(KeeperSetChanged(keepers=keepers))
+
+    # --- the fair phase -------------------------------------------------------------------
+
+    def _fair_round(self) -> list[Any]:
+        assert self.config is not None
+        out: list[Any] = []
+        while self.pending:
+            out += self._answer(self.pending.pop(0))
+        self._attest_all()
+        self.now += self.config.production_period
+        out += self.feed(Tick(now=self.now))
+        return out
+
+    def _check_pl1(self) -> None:
+        """PL-1: every block buffered now leaves the buffer within buffer_cap + 3 fair ticks."""
+        assert self.config is not None and self.runner is not None
+        held = {b.block_id for b in self.st8.buffer}
+        bound = self.config.buffer_cap + 3
+        assert bound <= SPEC.liveness[0].bound_ticks
+        for _ in range(bound):
+            if not held & {b.block_id for b in self.st8.buffer}:
+                break
+            self._fair_round()
+        self.runner.count("PL-1")
+        if held & {b.block_id for b in self.st8.buffer}:
+            raise self.runner.fail("PL-1", SPEC.liveness[0].statement)
+
+    def _heal_keepers(self) -> None:
+        assert self.tree is not None
+        self.epoch += 1
+        keepers = self._keepers(self.epoch, self.members)
+        self.tree.set_keeper_set(keepers)
+        self.feed(KeeperSetChanged(keepers=keepers))
+
+    def _resume(self, property_id: str) -> None:
+        assert self.tree is not None and self.runner is not None
+        liveness = {lv.id: lv for lv in SPEC.liveness}[property_id]
+        final = self.tree.last_finalized()
+        self._start(self._params_on(final.block_id, self.max_round + 1))
+        for _ in range(liveness.bound_ticks):
+            if any(type(e) is BroadcastCandidate for e in self._fair_round()):
+                self.runner.count(property_id)
+                return
+        raise self.runner.fail(property_id, liveness.statement)
+
+    def check_liveness(self) -> None:
+        assert self.config is not None and self.runner is not None
+        self._check_pl1()
+
+        # PL-2: after Stop (or an abort), a Start resumes production.
+        self._heal_keepers()
+        if self.st8.control in ACTIVE:
+            self.feed(Stop())
+        self._resume("PL-2")
+
+        # PL-3: after a restart nothing is produced until a Start, then a Start resumes.
+        self.feed(Restarted())
+        for _ in range(3):
+            produced = self._fair_round()
+            if any(type(e).__name__ in PRODUCTION_EFFECTS for e in produced):
+                raise self.runner.fail("PL-3", SPEC.liveness[2].statement)
+        self._resume("PL-3")
+        self._rare_paths()
+
+    # --- the rare rows, driven deterministically after the liveness checks ------------------
+
+    def _fresh_session(self, deliver: int) -> None:
+        """Keepers healed, a Start on the last finalized block in a fresh round, ``deliver``
+        builds answered: Producing with a buffer, its head's parent the finalized block."""
+        assert self.tree is not None
+        self._heal_keepers()
+        self._start(self._params_on(self.tree.last_finalized().block_id, self.max_round + 1))
+        while self.pending and len(self.st8.buffer) < deliver:
+            self._answer(self.pending.pop(0))
+
+    def _tick_period(self) -> tuple[Any, ...]:
+        assert self.config is not None
+        self.now += self.config.production_period
+        return self.feed(Tick(now=self.now))
+
+    def _holding(self) -> bool:
+        """From a fresh session: broadcast one block, buffer the next, make the broadcast one's
+        data not ready, and let the next Tick hold the head (AncestorIsNotReadyYet)."""
+        assert self.tree is not None
+        self._fresh_session(1)
+        self._tick_period()
+        if self.pending:
+            self._answer(self.pending.pop(0))
+        last = self.st8.last_produced
+        if last is None or not self.st8.buffer:
+            return False
+        self.tree.update(last.block_id, data_ready=False)
+        self._tick_period()
+        self.tree.update(last.block_id, data_ready=True)
+        return self.st8.control == "Holding"
+
+    def _finalize_over_head(self, notify: bool) -> None:
+        assert self.tree is not None
+        final = self.tree.last_finalized()
+        target = self.st8.buffer[0].seq_no if self.st8.buffer else final.seq_no + 1
+        self.foreign_blocks(0, max(1, target - final.seq_no), 1, at=final.block_id)
+        self.tree.finalize(self.foreign_tip)
+        if notify:
+            info = self.tree.block(self.foreign_tip)
+            assert info is not None
+            self.feed(FinalizationAdvanced(block_id=self.foreign_tip, seq_no=info.seq_no))
+
+    def _inconsistent_then_start_same(self) -> None:
+        self.inconsistent_build()
+        if self.last_params is not None:
+            self.feed(Start(params=self.last_params))
+
+    def _rare_paths(self) -> None:
+        assert self.tree is not None and self.config is not None
+        genesis = self.tree_genesis
+        below = StartParams(
+            parent_id=genesis.block_id, parent_seq_no=0, parent_height=0, round=self.max_round + 7
+        )
+        # Producing: Start with equal params, an inconsistent build, an empty due Tick.
+        self._fresh_session(1)
+        self._inconsistent_then_start_same()
+        self._tick_period()
+        self._tick_period()
+        # Finality moves past genesis, so genesis becomes a continuation below it.
+        if self.st8.last_produced is not None:
+            self.tree.finalize(self.st8.last_produced.block_id)
+        for state_setup in ("armed", "producing"):
+            self._fresh_session(0 if state_setup == "armed" else 1)
+            if state_setup == "armed":
+                self._start(
+                    self._params_on(self.tree.last_finalized().block_id, self.max_round + 1)
+                )
+                self._inconsistent_then_start_same()
+            self.feed(Start(params=below))
+        # Armed: the continuation point is invalidated before anything was built; a restart.
+        self._fresh_session(0)
+        if self.st8.base is not None:
+            self.feed(ParentInvalidated(block_id=self.st8.base.block_id))
+        self._fresh_session(0)
+        self.feed(Restarted())
+        # Holding: equal params, inconsistent build, restart, Start below finality, new Start,
+        # finality overtaking the head, its parent invalidated.
+        for action in ("same", "restart", "below", "begin", "overtaken", "invalidated", "release"):
+            if not self._holding():
+                continue
+            if action == "same":
+                self._heal_keepers()
+                self._inconsistent_then_start_same()
+                while self.pending:
+                    self._answer(self.pending.pop(0))
+                self.feed(Stop())
+                self.feed(Restarted())
+                self._fresh_session(1)
+                self.feed(Stop())
+                self.feed(Stop())
+                self.feed(Start(params=below))
+                self.feed(Stop())
+                self.feed(Restarted())
+            elif action == "restart":
+                self.feed(Restarted())
+            elif action == "below":
+                self.feed(Start(params=below))
+            elif action == "begin":
+                self._start(
+                    self._params_on(self.tree.last_finalized().block_id, self.max_round + 1)
+                )
+            elif action == "overtaken":
+                self._finalize_over_head(True)
+            elif action == "release":
+                self._tick_period()
+            else:
+                last = self.st8.last_produced
+                assert last is not None
+                self.feed(ParentInvalidated(block_id=last.block_id))
+        # NotReadyYet: broadcast without attestations until an ancestor passes the fallback
+        # deadline unattested; then an attestation releases the head.
+        self._fresh_session(1)
+        for _ in range(self.config.fallback_deadline + 2):
+            while self.pending:
+                self._answer(self.pending.pop(0))
+            self._tick_period()
+            if self.st8.control == "Holding":
+                self._check_pl1()
+                break
+        # Equivocation: two blocks broadcast in a round, then (after a Stop, or a restart) a
+        # Start in the same round on the first of them would sign the second height again.
+        for interruption in (Stop(), Restarted()):
+            self._fresh_session(1)
+            first = None
+            for _ in range(2):
+                while self.pending and not self.st8.buffer:
+                    self._answer(self.pending.pop(0))
+                self._attest_all()
+                self._tick_period()
+                if first is None and self.st8.last_produced is not None:
+                    first = self.st8.last_produced
+            if first is not None and self.last_params is not None:
+                self.feed(interruption)
+                self._start(self._params_on(first.block_id, self.last_params.round))
+                while self.pending and not self.st8.buffer:
+                    self._answer(self.pending.pop(0))
+                self._attest_all()
+                self._tick_period()
+        # Producing with a buffered head: each way the head can be stopped.
+        for action in (
+            "invalidated",
+            "overtaken",
+            "finalized_over",
+            "not_in_view",
+            "broken",
+            "left",
+            "epoch",
+            "not_due",
+        ):
+            self._fresh_session(1)
+            if action == "invalidated" and self.st8.buffer:
+                self.feed(ParentInvalidated(block_id=self.st8.buffer[0].block_id))
+            elif action == "overtaken":
+                self._finalize_over_head(True)
+            elif action == "finalized_over":
+                self._finalize_over_head(False)
+                self._tick_period()
+            elif action in ("left", "epoch"):
+                self.epoch += 1
+                members = self._without_me() if action == "left" else self.members
+                self.feed(KeeperSetChanged(keepers=self._keepers(self.epoch, members)))
+                self._tick_period()
+            elif action == "not_due":
+                self._tick_period()
+                self.feed(Tick(now=self.now))
+            elif action == "not_in_view":
+                self.tree.set_keeper_set(self._keepers(self.epoch, self._without_me()))
+                self._tick_period()
+            else:
+                self._tick_period()
+                if self.pending:
+                    self._answer(self.pending.pop(0))
+                last = self.st8.last_produced
+                if last is not None:
+                    self.tree.update(last.block_id, invalidated=True)
+                self._tick_period()
+
+
+CAMPAIGN = Campaign(spec=SPEC, test_class=ProducerTest, stats=ProducerTest.STATS)
+
+__all__ = ["CAMPAIGN", "ProducerTest"]
