@@ -435,7 +435,7 @@ def _on_stop(config: ProducerConfig, state: ProducerState, event: Stop, view: Pr
 
 def _on_tick(config: ProducerConfig, state: ProducerState, event: Tick, view: ProducerView) -> Step:
     now = event.now
-    if type(now) is not int or now < 0 or now < state.now:
+    if type(now) is not int or not 0 <= now <= MAX_U64 or now < state.now:
         return Step(state, (Rejected(reason="clock_regressed"),))
     control = state.control
     due = now >= state.next_due

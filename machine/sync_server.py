@@ -110,7 +110,7 @@ def _on_tick(
     config: SyncServerConfig, state: SyncServerState, event: Tick, view: ChainView
 ) -> Step:
     now = event.now
-    if type(now) is not int or now < 0 or now < state.now:
+    if type(now) is not int or not 0 <= now <= MAX_U64 or now < state.now:
         return Step(state, (Rejected(reason="clock_regressed"),))
     if state.last_advertised >= 0 and now - state.last_advertised < config.advertise_time:
         return Step(

@@ -35,7 +35,7 @@ from blockfsm.machine.producer_view import (
     next_round_payload,
     produced_block_id,
 )
-from blockfsm.machine.types import is_u64
+from blockfsm.machine.types import MAX_U64, is_u64
 from blockfsm.spec.language import (
     Guard,
     Invariant,
@@ -107,7 +107,7 @@ def start_kind(config: Any, state: Any, event: Any, view: Any) -> str:
 
 def tick_regressed(state: Any, event: Any) -> bool:
     now = event.now
-    return type(now) is not int or now < 0 or now < state.now
+    return type(now) is not int or not 0 <= now <= MAX_U64 or now < state.now
 
 
 def common_section_outcome(config: Any, view: Any, head: Any) -> tuple[str, bool]:
@@ -323,7 +323,7 @@ OUTCOME_TEXT = {
 }
 
 TICK_TEXT = {
-    "regressed": "now < last tick, or now is not a non-negative integer",
+    "regressed": "now < last tick, or now is not an unsigned 64-bit integer",
     "clock": "a valid Tick (nothing to produce in this state)",
     "not_due": "now < next_due",
     "due_empty": "due, buffer empty",

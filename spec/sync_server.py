@@ -20,7 +20,7 @@ from blockfsm.machine.messages import (
     SyncRequestReceived,
     SyncResponse,
 )
-from blockfsm.machine.types import advertise_block_payload, is_u64
+from blockfsm.machine.types import MAX_U64, advertise_block_payload, is_u64
 from blockfsm.spec.language import (
     Guard,
     Invariant,
@@ -42,7 +42,7 @@ def tick_kind(config: Any, state: Any, event: Any) -> str:
     """``regressed`` (time went backwards or is malformed), ``first`` (no advertisement yet),
     ``due`` (``advertise_time`` has passed since the last advertisement), or ``not_due``."""
     now = event.now
-    if type(now) is not int or now < 0 or now < state.now:
+    if type(now) is not int or not 0 <= now <= MAX_U64 or now < state.now:
         return "regressed"
     if state.last_advertised < 0:
         return "first"
@@ -97,7 +97,7 @@ def _tick(kind: str) -> Guard:
     return Guard(
         name=kind,
         text={
-            "regressed": "now < last tick, or now is not a non-negative integer",
+            "regressed": "now < last tick, or now is not an unsigned 64-bit integer",
             "first": "no advertisement sent yet",
             "due": "now - last_advertised >= advertise_time",
             "not_due": "now - last_advertised < advertise_time",
@@ -236,7 +236,7 @@ class AdvertisementSchedule:
         return self.last is None or now - self.last >= t.config.advertise_time
 
     def valid_tick(self, t: Transition) -> bool:
-        return type(t.event.now) is int and t.event.now >= max(self.now, 0)
+        return is_u64(t.event.now) and t.event.now >= max(self.now, 0)
 
     def advance(self, t: Transition, ads: list[Any]) -> None:
         if type(t.event).__name__ == "Tick" and self.valid_tick(t):
@@ -287,7 +287,7 @@ class RateLimit:
 
     def observe(self, t: Transition) -> bool:
         if type(t.event).__name__ == "Tick":
-            if type(t.event.now) is int and t.event.now >= max(self.now, 0):
+            if is_u64(t.event.now) and t.event.now >= max(self.now, 0):
                 self.now = t.event.now
             return True
         window = self.now // t.config.rate_limit_window if self.now >= 0 else -1

@@ -228,3 +228,11 @@ def test_any_state_and_any_input_match_exactly_one_row_and_conform(
     not, and any input, garbage included, is handled without raising, as its row says."""
     runner = Conformant(SYNC_SERVER, config, check_invariants=False)
     runner.step(state, event, VIEW)
+
+
+def test_tick_beyond_u64_is_rejected_not_a_crash() -> None:
+    """Found by the arbitrary-state property: a Tick at 2**64 ms passed the clock check and then
+    overflowed the u64 timestamp of the advertisement payload."""
+    runner, state = server()
+    after, effects = runner.step(state, Tick(now=2**64), VIEW)
+    assert effects == (Rejected(reason="clock_regressed"),) and after == state

@@ -1,0 +1,785 @@
+"""The block sync client as a pure machine. Its rules are stated in ``blockfsm.spec.sync_client``.
+
+In brief, and in the order this module applies them:
+
+- A ``Tick`` first drops expired registry and blacklist entries (a blacklist entry is live while
+  ``until > now``; upstream's cleanup compared the other way round). In ``Passive`` it fires the
+  timeout trigger after ``trigger_timeout`` without progress; in ``AwaitingResponse`` it ends a
+  sync that has run ``max_sync_time``, or skips a server whose deadline passed and asks the next.
+- An ``AdvertiseBlock`` registers its sender only after chain, sender, validator, blacklist and
+  freshness checks, and last the signature (the expensive one).
+- An ``AdvertiseCertificate`` far enough ahead starts a sync at most once per
+  ``trigger_rate_limit``; the rate limit is checked before any signature is.
+- A ``SyncResponse`` is matched by peer and request id, checked in full, then applied through
+  ``Persist``/``Commit``/``UpdateHighestCertificate`` effects; its sender is blamed by result only.
+- A sync never waits for the next trigger after a failure: the next eligible server is asked in
+  the same step.
+
+Nothing here blocks, reads a clock or draws random numbers: server choice mixes a seed and a draw
+counter carried in the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from blockfsm.machine.core import (
+    MachineDef,
+    Observe,
+    PeerId,
+    Rejected,
+    Send,
+    Step,
+    Tick,
+    require,
+)
+from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Verifier
+from blockfsm.machine.messages import (
+    AdvertiseBlockReceived,
+    AdvertiseCertificateReceived,
+    SyncRequest,
+    SyncResponse,
+    SyncResponseReceived,
+)
+from blockfsm.machine.types import (
+    MAX_U64,
+    ZERO_HASH,
+    Block,
+    Certificate,
+    ChainId,
+    Height,
+    ValidatorSet,
+    advertise_block_payload,
+    certificate_is_valid,
+)
+from blockfsm.machine.view import ChainView
+from blockfsm.spec.sync_client import AWAITING, PASSIVE, SPEC
+
+MAX_REQUEST_LIMIT = 100_000
+MAX_PERIOD_MS = 24 * 3600 * 1000
+_MASK64 = MAX_U64
+
+
+# --- config ----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SyncClientConfig:
+    """Defaults follow upstream: request_limit 10, response_timeout 3 s, blacklist 10 s,
+    trigger_min_view_difference 2, trigger_timeout 60 s. The rest are ours: advertisements expire
+    after three advertise periods of 10 s and must be within 20 s of our clock; one sync may run
+    30 s; certificates may start a sync once a second."""
+
+    chain_id: ChainId
+    own_key: PeerId
+    validators: ValidatorSet
+    verifier: Verifier = attrs.field(eq=False, hash=False)
+    seed: int = 0
+    request_limit: int = 10
+    response_timeout: int = 3_000
+    blacklist_expiry_time: int = 10_000
+    trigger_min_view_difference: int = 2
+    trigger_timeout: int = 60_000
+    trigger_rate_limit: int = 1_000
+    advertise_expiry: int = 30_000
+    advertise_freshness: int = 20_000
+    max_sync_time: int = 30_000
+
+    def __attrs_post_init__(self) -> None:
+        require(
+            type(self.chain_id) is int and 0 <= self.chain_id <= MAX_U64,
+            f"chain_id must be an unsigned 64-bit integer, got {self.chain_id!r}",
+        )
+        require(
+            type(self.own_key) is bytes and len(self.own_key) == PUBLIC_KEY_SIZE,
+            f"own_key must be a {PUBLIC_KEY_SIZE}-byte public key",
+        )
+        require(
+            isinstance(self.validators, ValidatorSet) and len(self.validators) > 0,
+            "validators must be a non-empty ValidatorSet",
+        )
+        require(callable(getattr(self.verifier, "verify", None)), "verifier needs verify()")
+        require(
+            type(self.seed) is int and 0 <= self.seed <= MAX_U64,
+            f"seed must be an unsigned 64-bit integer, got {self.seed!r}",
+        )
+        # Below 3 a full response can commit nothing new (block h commits once h + 1 is certified,
+        # and the last block's certificate is not in the response), so sync could never progress.
+        _within(self.request_limit, "request_limit", 3, MAX_REQUEST_LIMIT)
+        _within(self.response_timeout, "response_timeout (ms)", 1, MAX_PERIOD_MS)
+        _within(self.blacklist_expiry_time, "blacklist_expiry_time (ms)", 1, MAX_PERIOD_MS)
+        _within(self.trigger_min_view_difference, "trigger_min_view_difference", 1, 2**32)
+        _within(self.trigger_timeout, "trigger_timeout (ms)", 1, MAX_PERIOD_MS)
+        _within(self.trigger_rate_limit, "trigger_rate_limit (ms)", 1, MAX_PERIOD_MS)
+        _within(self.advertise_expiry, "advertise_expiry (ms)", 1, MAX_PERIOD_MS)
+        _within(self.advertise_freshness, "advertise_freshness (ms)", 1, MAX_PERIOD_MS)
+        _within(self.max_sync_time, "max_sync_time (ms)", 1, MAX_PERIOD_MS)
+        require(
+            self.max_sync_time > self.response_timeout,
+            "max_sync_time must exceed response_timeout, or no response could ever be awaited",
+        )
+
+
+def _within(value: object, name: str, low: int, high: int) -> None:
+    require(
+        type(value) is int and low <= value <= high,
+        f"{name} must be an integer in [{low}, {high}], got {value!r}",
+    )
+
+
+# --- state, events, effects ------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Registration:
+    """A server as its last accepted AdvertiseBlock described it; ``received`` is our clock."""
+
+    peer: PeerId
+    height: Height
+    timestamp: int
+    received: int
+
+
+@attrs.frozen(kw_only=True)
+class Outstanding:
+    """The one request in flight; ``target`` is the server's advertised height when it was sent."""
+
+    server: PeerId
+    request_id: int
+    start_height: Height
+    limit: int
+    target: Height
+    deadline: int
+
+
+@attrs.frozen(kw_only=True)
+class SyncClientState:
+    control: str
+    now: int = 0
+    seed: int = 0
+    draws: int = 0
+    next_request_id: int = 1
+    registry: tuple[Registration, ...] = ()
+    blacklist: tuple[tuple[PeerId, int], ...] = ()
+    last_progress: int = 0
+    last_event_trigger: int = -1
+    sync_started: int = -1
+    tried: tuple[PeerId, ...] = ()
+    request: Outstanding | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChainAdvanced:
+    """The node progressed on its own (consensus committed a block): restarts the timeout
+    trigger."""
+
+
+@attrs.frozen(kw_only=True)
+class Persist:
+    """Store ``block`` at its height (replacing an uncommitted block there and above)."""
+
+    block: Block
+
+
+@attrs.frozen(kw_only=True)
+class Commit:
+    """Mark every block up to ``height`` committed."""
+
+    height: Height
+
+
+@attrs.frozen(kw_only=True)
+class UpdateHighestCertificate:
+    certificate: Certificate
+
+
+@attrs.frozen(kw_only=True)
+class Blacklisted:
+    """An observation: ``peer`` is ignored until ``until``; the state already holds the entry."""
+
+    peer: PeerId
+    until: int
+    reason: str
+
+
+def initial(config: SyncClientConfig) -> SyncClientState:
+    return SyncClientState(control=PASSIVE, seed=config.seed)
+
+
+def step(config: SyncClientConfig, state: SyncClientState, event: Any, view: ChainView) -> Step:
+    kind = type(event)
+    if kind is Tick:
+        return _on_tick(config, state, event, view)
+    if kind is SyncResponseReceived:
+        return _on_response(config, state, event, view)
+    if kind is AdvertiseBlockReceived:
+        return _on_advertise_block(config, state, event)
+    if kind is AdvertiseCertificateReceived:
+        return _on_advertise_certificate(config, state, event, view)
+    if kind is ChainAdvanced:
+        return Step(attrs.evolve(state, last_progress=state.now), ())
+    raise TypeError(f"sync client does not take {kind.__name__}")
+
+
+# --- choice ----------------------------------------------------------------------------------
+
+
+def mix(seed: int, draws: int) -> int:
+    z = (seed + (draws + 1) * 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return int(z ^ (z >> 31))
+
+
+def _is_banned(blacklist: tuple[tuple[PeerId, int], ...], peer: PeerId, now: int) -> bool:
+    for p, until in blacklist:
+        if p == peer and until > now:
+            return True
+    return False
+
+
+def _choose(
+    config: SyncClientConfig,
+    registry: tuple[Registration, ...],
+    blacklist: tuple[tuple[PeerId, int], ...],
+    now: int,
+    committed: Height,
+    tried: tuple[PeerId, ...],
+    seed: int,
+    draws: int,
+    *,
+    first: PeerId | None,
+    at_start: bool,
+) -> Registration | None:
+    """Trigger peer first, then servers strictly ahead, then (at the start only) any eligible."""
+    ahead: list[Registration] = []
+    level: list[Registration] = []
+    expiry = config.advertise_expiry
+    for entry in registry:
+        peer = entry.peer
+        if (
+            entry.received + expiry <= now
+            or peer == config.own_key
+            or peer in tried
+            or entry.height < committed
+            or _is_banned(blacklist, peer, now)
+        ):
+            continue
+        if peer == first:
+            return entry
+        if entry.height > committed:
+            ahead.append(entry)
+        else:
+            level.append(entry)
+    pool = ahead if ahead or not at_start else level
+    if not pool:
+        return None
+    return pool[mix(seed, draws) % len(pool)]
+
+
+def _request(
+    config: SyncClientConfig,
+    state: SyncClientState,
+    server: Registration,
+    now: int,
+    committed: Height,
+    target: Height,
+) -> tuple[Outstanding, Send]:
+    rid = state.next_request_id
+    out = Outstanding(
+        server=server.peer,
+        request_id=rid,
+        start_height=committed + 1,
+        limit=config.request_limit,
+        target=target,
+        deadline=now + config.response_timeout,
+    )
+    msg = SyncRequest(
+        chain_id=config.chain_id,
+        request_id=rid,
+        start_height=committed + 1,
+        limit=config.request_limit,
+    )
+    return out, Send(peer=server.peer, message=msg)
+
+
+def _start(
+    config: SyncClientConfig,
+    state: SyncClientState,
+    now: int,
+    view: ChainView,
+    registry: tuple[Registration, ...],
+    blacklist: tuple[tuple[PeerId, int], ...],
+    first: PeerId | None,
+    last_event_trigger: int,
+) -> Step | None:
+    committed = view.committed_height()
+    server = _choose(
+        config,
+        registry,
+        blacklist,
+        now,
+        committed,
+        (),
+        state.seed,
+        state.draws,
+        first=first,
+        at_start=True,
+    )
+    if server is None:
+        return None
+    out, send = _request(config, state, server, now, committed, server.height)
+    new = SyncClientState(
+        control=AWAITING,
+        now=now,
+        seed=state.seed,
+        draws=state.draws + 1,
+        next_request_id=state.next_request_id + 1,
+        registry=registry,
+        blacklist=blacklist,
+        last_progress=state.last_progress,
+        last_event_trigger=last_event_trigger,
+        sync_started=now,
+        tried=(),
+        request=out,
+    )
+    return Step(new, (Observe(name="sync_started", detail=server.peer.hex()[:8]), send))
+
+
+def _next_or_end(
+    config: SyncClientConfig,
+    state: SyncClientState,
+    now: int,
+    committed: Height,
+    registry: tuple[Registration, ...],
+    blacklist: tuple[tuple[PeerId, int], ...],
+    tried: tuple[PeerId, ...],
+    last_progress: int,
+    effects: tuple[Any, ...],
+    reason: str,
+) -> Step:
+    """Ask the next server strictly ahead in this same step, or end the sync."""
+    server = _choose(
+        config,
+        registry,
+        blacklist,
+        now,
+        committed,
+        tried,
+        state.seed,
+        state.draws,
+        first=None,
+        at_start=False,
+    )
+    if server is None:
+        new = SyncClientState(
+            control=PASSIVE,
+            now=now,
+            seed=state.seed,
+            draws=state.draws,
+            next_request_id=state.next_request_id,
+            registry=registry,
+            blacklist=blacklist,
+            last_progress=now,
+            last_event_trigger=state.last_event_trigger,
+        )
+        return Step(new, (*effects, Observe(name="sync_ended", detail=reason)))
+    out, send = _request(config, state, server, now, committed, server.height)
+    new = SyncClientState(
+        control=AWAITING,
+        now=now,
+        seed=state.seed,
+        draws=state.draws + 1,
+        next_request_id=state.next_request_id + 1,
+        registry=registry,
+        blacklist=blacklist,
+        last_progress=last_progress,
+        last_event_trigger=state.last_event_trigger,
+        sync_started=state.sync_started,
+        tried=tried,
+        request=out,
+    )
+    return Step(new, (*effects, send))
+
+
+# --- ticks -----------------------------------------------------------------------------------
+
+
+def _on_tick(
+    config: SyncClientConfig, state: SyncClientState, event: Tick, view: ChainView
+) -> Step:
+    now = event.now
+    if type(now) is not int or not 0 <= now <= MAX_U64 or now < state.now:
+        return Step(state, (Rejected(reason="clock_regressed"),))
+    registry = state.registry
+    expiry = config.advertise_expiry
+    if any(e.received + expiry <= now for e in registry):
+        registry = tuple(e for e in registry if e.received + expiry > now)
+    blacklist = state.blacklist
+    if any(until <= now for _, until in blacklist):
+        blacklist = tuple(entry for entry in blacklist if entry[1] > now)
+
+    if state.control == PASSIVE:
+        if now - state.last_progress >= config.trigger_timeout:
+            started = _start(
+                config, state, now, view, registry, blacklist, None, state.last_event_trigger
+            )
+            if started is not None:
+                return started
+        return Step(attrs.evolve(state, now=now, registry=registry, blacklist=blacklist), ())
+
+    req = state.request
+    assert req is not None
+    if now - state.sync_started >= config.max_sync_time:
+        new = SyncClientState(
+            control=PASSIVE,
+            now=now,
+            seed=state.seed,
+            draws=state.draws,
+            next_request_id=state.next_request_id,
+            registry=registry,
+            blacklist=blacklist,
+            last_progress=now,
+            last_event_trigger=state.last_event_trigger,
+        )
+        return Step(new, (Observe(name="sync_ended", detail="time_cap"),))
+    if now < req.deadline:
+        return Step(attrs.evolve(state, now=now, registry=registry, blacklist=blacklist), ())
+    return _next_or_end(
+        config,
+        state,
+        now,
+        view.committed_height(),
+        registry,
+        blacklist,
+        (*state.tried, req.server),
+        state.last_progress,
+        (),
+        "timeout",
+    )
+
+
+# --- advertisements --------------------------------------------------------------------------
+
+
+def _advertisement_refusal(
+    config: SyncClientConfig, state: SyncClientState, event: AdvertiseBlockReceived
+) -> str | None:
+    ad = event.advertisement
+    peer = event.peer
+    height = ad.committed_height
+    ts = ad.timestamp
+    if not (
+        type(peer) is bytes
+        and type(ad.chain_id) is int
+        and 0 <= ad.chain_id <= MAX_U64
+        and type(ad.server) is bytes
+        and type(height) is int
+        and -1 <= height < 2**63
+        and type(ts) is int
+        and 0 <= ts <= MAX_U64
+        and type(ad.signature) is bytes
+    ):
+        return "malformed_advertisement"
+    if ad.chain_id != config.chain_id:
+        return "wrong_chain"
+    if peer == config.own_key:
+        return "from_self"
+    if ad.server != peer:
+        return "server_mismatch"
+    if peer not in config.validators:
+        return "not_validator"
+    if _is_banned(state.blacklist, peer, state.now):
+        return "blacklisted"
+    if ts > state.now + config.advertise_freshness or ts < state.now - config.advertise_freshness:
+        return "stale_advertisement"
+    for entry in state.registry:
+        if entry.peer == peer:
+            if ts <= entry.timestamp:
+                return "stale_advertisement"
+            break
+    payload = advertise_block_payload(ad.chain_id, peer, height, ts)
+    if not config.verifier.verify(peer, payload, ad.signature):
+        return "bad_signature"
+    return None
+
+
+def _on_advertise_block(
+    config: SyncClientConfig, state: SyncClientState, event: AdvertiseBlockReceived
+) -> Step:
+    refusal = _advertisement_refusal(config, state, event)
+    if refusal is not None:
+        return Step(state, (Rejected(reason=refusal, peer=event.peer),))
+    ad = event.advertisement
+    entry = Registration(
+        peer=event.peer, height=ad.committed_height, timestamp=ad.timestamp, received=state.now
+    )
+    others = [e for e in state.registry if e.peer != event.peer]
+    others.append(entry)
+    others.sort(key=_by_peer)
+    return Step(attrs.evolve(state, registry=tuple(others)), ())
+
+
+def _by_peer(entry: Registration) -> bytes:
+    return bytes(entry.peer)
+
+
+def _on_advertise_certificate(
+    config: SyncClientConfig,
+    state: SyncClientState,
+    event: AdvertiseCertificateReceived,
+    view: ChainView,
+) -> Step:
+    if state.control != PASSIVE:
+        return Step(state, ())
+    cert = event.advertisement.certificate
+    if not _certificate_well_formed(cert):
+        return Step(state, (Rejected(reason="malformed_certificate", peer=event.peer),))
+    if cert.chain_id != config.chain_id:
+        return Step(state, (Rejected(reason="wrong_chain", peer=event.peer),))
+    if cert.view < view.highest_certificate().view + config.trigger_min_view_difference:
+        return Step(state, ())
+    now = state.now
+    last = state.last_event_trigger
+    if last >= 0 and now - last < config.trigger_rate_limit:
+        return Step(state, ())
+    if not certificate_is_valid(cert, config.chain_id, config.validators, config.verifier):
+        return Step(state, (Rejected(reason="invalid_certificate", peer=event.peer),))
+    started = _start(config, state, now, view, state.registry, state.blacklist, event.peer, now)
+    if started is not None:
+        return started
+    return Step(attrs.evolve(state, last_event_trigger=now), ())
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+def _certificate_well_formed(cert: Any) -> bool:
+    if type(cert) is not Certificate:
+        return False
+    if not (
+        type(cert.chain_id) is int
+        and type(cert.view) is int
+        and type(cert.height) is int
+        and type(cert.block_hash) is bytes
+        and type(cert.signatures) is tuple
+        and 0 <= cert.chain_id <= MAX_U64
+        and 0 <= cert.view <= MAX_U64
+        and -(2**63) <= cert.height < 2**63
+    ):
+        return False
+    for pair in cert.signatures:
+        if type(pair) is not tuple or len(pair) != 2:
+            return False
+        if type(pair[0]) is not bytes or type(pair[1]) is not bytes:
+            return False
+    return True
+
+
+def _response_well_formed(event: SyncResponseReceived) -> bool:
+    r = event.response
+    if type(r) is not SyncResponse or type(event.peer) is not bytes:
+        return False
+    if type(r.chain_id) is not int or type(r.request_id) is not int or type(r.blocks) is not tuple:
+        return False
+    if not (0 <= r.chain_id <= MAX_U64 and 0 <= r.request_id <= MAX_U64):
+        return False
+    for b in r.blocks:
+        if type(b) is not Block or not (
+            type(b.chain_id) is int
+            and type(b.height) is int
+            and type(b.parent_hash) is bytes
+            and type(b.payload) is bytes
+            and type(b.hash) is bytes
+            and 0 <= b.chain_id <= MAX_U64
+            and 0 <= b.height <= MAX_U64
+            and _certificate_well_formed(b.justify)
+        ):
+            return False
+    return _certificate_well_formed(r.highest_certificate)
+
+
+def _valid(config: SyncClientConfig, req: Outstanding, r: SyncResponse, view: ChainView) -> bool:
+    chain_id = config.chain_id
+    blocks = r.blocks
+    if r.chain_id != chain_id or len(blocks) > req.limit:
+        return False
+    height = req.start_height
+    if height == 0:
+        prev = ZERO_HASH
+    else:
+        parent = view.block_at(height - 1)
+        if parent is None:
+            return False
+        prev = parent.hash
+    committed = view.committed_height()
+    validators = config.validators
+    verifier = config.verifier
+    for b in blocks:
+        justify = b.justify
+        if b.height != height or b.chain_id != chain_id or b.parent_hash != prev:
+            return False
+        if justify.height != height - 1 or justify.block_hash != prev:
+            return False
+        if not b.hash_is_valid():
+            return False
+        if not certificate_is_valid(justify, chain_id, validators, verifier):
+            return False
+        if height <= committed:
+            mine = view.block_at(height)
+            if mine is None or mine.hash != b.hash:
+                return False
+        prev = b.hash
+        height += 1
+    return bool(certificate_is_valid(r.highest_certificate, chain_id, validators, verifier))
+
+
+def _on_response(
+    config: SyncClientConfig, state: SyncClientState, event: SyncResponseReceived, view: ChainView
+) -> Step:
+    peer = event.peer
+    if not _response_well_formed(event):
+        return Step(state, (Rejected(reason="malformed_response", peer=peer),))
+    req = state.request
+    r = event.response
+    if req is None or peer != req.server or r.request_id != req.request_id:
+        return Step(state, (Rejected(reason="unexpected_response", peer=peer),))
+    now = state.now
+    tried = (*state.tried, peer)
+    if not _valid(config, req, r, view):
+        return _blame(
+            config,
+            state,
+            peer,
+            "invalid_response",
+            view.committed_height(),
+            tried,
+            state.last_progress,
+            (),
+        )
+
+    # Apply: persist what we do not hold yet, commit what the certificates allow.
+    start = req.start_height
+    blocks = r.blocks
+    effects: list[Any] = []
+    diverged = False
+    for b in blocks:
+        if not diverged:
+            mine = view.block_at(b.height)
+            if mine is not None and mine.hash == b.hash:
+                continue
+            diverged = True
+        effects.append(Persist(block=b))
+    certified = blocks[-1].height - 1 if blocks else start - 1
+    best = blocks[-1].justify if blocks else None
+    cert = r.highest_certificate
+    if _held_after(view, start, blocks, diverged, cert):
+        if cert.height > certified:
+            certified = cert.height
+        if best is None or cert.view > best.view:
+            best = cert
+    derived = certified - 1
+    committed = view.committed_height()
+    last_progress = state.last_progress
+    if derived > committed:
+        effects.append(Commit(height=derived))
+        committed = derived
+        last_progress = now
+    if best is not None and best.view > view.highest_certificate().view:
+        effects.append(UpdateHighestCertificate(certificate=best))
+    progressed = derived >= start
+
+    if committed < req.target and (
+        len(blocks) < min(req.limit, req.target + 2 - start) or not progressed
+    ):
+        return _blame(
+            config, state, peer, "under_delivered", committed, tried, last_progress, tuple(effects)
+        )
+
+    target = req.target
+    for entry in state.registry:
+        if entry.peer == peer and entry.received + config.advertise_expiry > now:
+            target = max(target, entry.height)
+            break
+    if progressed and committed < target:
+        server = Registration(peer=peer, height=target, timestamp=0, received=now)
+        out, send = _request(config, state, server, now, committed, target)
+        new = SyncClientState(
+            control=AWAITING,
+            now=now,
+            seed=state.seed,
+            draws=state.draws,
+            next_request_id=state.next_request_id + 1,
+            registry=state.registry,
+            blacklist=state.blacklist,
+            last_progress=last_progress,
+            last_event_trigger=state.last_event_trigger,
+            sync_started=state.sync_started,
+            tried=state.tried,
+            request=out,
+        )
+        effects.append(send)
+        return Step(new, tuple(effects))
+    return _next_or_end(
+        config,
+        state,
+        now,
+        committed,
+        state.registry,
+        state.blacklist,
+        tried,
+        last_progress,
+        tuple(effects),
+        "caught_up",
+    )
+
+
+def _held_after(
+    view: ChainView, start: Height, blocks: tuple[Block, ...], diverged: bool, cert: Certificate
+) -> bool:
+    """Whether ``cert`` certifies a block the chain holds once this response is applied."""
+    h = cert.height
+    if h < 0:
+        return False
+    offset = h - start
+    if 0 <= offset < len(blocks):
+        return bool(blocks[offset].hash == cert.block_hash)
+    if offset >= len(blocks) and diverged:
+        return False
+    mine = view.block_at(h)
+    return mine is not None and mine.hash == cert.block_hash
+
+
+def _blame(
+    config: SyncClientConfig,
+    state: SyncClientState,
+    peer: PeerId,
+    reason: str,
+    committed: Height,
+    tried: tuple[PeerId, ...],
+    last_progress: int,
+    effects: tuple[Any, ...],
+) -> Step:
+    now = state.now
+    until = now + config.blacklist_expiry_time
+    registry = tuple(e for e in state.registry if e.peer != peer)
+    blacklist = (*(e for e in state.blacklist if e[0] != peer), (peer, until))
+    return _next_or_end(
+        config,
+        state,
+        now,
+        committed,
+        registry,
+        blacklist,
+        tried,
+        last_progress,
+        (*effects, Blacklisted(peer=peer, until=until, reason=reason)),
+        reason,
+    )
+
+
+SYNC_CLIENT: MachineDef[SyncClientConfig, SyncClientState, Any, ChainView] = MachineDef(
+    name="sync_client", spec=SPEC, initial=initial, step=step
+)

@@ -1,0 +1,344 @@
+"""Focused tests of the sync client: config validation, server choice, and one scenario per
+upstream bug of PROTOCOLS.md section 1 (items 2 to 6), each judged by the invariant that names it.
+
+The scenarios run the machine's ``step`` directly (not through the conformance wrapper), so a
+reintroduced bug is reported by its own invariant rather than by a row mismatch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+from blockfsm.machine.core import ConfigError, Rejected, Send, Tick
+from blockfsm.machine.messages import SyncRequest, SyncResponse, SyncResponseReceived
+from blockfsm.machine.sync_client import (
+    AWAITING,
+    PASSIVE,
+    Blacklisted,
+    ChainAdvanced,
+    Commit,
+    Outstanding,
+    Persist,
+    Registration,
+    SyncClientConfig,
+    SyncClientState,
+    UpdateHighestCertificate,
+    initial,
+    mix,
+    step,
+)
+from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec import sync_client as spec
+from blockfsm.spec.campaigns.sync_client import (
+    CANONICAL,
+    CHAIN_ID,
+    CLIENT_KEY,
+    KEYS,
+    VALIDATORS,
+    VERIFIER,
+    OneHonestThreeByzantine,
+    extend_to,
+)
+from blockfsm.spec.language import Transition
+from blockfsm.spec.strategies.sync_client import KINDS, Byzantine
+
+S1, S2 = KEYS[1], KEYS[2]
+
+
+def config(**overrides: Any) -> SyncClientConfig:
+    fields: dict[str, Any] = dict(
+        chain_id=CHAIN_ID, own_key=CLIENT_KEY, validators=VALIDATORS, verifier=VERIFIER
+    )
+    fields.update(overrides)
+    return SyncClientConfig(**fields)
+
+
+class World:
+    """A client and its chain; ``feed`` steps, applies effects and returns the transition."""
+
+    def __init__(self, cfg: SyncClientConfig, state: SyncClientState, length: int) -> None:
+        self.cfg = cfg
+        self.state = state
+        self.chain = InMemoryChain(CHAIN_ID)
+        extend_to(self.chain, length)
+
+    def feed(self, event: Any) -> Transition:
+        view = self.chain.snapshot()
+        after, effects = step(self.cfg, self.state, event, view)
+        t = Transition(
+            config=self.cfg,
+            before=self.state,
+            event=event,
+            after=after,
+            effects=effects,
+            view=view,
+        )
+        self.state = after
+        for e in effects:
+            if type(e) is Persist:
+                self.chain.persist(e.block)
+            elif type(e) is Commit:
+                self.chain.commit(e.height)
+            elif type(e) is UpdateHighestCertificate:
+                self.chain.set_highest_certificate(e.certificate)
+        return t
+
+
+def registered(*peers_heights: tuple[bytes, int]) -> tuple[Registration, ...]:
+    return tuple(
+        Registration(peer=p, height=h, timestamp=1, received=0) for p, h in sorted(peers_heights)
+    )
+
+
+def awaiting(request: Outstanding, registry: tuple[Registration, ...]) -> SyncClientState:
+    return SyncClientState(
+        control=AWAITING,
+        now=0,
+        registry=registry,
+        sync_started=0,
+        request=request,
+        next_request_id=request.request_id + 1,
+    )
+
+
+def honest_reply(request_id: int, start: int, limit: int, length: int) -> SyncResponse:
+    server = InMemoryChain(CHAIN_ID)
+    extend_to(server, length)
+    view = server.snapshot()
+    return SyncResponse(
+        chain_id=CHAIN_ID,
+        request_id=request_id,
+        blocks=view.blocks_from(start, limit),
+        highest_certificate=view.highest_certificate(),
+    )
+
+
+# --- config and choice ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("request_limit", 2),
+        ("request_limit", 0),
+        ("response_timeout", 0),
+        ("blacklist_expiry_time", -5),
+        ("trigger_min_view_difference", 0),
+        ("trigger_timeout", "60s"),
+        ("max_sync_time", 3_000),
+        ("chain_id", -1),
+        ("own_key", b"short"),
+        ("seed", 2**64),
+    ],
+)
+def test_absurd_config_is_refused(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError):
+        config(**{field: value})
+
+
+def test_defaults_follow_upstream() -> None:
+    c = config()
+    assert (c.request_limit, c.response_timeout, c.blacklist_expiry_time) == (10, 3_000, 10_000)
+    assert (c.trigger_min_view_difference, c.trigger_timeout) == (2, 60_000)
+
+
+def test_choice_is_seeded_and_spreads() -> None:
+    assert mix(7, 3) == mix(7, 3) == spec.mix(7, 3)
+    assert len({mix(1, d) % 4 for d in range(64)}) == 4
+
+
+def test_never_chooses_itself_and_prefers_servers_ahead() -> None:
+    cfg = config(trigger_timeout=10)
+    state = attrs.evolve(initial(cfg), registry=registered((S1, 3), (S2, 9), (KEYS[3], 1)))
+    w = World(cfg, state, 4)  # committed 2
+    for seed in range(20):
+        w.state = attrs.evolve(state, seed=seed)
+        t = w.feed(Tick(now=20))
+        sends = [e for e in t.effects if type(e) is Send]
+        assert [s.peer for s in sends] in ([S1], [S2])
+
+
+def test_timeout_trigger_without_server_does_not_reset_the_timer() -> None:
+    cfg = config(trigger_timeout=100)
+    w = World(cfg, initial(cfg), 0)
+    w.feed(Tick(now=150))
+    assert w.state.control == PASSIVE and w.state.last_progress == 0
+    w.state = attrs.evolve(w.state, registry=registered((S1, 5)))
+    w.state = attrs.evolve(w.state, registry=(attrs.evolve(w.state.registry[0], received=150),))
+    t = w.feed(Tick(now=151))
+    assert t.after.control == AWAITING
+
+
+def test_chain_advanced_restarts_the_timeout_trigger() -> None:
+    cfg = config()
+    w = World(cfg, attrs.evolve(initial(cfg), now=500), 0)
+    w.feed(ChainAdvanced())
+    assert w.state.last_progress == 500
+
+
+# --- upstream bug 2: blacklist expiry (SC-7) ----------------------------------------------
+
+
+def test_bug2_blacklist_entries_expire_at_blacklist_expiry_time() -> None:
+    cfg = config(blacklist_expiry_time=1_000)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=5, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 5))), 0)
+    monitor = spec.BlacklistExpires()
+    bad = attrs.evolve(honest_reply(1, 0, 10, 8), chain_id=CHAIN_ID + 1)
+    assert monitor.observe(w.feed(SyncResponseReceived(peer=S1, response=bad)))
+    assert w.state.blacklist == ((S1, 1_000),)
+    assert monitor.observe(w.feed(Tick(now=999)))
+    assert w.state.blacklist == ((S1, 1_000),), "a live entry was dropped"
+    assert monitor.observe(w.feed(Tick(now=1_000)))
+    assert w.state.blacklist == (), "an expired entry was kept"
+
+
+# --- upstream bug 3: blame by result, certificate always processed (SC-5, SC-6) -----------
+
+
+def test_bug3_server_not_blamed_for_blocks_the_client_already_had() -> None:
+    cfg = config()
+    w = World(cfg, initial(cfg), 6)  # blocks 0..5, committed 4
+    # The client lags in commits: it holds block 5 but only a certificate for block 4.
+    w.chain = _lagging(w.chain)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=4, limit=10, target=4, deadline=3_000
+    )
+    w.state = awaiting(request, registered((S1, 4)))
+    reply = honest_reply(1, 4, 10, 6)  # blocks 4, 5 (both held) and the certificate of 5
+    t = w.feed(SyncResponseReceived(peer=S1, response=reply))
+    assert not [e for e in t.effects if type(e) is Blacklisted]
+    assert spec.blame_justified(t)
+    assert spec.certificate_processed(t)
+    assert Commit(height=4) in t.effects
+    assert UpdateHighestCertificate(certificate=reply.highest_certificate) in t.effects
+
+
+def _lagging(chain: InMemoryChain) -> InMemoryChain:
+    """The same blocks 0..5 with only 0..3 committed and the certificate of block 4."""
+    lag = InMemoryChain(CHAIN_ID)
+    for h in range(6):
+        block = chain.block_at(h)
+        assert block is not None
+        lag.persist(block)
+    child = chain.block_at(5)
+    assert child is not None
+    lag.set_highest_certificate(child.justify)
+    lag.commit(3)
+    return lag
+
+
+def test_under_delivery_is_blamed_when_the_client_stays_below() -> None:
+    cfg = config()
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=8, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 8))), 0)
+    short = honest_reply(1, 0, 2, 10)
+    t = w.feed(SyncResponseReceived(peer=S1, response=short))
+    assert [e.reason for e in t.effects if type(e) is Blacklisted] == ["under_delivered"]
+    assert spec.blame_justified(t)
+
+
+# --- upstream bug 4: request ids (SC-3) -----------------------------------------------------
+
+
+def test_bug4_late_reply_to_an_old_request_is_dropped() -> None:
+    cfg = config(request_limit=4)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=4, target=10, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 10))), 0)
+    monitor = spec.AnswersOnlyOutstanding()
+    monitor.outstanding = (S1, 1)
+    first = SyncResponseReceived(peer=S1, response=honest_reply(1, 0, 4, 12))
+    t = w.feed(first)
+    assert monitor.observe(t)
+    assert [type(e) for e in t.effects][-1] is Send  # asks S1 again, with request id 2
+    t = w.feed(first)  # the network duplicates the first reply
+    assert monitor.observe(t), "a reply to request 1 was taken for the reply to request 2"
+    assert t.effects == (Rejected(reason="unexpected_response", peer=S1),)
+
+
+# --- upstream bug 5: duplicates and heights (SC-2) ------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["duplicate_block", "wrong_height"])
+def test_bug5_duplicate_or_shifted_blocks_are_never_persisted(kind: str) -> None:
+    cfg = config()
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=6, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 6))), 0)
+    honest = honest_reply(1, 0, 5, 8)
+    ((_, reply),) = Byzantine(kind=kind, param=2).answer(
+        SyncRequest(chain_id=CHAIN_ID, request_id=1, start_height=0, limit=5),
+        honest,
+        CANONICAL.snapshot(),
+    )
+    t = w.feed(SyncResponseReceived(peer=S1, response=reply))
+    assert spec.persisted_blocks_validated(t)
+    assert not [e for e in t.effects if type(e) is Persist]
+    assert [e.reason for e in t.effects if type(e) is Blacklisted] == ["invalid_response"]
+
+
+# --- upstream bug 6: move on, and terminate (SC-9, SC-10) ---------------------------------
+
+
+def test_bug6_after_a_failure_the_next_server_is_asked_in_the_same_step() -> None:
+    cfg = config()
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=6, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 6), (S2, 6))), 0)
+    bad = attrs.evolve(honest_reply(1, 0, 10, 8), chain_id=CHAIN_ID + 1)
+    t = w.feed(SyncResponseReceived(peer=S1, response=bad))
+    assert spec.moves_on(t)
+    sends = [e for e in t.effects if type(e) is Send]
+    assert [s.peer for s in sends] == [S2] and t.after.control == AWAITING
+
+
+def test_bug6_a_sync_ends_at_max_sync_time() -> None:
+    cfg = config(max_sync_time=5_000)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=6, deadline=10_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 6))), 0)
+    monitor = spec.SyncTerminates()
+    monitor.started = 0
+    assert monitor.observe(w.feed(Tick(now=4_999)))
+    assert monitor.observe(w.feed(Tick(now=5_000)))
+    assert w.state.control == PASSIVE
+
+
+# --- the 'done when' scenario, one Byzantine kind at a time --------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_honest_and_three_byzantine_servers_catch_the_client_up(kind: str) -> None:
+    run = OneHonestThreeByzantine()
+    run.setup(
+        honest=1,
+        behaviours=[Byzantine(kind=kind, param=p) for p in (1, 7, 30)],
+        lengths=[40, 20, 44, 46, 0],
+        client_length=2,
+        request_limit=3,
+        extra_limit=0,
+        response_timeout=400,
+        blacklist_expiry_time=5_000,
+        trigger_timeout=2_000,
+        trigger_rate_limit=100,
+        trigger_min_view_difference=2,
+        advertise_time=500,
+        slack=0,
+        seed=len(kind),
+    )
+    run.tick(fraction=0, jump=0)
+    run.deliver_all()
+    run.check_liveness()
+    assert run.chain.committed_height >= 38
