@@ -128,6 +128,9 @@ class SyncClientTest(MachineTest):
         self.queue: list[tuple[int, bytes | None, Any]] = []
         self.advertise_time = 1_000
         self.tick_interval = 100
+        self.rounds: dict[tuple[int, bytes], list[int]] | None = None
+        """During the fair phase: (sync start, server) -> [committed height at the first request
+        of that sync to that server, requests sent to it]."""
         self.server_limit = 10
 
     # --- setup ----------------------------------------------------------------------------
@@ -240,6 +243,11 @@ class SyncClientTest(MachineTest):
         self.queue.append((self.now + delay, dest, event))
 
     def route_request(self, peer: bytes, request: SyncRequest) -> None:
+        if self.rounds is not None:
+            key = (self.state.sync_started, peer)
+            if key not in self.rounds:
+                self.rounds[key] = [self.chain.committed_height, 0]
+            self.rounds[key][1] += 1
         self.enqueue(0, peer, SyncRequestReceived(peer=CLIENT_KEY, request=request))
         for s in self.servers:
             if s.behaviour is not None and s.key != peer:
@@ -560,12 +568,31 @@ class SyncClientTest(MachineTest):
         ):
             raise self.runner.fail("SCL-2", SPEC.liveness[1].statement)
 
+    def check_rounds(self, target: int) -> None:
+        """SCL-1's bound in rounds: in the sync that reached the target, each honest server was
+        asked at most ceil(gap / (request_limit - 2)) + 1 times."""
+        assert self.config is not None and self.runner is not None and self.rounds is not None
+        honest = {s.key for s in self.servers if s.honest}
+        last_sync = max(started for started, _ in self.rounds)
+        for (started, peer), (committed_at_start, asked) in self.rounds.items():
+            if started != last_sync or peer not in honest:
+                continue
+            gap = target - committed_at_start
+            allowed = -(-gap // (self.config.request_limit - 2)) + 1
+            if asked > allowed:
+                raise self.runner.fail(
+                    "SCL-1",
+                    f"{SPEC.liveness[0].statement} (asked the honest server {asked} times for a "
+                    f"gap of {gap}; the bound is {allowed})",
+                )
+
     def check_liveness(self) -> None:
         assert self.config is not None and self.runner is not None
         self.queue.clear()
         target = max(s.chain.committed_height for s in self.servers if s.honest)
         deadline = self.now + self.bound_ms()
         if self.chain.committed_height < target:
+            self.rounds = {}
             while self.chain.committed_height < target and self.now < deadline:
                 self.fair_round()
             self.runner.count("SCL-1")
@@ -575,6 +602,8 @@ class SyncClientTest(MachineTest):
                     f"{SPEC.liveness[0].statement} (committed {self.chain.committed_height}, "
                     f"honest {target}, bound {self.bound_ms()} ms)",
                 )
+            self.check_rounds(target)
+            self.rounds = None
         tail = self.now + self.config.max_sync_time + 2 * self.tick_interval
         while self.now < tail:
             self.fair_round()
