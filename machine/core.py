@@ -107,7 +107,19 @@ class ConfigError(ValueError):
     """A machine config is invalid; raised at construction, never from ``step``."""
 
 
+MAX_PERIOD_MS = 24 * 3600 * 1000
+"""The longest period any config accepts: a day, in milliseconds."""
+
+
 def require(condition: bool, message: str) -> None:
     """Config validation helper: raise ``ConfigError(message)`` unless ``condition``."""
     if not condition:
         raise ConfigError(message)
+
+
+def require_int(value: object, name: str, low: int, high: int) -> None:
+    """Config validation: ``value`` is an int (not a bool) in ``[low, high]``."""
+    require(
+        type(value) is int and low <= value <= high,
+        f"{name} must be an integer in [{low}, {high}], got {value!r}",
+    )

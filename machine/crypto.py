@@ -18,10 +18,21 @@ from typing import Protocol
 
 import attrs
 
-from blockfsm.machine.core import PeerId
+from blockfsm.machine.core import PeerId, require
 
 SIGNATURE_SIZE = 64
 PUBLIC_KEY_SIZE = 32
+
+
+def require_signer(signer: object) -> None:
+    """Config validation: ``signer`` looks like a ``Signer`` with a 32-byte public key."""
+    key = getattr(signer, "public_key", None)
+    require(
+        isinstance(key, bytes)
+        and len(key) == PUBLIC_KEY_SIZE
+        and callable(getattr(signer, "sign", None)),
+        "signer must have a 32-byte public_key and a sign(bytes) method",
+    )
 
 
 class Signer(Protocol):

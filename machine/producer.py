@@ -29,8 +29,8 @@ from typing import Any
 
 import attrs
 
-from blockfsm.machine.core import MachineDef, Rejected, Step, Tick, require
-from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Signer
+from blockfsm.machine.core import MachineDef, Rejected, Step, Tick, require, require_int
+from blockfsm.machine.crypto import Signer, require_signer
 from blockfsm.machine.producer_selection import (
     ProducerSelector,
     misses_primary,
@@ -71,30 +71,17 @@ class ProducerConfig:
     fallback_deadline: int = 4
 
     def __attrs_post_init__(self) -> None:
-        key = getattr(self.signer, "public_key", None)
-        require(
-            isinstance(key, bytes)
-            and len(key) == PUBLIC_KEY_SIZE
-            and callable(getattr(self.signer, "sign", None)),
-            "signer must have a 32-byte public_key and a sign(bytes) method",
-        )
-        _bounded(self.buffer_cap, "buffer_cap", 1, 10_000)
-        _bounded(self.production_period, "production_period (ms)", 1, 3_600_000)
-        _bounded(self.save_state_frequency, "save_state_frequency", 1, 1_000_000)
-        _bounded(self.primary_deadline, "primary_deadline (blocks)", 1, 10_000)
-        _bounded(self.fallback_deadline, "fallback_deadline (blocks)", 1, 10_000)
+        require_signer(self.signer)
+        require_int(self.buffer_cap, "buffer_cap", 1, 10_000)
+        require_int(self.production_period, "production_period (ms)", 1, 3_600_000)
+        require_int(self.save_state_frequency, "save_state_frequency", 1, 1_000_000)
+        require_int(self.primary_deadline, "primary_deadline (blocks)", 1, 10_000)
+        require_int(self.fallback_deadline, "fallback_deadline (blocks)", 1, 10_000)
         require(
             self.fallback_deadline > self.primary_deadline,
             f"fallback_deadline ({self.fallback_deadline}) must be later than primary_deadline "
             f"({self.primary_deadline})",
         )
-
-
-def _bounded(value: object, name: str, low: int, high: int) -> None:
-    require(
-        type(value) is int and low <= value <= high,
-        f"{name} must be an integer in [{low}, {high}], got {value!r}",
-    )
 
 
 # --- events --------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from blockfsm.machine.core import (
+    MAX_PERIOD_MS,
     MachineDef,
     Observe,
     PeerId,
@@ -34,6 +35,7 @@ from blockfsm.machine.core import (
     Step,
     Tick,
     require,
+    require_int,
 )
 from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Verifier
 from blockfsm.machine.messages import (
@@ -58,7 +60,6 @@ from blockfsm.machine.view import ChainView
 from blockfsm.spec.sync_client import AWAITING, PASSIVE, SPEC
 
 MAX_REQUEST_LIMIT = 100_000
-MAX_PERIOD_MS = 24 * 3600 * 1000
 _MASK64 = MAX_U64
 
 
@@ -88,10 +89,7 @@ class SyncClientConfig:
     max_sync_time: int = 30_000
 
     def __attrs_post_init__(self) -> None:
-        require(
-            type(self.chain_id) is int and 0 <= self.chain_id <= MAX_U64,
-            f"chain_id must be an unsigned 64-bit integer, got {self.chain_id!r}",
-        )
+        require_int(self.chain_id, "chain_id", 0, MAX_U64)
         require(
             type(self.own_key) is bytes and len(self.own_key) == PUBLIC_KEY_SIZE,
             f"own_key must be a {PUBLIC_KEY_SIZE}-byte public key",
@@ -101,32 +99,22 @@ class SyncClientConfig:
             "validators must be a non-empty ValidatorSet",
         )
         require(callable(getattr(self.verifier, "verify", None)), "verifier needs verify()")
-        require(
-            type(self.seed) is int and 0 <= self.seed <= MAX_U64,
-            f"seed must be an unsigned 64-bit integer, got {self.seed!r}",
-        )
+        require_int(self.seed, "seed", 0, MAX_U64)
         # Below 3 a full response can commit nothing new (block h commits once h + 1 is certified,
         # and the last block's certificate is not in the response), so sync could never progress.
-        _within(self.request_limit, "request_limit", 3, MAX_REQUEST_LIMIT)
-        _within(self.response_timeout, "response_timeout (ms)", 1, MAX_PERIOD_MS)
-        _within(self.blacklist_expiry_time, "blacklist_expiry_time (ms)", 1, MAX_PERIOD_MS)
-        _within(self.trigger_min_view_difference, "trigger_min_view_difference", 1, 2**32)
-        _within(self.trigger_timeout, "trigger_timeout (ms)", 1, MAX_PERIOD_MS)
-        _within(self.trigger_rate_limit, "trigger_rate_limit (ms)", 1, MAX_PERIOD_MS)
-        _within(self.advertise_expiry, "advertise_expiry (ms)", 1, MAX_PERIOD_MS)
-        _within(self.advertise_freshness, "advertise_freshness (ms)", 1, MAX_PERIOD_MS)
-        _within(self.max_sync_time, "max_sync_time (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.request_limit, "request_limit", 3, MAX_REQUEST_LIMIT)
+        require_int(self.response_timeout, "response_timeout (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.blacklist_expiry_time, "blacklist_expiry_time (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.trigger_min_view_difference, "trigger_min_view_difference", 1, 2**32)
+        require_int(self.trigger_timeout, "trigger_timeout (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.trigger_rate_limit, "trigger_rate_limit (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.advertise_expiry, "advertise_expiry (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.advertise_freshness, "advertise_freshness (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.max_sync_time, "max_sync_time (ms)", 1, MAX_PERIOD_MS)
         require(
             self.max_sync_time > self.response_timeout,
             "max_sync_time must exceed response_timeout, or no response could ever be awaited",
         )
-
-
-def _within(value: object, name: str, low: int, high: int) -> None:
-    require(
-        type(value) is int and low <= value <= high,
-        f"{name} must be an integer in [{low}, {high}], got {value!r}",
-    )
 
 
 # --- state, events, effects ------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from blockfsm.machine.core import (
+    MAX_PERIOD_MS,
     Broadcast,
     MachineDef,
     PeerId,
@@ -30,9 +31,9 @@ from blockfsm.machine.core import (
     Send,
     Step,
     Tick,
-    require,
+    require_int,
 )
-from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Signer
+from blockfsm.machine.crypto import Signer, require_signer
 from blockfsm.machine.messages import (
     AdvertiseBlock,
     AdvertiseCertificate,
@@ -44,7 +45,6 @@ from blockfsm.machine.view import ChainView
 from blockfsm.spec.sync_server import SERVING, SPEC, STARTING
 
 MAX_REQUEST_LIMIT = 100_000
-MAX_PERIOD_MS = 24 * 3600 * 1000
 
 
 @attrs.frozen(kw_only=True)
@@ -60,29 +60,13 @@ class SyncServerConfig:
     rate_limit_peers: int = 1_024
 
     def __attrs_post_init__(self) -> None:
-        require(
-            type(self.chain_id) is int and 0 <= self.chain_id <= MAX_U64,
-            f"chain_id must be an unsigned 64-bit integer, got {self.chain_id!r}",
-        )
-        key = getattr(self.signer, "public_key", None)
-        require(
-            isinstance(key, bytes)
-            and len(key) == PUBLIC_KEY_SIZE
-            and callable(getattr(self.signer, "sign", None)),
-            "signer must have a 32-byte public_key and a sign(bytes) method",
-        )
-        _positive(self.request_limit, "request_limit", MAX_REQUEST_LIMIT)
-        _positive(self.advertise_time, "advertise_time (ms)", MAX_PERIOD_MS)
-        _positive(self.rate_limit_requests, "rate_limit_requests", 1_000_000)
-        _positive(self.rate_limit_window, "rate_limit_window (ms)", MAX_PERIOD_MS)
-        _positive(self.rate_limit_peers, "rate_limit_peers", 1_000_000)
-
-
-def _positive(value: object, name: str, maximum: int) -> None:
-    require(
-        isinstance(value, int) and type(value) is not bool and 1 <= value <= maximum,
-        f"{name} must be an integer in [1, {maximum}], got {value!r}",
-    )
+        require_int(self.chain_id, "chain_id", 0, MAX_U64)
+        require_signer(self.signer)
+        require_int(self.request_limit, "request_limit", 1, MAX_REQUEST_LIMIT)
+        require_int(self.advertise_time, "advertise_time (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.rate_limit_requests, "rate_limit_requests", 1, 1_000_000)
+        require_int(self.rate_limit_window, "rate_limit_window (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.rate_limit_peers, "rate_limit_peers", 1, 1_000_000)
 
 
 @attrs.frozen(kw_only=True)
