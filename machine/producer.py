@@ -104,7 +104,7 @@ class Start:
 
 @attrs.frozen(kw_only=True)
 class Stop:
-    pass
+    """Halt production and drop the buffer (upstream has no Stop command)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -145,7 +145,8 @@ class StateSyncRequested:
 
 @attrs.frozen(kw_only=True)
 class Restarted:
-    pass
+    """The node restarted: the buffer and the session, held only in memory, are gone; the
+    signing guard and keeper-set knowledge are durable and survive."""
 
 
 # --- effects -------------------------------------------------------------------------------------
