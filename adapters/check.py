@@ -18,7 +18,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
 from blockfsm.spec.campaigns import Campaign
-from blockfsm.spec.conformance import ConformanceError, InvariantViolation
+from blockfsm.spec.conformance import ConformanceError, InvariantViolation, StepRaised
 
 BATCH_EXAMPLES = 20
 
@@ -81,7 +81,11 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
             trace=tuple(error.trace),
         )
     trace = tuple(getattr(error, "trace", ()))
-    kind = "conformance" if isinstance(error, ConformanceError) else "crash"
+    kind = (
+        "conformance"
+        if isinstance(error, ConformanceError) and not isinstance(error, StepRaised)
+        else "crash"
+    )
     return Violation(
         machine=campaign.machine,
         property_id=kind,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
@@ -45,6 +45,10 @@ class ConformanceError(AssertionError):
     def __init__(self, message: str, trace: list[str]) -> None:
         super().__init__(message + "\n" + format_trace(trace))
         self.trace = trace
+
+
+class StepRaised(ConformanceError):
+    """The step function raised. Machines are total, so in a conformance run this is a bug."""
 
 
 class InvariantViolation(AssertionError):
@@ -115,6 +119,7 @@ class Conformant:
         *,
         stats: Stats | None = None,
         check_invariants: bool = True,
+        trace_limit: int = 10_000,
     ) -> None:
         self.machine = machine
         self.spec = machine.spec
@@ -122,7 +127,11 @@ class Conformant:
         self.stats = stats if stats is not None else Stats()
         # Steps are recorded raw and formatted only when a trace is read (on failure): the
         # formatting costs more than the step itself.
-        self._log: list[tuple[Any, str, str | None, str | None, tuple[str, ...]]] = []
+        # Only the last ``trace_limit`` steps are kept, so a long embedded run stays bounded.
+        self._log: deque[tuple[Any, str, str | None, str | None, tuple[str, ...]]] = deque(
+            maxlen=trace_limit
+        )
+        self._logged = 0
         self._step = machine.step
         self._checks: list[tuple[Invariant, Callable[[Transition], bool]]] = []
         if check_invariants:
@@ -140,6 +149,9 @@ class Conformant:
     def trace(self) -> list[str]:
         """The run so far as readable lines: the config, then each event and what it did."""
         lines = [f"start {self.machine.name} with {describe(self.config, 1200)}"]
+        omitted = self._logged - len(self._log)
+        if omitted:
+            lines.append(f"... {omitted} earlier steps not kept (trace_limit)")
         for event, before, after, row_id, effect_names in self._log:
             if row_id is None:
                 lines.append(f"{describe(event)}  [in {before}]")
@@ -154,6 +166,7 @@ class Conformant:
         spec = self.spec
         matching = spec.matching_rows(self.config, state, event, view)
         event_name = type(event).__name__
+        self._logged += 1
         if len(matching) != 1:
             self._log.append((event, state.control, None, None, ()))
             ids = ", ".join(r.id for r in matching) or "none"
@@ -163,7 +176,15 @@ class Conformant:
                 self.trace,
             )
         row = matching[0]
-        result = self._step(self.config, state, event, view)
+        try:
+            result = self._step(self.config, state, event, view)
+        except Exception as error:
+            self._log.append((event, state.control, None, None, ()))
+            raise StepRaised(
+                f"{spec.name}: step raised {type(error).__name__}: {error} (row {row.id} "
+                "matched; a total machine answers bad input with a reject row)",
+                self.trace,
+            ) from error
         after, effects = result
         self._log.append(
             (event, state.control, after.control, row.id, tuple(type(e).__name__ for e in effects))

@@ -13,7 +13,12 @@ from hypothesis.stateful import run_state_machine_as_test
 from blockfsm.machine.core import MachineDef, Rejected, Step
 from blockfsm.spec import Guard, Invariant, SpecError, define_machine, ignore, reject, row
 from blockfsm.spec.campaigns import Campaign, all_campaigns
-from blockfsm.spec.conformance import ConformanceError, Conformant, InvariantViolation
+from blockfsm.spec.conformance import (
+    ConformanceError,
+    Conformant,
+    InvariantViolation,
+    StepRaised,
+)
 from blockfsm.spec.language import compile_effect_pattern
 from blockfsm.spec.oracle import Oracle
 from blockfsm.spec.render import all_specs
@@ -229,3 +234,24 @@ def test_spec_declarations_are_validated() -> None:
 )
 def test_effect_patterns(pattern: tuple[str, ...], observed: str, matches: bool) -> None:
     assert (compile_effect_pattern(pattern).fullmatch(observed) is not None) is matches
+
+
+def test_a_step_that_raises_is_reported_with_its_trace() -> None:
+    def raises(c: Any, s: Toy, e: Ping, v: Any) -> Step:
+        raise KeyError("boom")
+
+    runner = Conformant(toy_machine(raises), None)
+    with pytest.raises(StepRaised, match="KeyError") as caught:
+        runner.step(Toy(control="Off"), Ping(n=5), None)
+    assert "Ping(n=5)" in caught.value.trace[-1]
+    assert isinstance(caught.value.__cause__, KeyError)
+
+
+def test_trace_keeps_only_the_last_steps_of_a_long_run() -> None:
+    runner = Conformant(toy_machine(), None, check_invariants=False, trace_limit=3)
+    state = Toy(control="On")
+    for n in range(10):
+        state, _ = runner.step(state, Ping(n=-n), None)
+    trace = runner.trace
+    assert trace[1] == "... 7 earlier steps not kept (trace_limit)"
+    assert len(trace) == 5 and "Ping(n=-9)" in trace[-1]
