@@ -632,7 +632,13 @@ def _on_response(
         return Step(state, (Rejected(reason="malformed_response", peer=peer),))
     req = state.request
     r = event.response
-    if req is None or peer != req.server or r.request_id != req.request_id:
+    # Only AwaitingResponse has a request outstanding; a request left in a Passive state is stale.
+    if (
+        state.control != AWAITING
+        or req is None
+        or peer != req.server
+        or r.request_id != req.request_id
+    ):
         return Step(state, (Rejected(reason="unexpected_response", peer=peer),))
     now = state.now
     tried = (*state.tried, peer)

@@ -11,12 +11,15 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from blockfsm.machine.core import ConfigError, Rejected, Send, Tick
 from blockfsm.machine.messages import SyncRequest, SyncResponse, SyncResponseReceived
 from blockfsm.machine.sync_client import (
     AWAITING,
     PASSIVE,
+    SYNC_CLIENT,
     Blacklisted,
     ChainAdvanced,
     Commit,
@@ -37,13 +40,16 @@ from blockfsm.spec.campaigns.sync_client import (
     CHAIN_ID,
     CLIENT_KEY,
     KEYS,
+    SIGNERS,
     VALIDATORS,
     VERIFIER,
     OneHonestThreeByzantine,
     extend_to,
 )
+from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.language import Transition
-from blockfsm.spec.strategies.sync_client import KINDS, Byzantine
+from blockfsm.spec.strategies.chains import chain_of
+from blockfsm.spec.strategies.sync_client import KINDS, Byzantine, client_events, client_states
 
 S1, S2 = KEYS[1], KEYS[2]
 
@@ -342,3 +348,63 @@ def test_one_honest_and_three_byzantine_servers_catch_the_client_up(kind: str) -
     run.deliver_all()
     run.check_liveness()
     assert run.chain.committed_height >= 38
+
+
+# --- any state, any input ------------------------------------------------------------------
+
+
+CONFIGS = st.builds(
+    config,
+    seed=st.integers(min_value=0, max_value=2**64 - 1),
+    request_limit=st.integers(min_value=3, max_value=12),
+    response_timeout=st.integers(min_value=1, max_value=2_000),
+    max_sync_time=st.integers(min_value=2_001, max_value=4_000),
+    blacklist_expiry_time=st.integers(min_value=1, max_value=4_000),
+    trigger_min_view_difference=st.integers(min_value=1, max_value=4),
+    trigger_timeout=st.integers(min_value=1, max_value=4_000),
+    trigger_rate_limit=st.integers(min_value=1, max_value=4_000),
+    advertise_expiry=st.integers(min_value=1, max_value=4_000),
+    advertise_freshness=st.integers(min_value=1, max_value=4_000),
+)
+VIEWS = tuple(chain_of(n, SIGNERS[:5], CHAIN_ID).snapshot() for n in range(13))
+"""Small certified prefixes of the canonical chain, committing up to height 10."""
+CANONICAL_VIEW = CANONICAL.snapshot()
+
+
+# The deeper rows (a triggered sync, a valid accepted reply) need more draws than the profile's
+# default to be reached from arbitrary states; never fewer than the profile asks for.
+@settings(max_examples=max(800, settings.default.max_examples))
+@given(
+    cfg=CONFIGS,
+    state=client_states(),
+    length=st.integers(min_value=0, max_value=len(VIEWS) - 1),
+    data=st.data(),
+)
+def test_any_state_and_any_input_match_exactly_one_row_and_conform(
+    cfg: SyncClientConfig, state: SyncClientState, length: int, data: st.DataObject
+) -> None:
+    """Guards are mutually exclusive and exhaustive over arbitrary well-typed states, reachable or
+    not, and any input, garbage included, is handled without raising, as its row says."""
+    event = data.draw(client_events(CANONICAL_VIEW, state), label="event")
+    runner = Conformant(SYNC_CLIENT, cfg, check_invariants=False)
+    runner.step(state, event, VIEWS[length])
+
+
+def test_passive_state_with_a_leftover_request_rejects_a_matching_response() -> None:
+    """Found by the arbitrary-state property: a Passive state still holding a request (the type
+    allows it) acted on a response matching that request, blacklisting its sender, where the spec
+    says Passive has nothing outstanding and rejects every well-formed response as unexpected."""
+    request = Outstanding(server=S1, request_id=0, start_height=0, limit=0, target=0, deadline=0)
+    state = SyncClientState(control=PASSIVE, request=request)
+    event = SyncResponseReceived(
+        peer=S1,
+        response=SyncResponse(
+            chain_id=CHAIN_ID,
+            request_id=0,
+            blocks=(),
+            highest_certificate=CANONICAL.snapshot().highest_certificate(),
+        ),
+    )
+    runner = Conformant(SYNC_CLIENT, config(), check_invariants=False)
+    after, effects = runner.step(state, event, VIEWS[0])
+    assert effects == (Rejected(reason="unexpected_response", peer=S1),) and after == state
