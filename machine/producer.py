@@ -620,7 +620,12 @@ def _on_finalization(
 ) -> Step:
     if not (_is_id(event.block_id) and _u64(event.seq_no)):
         return Step(state, (Rejected(reason="malformed_finalization"),))
-    if state.control in _ACTIVE and state.buffer and state.buffer[0].seq_no <= event.seq_no:
+    # Armed has built nothing yet: a buffer there is not one of its own to drop.
+    if (
+        state.control in (PRODUCING, HOLDING)
+        and state.buffer
+        and state.buffer[0].seq_no <= event.seq_no
+    ):
         return _drop(state)
     return Step(state, ())
 

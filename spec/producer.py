@@ -256,7 +256,12 @@ def attestation_kind(state: Any, event: Any) -> str:
 def finalization_kind(state: Any, event: Any) -> str:
     if not (_is_id(event.block_id) and is_u64(event.seq_no)):
         return "malformed"
-    if state.control in ACTIVE and state.buffer and state.buffer[0].seq_no <= event.seq_no:
+    # Only Producing and Holding have an ``overtaken`` row: Armed has built nothing yet.
+    if (
+        state.control in (PRODUCING, HOLDING)
+        and state.buffer
+        and state.buffer[0].seq_no <= event.seq_no
+    ):
         return "overtaken"
     return "noted"
 
