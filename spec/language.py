@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 
 Predicate = Callable[[Any, Any, Any, Any], bool]
 """A guard predicate over ``(config, state, event, view)``."""
+
+T = TypeVar("T")
+Predicate4 = Callable[[Any, Any, Any, Any], T]
+"""A function of a step's inputs ``(config, state, event, view)``."""
 
 RowKind = Literal["transition", "ignore", "reject"]
 
@@ -42,6 +46,17 @@ class Guard:
     name: str
     text: str
     holds: Predicate = attrs.field(eq=False, hash=False, repr=False)
+
+
+def classified(classify: Predicate4[str], kind: str, text: str) -> Guard:
+    """The guard "``classify`` puts this step's inputs in class ``kind``".
+
+    Every spec states each rule once, as a function that sorts a step's inputs
+    ``(config, state, event, view)`` into named classes; each row of a (state, event) pair takes
+    one class. Guards built this way are mutually exclusive by construction, and the function is
+    the one place a reader looks for the rule.
+    """
+    return Guard(name=kind, text=text, holds=lambda c, s, e, v: classify(c, s, e, v) == kind)
 
 
 @attrs.frozen(kw_only=True)

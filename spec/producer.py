@@ -43,6 +43,7 @@ from blockfsm.spec.language import (
     MachineSpec,
     RowDraft,
     Transition,
+    classified,
     define_machine,
     ignore,
     reject,
@@ -299,10 +300,6 @@ def invalidation_kind(state: Any, event: Any) -> str:
     return "unrelated"
 
 
-def _guard(name: str, text: str, kind: Any, value: str) -> Guard:
-    return Guard(name=name, text=text, holds=lambda c, s, e, v: kind(c, s, e, v) == value)
-
-
 START_TEXT = {
     "malformed": "a param is not a 32-byte id or an unsigned 64-bit integer",
     "same": "already producing with equal params",
@@ -312,7 +309,7 @@ START_TEXT = {
 
 
 def _start(kind: str) -> Guard:
-    return _guard(kind, START_TEXT[kind], start_kind, kind)
+    return classified(start_kind, kind, START_TEXT[kind])
 
 
 OUTCOME_TEXT = {
@@ -339,11 +336,12 @@ TICK_TEXT = {
 
 
 def _tick(kind: str) -> Guard:
-    return _guard(kind, TICK_TEXT[kind], tick_kind, kind)
+    return classified(tick_kind, kind, TICK_TEXT[kind])
 
 
 def _simple(kind_fn: Any, kind: str, text: str) -> Guard:
-    return Guard(name=kind, text=text, holds=lambda c, s, e, v: kind_fn(s, e) == kind)
+    """For rules that depend on the state and the event alone."""
+    return classified(lambda c, s, e, v: kind_fn(s, e), kind, text)
 
 
 def _built(kind: str) -> Guard:

@@ -76,6 +76,7 @@ from blockfsm.spec.language import (
     Liveness,
     MachineSpec,
     Transition,
+    classified,
     define_machine,
     ignore,
     reject,
@@ -437,16 +438,12 @@ def _without(state: Any, peer: bytes) -> Any:
 # --- guards --------------------------------------------------------------------------------------
 
 
-def _guard(name: str, text: str, kind_of: Any, kind: str) -> Guard:
-    return Guard(name=name, text=text, holds=lambda c, s, e, v: kind_of(c, s, e, v) == kind)
-
-
 def _passive_tick(kind: str, text: str) -> Guard:
-    return _guard(kind, text, passive_tick_kind, kind)
+    return classified(passive_tick_kind, kind, text)
 
 
 def _awaiting_tick(kind: str, text: str) -> Guard:
-    return _guard(kind, text, awaiting_tick_kind, kind)
+    return classified(awaiting_tick_kind, kind, text)
 
 
 _AD_TEXT = {
@@ -482,7 +479,7 @@ _CERT_TEXT = {
 
 
 def _cert(kind: str) -> Guard:
-    return _guard(kind, _CERT_TEXT[kind], advertise_certificate_kind, kind)
+    return classified(advertise_certificate_kind, kind, _CERT_TEXT[kind])
 
 
 _RESPONSE_TEXT = {
@@ -498,7 +495,7 @@ _RESPONSE_TEXT = {
 
 
 def _response(kind: str) -> Guard:
-    return _guard(kind, _RESPONSE_TEXT[kind], response_kind, kind)
+    return classified(response_kind, kind, _RESPONSE_TEXT[kind])
 
 
 def _passive_response(kind: str) -> Guard:

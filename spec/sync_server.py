@@ -27,6 +27,7 @@ from blockfsm.spec.language import (
     Liveness,
     MachineSpec,
     Transition,
+    classified,
     define_machine,
     reject,
     row,
@@ -38,7 +39,7 @@ SERVING = "Serving"
 # --- the spec's statement of how an input is classified ----------------------------------------
 
 
-def tick_kind(config: Any, state: Any, event: Any) -> str:
+def tick_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     """``regressed`` (time went backwards or is malformed), ``first`` (no advertisement yet),
     ``due`` (``advertise_time`` has passed since the last advertisement), or ``not_due``."""
     now = event.now
@@ -51,7 +52,7 @@ def tick_kind(config: Any, state: Any, event: Any) -> str:
     return "not_due"
 
 
-def request_kind(config: Any, state: Any, event: Any) -> str:
+def request_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     """``malformed``, ``zero_limit``, ``wrong_chain``, ``rate_limited`` or ``serve``.
 
     Malformed and wrong-chain requests are refused before they touch any state, so a flood of them
@@ -94,22 +95,23 @@ def served_in_window(config: Any, state: Any, peer: bytes) -> int:
 
 
 def _tick(kind: str) -> Guard:
-    return Guard(
-        name=kind,
-        text={
+    return classified(
+        tick_kind,
+        kind,
+        {
             "regressed": "now < last tick, or now is not an unsigned 64-bit integer",
             "first": "no advertisement sent yet",
             "due": "now - last_advertised >= advertise_time",
             "not_due": "now - last_advertised < advertise_time",
         }[kind],
-        holds=lambda c, s, e, v: tick_kind(c, s, e) == kind,
     )
 
 
 def _request(kind: str) -> Guard:
-    return Guard(
-        name=kind,
-        text={
+    return classified(
+        request_kind,
+        kind,
+        {
             "malformed": "a field is not an unsigned 64-bit integer",
             "zero_limit": "limit == 0",
             "wrong_chain": "request.chain_id != config.chain_id",
@@ -117,7 +119,6 @@ def _request(kind: str) -> Guard:
             "or the window's peer table is full",
             "serve": "well-formed, our chain, within the peer's rate budget",
         }[kind],
-        holds=lambda c, s, e, v: request_kind(c, s, e) == kind,
     )
 
 
