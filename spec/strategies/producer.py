@@ -168,12 +168,12 @@ def producer_trees(draw: st.DrawFn, members: Sequence[bytes]) -> InMemoryBlockTr
         )
         blocks.append(block)
         parent = block.ref
-    if blocks and draw(st.booleans()):
+    if len(blocks) > 0 and draw(st.booleans()):
         at = draw(st.sampled_from(blocks)).ref
         fork = build_block(at, tree.states[at.block_id], (20_000,), author)
         tree.add(fork)
         blocks.append(fork)
-    if blocks and draw(st.booleans()):
+    if len(blocks) > 0 and draw(st.booleans()):
         tree.finalize(draw(st.sampled_from(blocks)).block_id)
     return tree
 
@@ -181,7 +181,7 @@ def producer_trees(draw: st.DrawFn, members: Sequence[bytes]) -> InMemoryBlockTr
 @st.composite
 def block_refs(draw: st.DrawFn, refs: Sequence[BlockRef] = ()) -> BlockRef:
     """One of ``refs`` (blocks a view knows), or any well-typed reference."""
-    if refs and draw(st.booleans()):
+    if len(refs) > 0 and draw(st.booleans()):
         return draw(st.sampled_from(list(refs)))
     block_id = draw(st.sampled_from([GOOD_ID, *OTHER_IDS]))
     return BlockRef(block_id=block_id, seq_no=draw(positions), height=draw(positions))
@@ -309,28 +309,28 @@ garbage = st.one_of(u64_or_garbage(), st.builds(_Opaque), st.binary(max_size=33)
 @st.composite
 def garbage_events(draw: st.DrawFn) -> Any:
     """Events whose whole payload, or a field no other strategy spoils, is of the wrong type."""
-    junk = draw(garbage)
+    junk: Any = draw(garbage)
     return draw(
         st.sampled_from(
             [
                 Start(params=junk),
-                Tick(now=junk),  # type: ignore[arg-type]
-                BlockBuilt(session=0, build_id=junk, block=_block()),  # type: ignore[arg-type]
+                Tick(now=junk),
+                BlockBuilt(session=0, build_id=junk, block=_block()),
                 BlockBuilt(session=0, build_id=0, block=junk),
                 BlockBuilt(session=0, build_id=0, block=_block(state=junk)),
                 BlockBuilt(session=0, build_id=0, block=_block(producer=junk)),
                 BlockBuilt(session=0, build_id=0, block=_block(inputs=[1])),
                 BlockBuilt(session=0, build_id=0, block=_block(parent_id=junk)),
                 BlockBuilt(session=0, build_id=0, block=_block(height=junk)),
-                AttestationReceived(block_id=junk, count=1),  # type: ignore[arg-type]
-                FinalizationAdvanced(block_id=junk, seq_no=1),  # type: ignore[arg-type]
+                AttestationReceived(block_id=junk, count=1),
+                FinalizationAdvanced(block_id=junk, seq_no=1),
                 KeeperSetChanged(keepers=junk),
-                KeeperSetChanged(keepers=KeeperSet(epoch=junk, seed=b"s", members=(GOOD_ID,))),  # type: ignore[arg-type]
-                KeeperSetChanged(keepers=KeeperSet(epoch=1, seed=junk, members=(GOOD_ID,))),  # type: ignore[arg-type]
+                KeeperSetChanged(keepers=KeeperSet(epoch=junk, seed=b"s", members=(GOOD_ID,))),
+                KeeperSetChanged(keepers=KeeperSet(epoch=1, seed=junk, members=(GOOD_ID,))),
                 KeeperSetChanged(keepers=KeeperSet(epoch=1, seed=b"s", members=[GOOD_ID])),  # type: ignore[arg-type]
-                KeeperSetChanged(keepers=KeeperSet(epoch=1, seed=b"s", members=(junk,))),  # type: ignore[arg-type]
-                ParentInvalidated(block_id=junk),  # type: ignore[arg-type]
-                StateSyncRequested(seq_no=junk),  # type: ignore[arg-type]
+                KeeperSetChanged(keepers=KeeperSet(epoch=1, seed=b"s", members=(junk,))),
+                ParentInvalidated(block_id=junk),
+                StateSyncRequested(seq_no=junk),
             ]
         )
     )

@@ -303,7 +303,8 @@ def certificates(draw: st.DrawFn, canonical: ChainView) -> object:
     if kind == "field":
         name = draw(st.sampled_from(_CERT_FIELDS))
         bad = {"signatures": _bad_signatures, "block_hash": _bad_hashes, "height": _bad_heights}
-        return attrs.evolve(cert, **{name: draw(bad.get(name, _garbage_u64))})
+        value: Any = draw(bad.get(name, _garbage_u64))
+        return attrs.evolve(cert, **{name: value})
     if kind == "none":
         return draw(st.one_of(st.none(), st.text(max_size=3), st.just(cert.signatures)))
     return cert
@@ -431,18 +432,20 @@ def sync_response_events(
         if name == "blocks":
             response = attrs.evolve(honest, blocks=draw(st.sampled_from((list(blocks), None))))
         elif name == "certificate" or (name == "block" and not blocks):
-            response = attrs.evolve(honest, highest_certificate=draw(certificates(canonical)))
+            certificate: Any = draw(certificates(canonical))
+            response = attrs.evolve(honest, highest_certificate=certificate)
         elif name == "block":
             i = draw(st.integers(min_value=0, max_value=len(blocks) - 1))
             field = draw(st.sampled_from(_BLOCK_FIELDS))
             bad = {"chain_id": _garbage_u64, "height": _garbage_u64}
-            value = draw(
+            wrong: Any = draw(
                 certificates(canonical) if field == "justify" else bad.get(field, _garbage_peers)
             )
-            broken = attrs.evolve(blocks[i], **{field: value})
+            broken = attrs.evolve(blocks[i], **{field: wrong})
             response = attrs.evolve(honest, blocks=(*blocks[:i], broken, *blocks[i + 1 :]))
         else:
-            response = attrs.evolve(honest, **{name: draw(_garbage_u64)})
+            garbage_value: Any = draw(_garbage_u64)
+            response = attrs.evolve(honest, **{name: garbage_value})
     elif how == "garbage":
         response = draw(st.one_of(st.none(), st.text(max_size=3), st.just(blocks)))
     if not draw(st.integers(min_value=0, max_value=19)):
