@@ -196,6 +196,27 @@ def initial(config: SyncClientConfig) -> SyncClientState:
     return SyncClientState(control=PASSIVE, seed=config.seed)
 
 
+def _ended(
+    state: SyncClientState,
+    now: int,
+    registry: tuple[Registration, ...],
+    blacklist: tuple[tuple[PeerId, int], ...],
+) -> SyncClientState:
+    """Back to Passive when a sync ends, for any reason; the timeout trigger's clock restarts at
+    the end of the sync."""
+    return SyncClientState(
+        control=PASSIVE,
+        now=now,
+        seed=state.seed,
+        draws=state.draws,
+        next_request_id=state.next_request_id,
+        registry=registry,
+        blacklist=blacklist,
+        last_progress=now,
+        last_event_trigger=state.last_event_trigger,
+    )
+
+
 def step(config: SyncClientConfig, state: SyncClientState, event: Any, view: ChainView) -> Step:
     kind = type(event)
     if kind is Tick:
@@ -362,17 +383,7 @@ def _next_or_end(
         at_start=False,
     )
     if server is None:
-        new = SyncClientState(
-            control=PASSIVE,
-            now=now,
-            seed=state.seed,
-            draws=state.draws,
-            next_request_id=state.next_request_id,
-            registry=registry,
-            blacklist=blacklist,
-            last_progress=now,
-            last_event_trigger=state.last_event_trigger,
-        )
+        new = _ended(state, now, registry, blacklist)
         return Step(new, (*effects, Observe(name="sync_ended", detail=reason)))
     out, send = _request(config, state, server, now, committed, server.height)
     new = SyncClientState(
@@ -421,17 +432,7 @@ def _on_tick(
     req = state.request
     assert req is not None
     if now - state.sync_started >= config.max_sync_time:
-        new = SyncClientState(
-            control=PASSIVE,
-            now=now,
-            seed=state.seed,
-            draws=state.draws,
-            next_request_id=state.next_request_id,
-            registry=registry,
-            blacklist=blacklist,
-            last_progress=now,
-            last_event_trigger=state.last_event_trigger,
-        )
+        new = _ended(state, now, registry, blacklist)
         return Step(new, (Observe(name="sync_ended", detail="time_cap"),))
     if now < req.deadline:
         return Step(attrs.evolve(state, now=now, registry=registry, blacklist=blacklist), ())
