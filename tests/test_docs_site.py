@@ -128,14 +128,14 @@ def test_every_diagram_renders_to_svg(page: Path, served: str, tmp_path: Path) -
 def test_screenshot_of_a_rendered_spec_page(served: str, tmp_path: Path) -> None:
     artifacts = Path(os.environ.get("BLOCKFSM_ARTIFACTS", ROOT / ".ci" / "artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
-    shot = artifacts / "docs-spec-sync_client.png"
+    shot = artifacts / "docs-spec-sync_server.png"
     shot.unlink(missing_ok=True)
     chromium(
         [
             "--virtual-time-budget=20000",
-            "--window-size=1280,2400",
+            "--window-size=1280,1600",
             f"--screenshot={shot}",
-            f"{served}/spec/sync_client/",
+            f"{served}/spec/sync_server/",
         ],
         tmp_path,
     )
