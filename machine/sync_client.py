@@ -11,7 +11,9 @@ In brief, and in the order this module applies them:
 - An ``AdvertiseCertificate`` far enough ahead starts a sync at most once per
   ``trigger_rate_limit``; the rate limit is checked before any signature is.
 - A ``SyncResponse`` is matched by peer and request id, checked in full, then applied through
-  ``Persist``/``Commit``/``UpdateHighestCertificate`` effects; its sender is blamed by result only.
+  ``Persist``/``Commit``/``UpdateHighestCertificate`` effects. Its sender is blamed only for what
+  no honest server could send, whatever that server's own ``request_limit``: an invalid response.
+  A short valid response is never blamed; the server is asked again while it makes progress.
 - A sync never waits for the next trigger after a failure: the next eligible server is asked in
   the same step.
 
@@ -686,13 +688,9 @@ def _on_response(
         effects.append(UpdateHighestCertificate(certificate=best))
     progressed = derived >= start
 
-    if committed < req.target and (
-        len(blocks) < min(req.limit, req.target + 2 - start) or not progressed
-    ):
-        return _blame(
-            config, state, peer, "under_delivered", committed, tried, last_progress, tuple(effects)
-        )
-
+    # No blame for a short answer: an honest server whose own request_limit (or byte bound) is
+    # smaller than ours sends fewer blocks, and the client cannot tell it from a stingy one. A
+    # server is asked again while it makes progress; otherwise the sync moves on without it.
     target = req.target
     for entry in state.registry:
         if entry.peer == peer and entry.received + config.advertise_expiry > now:

@@ -39,18 +39,25 @@ Rules
    block we hold after the step) commits K - 1 (``Commit``); the highest-view such certificate
    above ours is recorded (``UpdateHighestCertificate``). The response's highest certificate is
    processed on every matched, valid response, whether or not it brought new blocks.
-7. *Blame, by result.* With A the server's advertised height when the request was sent, s the
-   request's start, L its limit and C our committed height after the step: the server is
-   blacklisted for ``blacklist_expiry_time`` when the response is invalid, or when C < A and the
-   response held fewer than ``min(L, A + 2 - s)`` blocks (a server that committed A holds A + 1)
-   or committed nothing at or above s. Never for blocks we already had, never on timeout (the
+7. *Blame, only for what no honest server could send.* The server is blacklisted for
+   ``blacklist_expiry_time`` when a matched response is invalid (rule 5), and for nothing else. An
+   honest server answers with ``min(limit, its own request_limit, blocks it holds from s)``
+   blocks; its ``request_limit`` may be anything from 1 to ``MAX_REQUEST_LIMIT`` and need not be
+   ours, so any valid prefix, however short, is a possible honest answer: a short response is
+   never blamed (upstream, and this machine before, blamed "under-delivery" against the client's
+   own limit and blacklisted honest servers with a smaller cap). Never on timeout either (the
    network may be slow; a timed-out server is only skipped for the rest of the sync).
-8. *Moving on.* After a server is done, fails or times out, the next eligible server is asked in
-   the same step; the sync ends when none is left or when it has run ``max_sync_time``.
+8. *Moving on.* After a valid response the same server is asked again while the response made
+   progress (committed something at or above s) and the client is still below the server's
+   advertised height; otherwise, and after a server fails or times out, the next eligible server
+   is asked in the same step; the sync ends when none is left or when it has run
+   ``max_sync_time``. A server that keeps answering short without progress therefore costs one
+   request per sync, and no blame.
 
-Assumptions (stated, not checked): honest servers run ``request_limit`` at least ours and answer
-within ``response_timeout`` in the fair phase; a quorum of validators is honest, so a certificate
-for a block off the canonical chain cannot exist.
+Assumptions (stated, not checked): at least one honest server runs ``request_limit >= 3`` (below
+that no response commits anything new) and answers within ``response_timeout`` in the fair phase;
+a quorum of validators is honest, so a certificate for a block off the canonical chain cannot
+exist.
 
 The classification functions below are the spec's own statement of each rule; the machine does not
 import them.
@@ -378,17 +385,6 @@ def committed_after(view: Any, start: int, r: Any) -> int:
     return max(int(view.committed_height()), derived_commit(view, start, r))
 
 
-def under_delivered(state: Any, view: Any, r: Any) -> bool:
-    """Rule 7's second case, judged by result."""
-    req = state.request
-    new_committed = committed_after(view, req.start_height, r)
-    if new_committed >= req.target:
-        return False
-    owed = min(req.limit, req.target + 2 - req.start_height)
-    progressed = derived_commit(view, req.start_height, r) >= req.start_height
-    return len(r.blocks) < owed or not progressed
-
-
 def continues_with_server(config: Any, state: Any, view: Any, r: Any) -> bool:
     req = state.request
     new_committed = committed_after(view, req.start_height, r)
@@ -400,7 +396,7 @@ def continues_with_server(config: Any, state: Any, view: Any, r: Any) -> bool:
 
 def response_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     """``malformed``, ``unexpected``, then for a matched response ``invalid_next``,
-    ``invalid_end``, ``under_next``, ``under_end``, ``accepted_more`` or ``accepted_end``."""
+    ``invalid_end``, ``accepted_more`` or ``accepted_end``."""
     if not response_well_formed(event):
         return "malformed"
     if not response_matches(state, event):
@@ -413,9 +409,6 @@ def response_kind(config: Any, state: Any, event: Any, view: Any) -> str:
         return "invalid_next" if nxt else "invalid_end"
     r = event.response
     committed = committed_after(view, req.start_height, r)
-    if under_delivered(state, view, r):
-        nxt = has_next_candidate(config, _without(state, req.server), committed, tried, state.now)
-        return "under_next" if nxt else "under_end"
     if continues_with_server(config, state, view, r):
         return "accepted_more"
     nxt = has_next_candidate(config, state, committed, tried, state.now)
@@ -487,10 +480,9 @@ _RESPONSE_TEXT = {
     "unexpected": "no request outstanding, or the peer or request id differs from it",
     "invalid_next": "fails rule 5; another server strictly ahead is eligible",
     "invalid_end": "fails rule 5; no other server strictly ahead is eligible",
-    "under_next": "valid but under-delivers (rule 7); another server strictly ahead is eligible",
-    "under_end": "valid but under-delivers (rule 7); no other server strictly ahead is eligible",
-    "accepted_more": "valid and sufficient; the same server has more, or another server is ahead",
-    "accepted_end": "valid and sufficient; no server is left ahead",
+    "accepted_more": "valid; the same server made progress and has more, or another server "
+    "is ahead",
+    "accepted_end": "valid; no server is left ahead",
 }
 
 
@@ -644,18 +636,67 @@ class RequestsWellFormed:
         return True
 
 
+def honest_could_send(config: Any, state: Any, event: Any, view: Any) -> bool:
+    """Whether some honest server could have sent ``event``'s response to the outstanding
+    request, whatever that server's own ``request_limit`` (any value from 1 to
+    ``MAX_REQUEST_LIMIT``, independent of ours).
+
+    Stated from the honest server's strategy, not from the client's rules: an honest server holds
+    a chain of quorum-certified blocks that agrees with every block the client has committed (a
+    quorum is honest, so only one chain can be certified), and answers with its blocks from the
+    request's start, ``min(request limit, its own cap, what it holds)`` of them, plus its highest
+    certificate. Over all caps, that is any prefix of at most the request's limit of such a chain:
+    its length says nothing. What no honest server can send: another chain id, a block that does
+    not sit at its height on the chain extending the client's block at ``start - 1``, a block whose
+    hash or justify is wrong, a block contradicting a committed one, more blocks than asked, or a
+    highest certificate without a quorum."""
+    r = event.response
+    req = state.request
+    if not response_well_formed(event) or req is None or r.chain_id != config.chain_id:
+        return False
+    if len(r.blocks) > req.limit:
+        return False
+    chain = config.chain_id
+
+    def certified(cert: Any) -> bool:
+        return bool(certificate_is_valid(cert, chain, config.validators, config.verifier))
+
+    below = view.block_at(req.start_height - 1)
+    links: list[bytes] = [ZERO_HASH if req.start_height == 0 else (below.hash if below else b"")]
+    if req.start_height > 0 and below is None:
+        return False
+    for offset, block in enumerate(r.blocks):
+        height = req.start_height + offset
+        held = view.block_at(height)
+        on_chain = (
+            block.chain_id == chain
+            and block.height == height
+            and block.parent_hash == links[-1]
+            and block.justify.height == height - 1
+            and block.justify.block_hash == links[-1]
+            and block.hash_is_valid()
+            and (height > view.committed_height() or (held is not None and held.hash == block.hash))
+        )
+        if not on_chain or not certified(block.justify):
+            return False
+        links.append(block.hash)
+    return certified(r.highest_certificate)
+
+
 def blame_justified(t: Transition) -> bool:
-    """SC-5: a blacklisting follows a matched response that rule 5 or rule 7 condemns."""
+    """SC-5: a blacklisting follows a matched response no honest server could have sent, whatever
+    its cap; stated without the client's own rules (see ``honest_could_send``)."""
     blames = _named(t, "Blacklisted")
     if not blames:
         return True
     ev = t.event
     if type(ev).__name__ != "SyncResponseReceived" or len(blames) != 1:
         return False
-    kind = response_kind(t.config, t.before, ev, t.view)
     b = blames[0]
     return (
-        kind in ("invalid_next", "invalid_end", "under_next", "under_end")
+        response_well_formed(ev)
+        and response_matches(t.before, ev)
+        and not honest_could_send(t.config, t.before, ev, t.view)
         and b.peer == ev.peer
         and b.until == t.before.now + t.config.blacklist_expiry_time
     )
@@ -667,7 +708,7 @@ def certificate_processed(t: Transition) -> bool:
     if type(ev).__name__ != "SyncResponseReceived":
         return True
     kind = response_kind(t.config, t.before, ev, t.view)
-    if kind not in ("under_next", "under_end", "accepted_more", "accepted_end"):
+    if kind not in ("accepted_more", "accepted_end"):
         return True
     r = ev.response
     cert = r.highest_certificate
@@ -723,7 +764,7 @@ def moves_on(t: Transition) -> bool:
         if not response_well_formed(ev) or not response_matches(before, ev):
             return True
         kind = response_kind(t.config, before, ev, t.view)
-        if kind in ("invalid_next", "under_next"):
+        if kind == "invalid_next":
             return len(_requests(t)) == 1 and t.after.control == AWAITING
         return True
     if name == "Tick" and not tick_regressed(before, ev):
@@ -813,11 +854,13 @@ INVARIANTS = (
     Invariant(
         id="SC-5",
         statement="a server is blacklisted, until now + blacklist_expiry_time, only for a "
-        "matched response that is invalid or under-delivers while the client is below its "
-        "advertised height; never for blocks the client already had (so never an honest server)",
+        "matched response that no honest server could have sent, whatever its own request_limit "
+        "(1 to MAX_REQUEST_LIMIT): never for a short answer, never for blocks the client already "
+        "had, never on timeout (so never an honest server)",
         check=blame_justified,
         catches="upstream bug 3: an honest server was blacklisted when the client already held "
-        "the blocks but lagged in commits",
+        "the blocks but lagged in commits; and an honest server with a smaller request_limit "
+        "blacklisted for 'under-delivering' against the client's own limit",
     ),
     Invariant(
         id="SC-6",
@@ -1107,21 +1150,6 @@ SPEC: MachineSpec = define_machine(
             PASSIVE,
             guard=_response("invalid_end"),
             effects=("Blacklisted", "Observe"),
-        ),
-        row(
-            AWAITING,
-            "SyncResponseReceived",
-            AWAITING,
-            guard=_response("under_next"),
-            effects=(*APPLY, "Blacklisted", "Send"),
-            note="valid blocks are kept",
-        ),
-        row(
-            AWAITING,
-            "SyncResponseReceived",
-            PASSIVE,
-            guard=_response("under_end"),
-            effects=(*APPLY, "Blacklisted", "Observe"),
         ),
         row(
             AWAITING,

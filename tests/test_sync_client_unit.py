@@ -239,16 +239,110 @@ def _lagging(chain: InMemoryChain) -> InMemoryChain:
     return lag
 
 
-def test_under_delivery_is_blamed_when_the_client_stays_below() -> None:
+def test_short_valid_answer_is_not_blamed_and_the_sync_moves_on() -> None:
+    """A response of two blocks to a request for ten, from a server that advertised 8: an honest
+    server with request_limit 2 sends exactly this, so it is no ground for blame (it commits
+    nothing new, so the sync moves on to the next server without blacklisting anyone)."""
     cfg = config()
     request = Outstanding(
         server=S1, request_id=1, start_height=0, limit=10, target=8, deadline=3_000
     )
-    w = World(cfg, awaiting(request, registered((S1, 8))), 0)
+    w = World(cfg, awaiting(request, registered((S1, 8), (S2, 8))), 0)
     short = honest_reply(1, 0, 2, 10)
     t = w.feed(SyncResponseReceived(peer=S1, response=short))
-    assert [e.reason for e in t.effects if type(e) is Blacklisted] == ["under_delivered"]
+    assert not [e for e in t.effects if type(e) is Blacklisted]
+    assert [e.peer for e in t.effects if type(e) is Send] == [S2]
     assert spec.blame_justified(t)
+
+
+# --- issue 7 item 1: an honest server with a smaller request_limit is never blamed (SC-5) ----
+
+
+def test_issue7_honest_server_with_a_smaller_cap_is_not_blacklisted() -> None:
+    """The reproduction: client request_limit 10, server request_limit 5. The real sync server
+    machine answers five blocks; upstream's rule (and this client before) judged that against the
+    client's own limit and blacklisted the server as ``under_delivered``."""
+    from blockfsm.machine.messages import SyncRequestReceived
+    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+
+    cfg = config(request_limit=10)
+    server_chain = InMemoryChain(CHAIN_ID)
+    extend_to(server_chain, 30)  # commits 28
+    server_cfg = SyncServerConfig(chain_id=CHAIN_ID, signer=SIGNERS[1], request_limit=5)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=28, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 28))), 0)
+    sent = SyncRequest(chain_id=CHAIN_ID, request_id=1, start_height=0, limit=10)
+    _, out = SYNC_SERVER.step(
+        server_cfg,
+        SYNC_SERVER.initial(server_cfg),
+        SyncRequestReceived(peer=CLIENT_KEY, request=sent),
+        server_chain.snapshot(),
+    )
+    (reply,) = [e.message for e in out if type(e) is Send]
+    assert len(reply.blocks) == 5
+    t = w.feed(SyncResponseReceived(peer=S1, response=reply))
+    assert not [e for e in t.effects if type(e) is Blacklisted]
+    assert spec.blame_justified(t)
+    # It made progress, so the same server is asked for the rest.
+    assert [(e.peer, e.message.start_height) for e in t.effects if type(e) is Send] == [(S1, 3)]
+
+
+@settings(max_examples=max(60, settings.default.max_examples // 2))
+@given(
+    client_limit=st.integers(min_value=3, max_value=16),
+    server_limit=st.integers(min_value=1, max_value=16),
+    client_length=st.integers(min_value=0, max_value=10),
+    server_length=st.integers(min_value=0, max_value=40),
+)
+def test_issue7_no_honest_server_is_ever_blamed_whatever_its_cap(
+    client_limit: int, server_limit: int, client_length: int, server_length: int
+) -> None:
+    """SC-5 from the honest server's strategy alone: drive the real sync server machine, with a
+    cap drawn independently of the client's, until the sync ends; its sender is never blamed."""
+    from blockfsm.machine.messages import SyncRequestReceived
+    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+
+    server_chain = InMemoryChain(CHAIN_ID)
+    extend_to(server_chain, server_length)
+    advertised = server_chain.committed_height
+    cfg = config(request_limit=client_limit)
+    server_cfg = SyncServerConfig(chain_id=CHAIN_ID, signer=SIGNERS[1], request_limit=server_limit)
+    server_state = SYNC_SERVER.initial(server_cfg)
+    w = World(cfg, initial(cfg), client_length)
+    start = w.chain.committed_height + 1
+    request = Outstanding(
+        server=S1,
+        request_id=1,
+        start_height=start,
+        limit=client_limit,
+        target=advertised,
+        deadline=3_000,
+    )
+    w.state = awaiting(request, registered((S1, advertised)))
+    for _ in range(60):
+        if w.state.control != AWAITING:
+            break
+        out = w.state.request
+        sent = SyncRequest(
+            chain_id=CHAIN_ID,
+            request_id=out.request_id,
+            start_height=out.start_height,
+            limit=out.limit,
+        )
+        server_state, effects = SYNC_SERVER.step(
+            server_cfg,
+            server_state,
+            SyncRequestReceived(peer=CLIENT_KEY, request=sent),
+            server_chain.snapshot(),
+        )
+        (reply,) = [e.message for e in effects if type(e) is Send]
+        t = w.feed(SyncResponseReceived(peer=S1, response=reply))
+        assert not [e for e in t.effects if type(e) is Blacklisted], "an honest server was blamed"
+        assert spec.blame_justified(t)
+    if server_limit >= 3:
+        assert w.chain.committed_height >= advertised
 
 
 # --- upstream bug 4: request ids (SC-3) -----------------------------------------------------
@@ -334,7 +428,7 @@ def test_one_honest_and_three_byzantine_servers_catch_the_client_up(kind: str) -
         lengths=[40, 20, 44, 46, 0],
         client_length=2,
         request_limit=3,
-        extra_limit=0,
+        server_limits=[3, 3, 3, 3, 3],
         response_timeout=400,
         blacklist_expiry_time=5_000,
         trigger_timeout=2_000,
