@@ -9,7 +9,9 @@ In brief, and in the order this module applies them:
 - An ``AdvertiseBlock`` registers its sender only after chain, sender, validator, blacklist and
   freshness checks, and last the signature (the expensive one).
 - An ``AdvertiseCertificate`` far enough ahead starts a sync at most once per
-  ``trigger_rate_limit``; the rate limit is checked before any signature is.
+  ``trigger_rate_limit``; the rate limit is checked, and spent, before any signature is verified,
+  so an invalid certificate spends it too.
+- A message field that is ``None`` or of the wrong type is a counted rejection, never a crash.
 - A ``SyncResponse`` is matched by peer and request id, checked in full, then applied through
   ``Persist``/``Commit``/``UpdateHighestCertificate`` effects. Its sender is blamed only for what
   no honest server could send, whatever that server's own ``request_limit``: an invalid response.
@@ -41,7 +43,9 @@ from blockfsm.machine.core import (
 )
 from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Verifier
 from blockfsm.machine.messages import (
+    AdvertiseBlock,
     AdvertiseBlockReceived,
+    AdvertiseCertificate,
     AdvertiseCertificateReceived,
     SyncRequest,
     SyncResponse,
@@ -460,6 +464,8 @@ def _advertisement_refusal(
 ) -> str | None:
     ad = event.advertisement
     peer = event.peer
+    if type(ad) is not AdvertiseBlock:
+        return "malformed_advertisement"
     height = ad.committed_height
     ts = ad.timestamp
     if not (
@@ -525,7 +531,8 @@ def _on_advertise_certificate(
 ) -> Step:
     if state.control != PASSIVE:
         return Step(state, ())
-    cert = event.advertisement.certificate
+    ad = event.advertisement
+    cert = ad.certificate if type(ad) is AdvertiseCertificate else None
     if not _certificate_well_formed(cert):
         return Step(state, (Rejected(reason="malformed_certificate", peer=event.peer),))
     if cert.chain_id != config.chain_id:
@@ -536,8 +543,13 @@ def _on_advertise_certificate(
     last = state.last_event_trigger
     if last >= 0 and now - last < config.trigger_rate_limit:
         return Step(state, ())
+    # The attempt spends the rate limit before any signature is verified, valid or not: a flood
+    # of invalid certificates costs one verification round per trigger_rate_limit.
     if not certificate_is_valid(cert, config.chain_id, config.validators, config.verifier):
-        return Step(state, (Rejected(reason="invalid_certificate", peer=event.peer),))
+        return Step(
+            attrs.evolve(state, last_event_trigger=now),
+            (Rejected(reason="invalid_certificate", peer=event.peer),),
+        )
     started = _start(config, state, now, view, state.registry, state.blacklist, event.peer, now)
     if started is not None:
         return started

@@ -2,7 +2,8 @@
 
 What it does, in order of precedence for a ``SyncRequestReceived``:
 
-1. a request whose fields are not unsigned 64-bit integers is refused (``malformed_request``);
+1. a request that is not a ``SyncRequest`` (``None``, say) or whose fields are not unsigned 64-bit
+   integers is refused (``malformed_request``);
 2. ``limit == 0`` is refused (``zero_limit``): upstream's loop treated it as unlimited;
 3. a request for another chain is refused (``wrong_chain``);
 4. a peer over its budget of ``rate_limit_requests`` per ``rate_limit_window`` is refused
@@ -37,6 +38,7 @@ from blockfsm.machine.crypto import Signer, require_signer
 from blockfsm.machine.messages import (
     AdvertiseBlock,
     AdvertiseCertificate,
+    SyncRequest,
     SyncRequestReceived,
     SyncResponse,
 )
@@ -141,7 +143,8 @@ def _on_request(
     req = event.request
     peer = event.peer
     if not (
-        _u64(req.chain_id)
+        type(req) is SyncRequest
+        and _u64(req.chain_id)
         and _u64(req.request_id)
         and _u64(req.start_height)
         and _u64(req.limit)

@@ -17,7 +17,12 @@ Rules
    ``advertise_expiry`` after it was received.
 2. *Triggers.* Event trigger: in ``Passive``, an ``AdvertiseCertificate`` on our chain whose view is
    at least ``trigger_min_view_difference`` above our highest certificate's, at least
-   ``trigger_rate_limit`` after the last event trigger, and valid under the validator set. Timeout
+   ``trigger_rate_limit`` after the last event trigger, and valid under the validator set. The
+   rate limit is checked and spent before any signature is verified: a certificate that reaches
+   verification spends it whether it proves valid or not (it is then refused as
+   ``invalid_certificate``), so certificates from anyone, valid or not, cost at most one
+   verification round per ``trigger_rate_limit``. The price is stated: a peer flooding invalid
+   certificates can hold the event trigger shut, and the timeout trigger still fires. Timeout
    trigger: a ``Tick`` at least ``trigger_timeout`` after the last progress. Progress is a commit
    made by a sync, a ``ChainAdvanced`` from the node, or the end of a sync attempt; a trigger that
    finds no eligible server does not reset the progress timer, so the next ``Tick`` tries again.
@@ -67,7 +72,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blockfsm.machine.messages import SyncResponse
+from blockfsm.machine.messages import AdvertiseBlock, AdvertiseCertificate, SyncResponse
 from blockfsm.machine.types import (
     MAX_U64,
     ZERO_HASH,
@@ -205,7 +210,8 @@ def advertise_block_kind(config: Any, state: Any, event: Any) -> str:
     ad = event.advertisement
     peer = event.peer
     if not (
-        type(peer) is bytes
+        isinstance(ad, AdvertiseBlock)
+        and type(peer) is bytes
         and is_u64(ad.chain_id)
         and type(ad.server) is bytes
         and type(ad.committed_height) is int
@@ -238,7 +244,8 @@ def advertise_block_kind(config: Any, state: Any, event: Any) -> str:
 def advertise_certificate_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     """``malformed``, ``wrong_chain``, ``not_ahead``, ``rate_limited``, ``invalid``,
     ``trigger`` or ``no_server`` (the event trigger, in ``Passive``)."""
-    cert = event.advertisement.certificate
+    ad = event.advertisement
+    cert = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
     if not certificate_well_formed(cert):
         return "malformed"
     if cert.chain_id != config.chain_id:
@@ -819,6 +826,38 @@ class EventTriggerRateLimited:
         return ok
 
 
+class CertificateChecksRateLimited:
+    """SC-13: certificate checks are at least trigger_rate_limit apart, whatever their outcome.
+
+    A ghost clock of its own: a certificate that passes the cheap checks (well-formed, our chain,
+    far enough ahead) in ``Passive`` is an attempt; within ``trigger_rate_limit`` of the previous
+    attempt the step must be silent and leave the state as it was (no verification outcome can be
+    observed: no sync started, no ``invalid_certificate``). The machine's own
+    ``last_event_trigger`` is not read."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def observe(self, t: Transition) -> bool:
+        ev = t.event
+        if type(ev).__name__ != "AdvertiseCertificateReceived" or t.before.control != PASSIVE:
+            return True
+        c = t.config
+        ad = ev.advertisement
+        cert = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
+        if (
+            not certificate_well_formed(cert)
+            or cert.chain_id != c.chain_id
+            or cert.view < t.view.highest_certificate().view + c.trigger_min_view_difference
+        ):
+            return True
+        now = t.before.now
+        if self.last is not None and now - self.last < c.trigger_rate_limit:
+            return not t.effects and t.after == t.before
+        self.last = now
+        return True
+
+
 INVARIANTS = (
     Invariant(
         id="SC-1",
@@ -913,6 +952,15 @@ INVARIANTS = (
         statement="syncs started by the event trigger are at least trigger_rate_limit apart",
         monitor=EventTriggerRateLimited,
         catches="a certificate flood restarting sync, and its signature checks, on every message",
+    ),
+    Invariant(
+        id="SC-13",
+        statement="advertised certificates reach signature verification at most once per "
+        "trigger_rate_limit, valid or not: within the window a far-ahead certificate changes "
+        "nothing and emits nothing",
+        monitor=CertificateChecksRateLimited,
+        catches="issue 7: invalid certificates skipped the rate limit, so 1,000 of them in one "
+        "millisecond cost 1,000 verification rounds",
     ),
 )
 
@@ -1095,8 +1143,13 @@ SPEC: MachineSpec = define_machine(
             guard=_cert("rate_limited"),
             note="checked before the signatures, so a flood costs no verification",
         ),
-        reject(
-            PASSIVE, "AdvertiseCertificateReceived", "invalid_certificate", guard=_cert("invalid")
+        row(
+            PASSIVE,
+            "AdvertiseCertificateReceived",
+            PASSIVE,
+            guard=_cert("invalid"),
+            effects=("Rejected",),
+            note="refused as invalid_certificate; the attempt spends the rate limit",
         ),
         row(
             PASSIVE,

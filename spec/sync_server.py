@@ -17,6 +17,7 @@ from blockfsm.machine.core import Broadcast, Rejected, Send
 from blockfsm.machine.messages import (
     AdvertiseBlock,
     AdvertiseCertificate,
+    SyncRequest,
     SyncRequestReceived,
     SyncResponse,
 )
@@ -59,7 +60,8 @@ def request_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     costs the server nothing and cannot delay an advertisement (upstream bug 8)."""
     req = event.request
     if not (
-        is_u64(req.chain_id)
+        isinstance(req, SyncRequest)
+        and is_u64(req.chain_id)
         and is_u64(req.request_id)
         and is_u64(req.start_height)
         and is_u64(req.limit)
@@ -112,7 +114,7 @@ def _request(kind: str) -> Guard:
         request_kind,
         kind,
         {
-            "malformed": "a field is not an unsigned 64-bit integer",
+            "malformed": "no SyncRequest (None, say), or a field is not an unsigned 64-bit integer",
             "zero_limit": "limit == 0",
             "wrong_chain": "request.chain_id != config.chain_id",
             "rate_limited": "peer already served rate_limit_requests times in this window, "

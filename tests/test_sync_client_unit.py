@@ -15,7 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blockfsm.machine.core import ConfigError, Rejected, Send, Tick
-from blockfsm.machine.messages import SyncRequest, SyncResponse, SyncResponseReceived
+from blockfsm.machine.messages import (
+    AdvertiseBlock,
+    AdvertiseBlockReceived,
+    AdvertiseCertificate,
+    AdvertiseCertificateReceived,
+    SyncRequest,
+    SyncResponse,
+    SyncResponseReceived,
+)
 from blockfsm.machine.sync_client import (
     AWAITING,
     PASSIVE,
@@ -44,12 +52,19 @@ from blockfsm.spec.campaigns.sync_client import (
     VALIDATORS,
     VERIFIER,
     OneHonestThreeByzantine,
+    certificate_of,
     extend_to,
 )
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.language import Transition
 from blockfsm.spec.strategies.chains import chain_of
-from blockfsm.spec.strategies.sync_client import KINDS, Byzantine, client_events, client_states
+from blockfsm.spec.strategies.sync_client import (
+    KINDS,
+    Byzantine,
+    client_events,
+    client_states,
+    forge,
+)
 
 S1, S2 = KEYS[1], KEYS[2]
 
@@ -479,7 +494,8 @@ def test_any_state_and_any_input_match_exactly_one_row_and_conform(
 ) -> None:
     """Guards are mutually exclusive and exhaustive over arbitrary well-typed states, reachable or
     not, and any input, garbage included, is handled without raising, as its row says."""
-    event = data.draw(client_events(CANONICAL_VIEW, state), label="event")
+    events = st.one_of(client_events(CANONICAL_VIEW, state), st.sampled_from(_none_field_events()))
+    event = data.draw(events, label="event")
     runner = Conformant(SYNC_CLIENT, cfg, check_invariants=False)
     runner.step(state, event, VIEWS[length])
 
@@ -502,3 +518,92 @@ def test_passive_state_with_a_leftover_request_rejects_a_matching_response() -> 
     runner = Conformant(SYNC_CLIENT, config(), check_invariants=False)
     after, effects = runner.step(state, event, VIEWS[0])
     assert effects == (Rejected(reason="unexpected_response", peer=S1),) and after == state
+
+
+# --- issue 7 item 6: cheaper attacks ----------------------------------------------------------
+
+
+class CountingVerifier:
+    """The campaign's verifier, counting signature checks."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        self.calls += 1
+        return bool(VERIFIER.verify(public_key, message, signature))
+
+
+def test_issue7_invalid_certificate_flood_costs_one_verification_round() -> None:
+    """The reproduction: 1,000 invalid far-ahead certificates in one millisecond, each from a
+    different validator in turn, cost 1,000 verification rounds (4,000 signature checks with a
+    quorum of four); the rate limit now counts the attempt before any signature is checked."""
+    counting = CountingVerifier()
+    cfg = config(verifier=counting, trigger_rate_limit=1_000)
+    forged = forge(certificate_of(40))
+    w = World(cfg, attrs.evolve(initial(cfg), now=5), 0)
+    monitor = spec.CertificateChecksRateLimited()
+    for i in range(1_000):
+        event = AdvertiseCertificateReceived(
+            peer=KEYS[1 + i % 5], advertisement=AdvertiseCertificate(certificate=forged)
+        )
+        assert monitor.observe(w.feed(event)), f"certificate {i} was checked inside the window"
+    assert counting.calls <= len(forged.signatures)
+    # The window over, the next certificate is checked again (and a valid one starts a sync).
+    w.state = attrs.evolve(w.state, now=1_005, registry=registered((S1, 40)))
+    valid = AdvertiseCertificateReceived(
+        peer=S1, advertisement=AdvertiseCertificate(certificate=certificate_of(40))
+    )
+    t = w.feed(valid)
+    assert monitor.observe(t) and t.after.control == AWAITING
+
+
+def _none_field_events() -> list[Any]:
+    cert = certificate_of(5)
+    reply = honest_reply(1, 0, 4, 10)
+    ad = AdvertiseBlock(
+        chain_id=CHAIN_ID, server=S1, committed_height=3, timestamp=1, signature=b"s" * 64
+    )
+    block = reply.blocks[0]
+    return [
+        AdvertiseBlockReceived(peer=S1, advertisement=None),  # type: ignore[arg-type]
+        AdvertiseBlockReceived(peer=S1, advertisement=AdvertiseCertificate(certificate=cert)),  # type: ignore[arg-type]
+        AdvertiseBlockReceived(peer=S1, advertisement=attrs.evolve(ad, server=None)),
+        AdvertiseBlockReceived(peer=None, advertisement=ad),  # type: ignore[arg-type]
+        AdvertiseCertificateReceived(peer=S1, advertisement=None),  # type: ignore[arg-type]
+        AdvertiseCertificateReceived(peer=S1, advertisement=ad),  # type: ignore[arg-type]
+        AdvertiseCertificateReceived(
+            peer=S1,
+            advertisement=AdvertiseCertificate(certificate=None),  # type: ignore[arg-type]
+        ),
+        AdvertiseCertificateReceived(
+            peer=S1,
+            advertisement=AdvertiseCertificate(certificate=attrs.evolve(cert, signatures=None)),
+        ),
+        SyncResponseReceived(peer=S1, response=None),  # type: ignore[arg-type]
+        SyncResponseReceived(peer=S1, response=attrs.evolve(reply, blocks=None)),
+        SyncResponseReceived(peer=S1, response=attrs.evolve(reply, blocks=(None,))),
+        SyncResponseReceived(
+            peer=S1, response=attrs.evolve(reply, blocks=(attrs.evolve(block, justify=None),))
+        ),
+        SyncResponseReceived(peer=S1, response=attrs.evolve(reply, highest_certificate=None)),
+        SyncResponseReceived(peer=None, response=reply),  # type: ignore[arg-type]
+        Tick(now=None),  # type: ignore[arg-type]
+    ]
+
+
+@pytest.mark.parametrize("control", [PASSIVE, AWAITING])
+@pytest.mark.parametrize("index", range(len(_none_field_events())))
+def test_issue7_none_or_wrongly_typed_fields_never_raise(control: str, index: int) -> None:
+    """The reproduction: ``advertisement=None`` raised AttributeError out of ``step``. Every
+    such event is handled as its row says (through the conformance wrapper), never raised."""
+    event = _none_field_events()[index]
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=8, deadline=3_000
+    )
+    state = awaiting(request, registered((S1, 8)))
+    if control == PASSIVE:
+        state = SyncClientState(control=PASSIVE, registry=state.registry)
+    runner = Conformant(SYNC_CLIENT, config(), check_invariants=False)
+    after, effects = runner.step(state, event, VIEWS[0])
+    assert after == state or after.now == state.now

@@ -236,3 +236,23 @@ def test_tick_beyond_u64_is_rejected_not_a_crash() -> None:
     runner, state = server()
     after, effects = runner.step(state, Tick(now=2**64), VIEW)
     assert effects == (Rejected(reason="clock_regressed"),) and after == state
+
+
+# --- issue 7 item 6: a field that is None or of the wrong type is a counted rejection --------
+
+
+@pytest.mark.parametrize("bad", [None, "request", 5, (), b"x"])
+def test_issue7_request_that_is_not_a_request_is_rejected_not_a_crash(bad: object) -> None:
+    """The reproduction: ``SyncRequestReceived(request=None)`` raised AttributeError out of
+    ``step``, against rule 1 of machine/core.py."""
+    runner, state = server()
+    event = SyncRequestReceived(peer=PEER, request=bad)  # type: ignore[arg-type]
+    after, effects = runner.step(state, event, VIEW)
+    assert effects == (Rejected(reason="malformed_request", peer=PEER),) and after == state
+
+
+def test_issue7_request_from_a_peer_that_is_no_key_is_rejected() -> None:
+    runner, state = server()
+    event = SyncRequestReceived(peer=None, request=request().request)  # type: ignore[arg-type]
+    after, effects = runner.step(state, event, VIEW)
+    assert effects == (Rejected(reason="malformed_request", peer=None),) and after == state

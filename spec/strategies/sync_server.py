@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 from blockfsm.machine.core import PeerId
@@ -46,13 +48,25 @@ def malformed_requests(draw: st.DrawFn, chain_id: int = DEFAULT_CHAIN_ID) -> Syn
     return SyncRequest(**fields)  # type: ignore[arg-type]
 
 
+not_requests: st.SearchStrategy[Any] = st.one_of(
+    st.none(), st.text(max_size=3), st.integers(), st.just(()), st.just(b"request")
+)
+"""Things a broken codec or runtime might deliver where a ``SyncRequest`` belongs."""
+
+_garbage_peers: st.SearchStrategy[Any] = st.one_of(
+    st.none(), st.binary(max_size=33), st.integers(), st.text(max_size=3)
+)
+
+
 def request_events(
     chain_id: int = DEFAULT_CHAIN_ID, peers: tuple[PeerId, ...] = PEERS
 ) -> st.SearchStrategy[SyncRequestReceived]:
+    """Requests from known peers (valid, abusive, malformed, or no request at all), and now and
+    then from a peer that is no key."""
     return st.builds(
         SyncRequestReceived,
-        peer=st.sampled_from(peers),
-        request=st.one_of(sync_requests(chain_id), malformed_requests(chain_id)),
+        peer=st.one_of(st.sampled_from(peers), st.sampled_from(peers), _garbage_peers),
+        request=st.one_of(sync_requests(chain_id), malformed_requests(chain_id), not_requests),
     )
 
 
