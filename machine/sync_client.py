@@ -43,6 +43,9 @@ from blockfsm.machine.core import (
 )
 from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Verifier
 from blockfsm.machine.messages import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_RESPONSE_BYTES,
+    MIN_RESPONSE_BYTES,
     AdvertiseBlock,
     AdvertiseBlockReceived,
     AdvertiseCertificate,
@@ -50,6 +53,7 @@ from blockfsm.machine.messages import (
     SyncRequest,
     SyncResponse,
     SyncResponseReceived,
+    response_size,
 )
 from blockfsm.machine.types import (
     MAX_U64,
@@ -77,7 +81,7 @@ class SyncClientConfig:
     """Defaults follow upstream: request_limit 10, response_timeout 3 s, blacklist 10 s,
     trigger_min_view_difference 2, trigger_timeout 60 s. The rest are ours: advertisements expire
     after three advertise periods of 10 s and must be within 20 s of our clock; one sync may run
-    30 s; certificates may start a sync once a second."""
+    30 s; certificates may start a sync once a second; a response may hold 4 MiB."""
 
     chain_id: ChainId
     own_key: PeerId
@@ -93,6 +97,7 @@ class SyncClientConfig:
     advertise_expiry: int = 30_000
     advertise_freshness: int = 20_000
     max_sync_time: int = 30_000
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __attrs_post_init__(self) -> None:
         require_int(self.chain_id, "chain_id", 0, MAX_U64)
@@ -117,6 +122,9 @@ class SyncClientConfig:
         require_int(self.advertise_expiry, "advertise_expiry (ms)", 1, MAX_PERIOD_MS)
         require_int(self.advertise_freshness, "advertise_freshness (ms)", 1, MAX_PERIOD_MS)
         require_int(self.max_sync_time, "max_sync_time (ms)", 1, MAX_PERIOD_MS)
+        require_int(
+            self.max_response_bytes, "max_response_bytes", MIN_RESPONSE_BYTES, MAX_RESPONSE_BYTES
+        )
         require(
             self.max_sync_time > self.response_timeout,
             "max_sync_time must exceed response_timeout, or no response could ever be awaited",
@@ -316,6 +324,7 @@ def _request(
         request_id=rid,
         start_height=committed + 1,
         limit=config.request_limit,
+        max_bytes=config.max_response_bytes,
     )
     return out, Send(peer=server.peer, message=msg)
 
@@ -608,6 +617,9 @@ def _valid(config: SyncClientConfig, req: Outstanding, r: SyncResponse, view: Ch
     chain_id = config.chain_id
     blocks = r.blocks
     if r.chain_id != chain_id or len(blocks) > req.limit:
+        return False
+    # We asked for at most max_response_bytes: no honest server sends more.
+    if response_size(r) > config.max_response_bytes:
         return False
     height = req.start_height
     if height == 0:

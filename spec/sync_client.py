@@ -31,11 +31,14 @@ Rules
    triggered it goes first if eligible; otherwise servers strictly ahead are preferred, then any
    eligible one. Later in the sync only servers strictly ahead are chosen. Among candidates
    (sorted by key) the index comes from ``mix(seed, draws)``: a seed and a counter in the state.
-4. *Requests.* ``SyncRequest(chain_id, request_id, committed + 1, request_limit)``; request ids
+4. *Requests.* ``SyncRequest(chain_id, request_id, committed + 1, request_limit,
+   max_response_bytes)``; request ids
    strictly increase. A response is matched to the outstanding request by peer *and* request id;
    anything else is dropped and counted (``unexpected_response``).
 5. *Validation before application.* A matched response is invalid when: its chain id is not ours;
-   it holds more blocks than the request's limit; block i is not at ``start + i`` on our chain;
+   it holds more blocks than the request's limit; it is larger than ``max_response_bytes`` (the
+   byte bound the request carried, counted as the server spec's ``encoded_size`` counts it);
+   block i is not at ``start + i`` on our chain;
    a hash is wrong; a block's parent is not the previous block (for the first, our block at
    ``start - 1``); a justify does not certify the parent or is invalid; a block at a height we have
    committed differs from ours; or its highest certificate is invalid.
@@ -44,11 +47,19 @@ Rules
    block we hold after the step) commits K - 1 (``Commit``); the highest-view such certificate
    above ours is recorded (``UpdateHighestCertificate``). The response's highest certificate is
    processed on every matched, valid response, whether or not it brought new blocks.
+   *The uncertified tip, decided:* the last block of a valid response has a valid justify (its
+   parent is certified) but nothing certifies the block itself, so a Byzantine server can make
+   it a block of its own (``forked_tip``). The client persists it anyway and blames nobody: an
+   honest server sends its own uncertified tip the same way, and the two cannot be told apart.
+   It is harmless: it is never committed (a commit needs a certified child, and no quorum
+   certifies a forked block), requests start at committed + 1 so the next honest answer covers
+   its height, and ``Persist`` of that answer replaces it.
 7. *Blame, only for what no honest server could send.* The server is blacklisted for
    ``blacklist_expiry_time`` when a matched response is invalid (rule 5), and for nothing else. An
    honest server answers with ``min(limit, its own request_limit, blocks it holds from s)``
-   blocks; its ``request_limit`` may be anything from 1 to ``MAX_REQUEST_LIMIT`` and need not be
-   ours, so any valid prefix, however short, is a possible honest answer: a short response is
+   blocks, fewer if its byte bound is smaller than ours; its ``request_limit`` may be anything
+   from 1 to ``MAX_REQUEST_LIMIT`` and need not be ours, so any valid prefix, however short, is a
+   possible honest answer: a short response is
    never blamed (upstream, and this machine before, blamed "under-delivery" against the client's
    own limit and blacklisted honest servers with a smaller cap). Never on timeout either (the
    network may be slow; a timed-out server is only skipped for the rest of the sync).
@@ -94,6 +105,7 @@ from blockfsm.spec.language import (
     reject,
     row,
 )
+from blockfsm.spec.sync_server import encoded_size
 
 PASSIVE = "Passive"
 AWAITING = "AwaitingResponse"
@@ -321,6 +333,8 @@ def response_is_valid(config: Any, state: Any, event: Any, view: Any) -> bool:
     r = event.response
     req = state.request
     if r.chain_id != config.chain_id or len(r.blocks) > req.limit:
+        return False
+    if encoded_size(r) > config.max_response_bytes:
         return False
     committed = view.committed_height()
     parent = view.block_at(req.start_height - 1)
@@ -633,6 +647,8 @@ class RequestsWellFormed:
                 return False
             if m.start_height != _committed_after_step(t) + 1 or m.limit != c.request_limit:
                 return False
+            if m.max_bytes != c.max_response_bytes:
+                return False
             if m.request_id <= self.last_id or s.peer == c.own_key:
                 return False
             self.last_id = m.request_id
@@ -652,16 +668,17 @@ def honest_could_send(config: Any, state: Any, event: Any, view: Any) -> bool:
     a chain of quorum-certified blocks that agrees with every block the client has committed (a
     quorum is honest, so only one chain can be certified), and answers with its blocks from the
     request's start, ``min(request limit, its own cap, what it holds)`` of them, plus its highest
-    certificate. Over all caps, that is any prefix of at most the request's limit of such a chain:
-    its length says nothing. What no honest server can send: another chain id, a block that does
+    certificate, within the byte bound the request carried. Over all caps and byte bounds, that is
+    any prefix of at most the request's limit of such a chain, within the byte bound: its length
+    says nothing. What no honest server can send: another chain id, a block that does
     not sit at its height on the chain extending the client's block at ``start - 1``, a block whose
-    hash or justify is wrong, a block contradicting a committed one, more blocks than asked, or a
-    highest certificate without a quorum."""
+    hash or justify is wrong, a block contradicting a committed one, more blocks or more bytes
+    than asked, or a highest certificate without a quorum."""
     r = event.response
     req = state.request
     if not response_well_formed(event) or req is None or r.chain_id != config.chain_id:
         return False
-    if len(r.blocks) > req.limit:
+    if len(r.blocks) > req.limit or encoded_size(r) > config.max_response_bytes:
         return False
     chain = config.chain_id
 
@@ -884,8 +901,8 @@ INVARIANTS = (
     ),
     Invariant(
         id="SC-4",
-        statement="every request carries our chain id, our next height, request_limit and a "
-        "fresh id, and goes to a registered server other than us",
+        statement="every request carries our chain id, our next height, request_limit, "
+        "max_response_bytes and a fresh id, and goes to a registered server other than us",
         monitor=RequestsWellFormed,
         catches="requests for the wrong chain or height, limit abuse by the client, choosing "
         "itself",
