@@ -108,8 +108,19 @@ def check(
     from blockfsm.adapters.itf import write_counterexamples
 
     trace_files = write_counterexamples(results, trace_dir, seed)
+    from blockfsm.adapters.explore import default_exploration
+
+    exploration, exploration_trace = default_exploration(trace_dir)
+    ok = ok and exploration.violation is None
     if as_json:
         report = _as_json(results, ok, seed, budget, profile)
+        report["exploration"] = {  # type: ignore[index]
+            "states": exploration.distinct,
+            "depth": exploration.depth,
+            "complete": exploration.complete,
+        }
+        if exploration_trace is not None:
+            report["exploration"]["trace_file"] = str(exploration_trace)  # type: ignore[index]
         for entry in report["invariants"]:  # type: ignore[index]
             if "counterexample" in entry and entry["machine"] in trace_files:
                 entry["trace_file"] = str(trace_files[entry["machine"]])
@@ -118,6 +129,16 @@ def check(
         _print_report(results, ok, seed, budget, profile)
         for machine, path in trace_files.items():
             Console().print(f"{machine}: counterexample trace written to {path}", highlight=False)
+        Console().print(
+            f"exploration ({exploration.system}): {exploration.distinct} distinct states, depth "
+            f"{exploration.depth}, {'complete' if exploration.complete else 'not complete'}, "
+            + (
+                "no violation"
+                if exploration.violation is None
+                else f"{exploration.violation.property_id} violated, trace {exploration_trace}"
+            ),
+            highlight=False,
+        )
     sys.exit(0 if ok else 1)
 
 
@@ -223,3 +244,4 @@ def render(out: Path, check_only: bool) -> None:
 
 
 main.add_command(importlib.import_module("blockfsm.adapters.replay").replay)
+main.add_command(importlib.import_module("blockfsm.adapters.explore").explore_command)

@@ -116,6 +116,14 @@ def _sort_key(encoded: JSON) -> str:
     return json.dumps(encoded, sort_keys=True, separators=(",", ":"))
 
 
+# Blocks and certificates recur in every state of a run (the explorer encodes each state it
+# visits): their encodings are kept, keyed by the (frozen, compared field by field) value itself.
+# Callers never mutate an encoding.
+_MEMO_CLASSES = frozenset({"Block", "Certificate"})
+_MEMO_LIMIT = 50_000
+_memo: dict[Any, JSON] = {}
+
+
 def encode(value: Any) -> JSON:
     """The ITF value of ``value``; raises ``ITFError`` for a value with no ITF form."""
     kind = type(value)
@@ -143,11 +151,21 @@ def encode(value: Any) -> JSON:
     if kind.__name__ == "Ed25519Signer":
         return {"tag": "Ed25519Signer", "value": {"seed": encode(bytes(value._key))}}
     if attrs.has(kind):
+        memo = kind.__name__ in _MEMO_CLASSES
+        if memo:
+            known = _memo.get(value)
+            if known is not None:
+                return known
         record = {}
         for field in attrs.fields(kind):
             if field.init:
                 record[field.alias] = encode(getattr(value, field.name))
-        return {"tag": kind.__name__, "value": record}
+        encoded = {"tag": kind.__name__, "value": record}
+        if memo:
+            if len(_memo) >= _MEMO_LIMIT:
+                _memo.clear()
+            _memo[value] = encoded
+        return encoded
     raise ITFError(f"no ITF encoding for a {kind.__name__}: {value!r}"[:200])
 
 
