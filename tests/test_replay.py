@@ -15,8 +15,8 @@ from blockfsm.adapters import itf
 from blockfsm.adapters.cli import main
 from blockfsm.adapters.replay import replay_document, replay_machine
 from blockfsm.machine import sync_server as server_module
-from blockfsm.machine.core import Tick
-from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
+from blockfsm.machine.core import Send, Step, Tick
+from blockfsm.machine.messages import SyncRequest, SyncRequestReceived, SyncResponse
 from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
@@ -26,11 +26,25 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+_serve = server_module._on_request
+
+
+def _over_serving(config: Any, state: Any, event: Any, view: Any) -> Step:
+    result = _serve(config, state, event, view)
+    effects = result.effects
+    if effects and type(effects[0]) is Send and type(effects[0].message) is SyncResponse:
+        request = event.request
+        blocks = view.blocks_from(request.start_height, max(request.limit, config.request_limit))
+        message = attrs.evolve(effects[0].message, blocks=blocks)
+        return Step(result.state, (attrs.evolve(effects[0], message=message),))
+    return result
+
+
 def test_a_counterexample_from_check_replays_and_reproduces_then_diverges_once_fixed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Upstream's cap bug: max(limit, request_limit) instead of min.
-    monkeypatch.setattr(server_module, "min", max, raising=False)
+    # Upstream's cap bug: max(limit, request_limit) blocks instead of min.
+    monkeypatch.setattr(server_module, "_on_request", _over_serving)
     result = invoke(
         "check", "--machine", "sync_server", "--budget", "1", "--seed", "3",
         "--trace-dir", str(tmp_path), "--json",
