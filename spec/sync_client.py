@@ -89,9 +89,6 @@ from blockfsm.machine.types import (
     ZERO_HASH,
     Block,
     Certificate,
-    advertise_block_payload,
-    certificate_is_valid,
-    is_u64,
 )
 from blockfsm.spec.language import (
     Guard,
@@ -104,6 +101,12 @@ from blockfsm.spec.language import (
     ignore,
     reject,
     row,
+)
+from blockfsm.spec.signed_bytes import (
+    advertisement_bytes,
+    block_hash_holds,
+    certificate_holds,
+    is_u64,
 )
 from blockfsm.spec.sync_server import encoded_size
 
@@ -247,7 +250,7 @@ def advertise_block_kind(config: Any, state: Any, event: Any) -> str:
     for entry in state.registry:
         if entry.peer == peer and ad.timestamp <= entry.timestamp:
             return "stale"
-    payload = advertise_block_payload(ad.chain_id, ad.server, ad.committed_height, ad.timestamp)
+    payload = advertisement_bytes(ad.chain_id, ad.server, ad.committed_height, ad.timestamp)
     if not config.verifier.verify(peer, payload, ad.signature):
         return "bad_signature"
     return "register"
@@ -268,7 +271,7 @@ def advertise_certificate_kind(config: Any, state: Any, event: Any, view: Any) -
         state.now - state.last_event_trigger < config.trigger_rate_limit
     ):
         return "rate_limited"
-    if not certificate_is_valid(cert, config.chain_id, config.validators, config.verifier):
+    if not certificate_holds(cert, config.chain_id, config.validators, config.verifier):
         return "invalid"
     if has_start_candidate(config, state, view):
         return "trigger"
@@ -346,9 +349,9 @@ def response_is_valid(config: Any, state: Any, event: Any, view: Any) -> bool:
         j = b.justify
         if b.height != h or b.chain_id != config.chain_id or b.parent_hash != prev_hash:
             return False
-        if j.height != h - 1 or j.block_hash != b.parent_hash or not b.hash_is_valid():
+        if j.height != h - 1 or j.block_hash != b.parent_hash or not block_hash_holds(b):
             return False
-        if not certificate_is_valid(j, config.chain_id, config.validators, config.verifier):
+        if not certificate_holds(j, config.chain_id, config.validators, config.verifier):
             return False
         if h <= committed:
             mine = view.block_at(h)
@@ -356,7 +359,7 @@ def response_is_valid(config: Any, state: Any, event: Any, view: Any) -> bool:
                 return False
         prev_hash = b.hash
     return bool(
-        certificate_is_valid(
+        certificate_holds(
             r.highest_certificate, config.chain_id, config.validators, config.verifier
         )
     )
@@ -578,7 +581,7 @@ def persisted_blocks_validated(t: Transition) -> bool:
     seen: set[bytes] = set()
     for e in _named(t, "Persist"):
         b = e.block
-        if b.hash in seen or b.chain_id != c.chain_id or not b.hash_is_valid():
+        if b.hash in seen or b.chain_id != c.chain_id or not block_hash_holds(b):
             return False
         seen.add(b.hash)
         if prev is not None:
@@ -592,7 +595,7 @@ def persisted_blocks_validated(t: Transition) -> bool:
         j = b.justify
         if j.height != b.height - 1 or j.block_hash != b.parent_hash:
             return False
-        if not certificate_is_valid(j, c.chain_id, c.validators, c.verifier):
+        if not certificate_holds(j, c.chain_id, c.validators, c.verifier):
             return False
         prev = b
     if prev is not None and type(t.event).__name__ != "SyncResponseReceived":
@@ -683,7 +686,7 @@ def honest_could_send(config: Any, state: Any, event: Any, view: Any) -> bool:
     chain = config.chain_id
 
     def certified(cert: Any) -> bool:
-        return bool(certificate_is_valid(cert, chain, config.validators, config.verifier))
+        return bool(certificate_holds(cert, chain, config.validators, config.verifier))
 
     below = view.block_at(req.start_height - 1)
     links: list[bytes] = [ZERO_HASH if req.start_height == 0 else (below.hash if below else b"")]
@@ -698,7 +701,7 @@ def honest_could_send(config: Any, state: Any, event: Any, view: Any) -> bool:
             and block.parent_hash == links[-1]
             and block.justify.height == height - 1
             and block.justify.block_hash == links[-1]
-            and block.hash_is_valid()
+            and block_hash_holds(block)
             and (height > view.committed_height() or (held is not None and held.hash == block.hash))
         )
         if not on_chain or not certified(block.justify):

@@ -21,7 +21,7 @@ from blockfsm.machine.messages import (
     SyncRequestReceived,
     SyncResponse,
 )
-from blockfsm.machine.types import MAX_U64, advertise_block_payload, is_u64
+from blockfsm.machine.types import MAX_U64
 from blockfsm.spec.language import (
     Guard,
     Invariant,
@@ -33,6 +33,7 @@ from blockfsm.spec.language import (
     reject,
     row,
 )
+from blockfsm.spec.signed_bytes import advertisement_bytes, is_u64
 
 STARTING = "Starting"
 SERVING = "Serving"
@@ -264,9 +265,7 @@ def advertisement_authentic(t: Transition) -> bool:
                 or ad.timestamp != t.event.now
             ):
                 return False
-            payload = advertise_block_payload(
-                ad.chain_id, ad.server, ad.committed_height, ad.timestamp
-            )
+            payload = advertisement_bytes(ad.chain_id, ad.server, ad.committed_height, ad.timestamp)
             if ad.signature != c.signer.sign(payload):
                 return False
     return True
