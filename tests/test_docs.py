@@ -42,7 +42,7 @@ def blockfsm_commands(body: str) -> list[list[str]]:
     """Each `blockfsm ...` invocation in a shell block, with env assignments, paths to the
     executable and trailing comments removed."""
     found = []
-    for line in body.splitlines():
+    for line in body.replace("\\\n", " ").splitlines():
         line = line.split(" #", 1)[0].strip()
         for part in line.split("&&"):
             words = shlex.split(part)
