@@ -89,6 +89,15 @@ class SyncServerTest(MachineTest):
     def request(self, peer: bytes, request: SyncRequest) -> None:
         self.feed(SyncRequestReceived(peer=peer, request=request))
 
+    @rule(peer=st.sampled_from(PEERS), bound=st.integers(min_value=0, max_value=64))
+    def request_with_a_tiny_byte_bound(self, peer: bytes, bound: int) -> None:
+        """A right-chain request whose byte bound cannot hold even the highest certificate: the
+        too_large rows, which a random bound reaches only now and then."""
+        request = SyncRequest(
+            chain_id=CHAIN_ID, request_id=1, start_height=0, limit=1, max_bytes=bound
+        )
+        self.feed(SyncRequestReceived(peer=peer, request=request))
+
     @rule(peer=st.sampled_from(PEERS), request=malformed_requests(CHAIN_ID))
     def malformed_request(self, peer: bytes, request: SyncRequest) -> None:
         self.feed(SyncRequestReceived(peer=peer, request=request))
