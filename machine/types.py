@@ -136,21 +136,20 @@ class ValidatorSet:
 
     members: tuple[tuple[PeerId, int], ...]
     _power: dict[PeerId, int] = attrs.field(init=False, eq=False, hash=False, repr=False)
+    # Computed once at construction: every certificate check reads the quorum.
+    total_power: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+    quorum: int = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_power", dict(self.members))
+        power = dict(self.members)
+        total = sum(power.values())
+        object.__setattr__(self, "_power", power)
+        object.__setattr__(self, "total_power", total)
+        object.__setattr__(self, "quorum", (2 * total) // 3 + 1)
 
     @classmethod
     def equal(cls, keys: Iterable[PeerId]) -> ValidatorSet:
         return cls(tuple((k, 1) for k in keys))
-
-    @property
-    def total_power(self) -> int:
-        return sum(self._power.values())
-
-    @property
-    def quorum(self) -> int:
-        return (2 * self.total_power) // 3 + 1
 
     def __contains__(self, peer: object) -> bool:
         return peer in self._power

@@ -46,6 +46,10 @@ class Guard:
     name: str
     text: str
     holds: Predicate = attrs.field(eq=False, hash=False, repr=False)
+    # Set by ``classified``: the guard holds when ``classify`` returns ``kind``. Rows sharing one
+    # classification function are resolved with one call per step (see ``matching_rows``).
+    classify: Predicate4[str] | None = attrs.field(default=None, eq=False, hash=False, repr=False)
+    kind: str | None = attrs.field(default=None, eq=False, hash=False, repr=False)
 
 
 def classified(classify: Predicate4[str], kind: str, text: str) -> Guard:
@@ -56,7 +60,13 @@ def classified(classify: Predicate4[str], kind: str, text: str) -> Guard:
     one class. Guards built this way are mutually exclusive by construction, and the function is
     the one place a reader looks for the rule.
     """
-    return Guard(name=kind, text=text, holds=lambda c, s, e, v: classify(c, s, e, v) == kind)
+    return Guard(
+        name=kind,
+        text=text,
+        holds=lambda c, s, e, v: classify(c, s, e, v) == kind,
+        classify=classify,
+        kind=kind,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -168,7 +178,31 @@ class MachineSpec:
     def matching_rows(self, config: Any, state: Any, event: Any, view: Any) -> list[Row]:
         """Every row whose source, event type and guard hold for this step's inputs."""
         rows = self.rows_for(state.control, type(event).__name__)
-        return [r for r in rows if r.guard is None or r.guard.holds(config, state, event, view)]
+        # Each classification function is called at most once per step: its class is looked up
+        # for every row it guards (the memo is a short list compared by identity).
+        memo: list[tuple[Predicate4[str], str]] = []
+        out: list[Row] = []
+        for r in rows:
+            guard = r.guard
+            if guard is None:
+                out.append(r)
+                continue
+            classify = guard.classify
+            if classify is None:
+                if guard.holds(config, state, event, view):
+                    out.append(r)
+                continue
+            value = None
+            for fn, known in memo:
+                if fn is classify:
+                    value = known
+                    break
+            if value is None:
+                value = classify(config, state, event, view)
+                memo.append((classify, value))
+            if value == guard.kind:
+                out.append(r)
+        return out
 
     def effects_match(self, row: Row, effect_names: Iterable[str]) -> bool:
         observed = "".join(name + ";" for name in effect_names)
