@@ -17,6 +17,7 @@ from hypothesis import Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
+from blockfsm.adapters.itf import TRACE_ATTR, MachineTrace, recording
 from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.conformance import ConformanceError, InvariantViolation, StepRaised
 
@@ -41,6 +42,7 @@ class Violation:
     statement: str
     message: str
     trace: tuple[str, ...]
+    itf: MachineTrace | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -79,6 +81,7 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
             statement=error.statement,
             message=str(error).splitlines()[0],
             trace=tuple(error.trace),
+            itf=getattr(error, TRACE_ATTR, None),
         )
     trace = tuple(getattr(error, "trace", ()))
     kind = (
@@ -96,6 +99,7 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
         ),
         message=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
         trace=trace,
+        itf=getattr(error, TRACE_ATTR, None),
     )
 
 
@@ -126,7 +130,8 @@ def run_campaign(
             print_blob=False,
         )
         try:
-            run_state_machine_as_test(runnable, settings=run_settings)
+            with recording():
+                run_state_machine_as_test(runnable, settings=run_settings)
         except BaseException as error:  # a failing campaign raises whatever the machine raised
             if isinstance(error, KeyboardInterrupt | SystemExit):
                 raise

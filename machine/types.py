@@ -136,20 +136,28 @@ class ValidatorSet:
 
     members: tuple[tuple[PeerId, int], ...]
     _power: dict[PeerId, int] = attrs.field(init=False, eq=False, hash=False, repr=False)
-    # Computed once at construction: every certificate check reads the quorum.
-    total_power: int = attrs.field(init=False, eq=False, hash=False, repr=False)
-    quorum: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _total: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _quorum: int = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        # Computed once: certificate checks ask for the quorum of every certificate they verify.
         power = dict(self.members)
         total = sum(power.values())
         object.__setattr__(self, "_power", power)
-        object.__setattr__(self, "total_power", total)
-        object.__setattr__(self, "quorum", (2 * total) // 3 + 1)
+        object.__setattr__(self, "_total", total)
+        object.__setattr__(self, "_quorum", (2 * total) // 3 + 1)
 
     @classmethod
     def equal(cls, keys: Iterable[PeerId]) -> ValidatorSet:
         return cls(tuple((k, 1) for k in keys))
+
+    @property
+    def total_power(self) -> int:
+        return self._total
+
+    @property
+    def quorum(self) -> int:
+        return self._quorum
 
     def __contains__(self, peer: object) -> bool:
         return peer in self._power

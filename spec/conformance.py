@@ -143,8 +143,6 @@ class Conformant:
                     monitor: Monitor = inv.monitor()
                     self._checks.append((inv, monitor.observe))
         self._checked_here: set[str] = set()
-        self._all_checked = False
-        self._matched: dict[tuple[str, tuple[str, ...]], bool] = {}
         self.stats.runs += 1
 
     @property
@@ -166,15 +164,15 @@ class Conformant:
 
     def step(self, state: Any, event: Any, view: Any) -> Any:
         spec = self.spec
-        # Rows guarded by one classification function are resolved with one call to it.
         matching = spec.matching_rows(self.config, state, event, view)
+        event_name = type(event).__name__
         self._logged += 1
         if len(matching) != 1:
             self._log.append((event, state.control, None, None, ()))
             ids = ", ".join(r.id for r in matching) or "none"
             raise ConformanceError(
-                f"{spec.name}: ({state.control}, {type(event).__name__}) matched "
-                f"{len(matching)} rows ({ids}); exactly one must",
+                f"{spec.name}: ({state.control}, {event_name}) matched {len(matching)} rows "
+                f"({ids}); exactly one must",
                 self.trace,
             )
         row = matching[0]
@@ -188,9 +186,10 @@ class Conformant:
                 self.trace,
             ) from error
         after, effects = result
-        effect_names = tuple([type(e).__name__ for e in effects])
-        self._log.append((event, state.control, after.control, row.id, effect_names))
-        self._check_row(row, state, after, effects, effect_names)
+        self._log.append(
+            (event, state.control, after.control, row.id, tuple(type(e).__name__ for e in effects))
+        )
+        self._check_row(row, state, after, effects)
         self.stats.rows[row.id] += 1
         for observer in self.observers:
             observer(self, row, state, event, view, after)
@@ -203,28 +202,18 @@ class Conformant:
                 effects=effects,
                 view=view,
             )
-            counts = self.stats.steps
-            for n, (inv, check) in enumerate(self._checks):
-                counts[inv.id] += 1
+            for inv, check in self._checks:
+                self.stats.steps[inv.id] += 1
+                self._checked_here.add(inv.id)
                 if not check(t):
-                    self._checked_here.update(i.id for i, _ in self._checks[: n + 1])
                     raise InvariantViolation(spec.name, inv.id, inv.statement, self.trace)
-            # Every invariant was checked on this step: the run counts one example for each.
-            self._all_checked = True
         return result
 
-    def _check_row(
-        self,
-        row: Row,
-        before: Any,
-        after: Any,
-        effects: tuple[Any, ...],
-        effect_names: tuple[str, ...],
-    ) -> None:
+    def _check_row(self, row: Row, before: Any, after: Any, effects: tuple[Any, ...]) -> None:
         problem = None
         if after.control != row.target:
             problem = f"target is {after.control}, row {row.id} says {row.target}"
-        elif not self._effects_match(row, effect_names):
+        elif not self.spec.effects_match(row, (type(e).__name__ for e in effects)):
             problem = f"effects do not match row {row.id}'s pattern {row.effects}"
         elif row.kind != "transition" and after != before:
             problem = f"row {row.id} is an {row.kind} row but the state changed"
@@ -232,16 +221,6 @@ class Conformant:
             problem = f"row {row.id} rejects for {row.reason!r}, step said {effects[0]!r}"
         if problem is not None:
             raise ConformanceError(f"{self.spec.name}: {problem}", self.trace)
-
-    def _effects_match(self, row: Row, effect_names: tuple[str, ...]) -> bool:
-        """``spec.effects_match``, remembered per (row, effect names): runs repeat few shapes."""
-        key = (row.id, effect_names)
-        known = self._matched.get(key)
-        if known is None:
-            known = self.spec.effects_match(row, effect_names)
-            if len(self._matched) < 4096:
-                self._matched[key] = known
-        return known
 
     def fail(self, property_id: str, statement: str) -> InvariantViolation:
         """Build the violation a campaign raises when a liveness property fails."""
@@ -254,9 +233,6 @@ class Conformant:
 
     def finish(self) -> None:
         """Close the run: each property checked at least once counts one example."""
-        if self._all_checked:
-            self._checked_here.update(inv.id for inv, _ in self._checks)
-            self._all_checked = False
         for pid in self._checked_here:
             self.stats.examples[pid] += 1
         self._checked_here.clear()

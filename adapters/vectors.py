@@ -1,0 +1,151 @@
+"""Golden test vectors for every signed message: fixed Ed25519 keys, exact payload bytes, and the
+signature, so another implementation can check itself byte for byte.
+
+``docs/protocol/vectors.json`` is the published copy; the test suite rebuilds the vectors with the
+machine's payload functions and compares them with that file, and checks the sync payloads against
+the spec's independent restatement too, so a changed domain tag, field order or byte order fails
+loudly. Regenerate the file only for a deliberate format change:
+``python -m blockfsm.adapters.vectors > docs/protocol/vectors.json`` (and bump the tag's version).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from blockfsm.adapters.crypto import Ed25519Signer
+from blockfsm.machine.producer_selection import ProducerSelector
+from blockfsm.machine.producer_view import (
+    ProducedBlock,
+    candidate_payload,
+    next_round_payload,
+    produced_block_id,
+)
+from blockfsm.machine.types import Block, Certificate, advertise_block_payload, certificate_payload
+
+SEEDS = {
+    "validator-0": bytes(range(32)),
+    "validator-1": bytes(range(32, 64)),
+    "server": bytes([7] * 32),
+    "producer": bytes([0xA5] * 32),
+}
+CHAIN_ID = 7
+
+
+def _signer(name: str) -> Ed25519Signer:
+    return Ed25519Signer.from_seed(SEEDS[name])
+
+
+def _vector(name: str, signer: str, fields: dict[str, Any], payload: bytes) -> dict[str, Any]:
+    key = _signer(signer)
+    return {
+        "message": name,
+        "signer": signer,
+        "public_key": key.public_key.hex(),
+        "fields": fields,
+        "payload": payload.hex(),
+        "signature": key.sign(payload).hex(),
+    }
+
+
+def build() -> dict[str, Any]:
+    genesis = Certificate.genesis(CHAIN_ID)
+    block0 = Block.make(
+        chain_id=CHAIN_ID, height=0, parent_hash=bytes(32), justify=genesis, payload=b"hello"
+    )
+    vote_fields = {"chain_id": CHAIN_ID, "view": 1, "height": 0, "block_hash": block0.hash.hex()}
+    advert_fields = {
+        "chain_id": CHAIN_ID,
+        "server": _signer("server").public_key.hex(),
+        "committed_height": -1,
+        "timestamp": 1_700_000_000_000,
+    }
+    producer = _signer("producer").public_key
+    parent_id = bytes([0x11] * 32)
+    state = bytes([0x22] * 32)
+    inputs = (1, 2, 3)
+    block_id = produced_block_id(parent_id, 42, 41, state, inputs, producer)
+    produced = ProducedBlock(
+        block_id=block_id,
+        parent_id=parent_id,
+        seq_no=42,
+        height=41,
+        state=state,
+        inputs=inputs,
+        producer=producer,
+    )
+    selector = ProducerSelector(seed=bytes([0x33] * 32), index=2)
+    candidate_fields = {
+        "block_id": block_id.hex(),
+        "parent_id": parent_id.hex(),
+        "seq_no": 42,
+        "height": 41,
+        "state": state.hex(),
+        "inputs": list(inputs),
+        "producer": producer.hex(),
+        "round": 3,
+        "selector_seed": selector.seed.hex(),
+        "selector_index": selector.index,
+        "fallback": False,
+    }
+    next_round_fields = {"round": 3, "parent_id": parent_id.hex(), "producer": producer.hex()}
+    return {
+        "about": "blockfsm golden vectors: Ed25519 (RFC 8032) over the exact payload bytes; keys "
+        "from the 32-byte seeds below. Regenerate only for a deliberate format change.",
+        "seeds": {name: seed.hex() for name, seed in SEEDS.items()},
+        "block_hash": {
+            "fields": {
+                "chain_id": CHAIN_ID,
+                "height": 0,
+                "parent_hash": bytes(32).hex(),
+                "justify_view": 0,
+                "justify_block_hash": bytes(32).hex(),
+                "payload": b"hello".hex(),
+            },
+            "hash": block0.hash.hex(),
+        },
+        "vectors": [
+            _vector(
+                "CertificateVote",
+                "validator-0",
+                vote_fields,
+                certificate_payload(CHAIN_ID, 1, 0, block0.hash),
+            ),
+            _vector(
+                "CertificateVote",
+                "validator-1",
+                vote_fields,
+                certificate_payload(CHAIN_ID, 1, 0, block0.hash),
+            ),
+            _vector(
+                "AdvertiseBlock",
+                "server",
+                advert_fields,
+                advertise_block_payload(
+                    CHAIN_ID, _signer("server").public_key, -1, 1_700_000_000_000
+                ),
+            ),
+            _vector(
+                "CandidateBlock",
+                "producer",
+                candidate_fields,
+                candidate_payload(produced, 3, selector, False),
+            ),
+            _vector(
+                "NextRoundSuccess",
+                "producer",
+                next_round_fields,
+                next_round_payload(3, parent_id, producer),
+            ),
+        ],
+    }
+
+
+def main() -> None:
+    json.dump(build(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
