@@ -491,6 +491,9 @@ CONFIGS = st.builds(
     trigger_rate_limit=st.integers(min_value=1, max_value=4_000),
     advertise_expiry=st.integers(min_value=1, max_value=4_000),
     advertise_freshness=st.integers(min_value=1, max_value=4_000),
+    max_response_bytes=st.one_of(
+        st.integers(min_value=1_024, max_value=8_000), st.just(4 * 1024 * 1024)
+    ),
 )
 VIEWS = tuple(chain_of(n, SIGNERS[:5], CHAIN_ID).snapshot() for n in range(13))
 """Small certified prefixes of the canonical chain, committing up to height 10."""

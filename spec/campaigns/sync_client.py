@@ -21,6 +21,7 @@ from hypothesis.stateful import initialize, precondition, rule
 from blockfsm.machine.core import Broadcast, Observe, Send, Tick
 from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.messages import (
+    RESPONSE_OVERHEAD,
     AdvertiseBlock,
     AdvertiseBlockReceived,
     AdvertiseCertificate,
@@ -29,6 +30,8 @@ from blockfsm.machine.messages import (
     SyncRequestReceived,
     SyncResponse,
     SyncResponseReceived,
+    block_size,
+    certificate_size,
 )
 from blockfsm.machine.sync_client import (
     SYNC_CLIENT,
@@ -155,6 +158,9 @@ class SyncClientTest(MachineTest):
         advertise_time=st.integers(min_value=200, max_value=2_000),
         slack=st.integers(min_value=0, max_value=3_000),
         seed=st.integers(min_value=0, max_value=2**64 - 1),
+        max_response_bytes=st.one_of(
+            st.integers(min_value=3_500, max_value=12_000), st.just(4 * 1024 * 1024)
+        ),
     )
     def setup(
         self,
@@ -172,6 +178,7 @@ class SyncClientTest(MachineTest):
         advertise_time: int,
         slack: int,
         seed: int,
+        max_response_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         low, high = self.HONEST
         honest = max(low, min(high, honest))
@@ -194,6 +201,7 @@ class SyncClientTest(MachineTest):
             advertise_expiry=3 * advertise_time,
             advertise_freshness=2 * advertise_time,
             max_sync_time=byzantine_count * (response_timeout + t) + 2 * t + slack,
+            max_response_bytes=max_response_bytes,
         )
         extend_to(self.chain, client_length)
         for i in range(1, honest + byzantine_count + 1):
@@ -573,18 +581,30 @@ class SyncClientTest(MachineTest):
         ):
             raise self.runner.fail("SCL-2", SPEC.liveness[1].statement)
 
+    def blocks_that_fit(self) -> int:
+        """The fewest canonical blocks a response within the client's byte bound can hold."""
+        assert self.config is not None
+        largest_certificate = max(
+            certificate_size(b.justify) for b in CANONICAL.snapshot().blocks_from(0, 10**6)
+        )
+        largest_block = max(block_size(b) for b in CANONICAL.snapshot().blocks_from(0, 10**6))
+        room = self.config.max_response_bytes - RESPONSE_OVERHEAD - largest_certificate
+        return room // largest_block
+
     def check_rounds(self, target: int) -> None:
-        """SCL-1's bound in rounds: in the sync that reached the target, each honest server was
-        asked at most ceil(gap / (min(request_limit, its own cap) - 2)) + 1 times (a server
-        whose cap is below 3 commits nothing per answer: it is bounded by gap + 1)."""
+        """SCL-1's bound in rounds: in the sync that reached the target, each honest server
+        whose own cap is at least 3 was asked at most ceil(gap / (min(request_limit, its cap,
+        blocks the byte bound holds) - 2)) + 1 times. A server with a smaller cap commits
+        nothing per answer and is not bound (it may also be ahead of the target, asked after the
+        target was reached)."""
         assert self.config is not None and self.runner is not None and self.rounds is not None
-        caps = {s.key: s.limit for s in self.servers if s.honest}
+        caps = {s.key: s.limit for s in self.servers if s.honest and s.limit >= 3}
         last_sync = max(started for started, _ in self.rounds)
         for (started, peer), (committed_at_start, asked) in self.rounds.items():
             if started != last_sync or peer not in caps:
                 continue
             gap = target - committed_at_start
-            step = max(1, min(self.config.request_limit, caps[peer]) - 2)
+            step = min(self.config.request_limit, caps[peer], self.blocks_that_fit()) - 2
             allowed = -(-gap // step) + 1
             if asked > allowed:
                 raise self.runner.fail(
