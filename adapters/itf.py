@@ -70,6 +70,15 @@ class Variant:
     value: Any
 
 
+@attrs.frozen
+class Opaque:
+    """Stands for an object of a type with no ITF form, such as the garbage a campaign hands a
+    machine to check that it is refused. The trace keeps the type's name; replay hands the machine
+    an ``Opaque``, which it must refuse just as it refused the original."""
+
+    type_name: str
+
+
 # --- the class registry ------------------------------------------------------------------------
 
 _registry: dict[str, type] | None = None
@@ -125,7 +134,8 @@ _memo: dict[Any, JSON] = {}
 
 
 def encode(value: Any) -> JSON:
-    """The ITF value of ``value``; raises ``ITFError`` for a value with no ITF form."""
+    """The ITF value of ``value``. An object of a type with no ITF form becomes an ``Opaque``
+    naming its type; a function or a class raises ``ITFError``."""
     kind = type(value)
     if kind is bool or kind is str:
         return value
@@ -148,6 +158,8 @@ def encode(value: Any) -> JSON:
         return {"#map": sorted(entries, key=lambda e: _sort_key(e[0]))}
     if kind is Variant:
         return {"tag": value.tag, "value": encode(value.value)}
+    if kind is Opaque:
+        return {"tag": "Opaque", "value": {"type": value.type_name}}
     if kind.__name__ == "Ed25519Signer":
         return {"tag": "Ed25519Signer", "value": {"seed": encode(bytes(value._key))}}
     if attrs.has(kind):
@@ -166,7 +178,9 @@ def encode(value: Any) -> JSON:
                 _memo.clear()
             _memo[value] = encoded
         return encoded
-    raise ITFError(f"no ITF encoding for a {kind.__name__}: {value!r}"[:200])
+    if callable(value) or isinstance(value, type):
+        raise ITFError(f"no ITF encoding for a {kind.__name__}: {value!r}"[:200])
+    return {"tag": "Opaque", "value": {"type": kind.__qualname__}}
 
 
 def canonical(value: Any) -> bytes:
@@ -213,6 +227,8 @@ def _decode_variant(tag: str, value: JSON) -> Any:
         return None
     if tag == "Float" and isinstance(value, str):
         return float.fromhex(value)
+    if tag == "Opaque" and isinstance(value, dict) and isinstance(value.get("type"), str):
+        return Opaque(value["type"])
     if tag == "Ed25519Signer":
         from blockfsm.adapters.crypto import Ed25519Signer
 
