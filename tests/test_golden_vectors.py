@@ -94,6 +94,53 @@ def test_block_hash_vector_matches_the_spec_and_the_machine() -> None:
     assert signed_bytes.header_hash(block).hex() == PUBLISHED["block_hash"]["hash"]
 
 
+def test_certified_block_hash_vector_matches_the_spec_the_machine_and_the_layout() -> None:
+    """Height 1 with a signed justify at view 1: pins the byte order of height and justify view."""
+    f = PUBLISHED["block_hash_certified"]["fields"]
+    h = bytes.fromhex
+    justify = Certificate(
+        chain_id=f["chain_id"],
+        view=f["justify_view"],
+        height=0,
+        block_hash=h(f["justify_block_hash"]),
+    )
+    block = Block.make(
+        chain_id=f["chain_id"],
+        height=f["height"],
+        parent_hash=h(f["parent_hash"]),
+        justify=justify,
+        payload=h(f["payload"]),
+    )
+    expected = PUBLISHED["block_hash_certified"]["hash"]
+    assert block.hash.hex() == expected
+    assert signed_bytes.header_hash(block).hex() == expected
+    header = (
+        b"blockfsm/block/v1\x00"
+        + f["chain_id"].to_bytes(8, "big")
+        + f["height"].to_bytes(8, "big")
+        + h(f["parent_hash"])
+        + f["justify_view"].to_bytes(8, "big")
+        + h(f["justify_block_hash"])
+        + len(h(f["payload"])).to_bytes(8, "big")
+        + h(f["payload"])
+    )
+    assert hashlib.blake2b(header, digest_size=32).hexdigest() == expected
+    # The vote for this block, at view 2 and height 1.
+    vote = BY_NAME[("CertificateVote", "validator-1")]
+    v = vote["fields"]
+    assert v["block_hash"] == expected and v["height"] == 1
+    assert h(vote["payload"]) == signed_bytes.vote_bytes(
+        v["chain_id"], v["view"], v["height"], h(v["block_hash"])
+    )
+    assert h(vote["payload"]) == (
+        b"blockfsm/certificate/v1\x00"
+        + v["chain_id"].to_bytes(8, "big")
+        + v["view"].to_bytes(8, "big")
+        + v["height"].to_bytes(8, "big", signed=True)
+        + h(v["block_hash"])
+    )
+
+
 def test_domain_tags_separate_every_message_type() -> None:
     prefixes = {bytes.fromhex(v["payload"]).split(b"\x00", 1)[0] for v in PUBLISHED["vectors"]}
     assert len(prefixes) == len({v["message"] for v in PUBLISHED["vectors"]})
@@ -142,3 +189,14 @@ def test_producer_payloads_match_the_literal_layout() -> None:
         + h(f["parent_id"])
         + h(f["producer"])
     )
+
+
+def test_the_docs_page_publishes_every_vector() -> None:
+    page = (ROOT / "docs" / "protocol.md").read_text()
+    for vector in PUBLISHED["vectors"]:
+        assert vector["payload"] in page, f"{vector['message']}/{vector['signer']} payload"
+        assert vector["signature"] in page, f"{vector['message']}/{vector['signer']} signature"
+    for key in ("block_hash", "block_hash_certified"):
+        assert PUBLISHED[key]["hash"] in page, key
+    for seed in PUBLISHED["seeds"].values():
+        assert seed in page
