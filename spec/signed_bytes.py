@@ -27,6 +27,7 @@ and the signers' voting power at least floor(2 * total / 3) + 1.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from typing import Any
@@ -97,8 +98,15 @@ def quorum_power(validators: Any) -> int:
     return (2 * sum(power.values())) // 3 + 1
 
 
+@functools.lru_cache(maxsize=8192)
 def certificate_holds(cert: Any, chain_id: int, validators: Any, verifier: Any) -> bool:
-    """Is ``cert`` a valid certificate on ``chain_id`` for this validator set?"""
+    """Is ``cert`` a valid certificate on ``chain_id`` for this validator set?
+
+    Memoized on all four arguments (the answer is a pure function of them: certificates and
+    validator sets are immutable values, a verifier is deterministic): a checker asks about the
+    same certificate in a response's classification and again in several invariants, and each
+    asking would otherwise verify every signature again.
+    """
     if cert.chain_id != chain_id:
         return False
     genesis = cert.view == 0 and cert.height == -1 and cert.block_hash == bytes(32)
