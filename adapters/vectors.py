@@ -55,6 +55,25 @@ def build() -> dict[str, Any]:
         chain_id=CHAIN_ID, height=0, parent_hash=bytes(32), justify=genesis, payload=b"hello"
     )
     vote_fields = {"chain_id": CHAIN_ID, "view": 1, "height": 0, "block_hash": block0.hash.hex()}
+    # A block above genesis, justified by a signed certificate, and a vote for it at height 1:
+    # height 0 and view 0 read the same in any byte order, these pin the order of both.
+    cert0 = Certificate(
+        chain_id=CHAIN_ID,
+        view=1,
+        height=0,
+        block_hash=block0.hash,
+        signatures=tuple(
+            (
+                _signer(name).public_key,
+                _signer(name).sign(certificate_payload(CHAIN_ID, 1, 0, block0.hash)),
+            )
+            for name in ("validator-0", "validator-1")
+        ),
+    )
+    block1 = Block.make(
+        chain_id=CHAIN_ID, height=1, parent_hash=block0.hash, justify=cert0, payload=b"world"
+    )
+    vote1_fields = {"chain_id": CHAIN_ID, "view": 2, "height": 1, "block_hash": block1.hash.hex()}
     advert_fields = {
         "chain_id": CHAIN_ID,
         "server": _signer("server").public_key.hex(),
@@ -105,6 +124,17 @@ def build() -> dict[str, Any]:
             },
             "hash": block0.hash.hex(),
         },
+        "block_hash_certified": {
+            "fields": {
+                "chain_id": CHAIN_ID,
+                "height": 1,
+                "parent_hash": block0.hash.hex(),
+                "justify_view": 1,
+                "justify_block_hash": block0.hash.hex(),
+                "payload": b"world".hex(),
+            },
+            "hash": block1.hash.hex(),
+        },
         "vectors": [
             _vector(
                 "CertificateVote",
@@ -115,8 +145,8 @@ def build() -> dict[str, Any]:
             _vector(
                 "CertificateVote",
                 "validator-1",
-                vote_fields,
-                certificate_payload(CHAIN_ID, 1, 0, block0.hash),
+                vote1_fields,
+                certificate_payload(CHAIN_ID, 2, 1, block1.hash),
             ),
             _vector(
                 "AdvertiseBlock",

@@ -5,6 +5,7 @@ byte order fails here."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,19 @@ def test_the_code_produces_the_published_vectors() -> None:
     assert vectors.build() == PUBLISHED
 
 
+SIGNED_MESSAGE_TYPES = {
+    "CertificateVote",
+    "AdvertiseBlock",
+    "CandidateBlock",
+    "NextRoundSuccess",
+    # The node's attestation (machine/node.py) is signed too: when it lands, add its name here,
+    # its vector in adapters/vectors.py, its layout test below and its section in docs/protocol.md.
+}
+
+
 def test_every_signed_message_type_has_a_vector() -> None:
     names = {v["message"] for v in PUBLISHED["vectors"]}
-    assert {"CertificateVote", "AdvertiseBlock", "CandidateBlock", "NextRoundSuccess"} <= names
+    assert names == SIGNED_MESSAGE_TYPES
 
 
 @pytest.mark.parametrize(
@@ -83,7 +94,109 @@ def test_block_hash_vector_matches_the_spec_and_the_machine() -> None:
     assert signed_bytes.header_hash(block).hex() == PUBLISHED["block_hash"]["hash"]
 
 
+def test_certified_block_hash_vector_matches_the_spec_the_machine_and_the_layout() -> None:
+    """Height 1 with a signed justify at view 1: pins the byte order of height and justify view."""
+    f = PUBLISHED["block_hash_certified"]["fields"]
+    h = bytes.fromhex
+    justify = Certificate(
+        chain_id=f["chain_id"],
+        view=f["justify_view"],
+        height=0,
+        block_hash=h(f["justify_block_hash"]),
+    )
+    block = Block.make(
+        chain_id=f["chain_id"],
+        height=f["height"],
+        parent_hash=h(f["parent_hash"]),
+        justify=justify,
+        payload=h(f["payload"]),
+    )
+    expected = PUBLISHED["block_hash_certified"]["hash"]
+    assert block.hash.hex() == expected
+    assert signed_bytes.header_hash(block).hex() == expected
+    header = (
+        b"blockfsm/block/v1\x00"
+        + f["chain_id"].to_bytes(8, "big")
+        + f["height"].to_bytes(8, "big")
+        + h(f["parent_hash"])
+        + f["justify_view"].to_bytes(8, "big")
+        + h(f["justify_block_hash"])
+        + len(h(f["payload"])).to_bytes(8, "big")
+        + h(f["payload"])
+    )
+    assert hashlib.blake2b(header, digest_size=32).hexdigest() == expected
+    # The vote for this block, at view 2 and height 1.
+    vote = BY_NAME[("CertificateVote", "validator-1")]
+    v = vote["fields"]
+    assert v["block_hash"] == expected and v["height"] == 1
+    assert h(vote["payload"]) == signed_bytes.vote_bytes(
+        v["chain_id"], v["view"], v["height"], h(v["block_hash"])
+    )
+    assert h(vote["payload"]) == (
+        b"blockfsm/certificate/v1\x00"
+        + v["chain_id"].to_bytes(8, "big")
+        + v["view"].to_bytes(8, "big")
+        + v["height"].to_bytes(8, "big", signed=True)
+        + h(v["block_hash"])
+    )
+
+
 def test_domain_tags_separate_every_message_type() -> None:
     prefixes = {bytes.fromhex(v["payload"]).split(b"\x00", 1)[0] for v in PUBLISHED["vectors"]}
     assert len(prefixes) == len({v["message"] for v in PUBLISHED["vectors"]})
     assert all(p.startswith(b"blockfsm/") and p.endswith(b"/v1") for p in prefixes)
+
+
+def _u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def test_producer_payloads_match_the_literal_layout() -> None:
+    """The producer's payloads written out by hand from docs/protocol.md, field by field, so the
+    producer's vectors are held against something other than the functions that made them."""
+    candidate = BY_NAME[("CandidateBlock", "producer")]
+    f = candidate["fields"]
+    h = bytes.fromhex
+    assert h(candidate["payload"]) == (
+        b"blockfsm/producer-block/v1\x00"
+        + h(f["block_id"])
+        + h(f["parent_id"])
+        + _u64(f["seq_no"])
+        + _u64(f["height"])
+        + _u64(f["round"])
+        + h(f["selector_seed"])
+        + _u64(f["selector_index"])
+        + h(f["producer"])
+        + (b"\x01" if f["fallback"] else b"\x00")
+    )
+    # The block id commits to the parent, position, resulting state, producer and inputs.
+    id_bytes = (
+        b"blockfsm/producer-block-id/v1\x00"
+        + h(f["parent_id"])
+        + _u64(f["seq_no"])
+        + _u64(f["height"])
+        + h(f["state"])
+        + h(f["producer"])
+        + _u64(len(f["inputs"]))
+        + b"".join(_u64(m) for m in f["inputs"])
+    )
+    assert hashlib.blake2b(id_bytes, digest_size=32).hexdigest() == f["block_id"]
+    announcement = BY_NAME[("NextRoundSuccess", "producer")]
+    f = announcement["fields"]
+    assert h(announcement["payload"]) == (
+        b"blockfsm/next-round-success/v1\x00"
+        + _u64(f["round"])
+        + h(f["parent_id"])
+        + h(f["producer"])
+    )
+
+
+def test_the_docs_page_publishes_every_vector() -> None:
+    page = (ROOT / "docs" / "protocol.md").read_text()
+    for vector in PUBLISHED["vectors"]:
+        assert vector["payload"] in page, f"{vector['message']}/{vector['signer']} payload"
+        assert vector["signature"] in page, f"{vector['message']}/{vector['signer']} signature"
+    for key in ("block_hash", "block_hash_certified"):
+        assert PUBLISHED[key]["hash"] in page, key
+    for seed in PUBLISHED["seeds"].values():
+        assert seed in page
