@@ -13,8 +13,10 @@ applies the client's effects to its chain between steps.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
@@ -43,8 +45,16 @@ from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
 from blockfsm.machine.types import Certificate, ValidatorSet, advertise_block_payload
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.campaigns import Campaign, MachineTest
-from blockfsm.spec.conformance import Conformant, Stats
+from blockfsm.spec.conformance import Conformant, InvariantViolation, Stats
+from blockfsm.spec.language import Row, Transition
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
+from blockfsm.spec.strategies.single_rule import (
+    ACCEPTED,
+    CLIENT_RULES,
+    RULES,
+    Case,
+    single_rule_cases,
+)
 from blockfsm.spec.strategies.sync_client import Byzantine, byzantine_servers, forge
 from blockfsm.spec.sync_client import AWAITING, SPEC
 
@@ -132,6 +142,8 @@ class SyncClientTest(MachineTest):
         self.queue: list[tuple[int, bytes | None, Any]] = []
         self.advertise_time = 1_000
         self.tick_interval = 100
+        self.rule_turn = 0
+        """The next single-rule strategy ``single_rule_input`` takes (modulo their number)."""
         self.rounds: dict[tuple[int, bytes], list[int]] | None = None
         """During the fair phase: (sync start, server) -> [committed height at the first request
         of that sync to that server, requests sent to it]."""
@@ -173,6 +185,8 @@ class SyncClientTest(MachineTest):
         slack: int,
         seed: int,
     ) -> None:
+        # The seed is drawn from 64 bits, so its residue spreads the runs' first rules evenly.
+        self.rule_turn = seed % len(CLIENT_RULES)
         low, high = self.HONEST
         honest = max(low, min(high, honest))
         self.advertise_time = advertise_time
@@ -542,6 +556,25 @@ class SyncClientTest(MachineTest):
             self.now = max(self.now, self.state.last_progress + self.config.trigger_timeout)
             self.tick_all()
 
+    @rule(data=st.data())
+    def single_rule_input(self, data: st.DataObject) -> None:
+        """An input that breaks one validation rule alone (and the valid input it was made
+        from), in a state of its own: counted per rule in ``RULE_COUNTS``. Successive calls in a
+        run take the rules in turn from a drawn start, so a short budget still reaches them
+        all (a drawn rule would favour the first ones)."""
+        assert self.runner is not None
+        name = CLIENT_RULES[self.rule_turn % len(CLIENT_RULES)]
+        self.rule_turn += 1
+        case = data.draw(single_rule_cases(name), label=name)
+        outcome = run_single_rule(case, self.STATS)
+        if not outcome.alone:
+            raise self.runner.fail(
+                "single-rule",
+                f"{case.rule}: the valid input took {outcome.valid_row.id} and the broken one "
+                f"{outcome.broken_row.id}; the rule's own classification must decide it",
+            )
+        RULE_COUNTS[case.rule] += 1
+
     # --- heal, fair schedule, liveness ----------------------------------------------------
 
     def bound_ms(self) -> int:
@@ -619,6 +652,66 @@ class SyncClientTest(MachineTest):
             self.fair_round()
 
 
+# --- one rule at a time --------------------------------------------------------------------------
+
+RULE_COUNTS: Counter[str] = Counter()
+"""Per single-rule strategy (``blockfsm.spec.strategies.single_rule.RULES``): how many broken
+inputs were decided by that rule's own classification while the valid input they were made from
+was accepted in the same state. ``blockfsm check`` reports it."""
+
+
+@attrs.frozen(kw_only=True)
+class RuleOutcome:
+    rule: str
+    valid_row: Row
+    broken_row: Row
+
+    @property
+    def alone(self) -> bool:
+        """The valid input was accepted (or, where nothing can be, took the rule's baseline
+        class) and the broken one was decided by the rule's own class."""
+        rule = RULES[self.rule]
+        accepted = rule.baseline or ACCEPTED[self.valid_row.event]
+        expected = rule.decided_by
+        return _class(self.valid_row) in accepted and _class(self.broken_row) in expected
+
+
+def _class(row: Row) -> str:
+    return row.guard.name if row.guard is not None else ""
+
+
+def run_single_rule(case: Case, stats: Stats) -> RuleOutcome:
+    """Step the case's valid and broken inputs, each under its own ``Conformant`` (the row, its
+    target and effects checked), from the case's state, then every single-transition safety
+    invariant; the machine is pure, so neither step disturbs the other. History-keeping monitors
+    are left out: the case's state was built, not reached by a history they could have seen.
+    Raises what the conformance check raises."""
+    machine: Any = SYNC_CLIENT if RULES[case.rule].machine == "sync_client" else SYNC_SERVER
+    spec = machine.spec
+    rows = []
+    for state, event in ((case.state, case.valid), (case.state_for_broken, case.broken)):
+        runner = Conformant(machine, case.config, stats=stats, check_invariants=False)
+        # One case is part of the enclosing run, not an example of its own.
+        stats.runs -= 1
+        after, effects = runner.step(state, event, case.view)
+        t = Transition(
+            config=case.config,
+            before=state,
+            event=event,
+            after=after,
+            effects=tuple(effects),
+            view=case.view,
+        )
+        for inv in spec.invariants:
+            if inv.check is not None:
+                stats.steps[inv.id] += 1
+                if not inv.check(t):
+                    raise InvariantViolation(spec.name, inv.id, inv.statement, runner.trace)
+        (row,) = spec.matching_rows(case.config, state, event, case.view)
+        rows.append(row)
+    return RuleOutcome(rule=case.rule, valid_row=rows[0], broken_row=rows[1])
+
+
 class OneHonestThreeByzantine(SyncClientTest):
     """The 'done when' scenario: exactly one honest server against Byzantine ones."""
 
@@ -626,6 +719,12 @@ class OneHonestThreeByzantine(SyncClientTest):
     FIRST_CAP_AT_LEAST = 3
 
 
-CAMPAIGN = Campaign(spec=SPEC, test_class=SyncClientTest, stats=SyncClientTest.STATS)
+CAMPAIGN = Campaign(
+    spec=SPEC,
+    test_class=SyncClientTest,
+    stats=SyncClientTest.STATS,
+    rules=RULE_COUNTS,
+    rule_names=CLIENT_RULES,
+)
 
 __all__ = ["CAMPAIGN", "OneHonestThreeByzantine", "SyncClientTest"]
