@@ -123,7 +123,7 @@ _CERT_KINDS = ("forged", "short", "non_validator", "repeated_signer", "cross_typ
 _CERT_TEXT = {
     "forged": "a quorum of entries, one signature forged",
     "short": "genuine signatures of quorum - 1 validators",
-    "non_validator": "quorum reached only with a non-validator's genuine signature",
+    "non_validator": "a non-validator's genuine signature beside a quorum",
     "repeated_signer": "quorum reached only by repeating one validator's signature",
     "cross_type": "a quorum signed the same fields under another message type's domain tag",
     "wrong_chain": "a real quorum certificate of another chain",
@@ -170,7 +170,18 @@ RULES: dict[str, Rule] = {
         _r("block.chain", "sync_client", _INVALID, "a block of another chain, hash recomputed"),
         _r("block.hash", "sync_client", _INVALID, "contents changed, hash kept"),
         _r("block.parent", "sync_client", _INVALID, "parent link broken, hash recomputed"),
-        _r("block.justify_target", "sync_client", _INVALID, "justify certifies another block"),
+        _r(
+            "block.justify_hash",
+            "sync_client",
+            _INVALID,
+            "justify: a real quorum certificate of a sibling of the parent (same height)",
+        ),
+        _r(
+            "block.justify_height",
+            "sync_client",
+            _INVALID,
+            "justify: a quorum certificate naming the parent's hash at another height",
+        ),
         _r("block.committed_conflict", "sync_client", _INVALID, "differs from a committed one"),
         *(
             _r(f"fork.{k}", "sync_client", _INVALID, "fork, later blocks: " + _CERT_TEXT[k])
@@ -311,7 +322,11 @@ def bad_certificate(
             forged = bytes([signature[0] ^ 1]) + signature[1:]
         sigs[i] = (signer, forged)
         return attrs.evolve(cert, signatures=tuple(sigs))
-    base = signed_certificate(**fields, signers=draw(quorum_signers(QUORUM - 1)))
+    # A non-validator's genuine signature beside a full quorum (it adds no power, so only the
+    # members-only rule refuses it); a repeated signer beside quorum - 1 distinct ones (counted
+    # once each it is short, counted twice it would reach quorum).
+    size = QUORUM if kind == "non_validator" else QUORUM - 1
+    base = signed_certificate(**fields, signers=draw(quorum_signers(size)))
     sigs = list(base.signatures)
     at = draw(st.integers(min_value=0, max_value=len(sigs)))
     if kind == "non_validator":
@@ -620,9 +635,13 @@ def response_cases(draw: st.DrawFn, rule: str) -> Case:
         "block.chain",
         "block.hash",
         "block.parent",
-        "block.justify_target",
+        "block.justify_hash",
+        "block.justify_height",
     ) or rule.startswith("fork."):
         count = max(count, 1)
+    if rule == "block.justify_hash":
+        # The last block's parent is a real block (height >= 0), so a sibling of it can be.
+        assume(start + count - 1 >= 1)
     if rule.startswith("fork."):
         count = max(count, 2)
         # The fork's first block lies above the committed height and before the last block.
@@ -744,13 +763,23 @@ def response_cases(draw: st.DrawFn, rule: str) -> Case:
                     st.binary(min_size=32, max_size=32).filter(lambda h: h != b.parent_hash)
                 ),
             )
-        elif rule == "block.justify_target":
-            other = draw(
-                st.integers(min_value=-1, max_value=CANONICAL_LENGTH - 1).filter(
+        elif rule == "block.justify_hash":
+            # A block at the parent's height that a quorum certified in some view but that is not
+            # the parent: what a history with a failed view leaves behind.
+            sibling_hash = draw(
+                st.binary(min_size=32, max_size=32).filter(lambda h: h != b.parent_hash)
+            )
+            justify = draw(good_certificate(b.height - 1, sibling_hash, b.justify.view + 1))
+            fake = rehashed(b, justify=justify)
+        elif rule == "block.justify_height":
+            # Only a dishonest quorum signs this; the link check refuses it before any signature.
+            wrong = draw(
+                st.integers(min_value=0, max_value=CANONICAL_LENGTH).filter(
                     lambda h: h != b.height - 1
                 )
             )
-            fake = rehashed(b, justify=certificate_of(other))
+            justify = draw(good_certificate(wrong, b.parent_hash, max(1, b.justify.view)))
+            fake = rehashed(b, justify=justify)
         else:  # committed_conflict
             fake = rehashed(b, payload=b"fork" + draw(st.binary(min_size=1, max_size=4)))
         bad = attrs.evolve(valid_r, blocks=(*blocks[:i], fake, *blocks[i + 1 :]))
