@@ -19,6 +19,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from rich.console import Console
 from rich.table import Table
 
+from blockfsm.adapters.itf import TRACE_ATTR, MachineTrace, recording
 from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.conformance import ConformanceError, InvariantViolation, StepRaised
 
@@ -43,6 +44,7 @@ class Violation:
     statement: str
     message: str
     trace: tuple[str, ...]
+    itf: MachineTrace | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -87,6 +89,7 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
             statement=error.statement,
             message=str(error).splitlines()[0],
             trace=tuple(error.trace),
+            itf=getattr(error, TRACE_ATTR, None),
         )
     trace = tuple(getattr(error, "trace", ()))
     kind = (
@@ -104,6 +107,7 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
         ),
         message=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
         trace=trace,
+        itf=getattr(error, TRACE_ATTR, None),
     )
 
 
@@ -136,7 +140,8 @@ def run_campaign(
             print_blob=False,
         )
         try:
-            run_state_machine_as_test(runnable, settings=run_settings)
+            with recording():
+                run_state_machine_as_test(runnable, settings=run_settings)
         except BaseException as error:  # a failing campaign raises whatever the machine raised
             if isinstance(error, KeyboardInterrupt | SystemExit):
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -46,7 +47,16 @@ def main() -> None:
     multiple=True,
     help="Only this machine (repeatable). Default: every machine.",
 )
-def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...]) -> None:
+@click.option(
+    "--trace-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("traces"),
+    show_default=True,
+    help="Where a counterexample is written as an ITF trace (replay it with `blockfsm replay`).",
+)
+def check(
+    budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...], trace_dir: Path
+) -> None:
     """Run the property-based campaign of every machine and report each invariant."""
     from blockfsm.adapters.check import run_campaign
     from blockfsm.spec.campaigns import all_campaigns
@@ -95,10 +105,40 @@ def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, .
             results.append(result)
 
     ok = all(r.ok for r in results)
+    from blockfsm.adapters.itf import write_counterexamples
+
+    trace_files = write_counterexamples(results, trace_dir, seed)
+    from blockfsm.adapters.explore import default_exploration
+
+    exploration, exploration_trace = default_exploration(trace_dir)
+    ok = ok and exploration.violation is None
     if as_json:
-        click.echo(json.dumps(_as_json(results, ok, seed, budget, profile), indent=2))
+        report = _as_json(results, ok, seed, budget, profile)
+        report["exploration"] = {  # type: ignore[index]
+            "states": exploration.distinct,
+            "depth": exploration.depth,
+            "complete": exploration.complete,
+        }
+        if exploration_trace is not None:
+            report["exploration"]["trace_file"] = str(exploration_trace)  # type: ignore[index]
+        for entry in report["invariants"]:  # type: ignore[index]
+            if "counterexample" in entry and entry["machine"] in trace_files:
+                entry["trace_file"] = str(trace_files[entry["machine"]])
+        click.echo(json.dumps(report, indent=2))
     else:
         _print_report(results, ok, seed, budget, profile)
+        for machine, path in trace_files.items():
+            Console().print(f"{machine}: counterexample trace written to {path}", highlight=False)
+        Console().print(
+            f"exploration ({exploration.system}): {exploration.distinct} distinct states, depth "
+            f"{exploration.depth}, {'complete' if exploration.complete else 'not complete'}, "
+            + (
+                "no violation"
+                if exploration.violation is None
+                else f"{exploration.violation.property_id} violated, trace {exploration_trace}"
+            ),
+            highlight=False,
+        )
     sys.exit(0 if ok else 1)
 
 
@@ -207,3 +247,7 @@ def render(out: Path, check_only: bool) -> None:
     for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}")
+
+
+main.add_command(importlib.import_module("blockfsm.adapters.replay").replay)
+main.add_command(importlib.import_module("blockfsm.adapters.explore").explore_command)

@@ -48,6 +48,10 @@ def render(spec: MachineSpec) -> str:
     add("## Events and effects\n")
     add("Events: " + ", ".join(f"`{e}`" for e in spec.events) + ".\n")
     add("Effects: " + ", ".join(f"`{e}`" for e in spec.effects) + ".\n")
+    add("## State diagram\n")
+    add("```mermaid")
+    add(mermaid(spec).rstrip("\n"))
+    add("```\n")
     add("## Transition table\n")
     add(
         "Every (state, event) pair has at least one row; rows that share a pair have mutually "
@@ -66,10 +70,6 @@ def render(spec: MachineSpec) -> str:
             f"{_cell(effects)} | {kind} | {_cell(r.note)} |"
         )
     add("")
-    add("## State diagram\n")
-    add("```mermaid")
-    add(mermaid(spec).rstrip("\n"))
-    add("```\n")
     add("## Safety invariants\n")
     add("Checked after every step of every campaign run.\n")
     add("| id | invariant | what it catches |")
