@@ -293,7 +293,12 @@ def bad_certificate(
     other property of a valid certificate holds (ours chain unless ``wrong_chain``, distinct
     validators unless ``repeated_signer`` or ``non_validator``, domain-tagged payload unless
     ``cross_type``, every signature genuine unless ``forged``)."""
-    fields = {"chain_id": CHAIN_ID, "view": view, "height": height, "block_hash": block_hash}
+    fields: dict[str, Any] = {
+        "chain_id": CHAIN_ID,
+        "view": view,
+        "height": height,
+        "block_hash": block_hash,
+    }
     if kind == "wrong_chain":
         return signed_certificate(
             **{**fields, "chain_id": OTHER_CHAIN}, signers=draw(quorum_signers())
@@ -339,6 +344,11 @@ def bad_certificate(
     return attrs.evolve(base, signatures=tuple(sigs))
 
 
+def garbled(obj: Any, **changes: Any) -> Any:
+    """``obj`` with fields of the wrong type or range, as a broken codec might deliver it."""
+    return attrs.evolve(obj, **changes)
+
+
 def rehashed(block: Block, **changes: Any) -> Block:
     """``block`` with ``changes`` and the hash of its new contents (what a forger can do)."""
     fields = {
@@ -356,7 +366,7 @@ def rehashed(block: Block, **changes: Any) -> Block:
 
 
 @st.composite
-def client_configs(draw: st.DrawFn, **fixed: Any) -> SyncClientConfig:
+def client_configs(draw: st.DrawFn, /, **fixed: Any) -> SyncClientConfig:
     fields: dict[str, Any] = {
         "chain_id": CHAIN_ID,
         "own_key": CLIENT.public_key,
@@ -479,7 +489,7 @@ def advertisement_cases(draw: st.DrawFn, rule: str) -> Case:
             value = -2
         if field in ("server", "signature"):
             value = draw(st.sampled_from((None, "key", 7)))
-        bad = attrs.evolve(valid_ad, **{field: value})
+        bad = garbled(valid_ad, **{field: value})
     elif rule == "ad.wrong_chain":
         other = draw(st.integers(min_value=0, max_value=MAX_U64).filter(lambda c: c != CHAIN_ID))
         bad = signed_ad(signer, other, peer, height, ts)
@@ -509,8 +519,8 @@ def advertisement_cases(draw: st.DrawFn, rule: str) -> Case:
         how = draw(st.sampled_from(("other_key", "random", "cross_type", "other_fields", "empty")))
         payload = advertise_block_payload(CHAIN_ID, peer, height, ts)
         if how == "other_key":
-            other = SIGNERS[draw(st.integers(min_value=0, max_value=5).filter(lambda i: i != p))]
-            sig = other.sign(payload)
+            someone = SIGNERS[draw(st.integers(min_value=0, max_value=5).filter(lambda i: i != p))]
+            sig = someone.sign(payload)
         elif how == "random":
             sig = draw(st.binary(min_size=64, max_size=64))
         elif how == "cross_type":
@@ -574,11 +584,11 @@ def certificate_cases(draw: st.DrawFn, rule: str) -> Case:
         if how == "none":
             bad = None
         elif how == "view":
-            bad = attrs.evolve(good, view=draw(st.sampled_from((None, -1, 2**64, "1"))))
+            bad = garbled(good, view=draw(st.sampled_from((None, -1, 2**64, "1"))))
         elif how == "signatures":
-            bad = attrs.evolve(good, signatures=list(good.signatures))
+            bad = garbled(good, signatures=list(good.signatures))
         else:
-            bad = attrs.evolve(good, signatures=((good.signatures[0][0],), *good.signatures[1:]))
+            bad = garbled(good, signatures=((good.signatures[0][0],), *good.signatures[1:]))
     elif rule == "cert.chain":
         bad = draw(bad_certificate("wrong_chain", height, block.hash, height + 1))
     elif rule == "cert.not_ahead":
@@ -695,17 +705,17 @@ def response_cases(draw: st.DrawFn, rule: str) -> Case:
     if rule in ("response.malformed", "response.malformed_passive"):
         how = draw(st.sampled_from(("request_id", "blocks", "block", "certificate")))
         if how == "request_id":
-            bad = attrs.evolve(valid_r, request_id=None)
+            bad = garbled(valid_r, request_id=None)
         elif how == "blocks":
-            bad = attrs.evolve(valid_r, blocks=list(blocks))
+            bad = garbled(valid_r, blocks=list(blocks))
         elif how == "certificate":
-            bad = attrs.evolve(valid_r, highest_certificate=None)
+            bad = garbled(valid_r, highest_certificate=None)
         elif blocks:
             bad = attrs.evolve(
-                valid_r, blocks=(*blocks[:last], attrs.evolve(blocks[last], payload=None))
+                valid_r, blocks=(*blocks[:last], garbled(blocks[last], payload=None))
             )
         else:
-            bad = attrs.evolve(valid_r, blocks=(None,))
+            bad = garbled(valid_r, blocks=(None,))
     elif rule == "response.request_id":
         other = draw(st.integers(min_value=0, max_value=MAX_U64).filter(lambda i: i != rid))
         bad = attrs.evolve(valid_r, request_id=other)
@@ -915,7 +925,7 @@ def request_cases(draw: st.DrawFn, rule: str) -> Case:
         field = draw(
             st.sampled_from(("chain_id", "request_id", "start_height", "limit", "max_bytes"))
         )
-        bad = attrs.evolve(request, **{field: draw(st.sampled_from((None, -1, 2**64, "1")))})
+        bad = garbled(request, **{field: draw(st.sampled_from((None, -1, 2**64, "1")))})
     elif rule == "request.zero_limit":
         bad = attrs.evolve(request, limit=0)
     elif rule == "request.wrong_chain":
