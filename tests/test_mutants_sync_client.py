@@ -11,7 +11,7 @@ import pytest
 from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError
 from blockfsm.machine.messages import MAX_RESPONSE_BYTES, MIN_RESPONSE_BYTES
 from blockfsm.machine.sync_client import MAX_REQUEST_LIMIT, SyncClientConfig
-from blockfsm.machine.types import MAX_U64
+from blockfsm.machine.types import MAX_U64, ValidatorSet
 from blockfsm.spec.strategies.chains import validator_setup
 
 SIGNERS, VALIDATORS, VERIFIER = validator_setup(4)
@@ -77,5 +77,11 @@ def test_max_sync_time_must_exceed_the_response_timeout() -> None:
 def test_config_refuses_bad_keys_and_sets_with_a_clear_error(
     fields: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         make(**fields)
+
+
+def test_a_single_validator_is_enough_and_an_empty_set_is_not() -> None:
+    make(validators=ValidatorSet.equal([SIGNERS[1].public_key]))
+    with pytest.raises(ConfigError, match=r"^validators must be a non-empty ValidatorSet$"):
+        make(validators=ValidatorSet.equal([]))
