@@ -16,6 +16,8 @@ import attrs
 from hypothesis import Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
+from rich.console import Console
+from rich.table import Table
 
 from blockfsm.adapters.itf import TRACE_ATTR, MachineTrace, recording
 from blockfsm.spec.campaigns import Campaign
@@ -56,10 +58,16 @@ class CampaignResult:
     batches: int
     seconds: float
     violation: Violation | None
+    rules: tuple[tuple[str, int], ...] = ()
+    """Per single-rule strategy: (rule, inputs rejected by that rule alone), in rule order."""
 
     @property
     def ok(self) -> bool:
         return self.violation is None
+
+    @property
+    def unreached_rules(self) -> tuple[str, ...]:
+        return tuple(rule for rule, count in self.rules if not count)
 
 
 def _first_failure(error: BaseException) -> BaseException:
@@ -113,6 +121,8 @@ def run_campaign(
     """Run ``campaign`` for about ``budget_seconds``; ``on_batch`` gets the fraction done."""
     stats = campaign.stats
     stats.reset()
+    if campaign.rules is not None:
+        campaign.rules.clear()
     started = time.monotonic()
     batches = 0
     violation = None
@@ -171,7 +181,49 @@ def run_campaign(
         batches=batches,
         seconds=time.monotonic() - started,
         violation=violation,
+        rules=_rule_counts(campaign),
     )
+
+
+def _rule_counts(campaign: Campaign) -> tuple[tuple[str, int], ...]:
+    counts = campaign.rules
+    if counts is None:
+        return ()
+    names = list(campaign.rule_names) + sorted(set(counts) - set(campaign.rule_names))
+    return tuple((name, counts[name]) for name in names)
+
+
+def rules_json(results: list[CampaignResult]) -> dict[str, object]:
+    """``{machine: {"counts": {rule: n}, "reached": k, "declared": m}}`` for machines with
+    single-rule strategies: n inputs rejected by that rule alone."""
+    out: dict[str, object] = {}
+    for r in results:
+        if r.rules:
+            out[r.machine] = {
+                "counts": dict(r.rules),
+                "reached": sum(1 for _, n in r.rules if n),
+                "declared": len(r.rules),
+            }
+    return out
+
+
+def print_rules(out: Console, results: list[CampaignResult]) -> None:
+    """The per-rule table: inputs that broke one validation rule and were rejected by it alone."""
+    for r in results:
+        if not r.rules:
+            continue
+        table = Table(title=f"{r.machine}: inputs rejected by one rule alone")
+        table.add_column("rule", overflow="fold")
+        table.add_column("rejected", justify="right")
+        for rule, count in r.rules:
+            table.add_row(rule, str(count) if count else "[red bold]0")
+        out.print(table)
+        missing = r.unreached_rules
+        note = f" (not reached: {', '.join(missing)})" if missing else ""
+        out.print(
+            f"{r.machine}: {len(r.rules) - len(missing)}/{len(r.rules)} rules each rejected "
+            f"inputs that broke it alone{note}"
+        )
 
 
 def _result(

@@ -145,6 +145,8 @@ def check(
 def _as_json(
     results: list[CampaignResult], ok: bool, seed: int, budget: float, profile: str
 ) -> object:
+    from blockfsm.adapters.check import rules_json
+
     invariants = []
     coverage = {}
     for r in results:
@@ -165,6 +167,7 @@ def _as_json(
         "ok": ok,
         "invariants": invariants,
         "coverage": coverage,
+        "rules": rules_json(results),
         "seed": seed,
         "budget_seconds": budget,
         "profile": profile,
@@ -199,6 +202,9 @@ def _print_report(
             out.print("Shrunk counterexample (events in order):", style="bold")
             for n, line in enumerate(v.trace, start=1):
                 out.print(f"  {n:>3}. {line}", markup=False, highlight=False)
+    from blockfsm.adapters.check import print_rules
+
+    print_rules(out, results)
     out.print(
         "[green]all properties held" if ok else "[red bold]a property was violated",
     )

@@ -13,8 +13,10 @@ applies the client's effects to its chain between steps.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
@@ -46,10 +48,18 @@ from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
 from blockfsm.machine.types import Certificate, ValidatorSet, advertise_block_payload
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.campaigns import Campaign, MachineTest
-from blockfsm.spec.conformance import Conformant, Stats
+from blockfsm.spec.conformance import Conformant, InvariantViolation, Stats
+from blockfsm.spec.language import Row, Transition
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
+from blockfsm.spec.strategies.single_rule import (
+    ACCEPTED,
+    CLIENT_RULES,
+    RULES,
+    Case,
+    single_rule_cases,
+)
 from blockfsm.spec.strategies.sync_client import Byzantine, byzantine_servers, forge
-from blockfsm.spec.sync_client import AWAITING, SPEC
+from blockfsm.spec.sync_client import AWAITING, SPEC, mix
 
 CHAIN_ID = DEFAULT_CHAIN_ID
 SIGNERS = make_signers(6)
@@ -135,6 +145,8 @@ class SyncClientTest(MachineTest):
         self.queue: list[tuple[int, bytes | None, Any]] = []
         self.advertise_time = 1_000
         self.tick_interval = 100
+        self.rule_turn = 0
+        """The next single-rule strategy ``single_rule_input`` takes (modulo their number)."""
         self.rounds: dict[tuple[int, bytes], list[int]] | None = None
         """During the fair phase: (sync start, server) -> [committed height at the first request
         of that sync to that server, requests sent to it]."""
@@ -180,6 +192,9 @@ class SyncClientTest(MachineTest):
         seed: int,
         max_response_bytes: int = 4 * 1024 * 1024,
     ) -> None:
+        # Drawn seeds cluster on small and boundary values: mixed, they spread the runs' first
+        # rules evenly.
+        self.rule_turn = mix(seed, 0) % len(CLIENT_RULES)
         low, high = self.HONEST
         honest = max(low, min(high, honest))
         self.advertise_time = advertise_time
@@ -550,6 +565,26 @@ class SyncClientTest(MachineTest):
             self.now = max(self.now, self.state.last_progress + self.config.trigger_timeout)
             self.tick_all()
 
+    @rule(data=st.data())
+    def single_rule_inputs(self, data: st.DataObject) -> None:
+        """Inputs that each break one validation rule alone (and the valid inputs they were made
+        from), in states of their own: counted per rule in ``RULE_COUNTS``. Each call takes the
+        next ``RULES_PER_CALL`` rules in turn from a start drawn with the run, so one batch of
+        examples reaches every rule (a drawn rule would favour the first ones)."""
+        assert self.runner is not None
+        for _ in range(RULES_PER_CALL):
+            name = CLIENT_RULES[self.rule_turn % len(CLIENT_RULES)]
+            self.rule_turn += 1
+            case = data.draw(single_rule_cases(name), label=name)
+            outcome = run_single_rule(case, self.STATS)
+            if not outcome.alone:
+                raise self.runner.fail(
+                    "single-rule",
+                    f"{case.rule}: the valid input took {outcome.valid_row.id} and the broken "
+                    f"one {outcome.broken_row.id}; the rule's own classification must decide it",
+                )
+            RULE_COUNTS[case.rule] += 1
+
     # --- heal, fair schedule, liveness ----------------------------------------------------
 
     def bound_ms(self) -> int:
@@ -639,6 +674,68 @@ class SyncClientTest(MachineTest):
             self.fair_round()
 
 
+# --- one rule at a time --------------------------------------------------------------------------
+
+RULES_PER_CALL = 6
+"""Single-rule cases per call of the campaign's ``single_rule_inputs`` rule."""
+RULE_COUNTS: Counter[str] = Counter()
+"""Per single-rule strategy (``blockfsm.spec.strategies.single_rule.RULES``): how many broken
+inputs were decided by that rule's own classification while the valid input they were made from
+was accepted in the same state. ``blockfsm check`` reports it."""
+
+
+@attrs.frozen(kw_only=True)
+class RuleOutcome:
+    rule: str
+    valid_row: Row
+    broken_row: Row
+
+    @property
+    def alone(self) -> bool:
+        """The valid input was accepted (or, where nothing can be, took the rule's baseline
+        class) and the broken one was decided by the rule's own class."""
+        rule = RULES[self.rule]
+        accepted = rule.baseline or ACCEPTED[self.valid_row.event]
+        expected = rule.decided_by
+        return _class(self.valid_row) in accepted and _class(self.broken_row) in expected
+
+
+def _class(row: Row) -> str:
+    return row.guard.name if row.guard is not None else ""
+
+
+def run_single_rule(case: Case, stats: Stats) -> RuleOutcome:
+    """Step the case's valid and broken inputs, each under its own ``Conformant`` (the row, its
+    target and effects checked), from the case's state, then every single-transition safety
+    invariant; the machine is pure, so neither step disturbs the other. History-keeping monitors
+    are left out: the case's state was built, not reached by a history they could have seen.
+    Raises what the conformance check raises."""
+    machine: Any = SYNC_CLIENT if RULES[case.rule].machine == "sync_client" else SYNC_SERVER
+    spec = machine.spec
+    rows = []
+    for state, event in ((case.state, case.valid), (case.state_for_broken, case.broken)):
+        runner = Conformant(machine, case.config, stats=stats, check_invariants=False)
+        # One case is part of the enclosing run, not an example of its own.
+        stats.runs -= 1
+        after, effects = runner.step(state, event, case.view)
+        t = Transition(
+            config=case.config,
+            before=state,
+            event=event,
+            after=after,
+            effects=tuple(effects),
+            view=case.view,
+        )
+        for inv in spec.invariants:
+            if inv.check is not None:
+                stats.steps[inv.id] += 1
+                if not inv.check(t):
+                    raise InvariantViolation(spec.name, inv.id, inv.statement, runner.trace)
+        (row,) = spec.matching_rows(case.config, state, event, case.view)
+        rows.append(row)
+    return RuleOutcome(rule=case.rule, valid_row=rows[0], broken_row=rows[1])
+
+
 class OneHonestThreeByzantine(SyncClientTest):
     """The 'done when' scenario: exactly one honest server against Byzantine ones."""
 
@@ -646,6 +743,12 @@ class OneHonestThreeByzantine(SyncClientTest):
     FIRST_CAP_AT_LEAST = 3
 
 
-CAMPAIGN = Campaign(spec=SPEC, test_class=SyncClientTest, stats=SyncClientTest.STATS)
+CAMPAIGN = Campaign(
+    spec=SPEC,
+    test_class=SyncClientTest,
+    stats=SyncClientTest.STATS,
+    rules=RULE_COUNTS,
+    rule_names=CLIENT_RULES,
+)
 
 __all__ = ["CAMPAIGN", "OneHonestThreeByzantine", "SyncClientTest"]
