@@ -589,8 +589,9 @@ class SyncSystem:
     def key(self, world: SyncWorld) -> bytes:
         return itf.canonical(world)
 
-    # actions: ("tick",), ("deliver", i), ("drop", i), ("forge", i), ("empty", i),
-    # ("byzantine_advertise",)
+    # actions: ("tick",), ("deliver", i, what), ("drop", i, what), ("forge", i, what),
+    # ("empty", i, what), ("byzantine_advertise",); i indexes the (sorted) messages in flight and
+    # ``what`` only describes the message for a reader.
     def actions(self, world: SyncWorld) -> list[Any]:
         out: list[Any] = []
         if world.now < self.ticks * SECOND:
@@ -599,12 +600,13 @@ class SyncSystem:
         for i, m in enumerate(world.flight):
             if i > 0 and m == world.flight[i - 1]:
                 continue  # the same message twice: one choice
-            out.append(("deliver", i))
+            what = f"{type(m.message).__name__} to {m.to}"
+            out.append(("deliver", i, what))
             if faults_left:
-                out.append(("drop", i))
+                out.append(("drop", i, what))
                 if m.to == "byzantine":
-                    out.append(("forge", i))
-                    out.append(("empty", i))
+                    out.append(("forge", i, what))
+                    out.append(("empty", i, what))
         if world.byzantine_advertised < world.now:
             out.append(("byzantine_advertise",))
         return out

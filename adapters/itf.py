@@ -384,7 +384,7 @@ def recording(limit: int = 10_000) -> Iterator[None]:
 
     def fail(self: Conformant, property_id: str, statement: str) -> Any:
         error = original_fail(self, property_id, statement)
-        _attach(self, error, self.__dict__.get(_RECORD_ATTR) or deque())
+        _attach(self, error, self.__dict__.get(_RECORD_ATTR) or deque(), after_last=True)
         return error
 
     Conformant.step = step  # type: ignore[method-assign]
@@ -409,7 +409,9 @@ def violated_property(error: BaseException) -> str:
     return type(error).__name__
 
 
-def _attach(runner: Any, error: BaseException, log: deque[Any]) -> None:
+def _attach(runner: Any, error: BaseException, log: deque[Any], after_last: bool = False) -> None:
+    """Attach the run's trace to ``error``; a liveness failure (``after_last``) is found by the
+    campaign after the last step, so its step is one past the last."""
     if getattr(error, TRACE_ATTR, None) is not None or not log:
         return
     setattr(
@@ -423,7 +425,7 @@ def _attach(runner: Any, error: BaseException, log: deque[Any]) -> None:
             violation={
                 "property": violated_property(error),
                 "message": str(error).splitlines()[0] if str(error) else "",
-                "step": len(log),
+                "step": len(log) + 1 if after_last else len(log),
             },
             source="blockfsm check",
         ),
