@@ -541,7 +541,7 @@ def _on_advertise_certificate(
     if state.control != PASSIVE:
         return Step(state, ())
     ad = event.advertisement
-    cert = ad.certificate if type(ad) is AdvertiseCertificate else None
+    cert: Any = ad.certificate if type(ad) is AdvertiseCertificate else None
     if not _certificate_well_formed(cert):
         return Step(state, (Rejected(reason="malformed_certificate", peer=event.peer),))
     if cert.chain_id != config.chain_id:

@@ -257,7 +257,7 @@ def advertise_certificate_kind(config: Any, state: Any, event: Any, view: Any) -
     """``malformed``, ``wrong_chain``, ``not_ahead``, ``rate_limited``, ``invalid``,
     ``trigger`` or ``no_server`` (the event trigger, in ``Passive``)."""
     ad = event.advertisement
-    cert = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
+    cert: Any = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
     if not certificate_well_formed(cert):
         return "malformed"
     if cert.chain_id != config.chain_id:
@@ -861,7 +861,7 @@ class CertificateChecksRateLimited:
             return True
         c = t.config
         ad = ev.advertisement
-        cert = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
+        cert: Any = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
         if (
             not certificate_well_formed(cert)
             or cert.chain_id != c.chain_id
@@ -991,12 +991,15 @@ with P = 10 s (the server's advertise_time) and B = 3 Byzantine servers."""
 LIVENESS = (
     Liveness(
         id="SCL-1",
-        statement="once faults stop, if an honest server's advertised committed height A is "
-        "above the client's, the client commits A; in the sync that does it the honest server "
-        "is asked at most ceil(gap / (request_limit - 2)) + 1 times",
+        statement="once faults stop, if an honest server whose own request_limit c is at least 3 "
+        "advertises a committed height A above the client's, the client commits A; in the sync "
+        "that does it that server is asked at most ceil(gap / (min(request_limit, c) - 2)) + 1 "
+        "times",
         fairness="after heal: every machine ticks every T <= response_timeout; messages are "
         "delivered in order in the round they are sent; honest servers advertise every P <= "
-        "advertise_expiry - T, answer every request, and run request_limit >= the client's; "
+        "advertise_expiry - T and answer every request; the server of the statement runs "
+        "request_limit >= 3 and a byte bound that holds three blocks (other honest servers may "
+        "run any cap: they are asked in the same round and never blamed); "
         "B Byzantine servers do anything; max_sync_time >= B(response_timeout + T) + 2T",
         bound="P + T + max_sync_time + T + trigger_timeout + T + B(response_timeout + T) + T of "
         "Tick time: the honest server registers, any older sync ends, the timeout trigger fires, "
