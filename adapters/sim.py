@@ -165,14 +165,19 @@ class Simulation:
 
         cfg = node.config
         attester_def = attrs.evolve(NODE, name="attester", spec=ATTESTER_SPEC, step=_attester_step)
+        # The attester's checker lives across restarts (its guard is persisted, so A-1 holds
+        # across them); the sync machines keep nothing durable and start a new run on restart.
+        kept = node.config.steppers
         steppers = Steppers(
-            server=Conformant(SYNC_SERVER, cfg.server).step,
-            client=Conformant(SYNC_CLIENT, cfg.client).step,
-            attester=Conformant(attester_def, cfg.attester).step,
+            server=Conformant(SYNC_SERVER, cfg.server, stats=self.stats).step,
+            client=Conformant(SYNC_CLIENT, cfg.client, stats=self.stats).step,
+            attester=kept.attester
+            if kept is not None
+            else Conformant(attester_def, cfg.attester, stats=self.stats).step,
         )
         cfg = attrs.evolve(cfg, steppers=steppers)
         node.config = cfg
-        node.step = Conformant(NODE, cfg).step
+        node.step = Conformant(NODE, cfg, stats=self.stats).step
 
     # --- the event loop ----------------------------------------------------------------------
 
@@ -376,6 +381,8 @@ class Simulation:
         before = node.chain.committed_height
         node.state = node_machine.initial(node.config, node.guard)
         node.alive = True
+        if self.config.conformant and node.honest:
+            self._conform(node)
         self.counters["faults:restart"] += 1
         if node.honest:
             self.checks["C-5"] += 1

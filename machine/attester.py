@@ -185,6 +185,8 @@ class Guard:
     locked_round: int = -1
     locked_hash: BlockHash = ZERO_HASH
     signed: tuple[tuple[int, int, BlockHash], ...] = ()
+    locked_block: Block | None = None
+    locked_proof: tuple[Vote, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -251,8 +253,19 @@ def _at_tip(state: AttesterState, view: ChainView, now: int) -> AttesterState:
     guard = state.guard
     if guard.height != height:
         guard = Guard(height=height)
+    # A restarted keeper still locked on a block re-proposes it: its lock proof is its valid block.
+    block = guard.locked_block
     return AttesterState(
-        control=RUNNING, now=now, height=height, round=0, round_started=now, guard=guard
+        control=RUNNING,
+        now=now,
+        height=height,
+        round=0,
+        round_started=now,
+        guard=guard,
+        valid_round=guard.locked_round if block is not None else -1,
+        valid_block=block,
+        valid_proof=guard.locked_proof if block is not None else (),
+        blocks=(block,) if block is not None else (),
     )
 
 
@@ -317,12 +330,7 @@ def _sign_vote(
         signature=config.signer.sign(payload),
     )
     g = state.guard
-    guard = Guard(
-        height=g.height,
-        locked_round=g.locked_round,
-        locked_hash=g.locked_hash,
-        signed=(*g.signed, (state.round, phase, block_hash)),
-    )
+    guard = attrs.evolve(g, signed=(*g.signed, (state.round, phase, block_hash)))
     return vote, guard
 
 
@@ -367,7 +375,14 @@ def _advance(
             state = attrs.evolve(state, valid_round=r, valid_block=block, valid_proof=proof)
         if r == state.round and not _signed(state.guard, r, CONFIRM):
             vote, guard = _sign_vote(config, state, CONFIRM, h)
-            guard = Guard(height=guard.height, locked_round=r, locked_hash=h, signed=guard.signed)
+            guard = Guard(
+                height=guard.height,
+                locked_round=r,
+                locked_hash=h,
+                signed=guard.signed,
+                locked_block=block,
+                locked_proof=state.valid_proof if state.valid_round == r else (),
+            )
             state = attrs.evolve(state, guard=guard)
             effects.append(PersistGuard(guard=guard))
             effects.append(Broadcast(message=vote))
@@ -618,8 +633,10 @@ def _on_vote(
     if (
         state.control != RUNNING
         or v.height != state.height
-        or (not state.round <= v.round <= state.round + ROUND_WINDOW
-        and not (v.phase == CONFIRM and v.round < state.round))
+        or (
+            not state.round <= v.round <= state.round + ROUND_WINDOW
+            and not (v.phase == CONFIRM and v.round < state.round)
+        )
     ):
         return Step(state, ())
     payload = vote_payload(v.phase, config.chain_id, v.height, v.round, v.block_hash)

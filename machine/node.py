@@ -200,10 +200,10 @@ def step(config: NodeConfig, state: NodeState, event: Any, view: ChainView) -> S
         if _finalized(effects):
             client, more = client_step(client, ChainAdvanced(), view)
             effects = (*effects, *more)
-        return Step(_with(state, attester=a, client=client), effects)
+        return Step(_with(state, attester=a, client=client), _ordered(effects))
     if kind is SyncRequestReceived:
         s, effects = server_step(state.server, event, view)
-        return Step(_with(state, server=s), effects)
+        return Step(_with(state, server=s), _ordered(effects))
     if (
         kind is SyncResponseReceived
         or kind is AdvertiseBlockReceived
@@ -212,7 +212,7 @@ def step(config: NodeConfig, state: NodeState, event: Any, view: ChainView) -> S
         c, effects = client_step(state.client, event, view)
         if kind is SyncResponseReceived:
             effects = _commit_certified(effects, view)
-        return Step(_with(state, client=c), effects)
+        return Step(_with(state, client=c), _ordered(effects))
     if kind is Tick:
         a, e1 = attester_step(state.attester, event, view)
         s, e2 = server_step(state.server, event, view)
@@ -220,11 +220,16 @@ def step(config: NodeConfig, state: NodeState, event: Any, view: ChainView) -> S
         if _finalized(e1):
             c, more = client_step(c, ChainAdvanced(), view)
             e3 = (*e3, *more)
-        effects = (*e1, *e2, *e3)
-        if len(effects) > 1:
-            effects = tuple(sorted(effects, key=lambda e: _RANK.get(type(e).__name__, 9)))
+        effects = _ordered((*e1, *e2, *e3))
         return Step(NodeState(control=RUNNING, server=s, client=c, attester=a), effects)
     raise TypeError(f"node does not take {kind.__name__}")
+
+
+def _ordered(effects: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Effects in one canonical order (stable): store writes, then the guard, then messages."""
+    if len(effects) > 1:
+        return tuple(sorted(effects, key=lambda e: _RANK.get(type(e).__name__, 9)))
+    return effects
 
 
 def _with(
