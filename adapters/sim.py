@@ -1,5 +1,5 @@
-"""The deterministic cluster simulator: N nodes on a simulated clock, a faulty network, crash-restart
-and Byzantine keepers, with the cluster safety invariants (``blockfsm.spec.node``) checked after
+"""The deterministic cluster simulator: N nodes on a simulated clock, a faulty network,
+crash-restart and Byzantine keepers, with the cluster safety invariants (``blockfsm.spec.node``) checked after
 every step.
 
 Determinism: every choice draws from one ``random.Random(seed)``; events are ordered by (time,
@@ -76,6 +76,8 @@ class SimConfig:
     ed25519: bool = False
     conformant: bool = False
     behaviours: tuple[str, ...] = BEHAVIOURS
+    random_faults: bool = True
+    """Partitions and crashes drawn from the seed; a campaign turns this off and drives them."""
 
 
 _WRAP: dict[type, Callable[[bytes, Any], Any]] = {
@@ -103,6 +105,8 @@ class SimNode:
             config, s, e, v
         )
         self.received: list[Any] = []
+        self.permanent = False
+        """Crashed for good: not restarted at heal."""
 
     @property
     def honest(self) -> bool:
@@ -110,7 +114,9 @@ class SimNode:
 
 
 class Simulation:
-    def __init__(self, config: SimConfig, *, stats: Any = None) -> None:
+    def __init__(self, config: SimConfig, *, stats: dict[str, Any] | None = None) -> None:
+        """``stats``: per machine name (node, attester, sync_server, sync_client), the ``Stats``
+        the conformance checkers count into when ``config.conformant``."""
         self.config = config
         self.rng = random.Random(config.seed)
         self.now = 0
@@ -134,7 +140,8 @@ class Simulation:
             verifier = StandInVerifier.of(signers)
         self.validators = ValidatorSet.equal(s.public_key for s in signers)
         self.nodes: list[SimNode] = []
-        self.stats = stats
+        self.stats: dict[str, Any] = stats if stats is not None else {}
+        self.runners: list[Any] = []
         for i, signer in enumerate(signers):
             behaviour = None
             if i >= config.nodes - config.byzantine:
@@ -168,16 +175,27 @@ class Simulation:
         # The attester's checker lives across restarts (its guard is persisted, so A-1 holds
         # across them); the sync machines keep nothing durable and start a new run on restart.
         kept = node.config.steppers
-        steppers = Steppers(
-            server=Conformant(SYNC_SERVER, cfg.server, stats=self.stats).step,
-            client=Conformant(SYNC_CLIENT, cfg.client, stats=self.stats).step,
-            attester=kept.attester
-            if kept is not None
-            else Conformant(attester_def, cfg.attester, stats=self.stats).step,
-        )
+        server = Conformant(SYNC_SERVER, cfg.server, stats=self.stats.get("sync_server"))
+        client = Conformant(SYNC_CLIENT, cfg.client, stats=self.stats.get("sync_client"))
+        runners = [server, client]
+        if kept is None:
+            attester = Conformant(attester_def, cfg.attester, stats=self.stats.get("attester"))
+            runners.append(attester)
+            attester_step = attester.step
+        else:
+            attester_step = kept.attester
+        steppers = Steppers(server=server.step, client=client.step, attester=attester_step)
         cfg = attrs.evolve(cfg, steppers=steppers)
         node.config = cfg
-        node.step = Conformant(NODE, cfg, stats=self.stats).step
+        whole = Conformant(NODE, cfg, stats=self.stats.get("node"))
+        runners.append(whole)
+        node.step = whole.step
+        self.runners.extend(runners)
+
+    def finish(self) -> None:
+        """Close every conformance run (counts one example per property checked)."""
+        for runner in self.runners:
+            runner.finish()
 
     # --- the event loop ----------------------------------------------------------------------
 
@@ -197,7 +215,7 @@ class Simulation:
                 for node in self.nodes:
                     if node.alive:
                         self._step(node, Tick(now=self.now))
-                if self.faulty:
+                if self.faulty and self.config.random_faults:
                     self._maybe_fault()
                 next_tick += tick
                 continue
@@ -397,7 +415,7 @@ class Simulation:
         self.faulty = False
         self.partition = None
         for node in self.nodes:
-            if not node.alive and node.honest:
+            if not node.alive and node.honest and not node.permanent:
                 self.restart(node)
 
     # --- cluster safety, after every step ----------------------------------------------------
@@ -434,9 +452,11 @@ class Simulation:
     # --- summaries -----------------------------------------------------------------------------
 
     def honest_nodes(self) -> list[SimNode]:
-        return [n for n in self.nodes if n.honest]
+        """The honest nodes that are (or will be, at heal) running."""
+        return [n for n in self.nodes if n.honest and not n.permanent]
 
     def recoverable(self) -> bool:
+        """Whether an honest quorum can run after heal; if not, no protocol could progress."""
         power = sum(self.validators.power_of(n.key) for n in self.honest_nodes())
         return power >= self.validators.quorum
 
@@ -468,9 +488,10 @@ def liveness(sim: Simulation, bound: int = 40_000) -> dict[str, Any]:
     """VOPR-style: heal, then a fair schedule; C-L1 (the honest final height grows) and C-L2
     (every honest node reaches the height C-L1 ended at) each within ``bound`` ms."""
     if not sim.recoverable():
+        sim.heal()
         return {"verdict": "unrecoverable"}
     sim.heal()
-    start = max(sim.final_height[n.index] for n in sim.honest_nodes())
+    start = max(n.chain.committed_height for n in sim.nodes if n.honest)
     grew_at = None
     t = 0
     while t < bound:

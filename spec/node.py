@@ -237,8 +237,7 @@ def _attester_rows() -> list[Any]:
             "ProposalReceived",
             RUNNING,
             guard=classified(classify_proposal, "judged", "a proposal for our height"),
-            effects=("Persist?", "Commit?", "UpdateHighestCertificate?", "PersistGuard*")
-            + ("Broadcast*", "Rejected?"),
+            effects=(*_ATT_EFFECTS, "Rejected?"),
             note="refused with a reason, or attested if the lock allows",
         )
     )
@@ -313,8 +312,14 @@ ATTESTER_SPEC = define_machine(
     states=(WAITING, RUNNING),
     initial=WAITING,
     events=("Tick", "ProposalReceived", "VoteReceived"),
-    effects=("Persist", "Commit", "UpdateHighestCertificate", "PersistGuard", "Broadcast")
-    + ("Rejected",),
+    effects=(
+        "Persist",
+        "Commit",
+        "UpdateHighestCertificate",
+        "PersistGuard",
+        "Broadcast",
+        "Rejected",
+    ),
     rows=_attester_rows(),
     invariants=(
         Invariant(
