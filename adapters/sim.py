@@ -1,6 +1,6 @@
 """The deterministic cluster simulator: N nodes on a simulated clock, a faulty network,
-crash-restart and Byzantine keepers, with the cluster safety invariants (``blockfsm.spec.node``) checked after
-every step.
+crash-restart and Byzantine keepers, with the cluster safety invariants (``blockfsm.spec.node``)
+checked after every step.
 
 Determinism: every choice draws from one ``random.Random(seed)``; events are ordered by (time,
 sequence number); nothing reads a clock. The same ``SimConfig`` reproduces a run bit for bit.

@@ -75,7 +75,7 @@ PROPOSAL_DOMAIN = b"blockfsm/proposal/v1\x00"
 ROUNDS_PER_HEIGHT = 1 << 16
 """Rounds of one height map into one block of certificate views: views grow with (height, round)."""
 ROUND_WINDOW = 8
-"""Votes are kept for rounds r .. r + ROUND_WINDOW only: a Byzantine keeper cannot grow the state."""
+"""Votes are kept for rounds r .. r + ROUND_WINDOW: a Byzantine keeper cannot grow the state."""
 
 
 def view_of(height: Height, round_: int) -> int:
