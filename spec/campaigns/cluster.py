@@ -1,10 +1,11 @@
 """Campaign for the cluster: rules are fault and delivery choices over a simulated cluster.
 
-Each example builds a cluster (4 or 5 keepers, at most one Byzantine (f < N/3), every honest
-node's parts run under their own specs through ``Conformant``), then the rules run the network for a while,
-partition it, heal the partition, crash and restart nodes. The simulator checks the cluster safety
-invariants C-1..C-5 after every step of every node. ``teardown`` heals (VOPR style: faults off,
-partition healed, crashed honest nodes restarted), runs a fair schedule and checks C-L1 and C-L2.
+Each example builds a cluster (4 or 5 keepers, at most one Byzantine: f < N/3; every honest
+node's parts run under their own specs through ``Conformant``), then the rules run the network
+for a while, partition it, heal the partition, crash and restart nodes. The simulator checks the
+cluster safety invariants C-1..C-5 after every step of every node. ``teardown`` heals (VOPR
+style: faults off, partition healed, crashed honest nodes restarted), runs a fair schedule and
+checks C-L1 and C-L2.
 A run with no honest quorum is counted as unrecoverable (``STATS.examples["unrecoverable"]``),
 never reported as a liveness failure.
 """
