@@ -218,3 +218,8 @@ def render(out: Path, check_only: bool) -> None:
     for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}")
+
+
+from blockfsm.adapters.simulate import simulate  # noqa: E402
+
+main.add_command(simulate)

@@ -142,10 +142,13 @@ class Simulation:
         self.nodes: list[SimNode] = []
         self.stats: dict[str, Any] = stats if stats is not None else {}
         self.runners: list[Any] = []
+        self.drop: Callable[[int, int, Any], bool] | None = None
+        """A scripted loss for tests: ``drop(source, destination, message)`` drops when true."""
         for i, signer in enumerate(signers):
             behaviour = None
             if i >= config.nodes - config.byzantine:
-                behaviour = config.behaviours[(i - config.nodes) % len(config.behaviours)]
+                turn = i - config.nodes + config.byzantine
+                behaviour = config.behaviours[turn % len(config.behaviours)]
             cfg = NodeConfig.make(
                 chain_id=CHAIN_ID,
                 signer=signer,
@@ -272,6 +275,9 @@ class Simulation:
         if b == "lie":
             message = self._lie(node, message)
         self.counters["sent"] += 1
+        if self.drop is not None and self.drop(node.index, dest, message):
+            self.counters["dropped"] += 1
+            return
         faults = self.config.faults if self.faulty else ()
         if "loss" in faults and self.rng.random() < self.config.loss:
             self.counters["dropped"] += 1
@@ -291,9 +297,15 @@ class Simulation:
 
     def _broadcast(self, node: SimNode, message: Any) -> None:
         if node.behaviour == "equivocate" and type(message) is Proposal:
+            # Odd nodes get the block, even nodes its twin, every third node both (twin first).
             twin = self._twin(node, message)
             for other in self.nodes:
-                if other is not node:
+                if other is node:
+                    continue
+                if other.index % 3 == 0:
+                    self._send(node, other.index, twin)
+                    self._send(node, other.index, message)
+                else:
                     self._send(node, other.index, message if other.index % 2 else twin)
             return
         for other in self.nodes:
