@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from blockfsm.adapters.cli import main
-from blockfsm.adapters.sim import BEHAVIOURS, Simulation, SimConfig, liveness
+from blockfsm.adapters.sim import BEHAVIOURS, SimConfig, Simulation, liveness
 from blockfsm.machine.attester import CONFIRM, Vote
 
 
