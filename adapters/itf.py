@@ -450,6 +450,13 @@ def _trace_step(before: Any, event: Any, view: Any, outcome: Any) -> TraceStep:
     return TraceStep(event=event, view=view, state=outcome[0], effects=tuple(outcome[1]))
 
 
+def document_of(error: BaseException) -> dict[str, JSON] | None:
+    """The ITF document of the trace a failing step attached to ``error`` (plain JSON data, so it
+    crosses process boundaries), or None."""
+    trace = getattr(error, TRACE_ATTR, None)
+    return None if trace is None else machine_document(trace)
+
+
 def write_counterexamples(results: Any, trace_dir: Path, seed: int) -> dict[str, Path]:
     """Write each campaign violation's ITF trace as ``<trace_dir>/<machine>-<seed>.itf.json``."""
     written = {}
@@ -458,5 +465,5 @@ def write_counterexamples(results: Any, trace_dir: Path, seed: int) -> dict[str,
         if violation is None or violation.itf is None:
             continue
         path = Path(trace_dir) / f"{result.machine}-{seed}.itf.json"
-        written[result.machine] = write(machine_document(violation.itf), path)
+        written[result.machine] = write(violation.itf, path)
     return written
