@@ -28,12 +28,15 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import click
 
 from blockfsm.adapters import itf
+
+if TYPE_CHECKING:
+    from blockfsm.adapters.replay import ReplayResult
 
 # --- the generic explorer ------------------------------------------------------------------------
 
@@ -159,8 +162,8 @@ def bfs(
             0,
             True,
             started,
-            Violation(*found[:2], message=found[2], actions=()),
-        )  # type: ignore[misc]
+            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
+        )
     parents: dict[bytes, tuple[bytes, Any] | None] = {digest(system, initial): None}
     frontier = [(initial, digest(system, initial))]
     explored = 0
@@ -358,7 +361,7 @@ def system_document(system: System, violation: Violation) -> dict[str, Any]:
     }
 
 
-def replay_system(document: dict[str, Any]) -> Any:
+def replay_system(document: dict[str, Any]) -> ReplayResult:
     """Replay an exploration trace: each recorded action through the current step functions."""
     from blockfsm.adapters.replay import ReplayResult, differences
 

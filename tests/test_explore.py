@@ -229,3 +229,11 @@ def test_the_honest_cluster_keeps_its_invariants_to_a_bounded_depth() -> None:
     report = bfs(ClusterSystem(), max_depth=3)
     assert report.violation is None and report.depth == 3 and not report.complete
     assert report.distinct > 50
+
+
+def test_a_violation_in_the_initial_state_is_reported_at_depth_zero() -> None:
+    system = SyncSystem(ticks=1)
+    system.invariants = (StateInvariant("never", "nothing holds", lambda w: False),)
+    for report in (bfs(system), dfs(system, max_depth=3)):
+        assert report.violation is not None and report.violation.actions == ()
+        assert report.depth == 0
