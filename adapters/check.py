@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 from hypothesis import Verbosity, settings
@@ -19,9 +20,10 @@ from hypothesis.stateful import run_state_machine_as_test
 from rich.console import Console
 from rich.table import Table
 
-from blockfsm.adapters.itf import TRACE_ATTR, MachineTrace, recording
+from blockfsm.adapters.itf import document_of, recording
 from blockfsm.spec.campaigns import Campaign
-from blockfsm.spec.conformance import ConformanceError, InvariantViolation, StepRaised
+from blockfsm.spec.conformance import ConformanceError, InvariantViolation, Stats, StepRaised
+from blockfsm.spec.language import MachineSpec
 
 BATCH_EXAMPLES = 20
 
@@ -44,7 +46,7 @@ class Violation:
     statement: str
     message: str
     trace: tuple[str, ...]
-    itf: MachineTrace | None = None
+    itf: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +62,8 @@ class CampaignResult:
     violation: Violation | None
     rules: tuple[tuple[str, int], ...] = ()
     """Per single-rule strategy: (rule, inputs rejected by that rule alone), in rule order."""
+    also: tuple[CampaignResult, ...] = ()
+    unrecoverable: int = 0
 
     @property
     def ok(self) -> bool:
@@ -89,7 +93,7 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
             statement=error.statement,
             message=str(error).splitlines()[0],
             trace=tuple(error.trace),
-            itf=getattr(error, TRACE_ATTR, None),
+            itf=document_of(error),
         )
     trace = tuple(getattr(error, "trace", ()))
     kind = (
@@ -107,7 +111,7 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
         ),
         message=f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
         trace=trace,
-        itf=getattr(error, TRACE_ATTR, None),
+        itf=document_of(error),
     )
 
 
@@ -123,6 +127,8 @@ def run_campaign(
     stats.reset()
     if campaign.rules is not None:
         campaign.rules.clear()
+    for _, extra in campaign.also:
+        extra.reset()
     started = time.monotonic()
     batches = 0
     violation = None
@@ -171,7 +177,13 @@ def run_campaign(
             )
         )
     declared = [r.id for r in spec.rows]
+    also = tuple(
+        _also_result(extra_spec, extra_stats, violation, time.monotonic() - started, batches)
+        for extra_spec, extra_stats in campaign.also
+    )
     return CampaignResult(
+        also=also,
+        unrecoverable=stats.examples["unrecoverable"],
         machine=campaign.machine,
         properties=tuple(properties),
         rows_hit=sum(1 for r in declared if stats.rows[r]),
@@ -240,3 +252,47 @@ def _result(
         examples=stats.examples[pid],
         steps=stats.steps[pid],
     )
+
+
+def _also_result(
+    spec: MachineSpec, stats: Stats, violation: Violation | None, seconds: float, batches: int
+) -> CampaignResult:
+    """The result of a machine another campaign ran under its spec (the node in the cluster)."""
+    properties = []
+    for inv in spec.invariants:
+        violated = violation is not None and violation.property_id == inv.id
+        properties.append(
+            PropertyResult(
+                machine=spec.name,
+                id=inv.id,
+                kind="safety",
+                statement=inv.statement,
+                status="violated" if violated else "held",
+                examples=stats.examples[inv.id],
+                steps=stats.steps[inv.id],
+            )
+        )
+    declared = [r.id for r in spec.rows]
+    return CampaignResult(
+        machine=spec.name,
+        properties=tuple(properties),
+        rows_hit=sum(1 for r in declared if stats.rows[r]),
+        rows_declared=len(declared),
+        unhit_rows=tuple(r for r in declared if not stats.rows[r]),
+        examples=stats.runs,
+        batches=batches,
+        seconds=seconds,
+        violation=None,
+    )
+
+
+def run_named(machine: str, budget_seconds: float, seed: int, profile: str) -> CampaignResult:
+    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``)."""
+    from blockfsm.spec.campaigns import all_campaigns
+    from blockfsm.spec.strategies.profiles import load_profile
+
+    load_profile(profile)
+    for campaign in all_campaigns():
+        if campaign.machine == machine:
+            return run_campaign(campaign, budget_seconds=budget_seconds, seed=seed)
+    raise KeyError(machine)

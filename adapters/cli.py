@@ -48,6 +48,13 @@ def main() -> None:
     help="Only this machine (repeatable). Default: every machine.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Run the campaigns in this many processes.",
+)
+@click.option(
     "--trace-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("traces"),
@@ -55,7 +62,12 @@ def main() -> None:
     help="Where a counterexample is written as an ITF trace (replay it with `blockfsm replay`).",
 )
 def check(
-    budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...], trace_dir: Path
+    budget: float,
+    seed: int | None,
+    as_json: bool,
+    machines: tuple[str, ...],
+    workers: int,
+    trace_dir: Path,
 ) -> None:
     """Run the property-based campaign of every machine and report each invariant."""
     from blockfsm.adapters.check import run_campaign
@@ -86,6 +98,11 @@ def check(
         console=err,
         transient=as_json,
     ) as progress:
+        if workers > 1:
+            from blockfsm.adapters.check_workers import run_parallel
+
+            results = run_parallel(campaigns, progress, share, seed, profile, workers)
+            campaigns = []
         for campaign in campaigns:
             task = progress.add_task(campaign.machine, total=1.0, status="running")
 
@@ -103,6 +120,7 @@ def check(
                 ),
             )
             results.append(result)
+            results.extend(result.also)
 
     ok = all(r.ok for r in results)
     from blockfsm.adapters.itf import write_counterexamples
@@ -171,6 +189,7 @@ def _as_json(
         "seed": seed,
         "budget_seconds": budget,
         "profile": profile,
+        "unrecoverable_runs": {r.machine: r.unrecoverable for r in results if r.unrecoverable},
     }
 
 
@@ -193,6 +212,7 @@ def _print_report(
         out.print(
             f"{r.machine}: rows hit {r.rows_hit}/{r.rows_declared}{missing}; "
             f"{r.examples} examples in {r.batches} batches, {r.seconds:.1f} s"
+            + (f"; {r.unrecoverable} unrecoverable runs" if r.unrecoverable else "")
         )
         if r.violation is not None:
             v = r.violation
@@ -251,3 +271,6 @@ def render(out: Path, check_only: bool) -> None:
 
 main.add_command(importlib.import_module("blockfsm.adapters.replay").replay)
 main.add_command(importlib.import_module("blockfsm.adapters.explore").explore_command)
+from blockfsm.adapters.simulate import simulate  # noqa: E402
+
+main.add_command(simulate)

@@ -28,12 +28,15 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import click
 
 from blockfsm.adapters import itf
+
+if TYPE_CHECKING:
+    from blockfsm.adapters.replay import ReplayResult
 
 # --- the generic explorer ------------------------------------------------------------------------
 
@@ -159,8 +162,8 @@ def bfs(
             0,
             True,
             started,
-            Violation(*found[:2], message=found[2], actions=()),
-        )  # type: ignore[misc]
+            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
+        )
     parents: dict[bytes, tuple[bytes, Any] | None] = {digest(system, initial): None}
     frontier = [(initial, digest(system, initial))]
     explored = 0
@@ -358,7 +361,7 @@ def system_document(system: System, violation: Violation) -> dict[str, Any]:
     }
 
 
-def replay_system(document: dict[str, Any]) -> Any:
+def replay_system(document: dict[str, Any]) -> ReplayResult:
     """Replay an exploration trace: each recorded action through the current step functions."""
     from blockfsm.adapters.replay import ReplayResult, differences
 
@@ -589,8 +592,9 @@ class SyncSystem:
     def key(self, world: SyncWorld) -> bytes:
         return itf.canonical(world)
 
-    # actions: ("tick",), ("deliver", i), ("drop", i), ("forge", i), ("empty", i),
-    # ("byzantine_advertise",)
+    # actions: ("tick",), ("deliver", i, what), ("drop", i, what), ("forge", i, what),
+    # ("empty", i, what), ("byzantine_advertise",); i indexes the (sorted) messages in flight and
+    # ``what`` only describes the message for a reader.
     def actions(self, world: SyncWorld) -> list[Any]:
         out: list[Any] = []
         if world.now < self.ticks * SECOND:
@@ -599,12 +603,13 @@ class SyncSystem:
         for i, m in enumerate(world.flight):
             if i > 0 and m == world.flight[i - 1]:
                 continue  # the same message twice: one choice
-            out.append(("deliver", i))
+            what = f"{type(m.message).__name__} to {m.to}"
+            out.append(("deliver", i, what))
             if faults_left:
-                out.append(("drop", i))
+                out.append(("drop", i, what))
                 if m.to == "byzantine":
-                    out.append(("forge", i))
-                    out.append(("empty", i))
+                    out.append(("forge", i, what))
+                    out.append(("empty", i, what))
         if world.byzantine_advertised < world.now:
             out.append(("byzantine_advertise",))
         return out
@@ -767,6 +772,275 @@ class SyncSystem:
 register("sync")(SyncSystem)
 
 
+# --- the cluster system: nodes (attester, sync server, sync client) and an equivocator ----------
+
+
+@attrs.frozen(kw_only=True)
+class ClusterWorld:
+    now: int
+    nodes: tuple[Any, ...]
+    chains: tuple[tuple[tuple[Any, ...], int, Any], ...]
+    flight: tuple[tuple[int, int, Any], ...]
+    """Messages in flight as (destination, source, message), kept sorted."""
+    faults: int
+    signed: frozenset[tuple[int, int, int, int, bytes]]
+    """Ghost history: every vote an honest node signed, as (node, height, round, phase, hash)."""
+
+
+class ClusterSystem:
+    """``nodes`` keepers running the real node machine (attester, sync server, sync client); the
+    producer of height 0, round 0 is Byzantine (``byzantine=1``): it runs the node machine but
+    sends every proposal it makes together with a twin, another block for the same (height,
+    round). Time advances in ticks of one round timeout, at most ``ticks``; the network holds at
+    most ``in_flight`` messages; the adversary may drop ``faults`` messages. Heights above
+    ``heights - 1`` are not proposed on (their messages are not delivered).
+
+    State invariants over the honest nodes: no honest node signs two blocks for one (height,
+    round, phase) (C-4, over a ghost history of signed votes kept in the state), and no two honest
+    nodes have different final blocks at one height (C-1). Sync advertisements are not put on the
+    network (see ``_put``).
+    """
+
+    name = "cluster"
+
+    def __init__(
+        self,
+        nodes: int = 4,
+        heights: int = 3,
+        ticks: int = 1,
+        in_flight: int = 12,
+        faults: int = 0,
+        byzantine: int = 1,
+    ) -> None:
+        from blockfsm.machine.attester import producer_for
+        from blockfsm.machine.crypto import StandInSigner, StandInVerifier
+        from blockfsm.machine.node import NODE, NodeConfig
+        from blockfsm.machine.types import ZERO_HASH, ValidatorSet
+
+        self.size, self.heights, self.ticks = nodes, heights, ticks
+        self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
+        self.signers = [StandInSigner.from_seed(i) for i in range(nodes)]
+        validators = ValidatorSet.equal(s.public_key for s in self.signers)
+        verifier = StandInVerifier.of(self.signers)
+        self.machine = NODE
+        self.chain_id = 7
+        self.configs = [
+            NodeConfig.make(
+                chain_id=self.chain_id,
+                signer=s,
+                validators=validators,
+                verifier=verifier,
+                seed=i,
+                advertise_time=60_000,
+                trigger_timeout=60_000,
+            )
+            for i, s in enumerate(self.signers)
+        ]
+        self.tick_ms = self.configs[0].attester.round_timeout
+        self.keys = [s.public_key for s in self.signers]
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        first = producer_for(self.configs[0].attester.keepers, ZERO_HASH, 0)
+        self.byzantine = {self.index[first]} if byzantine and first in self.index else set()
+        self.invariants = (
+            StateInvariant(
+                "C-4",
+                "no honest node signs two blocks for one (height, round, phase)",
+                self._one_block_per_vote,
+            ),
+            StateInvariant(
+                "C-1",
+                "no two honest nodes have different final blocks at one height",
+                self._one_final_block_per_height,
+            ),
+        )
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "nodes": self.size,
+            "heights": self.heights,
+            "ticks": self.ticks,
+            "in_flight": self.in_flight,
+            "faults": self.max_faults,
+            "byzantine": self.byzantine_count,
+        }
+
+    def _one_block_per_vote(self, world: ClusterWorld) -> bool:
+        seen: dict[tuple[int, int, int, int], bytes] = {}
+        for node, height, round_, phase, block_hash in world.signed:
+            if seen.setdefault((node, height, round_, phase), block_hash) != block_hash:
+                return False
+        return True
+
+    def _one_final_block_per_height(self, world: ClusterWorld) -> bool:
+        final: dict[int, bytes] = {}
+        for i, (blocks, committed, _) in enumerate(world.chains):
+            if i in self.byzantine:
+                continue
+            for h in range(committed + 1):
+                if final.setdefault(h, blocks[h].hash) != blocks[h].hash:
+                    return False
+        return True
+
+    def initial(self) -> ClusterWorld:
+        from blockfsm.machine.types import Certificate
+
+        genesis = Certificate.genesis(self.chain_id)
+        return ClusterWorld(
+            now=0,
+            nodes=tuple(self.machine.initial(c) for c in self.configs),
+            chains=tuple(((), -1, genesis) for _ in self.configs),
+            flight=(),
+            faults=0,
+            signed=frozenset(),
+        )
+
+    def key(self, world: ClusterWorld) -> bytes:
+        return itf.canonical(world)
+
+    def actions(self, world: ClusterWorld) -> list[Any]:
+        out: list[Any] = []
+        if world.now < self.ticks * self.tick_ms:
+            out.append(("tick",))
+        for i, (dest, source, message) in enumerate(world.flight):
+            if i > 0 and world.flight[i - 1] == (dest, source, message):
+                continue
+            if getattr(getattr(message, "block", None), "height", 0) >= self.heights:
+                continue
+            what = f"{type(message).__name__} {source}->{dest}"
+            out.append(("deliver", i, what))
+            if world.faults < self.max_faults:
+                out.append(("drop", i, what))
+        return out
+
+    def _view(self, chain: tuple[tuple[Any, ...], int, Any]) -> Any:
+        from blockfsm.machine.view import InMemoryChainView
+
+        blocks, committed, certificate = chain
+        return InMemoryChainView(list(blocks), len(blocks), committed, certificate)
+
+    def _node_step(
+        self, world: ClusterWorld, i: int, event: Any, flight: list[Any]
+    ) -> ClusterWorld:
+        from blockfsm.machine.attester import Proposal, Vote
+        from blockfsm.machine.core import Broadcast, Send
+        from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
+
+        after, effects = checked_step(
+            self.machine, self.configs[i], world.nodes[i], event, self._view(world.chains[i])
+        )
+        blocks, committed, certificate = world.chains[i]
+        blocks_list = list(blocks)
+        signed = world.signed
+        for effect in effects:
+            kind = type(effect)
+            if kind is Persist:
+                h = effect.block.height
+                if h < len(blocks_list) and blocks_list[h] != effect.block:
+                    del blocks_list[h:]
+                if h == len(blocks_list):
+                    blocks_list.append(effect.block)
+            elif kind is Commit:
+                committed = max(committed, min(effect.height, len(blocks_list) - 1))
+            elif kind is UpdateHighestCertificate:
+                if effect.certificate.view >= certificate.view:
+                    certificate = effect.certificate
+            elif kind is Send:
+                dest = self.index.get(effect.peer, -1)
+                if dest >= 0 and dest != i:
+                    self._put(flight, dest, i, effect.message)
+            elif kind is Broadcast:
+                m = effect.message
+                if type(m) is Vote and i not in self.byzantine and m.voter == self.keys[i]:
+                    signed = signed | {(i, m.height, m.round, m.phase, m.block_hash)}
+                for dest in range(self.size):
+                    if dest != i:
+                        self._put(flight, dest, i, m)
+                        if type(m) is Proposal and i in self.byzantine:
+                            self._put(flight, dest, i, self._twin(i, m))
+        nodes = (*world.nodes[:i], after, *world.nodes[i + 1 :])
+        chain = (tuple(blocks_list), committed, certificate)
+        chains = (*world.chains[:i], chain, *world.chains[i + 1 :])
+        return attrs.evolve(world, nodes=nodes, chains=chains, signed=signed)
+
+    def _put(self, flight: list[Any], dest: int, source: int, message: Any) -> None:
+        # Sync advertisements are left out: the nodes start together, so within these bounds no
+        # node needs to sync, and advertisements would only fill the bounded network (the sync
+        # protocol is explored by the sync system).
+        if type(message).__name__ in ("AdvertiseBlock", "AdvertiseCertificate"):
+            return
+        if len(flight) < self.in_flight:
+            flight.append((dest, source, message))
+
+    def _twin(self, i: int, p: Any) -> Any:
+        from blockfsm.machine.attester import Proposal, proposal_payload
+        from blockfsm.machine.types import Block
+
+        b = p.block
+        block = Block.make(
+            chain_id=b.chain_id,
+            height=b.height,
+            parent_hash=b.parent_hash,
+            justify=b.justify,
+            payload=b.payload + b"/twin",
+        )
+        signature = self.signers[i].sign(
+            proposal_payload(self.chain_id, b.height, p.round, block.hash, p.valid_round)
+        )
+        return Proposal(
+            round=p.round,
+            block=block,
+            valid_round=p.valid_round,
+            proof=p.proof,
+            producer=p.producer,
+            signature=signature,
+        )
+
+    def step(self, world: ClusterWorld, action: Any) -> ClusterWorld:
+        from blockfsm.machine.attester import Proposal, Vote
+        from blockfsm.machine.core import Tick
+        from blockfsm.machine.messages import (
+            AdvertiseBlock,
+            AdvertiseBlockReceived,
+            AdvertiseCertificate,
+            AdvertiseCertificateReceived,
+            SyncRequest,
+            SyncRequestReceived,
+            SyncResponseReceived,
+        )
+        from blockfsm.machine.node import ProposalReceived, VoteReceived
+
+        flight = list(world.flight)
+        if action[0] == "tick":
+            world = attrs.evolve(world, now=world.now + self.tick_ms)
+            for i in range(self.size):
+                world = self._node_step(world, i, Tick(now=world.now), flight)
+        else:
+            dest, source, m = flight.pop(action[1])
+            if action[0] == "drop":
+                world = attrs.evolve(world, faults=world.faults + 1)
+            else:
+                peer = self.keys[source]
+                kind = type(m)
+                if kind is Proposal:
+                    event: Any = ProposalReceived(peer=peer, proposal=m)
+                elif kind is Vote:
+                    event = VoteReceived(peer=peer, vote=m)
+                elif kind is SyncRequest:
+                    event = SyncRequestReceived(peer=peer, request=m)
+                elif kind is AdvertiseBlock:
+                    event = AdvertiseBlockReceived(peer=peer, advertisement=m)
+                elif kind is AdvertiseCertificate:
+                    event = AdvertiseCertificateReceived(peer=peer, advertisement=m)
+                else:
+                    event = SyncResponseReceived(peer=peer, response=m)
+                world = self._node_step(world, dest, event, flight)
+        return attrs.evolve(world, flight=tuple(sorted(flight, key=itf.canonical)))
+
+
+register("cluster")(ClusterSystem)
+
+
 # --- running an exploration: the CLI and `blockfsm check` ----------------------------------------
 
 
@@ -840,30 +1114,26 @@ def _print_report(report: Report, path: Path | None) -> None:
 @click.option(
     "--heights",
     type=click.IntRange(min=1, max=20),
-    default=3,
-    show_default=True,
-    help="Blocks in the canonical chain.",
+    default=None,
+    help="Sync: blocks in the canonical chain (3); cluster: heights proposed on (3).",
 )
 @click.option(
     "--ticks",
     type=click.IntRange(min=0, max=100),
-    default=3,
-    show_default=True,
-    help="Seconds of simulated time.",
+    default=None,
+    help="Ticks of simulated time (sync: 3 s; cluster: 1 round timeout).",
 )
 @click.option(
     "--in-flight",
     type=click.IntRange(min=0, max=20),
-    default=2,
-    show_default=True,
-    help="Messages the network holds at once.",
+    default=None,
+    help="Messages the network holds at once (sync: 2; cluster: 12).",
 )
 @click.option(
     "--faults",
     type=click.IntRange(min=0, max=20),
-    default=1,
-    show_default=True,
-    help="Drops and Byzantine replies the adversary may spend.",
+    default=None,
+    help="Messages the adversary may drop or answer falsely (sync: 1; cluster: 0).",
 )
 @click.option(
     "--depth", type=click.IntRange(min=1), default=None, help="Depth bound (required with --dfs)."
@@ -886,10 +1156,10 @@ def _print_report(report: Report, path: Path | None) -> None:
 def explore_command(
     system_name: str,
     nodes: int | None,
-    heights: int,
-    ticks: int,
-    in_flight: int,
-    faults: int,
+    heights: int | None,
+    ticks: int | None,
+    in_flight: int | None,
+    faults: int | None,
     depth: int | None,
     use_dfs: bool,
     max_states: int | None,
@@ -908,9 +1178,11 @@ def explore_command(
         raise click.UsageError("--dfs needs --depth")
     if nodes is not None and system_name == "sync":
         raise click.UsageError(
-            "--nodes applies to a cluster system; the sync system has one client and two servers"
+            "--nodes applies to the cluster system; the sync system has one client and two servers"
         )
-    system = SYSTEMS[system_name](heights=heights, ticks=ticks, in_flight=in_flight, faults=faults)
+    given = {"nodes": nodes, "heights": heights, "ticks": ticks, "in_flight": in_flight}
+    given["faults"] = faults
+    system = SYSTEMS[system_name](**{k: v for k, v in given.items() if v is not None})
     with Bar(
         SpinnerColumn(),
         TextColumn("{task.description}"),

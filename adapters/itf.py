@@ -19,6 +19,7 @@ Python                    ITF value
 ``None``                  ``{"tag": "None", "value": {"#tup": []}}`` (Quint's ``None``)
 an attrs instance         ``{"tag": "<class name>", "value": {<init field>: <value>, ...}}``
 ``Ed25519Signer``         ``{"tag": "Ed25519Signer", "value": {"seed": <bytes>}}``
+anything else             ``{"#unserializable": "<type>: <repr>"}`` (garbage inputs)
 ========================  ==========================================================
 
 Attrs instances (states, events, effects, messages, blocks, certificates, configs) are encoded as
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import pkgutil
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -71,12 +73,10 @@ class Variant:
 
 
 @attrs.frozen
-class Opaque:
-    """Stands for an object of a type with no ITF form, such as the garbage a campaign hands a
-    machine to check that it is refused. The trace keeps the type's name; replay hands the machine
-    an ``Opaque``, which it must refuse just as it refused the original."""
+class Unserializable:
+    """A value ITF could not hold (``{"#unserializable": text}``), read back: an opaque object."""
 
-    type_name: str
+    text: str
 
 
 # --- the class registry ------------------------------------------------------------------------
@@ -134,8 +134,7 @@ _memo: dict[Any, JSON] = {}
 
 
 def encode(value: Any) -> JSON:
-    """The ITF value of ``value``. An object of a type with no ITF form becomes an ``Opaque``
-    naming its type; a function or a class raises ``ITFError``."""
+    """The ITF value of ``value`` (``{"#unserializable": ...}`` for a value with no ITF form)."""
     kind = type(value)
     if kind is bool or kind is str:
         return value
@@ -158,8 +157,8 @@ def encode(value: Any) -> JSON:
         return {"#map": sorted(entries, key=lambda e: _sort_key(e[0]))}
     if kind is Variant:
         return {"tag": value.tag, "value": encode(value.value)}
-    if kind is Opaque:
-        return {"tag": "Opaque", "value": {"type": value.type_name}}
+    if kind is Unserializable:
+        return {"#unserializable": value.text}
     if kind.__name__ == "Ed25519Signer":
         return {"tag": "Ed25519Signer", "value": {"seed": encode(bytes(value._key))}}
     if attrs.has(kind):
@@ -178,9 +177,15 @@ def encode(value: Any) -> JSON:
                 _memo.clear()
             _memo[value] = encoded
         return encoded
-    if callable(value) or isinstance(value, type):
-        raise ITFError(f"no ITF encoding for a {kind.__name__}: {value!r}"[:200])
-    return {"tag": "Opaque", "value": {"type": kind.__qualname__}}
+    # ITF's form for a value it cannot hold: garbage inputs in tests (an arbitrary object where a
+    # message should be) still make a readable trace; it decodes to an ``Unserializable``.
+    # A default repr names a memory address, which differs per process: drop it, so the
+    # encoding stays canonical.
+    text = _ADDRESS.sub("", f"{kind.__name__}: {value!r}")
+    return {"#unserializable": text[:200]}
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def canonical(value: Any) -> bytes:
@@ -212,7 +217,7 @@ def decode(item: JSON) -> Any:
         if key == "#map":
             return {decode(k): decode(v) for k, v in inner}
         if key == "#unserializable":
-            raise ITFError(f"the trace holds an unserializable value: {inner}")
+            return Unserializable(str(inner))
     if set(item) == {"tag", "value"} and isinstance(item["tag"], str):
         return _decode_variant(item["tag"], item["value"])
     if any(key.startswith("#") for key in item):
@@ -227,8 +232,6 @@ def _decode_variant(tag: str, value: JSON) -> Any:
         return None
     if tag == "Float" and isinstance(value, str):
         return float.fromhex(value)
-    if tag == "Opaque" and isinstance(value, dict) and isinstance(value.get("type"), str):
-        return Opaque(value["type"])
     if tag == "Ed25519Signer":
         from blockfsm.adapters.crypto import Ed25519Signer
 
@@ -400,7 +403,7 @@ def recording(limit: int = 10_000) -> Iterator[None]:
 
     def fail(self: Conformant, property_id: str, statement: str) -> Any:
         error = original_fail(self, property_id, statement)
-        _attach(self, error, self.__dict__.get(_RECORD_ATTR) or deque())
+        _attach(self, error, self.__dict__.get(_RECORD_ATTR) or deque(), after_last=True)
         return error
 
     Conformant.step = step  # type: ignore[method-assign]
@@ -425,7 +428,9 @@ def violated_property(error: BaseException) -> str:
     return type(error).__name__
 
 
-def _attach(runner: Any, error: BaseException, log: deque[Any]) -> None:
+def _attach(runner: Any, error: BaseException, log: deque[Any], after_last: bool = False) -> None:
+    """Attach the run's trace to ``error``; a liveness failure (``after_last``) is found by the
+    campaign after the last step, so its step is one past the last."""
     if getattr(error, TRACE_ATTR, None) is not None or not log:
         return
     setattr(
@@ -439,7 +444,7 @@ def _attach(runner: Any, error: BaseException, log: deque[Any]) -> None:
             violation={
                 "property": violated_property(error),
                 "message": str(error).splitlines()[0] if str(error) else "",
-                "step": len(log),
+                "step": len(log) + 1 if after_last else len(log),
             },
             source="blockfsm check",
         ),
@@ -452,6 +457,13 @@ def _trace_step(before: Any, event: Any, view: Any, outcome: Any) -> TraceStep:
     return TraceStep(event=event, view=view, state=outcome[0], effects=tuple(outcome[1]))
 
 
+def document_of(error: BaseException) -> dict[str, JSON] | None:
+    """The ITF document of the trace a failing step attached to ``error`` (plain JSON data, so it
+    crosses process boundaries), or None."""
+    trace = getattr(error, TRACE_ATTR, None)
+    return None if trace is None else machine_document(trace)
+
+
 def write_counterexamples(results: Any, trace_dir: Path, seed: int) -> dict[str, Path]:
     """Write each campaign violation's ITF trace as ``<trace_dir>/<machine>-<seed>.itf.json``."""
     written = {}
@@ -460,5 +472,5 @@ def write_counterexamples(results: Any, trace_dir: Path, seed: int) -> dict[str,
         if violation is None or violation.itf is None:
             continue
         path = Path(trace_dir) / f"{result.machine}-{seed}.itf.json"
-        written[result.machine] = write(machine_document(violation.itf), path)
+        written[result.machine] = write(violation.itf, path)
     return written

@@ -114,7 +114,7 @@ def certificate_holds(cert: Any, chain_id: int, validators: Any, verifier: Any) 
         return len(cert.signatures) == 0
     if cert.view < 1 or cert.height < 0 or len(cert.block_hash) != 32:
         return False
-    power = {key: weight for key, weight in validators.members}
+    power: dict[bytes, int] = {key: weight for key, weight in validators.members}
     message = vote_bytes(cert.chain_id, cert.view, cert.height, cert.block_hash)
     signers = [signer for signer, _ in cert.signatures]
     if len(set(signers)) != len(signers):
@@ -124,4 +124,5 @@ def certificate_holds(cert: Any, chain_id: int, validators: Any, verifier: Any) 
     for signer, signature in cert.signatures:
         if not verifier.verify(signer, message, signature):
             return False
-    return sum(power[s] for s in signers) >= quorum_power(validators)
+    signed_power: int = sum(power[s] for s in signers)
+    return signed_power >= quorum_power(validators)

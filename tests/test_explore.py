@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from blockfsm.adapters.cli import main
 from blockfsm.adapters.explore import (
+    ClusterSystem,
     StateInvariant,
     SyncSystem,
     bfs,
@@ -186,3 +187,53 @@ def test_explore_refuses_bad_arguments_clearly() -> None:
 def test_write_trace_writes_nothing_without_a_violation(tmp_path: Path) -> None:
     system = SyncSystem(ticks=1)
     assert write_trace(system, bfs(system), tmp_path) is None
+
+
+# --- the node cluster ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def attester_signs_twice(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The issue's planted bug: an attester that signs again in a round it already signed in."""
+    from blockfsm.machine import attester
+
+    monkeypatch.setattr(attester, "_signed", lambda *args: False)
+    return monkeypatch
+
+
+def test_an_attester_that_signs_twice_per_height_is_found_with_a_shortest_path(
+    attester_signs_twice: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    result = invoke(
+        "explore", "--system", "cluster", "--nodes", "4", "--heights", "3", "--json",
+        "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    violation = report["violation"]
+    assert violation["property"] == "C-4"
+    # The equivocating producer's tick, then its block and the twin reach one honest node.
+    assert violation["depth"] == 3 and violation["path"][0] == "tick"
+    assert all("Proposal 1->" in step for step in violation["path"][1:])
+    system = ClusterSystem()
+    assert bfs(system, max_depth=2).violation is None  # nothing shorter
+
+    document = json.loads(Path(report["trace_file"]).read_text())
+    assert replay_document(document).verdict == "reproduces"
+    attester_signs_twice.undo()
+    fixed = replay_document(document)
+    assert fixed.verdict == "diverges" and fixed.step == 3
+
+
+def test_the_honest_cluster_keeps_its_invariants_to_a_bounded_depth() -> None:
+    report = bfs(ClusterSystem(), max_depth=3)
+    assert report.violation is None and report.depth == 3 and not report.complete
+    assert report.distinct > 50
+
+
+def test_a_violation_in_the_initial_state_is_reported_at_depth_zero() -> None:
+    system = SyncSystem(ticks=1)
+    system.invariants = (StateInvariant("never", "nothing holds", lambda w: False),)
+    for report in (bfs(system), dfs(system, max_depth=3)):
+        assert report.violation is not None and report.violation.actions == ()
+        assert report.depth == 0

@@ -29,13 +29,12 @@ def invoke(*args: str) -> Any:
 _serve = server_module._on_request
 
 
-def _over_serving(config: Any, state: Any, event: Any, view: Any) -> Step:
+def _wrong_request_id(config: Any, state: Any, event: Any, view: Any) -> Step:
+    """A server that answers with another request's id (what upstream bug 4 let through)."""
     result = _serve(config, state, event, view)
     effects = result.effects
     if effects and type(effects[0]) is Send and type(effects[0].message) is SyncResponse:
-        request = event.request
-        blocks = view.blocks_from(request.start_height, max(request.limit, config.request_limit))
-        message = attrs.evolve(effects[0].message, blocks=blocks)
+        message = attrs.evolve(effects[0].message, request_id=effects[0].message.request_id + 1)
         return Step(result.state, (attrs.evolve(effects[0], message=message),))
     return result
 
@@ -43,8 +42,7 @@ def _over_serving(config: Any, state: Any, event: Any, view: Any) -> Step:
 def test_a_counterexample_from_check_replays_and_reproduces_then_diverges_once_fixed(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Upstream's cap bug: max(limit, request_limit) blocks instead of min.
-    monkeypatch.setattr(server_module, "_on_request", _over_serving)
+    monkeypatch.setattr(server_module, "_on_request", _wrong_request_id)
     result = invoke(
         "check", "--machine", "sync_server", "--budget", "1", "--seed", "3",
         "--trace-dir", str(tmp_path), "--json",
@@ -70,7 +68,8 @@ def test_a_counterexample_from_check_replays_and_reproduces_then_diverges_once_f
     assert fixed.exit_code == 3
     verdict = json.loads(fixed.stdout)
     assert verdict["verdict"] == "diverges" and verdict["step"] == failing_step
-    assert any(d["path"].startswith("effects[0].message.blocks") for d in verdict["differences"])
+    paths = [d["path"] for d in verdict["differences"]]
+    assert paths == ["effects[0].message.request_id"]
     text = invoke("replay", str(path))
     assert f"diverges ({failing_step}/" in text.stdout and "recorded:" in text.stdout
 
@@ -150,3 +149,19 @@ def test_the_cli_refuses_a_file_that_is_not_a_trace(tmp_path: Path) -> None:
     bad.write_text("{")
     result = CliRunner().invoke(main, ["replay", str(bad)])
     assert result.exit_code == 1 and "cannot read" in result.output
+
+
+def test_a_liveness_failure_is_recorded_after_the_last_step_and_replays_as_matching() -> None:
+    signers = make_signers(4)
+    config = SyncServerConfig(chain_id=DEFAULT_CHAIN_ID, signer=signers[0])
+    with itf.recording():
+        runner = Conformant(SYNC_SERVER, config)
+        state = SYNC_SERVER.initial(config)
+        for now in (0, 10, 20):
+            state, _ = runner.step(state, Tick(now=now), chain_of(2, signers).snapshot())
+        error = runner.fail("SL-1", "the server advertises every advertise_time")
+    trace = getattr(error, itf.TRACE_ATTR)
+    assert len(trace.steps) == 3 and trace.violation["step"] == 4
+    result = replay_machine(itf.read_machine_trace(json.loads(json.dumps(
+        itf.machine_document(trace)))))  # fmt: skip
+    assert result.verdict == "matches" and "after the last step" in result.detail

@@ -32,6 +32,9 @@ class Campaign:
     """Per single-rule strategy, inputs rejected by that rule alone (reset with ``stats``)."""
     rule_names: tuple[str, ...] = ()
     """Every rule ``rules`` counts, so a rule no input reached shows as 0."""
+    also: tuple[tuple[MachineSpec, Stats], ...] = ()
+    """Machines this campaign also runs under their specs (the cluster runs the node and the
+    attester): reported beside it, with their own properties and row coverage."""
 
     @property
     def machine(self) -> str:
