@@ -6,7 +6,7 @@ and checks the liveness properties. What each property would catch:
 
 | id    | would catch |
 |-------|-------------|
-| C-1   | an attester that signs twice per height; a sync client that accepts an unchecked certificate |
+| C-1   | signing twice per height; a sync client accepting an unchecked certificate |
 | C-2   | forks below the tip |
 | C-3   | a store that replaces committed blocks |
 | C-4   | a keeper that signs two blocks for one (height, round, phase) |
