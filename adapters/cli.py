@@ -201,3 +201,9 @@ def render(out: Path, check_only: bool) -> None:
     for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}")
+
+
+from blockfsm.adapters import node_cli  # noqa: E402
+
+for _command in (node_cli.keygen, node_cli.node, node_cli.demo):
+    main.add_command(_command)

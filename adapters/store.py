@@ -135,12 +135,18 @@ class LmdbStore:
     """A node's chain on disk. Open one per data directory (LMDB locks it per process)."""
 
     def __init__(
-        self, path: str | Path, chain_id: ChainId, *, map_size: int = DEFAULT_MAP_SIZE
+        self,
+        path: str | Path,
+        chain_id: ChainId,
+        *,
+        map_size: int = DEFAULT_MAP_SIZE,
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path)
         self.chain_id = chain_id
         self.map_size = map_size
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not readonly:
+            self.path.mkdir(parents=True, exist_ok=True)
         self._env = lmdb.open(
             str(self.path),
             map_size=map_size,
@@ -149,11 +155,14 @@ class LmdbStore:
             metasync=True,
             lock=True,
             readahead=False,
+            readonly=readonly,
         )
         self._blocks = self._env.open_db(b"blocks")
         self._hashes = self._env.open_db(b"hashes")
         self._certs = self._env.open_db(b"certs")
         self._meta = self._env.open_db(b"meta")
+        if readonly:
+            return
         with self._write() as txn:
             raw = txn.get(b"chain_id", db=self._meta)
             if raw is None:
