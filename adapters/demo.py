@@ -196,16 +196,16 @@ def run_demo(
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _run(
-    root: Path, nodes: int, duration: float, as_json: bool, console: Console, started: float
-) -> int:
-    names = [f"keeper{i}" for i in range(nodes)] + ["late"]
+def make_cluster(
+    root: Path, keepers: list[str], others: list[str], *, max_height: int, interval: int
+) -> tuple[dict[str, _Proc], ValidatorSet]:
+    """Keys, configs and (unstarted) processes: ``keepers`` are validators dialling each other,
+    the first runs the block source; ``others`` dial the keepers and are not validators."""
+    names = keepers + others
     keys = {n: write_key_file(root / f"{n}.key") for n in names}
     ports = {n: _free_port() for n in names}
-    keepers = names[:nodes]
     validators = ValidatorSet.equal(keys[n].public_key for n in keepers)
     quorum_keys = [root / f"{n}.key" for n in keepers[: validators.quorum]]
-    blocks_to_make = max(20, int(duration * 1000 * 0.6 / INTERVAL_MS))
     procs: dict[str, _Proc] = {}
     for n in names:
         peers = [m for m in keepers if m != n]
@@ -226,8 +226,8 @@ def _run(
             lines += [
                 "[source]",
                 "key_files = [" + ", ".join(f'"{p.name}"' for p in quorum_keys) + "]",
-                f"interval = {INTERVAL_MS}",
-                f"max_height = {blocks_to_make - 1}",
+                f"interval = {interval}",
+                f"max_height = {max_height}",
             ]
         for m in peers:
             lines += ["[[peers]]", f'key = "{keys[m].public_key.hex()}"',
@@ -235,6 +235,18 @@ def _run(
         cfg = root / f"{n}.toml"
         cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
         procs[n] = _Proc(n, cfg, root / "data" / n, root / f"{n}.log")
+    return procs, validators
+
+
+def _run(
+    root: Path, nodes: int, duration: float, as_json: bool, console: Console, started: float
+) -> int:
+    keepers = [f"keeper{i}" for i in range(nodes)]
+    names = [*keepers, "late"]
+    blocks_to_make = max(20, int(duration * 1000 * 0.6 / INTERVAL_MS))
+    procs, validators = make_cluster(
+        root, keepers, ["late"], max_height=blocks_to_make - 1, interval=INTERVAL_MS
+    )
 
     killed = keepers[-1]
     kill_at = duration * 0.3
@@ -331,4 +343,4 @@ def _run(
     return 0 if ok else 1
 
 
-__all__ = ["check_invariants", "read_heights", "run_demo"]
+__all__ = ["check_invariants", "make_cluster", "read_heights", "run_demo"]

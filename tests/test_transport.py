@@ -208,7 +208,7 @@ def test_wrong_chain_bad_signature_and_replayed_advertisements_are_counted_rejec
 ) -> None:
     async def main() -> None:
         async with Node(tmp_path) as node:
-            r, w = await _raw_handshake(node.port, KEYS[1])
+            _r, w = await _raw_handshake(node.port, KEYS[1])
             await _wait(lambda: node.transport.connected())
             now = node.runtime.now()
             key = KEYS[1].public_key
