@@ -18,7 +18,8 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 
 from blockfsm.spec.campaigns import Campaign
-from blockfsm.spec.conformance import ConformanceError, InvariantViolation, StepRaised
+from blockfsm.spec.conformance import ConformanceError, InvariantViolation, Stats, StepRaised
+from blockfsm.spec.language import MachineSpec
 
 BATCH_EXAMPLES = 20
 
@@ -54,6 +55,8 @@ class CampaignResult:
     batches: int
     seconds: float
     violation: Violation | None
+    also: tuple[CampaignResult, ...] = ()
+    unrecoverable: int = 0
 
     @property
     def ok(self) -> bool:
@@ -109,6 +112,8 @@ def run_campaign(
     """Run ``campaign`` for about ``budget_seconds``; ``on_batch`` gets the fraction done."""
     stats = campaign.stats
     stats.reset()
+    for _, extra in campaign.also:
+        extra.reset()
     started = time.monotonic()
     batches = 0
     violation = None
@@ -156,7 +161,13 @@ def run_campaign(
             )
         )
     declared = [r.id for r in spec.rows]
+    also = tuple(
+        _also_result(extra_spec, extra_stats, violation, time.monotonic() - started, batches)
+        for extra_spec, extra_stats in campaign.also
+    )
     return CampaignResult(
+        also=also,
+        unrecoverable=stats.examples["unrecoverable"],
         machine=campaign.machine,
         properties=tuple(properties),
         rows_hit=sum(1 for r in declared if stats.rows[r]),
@@ -183,3 +194,47 @@ def _result(
         examples=stats.examples[pid],
         steps=stats.steps[pid],
     )
+
+
+def _also_result(
+    spec: MachineSpec, stats: Stats, violation: Violation | None, seconds: float, batches: int
+) -> CampaignResult:
+    """The result of a machine another campaign ran under its spec (the node in the cluster)."""
+    properties = []
+    for inv in spec.invariants:
+        violated = violation is not None and violation.property_id == inv.id
+        properties.append(
+            PropertyResult(
+                machine=spec.name,
+                id=inv.id,
+                kind="safety",
+                statement=inv.statement,
+                status="violated" if violated else "held",
+                examples=stats.examples[inv.id],
+                steps=stats.steps[inv.id],
+            )
+        )
+    declared = [r.id for r in spec.rows]
+    return CampaignResult(
+        machine=spec.name,
+        properties=tuple(properties),
+        rows_hit=sum(1 for r in declared if stats.rows[r]),
+        rows_declared=len(declared),
+        unhit_rows=tuple(r for r in declared if not stats.rows[r]),
+        examples=stats.runs,
+        batches=batches,
+        seconds=seconds,
+        violation=None,
+    )
+
+
+def run_named(machine: str, budget_seconds: float, seed: int, profile: str) -> CampaignResult:
+    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``)."""
+    from blockfsm.spec.campaigns import all_campaigns
+    from blockfsm.spec.strategies.profiles import load_profile
+
+    load_profile(profile)
+    for campaign in all_campaigns():
+        if campaign.machine == machine:
+            return run_campaign(campaign, budget_seconds=budget_seconds, seed=seed)
+    raise KeyError(machine)

@@ -46,7 +46,16 @@ def main() -> None:
     multiple=True,
     help="Only this machine (repeatable). Default: every machine.",
 )
-def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...]) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Run the campaigns in this many processes.",
+)
+def check(
+    budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...], workers: int
+) -> None:
     """Run the property-based campaign of every machine and report each invariant."""
     from blockfsm.adapters.check import run_campaign
     from blockfsm.spec.campaigns import all_campaigns
@@ -76,6 +85,11 @@ def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, .
         console=err,
         transient=as_json,
     ) as progress:
+        if workers > 1:
+            from blockfsm.adapters.check_workers import run_parallel
+
+            results = run_parallel(campaigns, progress, share, seed, profile, workers)
+            campaigns = []
         for campaign in campaigns:
             task = progress.add_task(campaign.machine, total=1.0, status="running")
 
@@ -93,6 +107,7 @@ def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, .
                 ),
             )
             results.append(result)
+            results.extend(result.also)
 
     ok = all(r.ok for r in results)
     if as_json:
@@ -128,6 +143,7 @@ def _as_json(
         "seed": seed,
         "budget_seconds": budget,
         "profile": profile,
+        "unrecoverable_runs": {r.machine: r.unrecoverable for r in results if r.unrecoverable},
     }
 
 
@@ -150,6 +166,7 @@ def _print_report(
         out.print(
             f"{r.machine}: rows hit {r.rows_hit}/{r.rows_declared}{missing}; "
             f"{r.examples} examples in {r.batches} batches, {r.seconds:.1f} s"
+            + (f"; {r.unrecoverable} unrecoverable runs" if r.unrecoverable else "")
         )
         if r.violation is not None:
             v = r.violation

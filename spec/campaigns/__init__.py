@@ -27,6 +27,9 @@ class Campaign:
     spec: MachineSpec
     test_class: type[RuleBasedStateMachine]
     stats: Stats
+    also: tuple[tuple[MachineSpec, Stats], ...] = ()
+    """Machines this campaign also runs under their specs (the cluster runs the node and the
+    attester): reported beside it, with their own properties and row coverage."""
 
     @property
     def machine(self) -> str:

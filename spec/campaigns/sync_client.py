@@ -97,8 +97,10 @@ def extend_to(chain: InMemoryChain, length: int) -> None:
 class Server:
     """One server of the campaign: honest (a sync server machine) or Byzantine (a behaviour)."""
 
-    def __init__(self, index: int, length: int, behaviour: Byzantine | None) -> None:
+    def __init__(self, index: int, length: int, behaviour: Byzantine | None, limit: int) -> None:
         self.key = KEYS[index]
+        self.limit = limit
+        """This server's own request_limit, drawn independently of the client's."""
         self.signer = SIGNERS[index]
         self.chain = InMemoryChain(CHAIN_ID)
         extend_to(self.chain, length)
@@ -118,6 +120,8 @@ class SyncClientTest(MachineTest):
     SERVER_STATS = Stats()
     HONEST: ClassVar[tuple[int, int]] = (1, 2)
     """How many honest servers a run has (min, max); three Byzantine servers follow them."""
+    FIRST_CAP_AT_LEAST: ClassVar[int] = 1
+    """The least request_limit of the first honest server (3 makes SCL-1 checkable every run)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,7 +135,6 @@ class SyncClientTest(MachineTest):
         self.rounds: dict[tuple[int, bytes], list[int]] | None = None
         """During the fair phase: (sync start, server) -> [committed height at the first request
         of that sync to that server, requests sent to it]."""
-        self.server_limit = 10
 
     # --- setup ----------------------------------------------------------------------------
 
@@ -143,7 +146,7 @@ class SyncClientTest(MachineTest):
         ),
         client_length=st.integers(min_value=0, max_value=12),
         request_limit=st.integers(min_value=3, max_value=8),
-        extra_limit=st.integers(min_value=0, max_value=4),
+        server_limits=st.lists(st.integers(min_value=1, max_value=12), min_size=5, max_size=5),
         response_timeout=st.integers(min_value=100, max_value=1_500),
         blacklist_expiry_time=st.integers(min_value=100, max_value=6_000),
         trigger_timeout=st.integers(min_value=500, max_value=6_000),
@@ -160,7 +163,7 @@ class SyncClientTest(MachineTest):
         lengths: list[int],
         client_length: int,
         request_limit: int,
-        extra_limit: int,
+        server_limits: list[int],
         response_timeout: int,
         blacklist_expiry_time: int,
         trigger_timeout: int,
@@ -192,16 +195,18 @@ class SyncClientTest(MachineTest):
             advertise_freshness=2 * advertise_time,
             max_sync_time=byzantine_count * (response_timeout + t) + 2 * t + slack,
         )
-        self.server_limit = request_limit + extra_limit
         extend_to(self.chain, client_length)
         for i in range(1, honest + byzantine_count + 1):
             behaviour = None if i <= honest else behaviours[i - 1 - honest]
-            server = Server(i, lengths[i - 1], behaviour)
+            limit = server_limits[i - 1]
+            if i == 1:
+                limit = max(limit, self.FIRST_CAP_AT_LEAST)
+            server = Server(i, lengths[i - 1], behaviour, limit)
             if behaviour is None:
                 cfg = SyncServerConfig(
                     chain_id=CHAIN_ID,
                     signer=server.signer,
-                    request_limit=self.server_limit,
+                    request_limit=server.limit,
                     advertise_time=advertise_time,
                     rate_limit_requests=100_000,
                     rate_limit_window=1_000,
@@ -259,7 +264,7 @@ class SyncClientTest(MachineTest):
         return SyncResponse(
             chain_id=CHAIN_ID,
             request_id=request.request_id,
-            blocks=view.blocks_from(request.start_height, min(request.limit, self.server_limit)),
+            blocks=view.blocks_from(request.start_height, min(request.limit, s.limit)),
             highest_certificate=view.highest_certificate(),
         )
 
@@ -570,15 +575,17 @@ class SyncClientTest(MachineTest):
 
     def check_rounds(self, target: int) -> None:
         """SCL-1's bound in rounds: in the sync that reached the target, each honest server was
-        asked at most ceil(gap / (request_limit - 2)) + 1 times."""
+        asked at most ceil(gap / (min(request_limit, its own cap) - 2)) + 1 times (a server
+        whose cap is below 3 commits nothing per answer: it is bounded by gap + 1)."""
         assert self.config is not None and self.runner is not None and self.rounds is not None
-        honest = {s.key for s in self.servers if s.honest}
+        caps = {s.key: s.limit for s in self.servers if s.honest}
         last_sync = max(started for started, _ in self.rounds)
         for (started, peer), (committed_at_start, asked) in self.rounds.items():
-            if started != last_sync or peer not in honest:
+            if started != last_sync or peer not in caps:
                 continue
             gap = target - committed_at_start
-            allowed = -(-gap // (self.config.request_limit - 2)) + 1
+            step = max(1, min(self.config.request_limit, caps[peer]) - 2)
+            allowed = -(-gap // step) + 1
             if asked > allowed:
                 raise self.runner.fail(
                     "SCL-1",
@@ -589,7 +596,10 @@ class SyncClientTest(MachineTest):
     def check_liveness(self) -> None:
         assert self.config is not None and self.runner is not None
         self.queue.clear()
-        target = max(s.chain.committed_height for s in self.servers if s.honest)
+        # SCL-1's fairness: an honest server whose own cap is at least 3 (below that no answer
+        # commits anything new); without one the scenario is not recoverable and is only counted.
+        useful = [s.chain.committed_height for s in self.servers if s.honest and s.limit >= 3]
+        target = max(useful, default=-1)
         deadline = self.now + self.bound_ms()
         if self.chain.committed_height < target:
             self.rounds = {}
@@ -613,6 +623,7 @@ class OneHonestThreeByzantine(SyncClientTest):
     """The 'done when' scenario: exactly one honest server against Byzantine ones."""
 
     HONEST = (1, 1)
+    FIRST_CAP_AT_LEAST = 3
 
 
 CAMPAIGN = Campaign(spec=SPEC, test_class=SyncClientTest, stats=SyncClientTest.STATS)
