@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 import msgpack
 
+from blockfsm.machine.attester import Guard, Proposal, Vote
 from blockfsm.machine.messages import (
     AdvertiseBlock,
     AdvertiseCertificate,
@@ -75,6 +76,8 @@ TAG_SYNC_REQUEST = 1
 TAG_SYNC_RESPONSE = 2
 TAG_ADVERTISE_BLOCK = 3
 TAG_ADVERTISE_CERTIFICATE = 4
+TAG_VOTE = 5
+TAG_PROPOSAL = 6
 TAG_HELLO = 16
 TAG_PROOF = 17
 
@@ -88,6 +91,10 @@ def _cert(c: Certificate) -> list[Any]:
 
 def _block(b: Block) -> list[Any]:
     return [b.chain_id, b.height, b.parent_hash, _cert(b.justify), b.payload, b.hash]
+
+
+def _vote(v: Vote) -> list[Any]:
+    return [v.phase, v.chain_id, v.height, v.round, v.block_hash, v.voter, v.signature]
 
 
 def to_body(message: object) -> list[Any]:
@@ -114,6 +121,18 @@ def to_body(message: object) -> list[Any]:
         ]
     if kind is AdvertiseCertificate:
         return [TAG_ADVERTISE_CERTIFICATE, _cert(m.certificate)]
+    if kind is Vote:
+        return [TAG_VOTE, *_vote(m)]
+    if kind is Proposal:
+        return [
+            TAG_PROPOSAL,
+            m.round,
+            _block(m.block),
+            m.valid_round,
+            [_vote(v) for v in m.proof],
+            m.producer,
+            m.signature,
+        ]
     if kind is Hello:
         return [TAG_HELLO, m.chain_id, m.public_key, m.nonce]
     if kind is Proof:
@@ -202,6 +221,22 @@ def _to_block(v: object) -> Block:
     )
 
 
+def _to_vote(f: list[Any]) -> Vote:
+    return Vote(
+        phase=_int(f[0], 0, 255, "vote phase"),
+        chain_id=_u64(f[1], "vote chain_id"),
+        height=_int(f[2], 0, _I64_MAX, "vote height"),
+        round=_int(f[3], 0, _I64_MAX, "vote round"),
+        block_hash=_bytes(f[4], "vote block_hash", HASH_SIZE),
+        voter=_bytes(f[5], "voter", KEY_SIZE),
+        signature=_bytes(f[6], "vote signature", SIG_SIZE),
+    )
+
+
+def _votes(v: object, what: str) -> tuple[Vote, ...]:
+    return tuple(_to_vote(_list(x, "vote", 7)) for x in _list(v, what, max_len=MAX_SIGNATURES))
+
+
 def from_body(body: object) -> object:
     f = _list(body, "message")
     if not f:
@@ -236,6 +271,19 @@ def from_body(body: object) -> object:
     if tag == TAG_ADVERTISE_CERTIFICATE and type(tag) is int:
         _list(f, "AdvertiseCertificate", 2)
         return AdvertiseCertificate(certificate=_to_cert(f[1]))
+    if tag == TAG_VOTE and type(tag) is int:
+        _list(f, "Vote", 8)
+        return _to_vote(f[1:])
+    if tag == TAG_PROPOSAL and type(tag) is int:
+        _list(f, "Proposal", 7)
+        return Proposal(
+            round=_int(f[1], 0, _I64_MAX, "proposal round"),
+            block=_to_block(f[2]),
+            valid_round=_int(f[3], -1, _I64_MAX, "proposal valid_round"),
+            proof=_votes(f[4], "proposal proof"),
+            producer=_bytes(f[5], "producer", KEY_SIZE),
+            signature=_bytes(f[6], "proposal signature", SIG_SIZE),
+        )
     if tag == TAG_HELLO and type(tag) is int:
         _list(f, "Hello", 4)
         return Hello(
@@ -289,6 +337,43 @@ def decode_frame(data: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> object:
     if len(data) - HEADER.size > length:
         raise CodecError("bytes after the frame")
     return decode_body(data[HEADER.size :])
+
+
+def encode_guard(g: Guard) -> bytes:
+    """The attester's guard, for storage."""
+    return msgpack.packb(
+        [
+            g.height,
+            g.locked_round,
+            g.locked_hash,
+            [[r, p, h] for r, p, h in g.signed],
+            _block(g.locked_block) if g.locked_block is not None else None,
+            [_vote(v) for v in g.locked_proof],
+        ],
+        use_bin_type=True,
+    )
+
+
+def decode_guard(data: bytes) -> Guard:
+    f = _list(_unpack(data), "guard", 6)
+    signed = []
+    for entry in _list(f[3], "guard signed"):
+        e = _list(entry, "guard signed entry", 3)
+        signed.append(
+            (
+                _int(e[0], 0, _I64_MAX, "signed round"),
+                _int(e[1], 0, 255, "signed phase"),
+                _bytes(e[2], "signed hash", HASH_SIZE),
+            )
+        )
+    return Guard(
+        height=_int(f[0], 0, _I64_MAX, "guard height"),
+        locked_round=_int(f[1], -1, _I64_MAX, "guard locked_round"),
+        locked_hash=_bytes(f[2], "guard locked_hash", HASH_SIZE),
+        signed=tuple(signed),
+        locked_block=_to_block(f[4]) if f[4] is not None else None,
+        locked_proof=_votes(f[5], "guard locked_proof"),
+    )
 
 
 def decode_block(data: bytes) -> Block:

@@ -14,6 +14,7 @@ Example (every field but ``[source]`` and ``[timeouts]``/``[store]`` entries is 
 
     [timeouts]                         # milliseconds
     tick = 100
+    round = 1000                       # the attester's round timeout (full node only)
     advertise = 300
     response = 1000
     trigger = 2000
@@ -63,6 +64,7 @@ class NodeFileConfig:
     validators: tuple[bytes, ...]
     peers: tuple[PeerEntry, ...]
     tick: int = 100
+    round: int = 1000
     advertise: int = 300
     response: int = 1000
     trigger: int = 2000
@@ -77,8 +79,15 @@ _TOP = {
     "chain_id", "key_file", "data_dir", "listen", "validators", "peers", "timeouts", "store",
     "source",
 }  # fmt: skip
-_TIMEOUTS = {"tick": (1, 60_000), "advertise": (1, 3_600_000), "response": (1, 3_600_000),
-             "trigger": (1, 3_600_000), "blacklist": (1, 3_600_000)}  # fmt: skip
+_HOUR = 3_600_000
+_TIMEOUTS = {
+    "tick": (1, 60_000),
+    "round": (1, _HOUR),
+    "advertise": (1, _HOUR),
+    "response": (1, _HOUR),
+    "trigger": (1, _HOUR),
+    "blacklist": (1, _HOUR),
+}
 
 
 def _address(value: object, where: str) -> tuple[str, int]:

@@ -182,13 +182,18 @@ def check_invariants(
 
 
 def run_demo(
-    *, nodes: int = 4, duration: float = 20.0, as_json: bool = False, keep: bool = False
+    *,
+    nodes: int = 4,
+    duration: float = 20.0,
+    as_json: bool = False,
+    keep: bool = False,
+    mode: str = "node",
 ) -> int:
     console = Console(stderr=as_json)
     root = Path(tempfile.mkdtemp(prefix="blockfsm-demo-"))
     started = time.monotonic()
     try:
-        return _run(root, nodes, duration, as_json, console, started)
+        return _run(root, nodes, duration, as_json, console, started, mode)
     finally:
         if keep:
             console.print(f"data kept in {root}")
@@ -197,10 +202,18 @@ def run_demo(
 
 
 def make_cluster(
-    root: Path, keepers: list[str], others: list[str], *, max_height: int, interval: int
+    root: Path,
+    keepers: list[str],
+    others: list[str],
+    *,
+    max_height: int,
+    interval: int,
+    source: bool = True,
 ) -> tuple[dict[str, _Proc], ValidatorSet]:
-    """Keys, configs and (unstarted) processes: ``keepers`` are validators dialling each other,
-    the first runs the block source; ``others`` dial the keepers and are not validators."""
+    """Keys, configs and (unstarted) processes: ``keepers`` are validators dialling each other;
+    with ``source`` the first runs the block source (sync-only nodes), without it every node is
+    a full node (sync and attester) and the keepers produce blocks by consensus. ``others`` dial
+    the keepers and are not validators."""
     names = keepers + others
     keys = {n: write_key_file(root / f"{n}.key") for n in names}
     ports = {n: _free_port() for n in names}
@@ -217,12 +230,13 @@ def make_cluster(
             "validators = [" + ", ".join(f'"{keys[k].public_key.hex()}"' for k in keepers) + "]",
             "[timeouts]",
             "tick = 50",
+            "round = 600",
             "advertise = 250",
             "response = 1000",
             "trigger = 1500",
             "blacklist = 3000",
         ]
-        if n == keepers[0]:
+        if source and n == keepers[0]:
             lines += [
                 "[source]",
                 "key_files = [" + ", ".join(f'"{p.name}"' for p in quorum_keys) + "]",
@@ -239,13 +253,24 @@ def make_cluster(
 
 
 def _run(
-    root: Path, nodes: int, duration: float, as_json: bool, console: Console, started: float
+    root: Path,
+    nodes: int,
+    duration: float,
+    as_json: bool,
+    console: Console,
+    started: float,
+    mode: str,
 ) -> int:
     keepers = [f"keeper{i}" for i in range(nodes)]
     names = [*keepers, "late"]
     blocks_to_make = max(20, int(duration * 1000 * 0.6 / INTERVAL_MS))
     procs, validators = make_cluster(
-        root, keepers, ["late"], max_height=blocks_to_make - 1, interval=INTERVAL_MS
+        root,
+        keepers,
+        ["late"],
+        max_height=blocks_to_make - 1,
+        interval=INTERVAL_MS,
+        source=mode == "sync",
     )
 
     killed = keepers[-1]
@@ -254,7 +279,9 @@ def _run(
     late_at = duration * 0.5
     deadline = duration + 30.0
     committed_before_kill = -1
-    target = blocks_to_make - 2
+    # sync mode: the source stops at a known height; node mode: the cluster keeps producing, and
+    # every node must reach what the never-killed keepers had committed at ``duration``.
+    target = blocks_to_make - 2 if mode == "sync" else -1
     phase = "producing"
 
     def table() -> Table:
@@ -294,7 +321,14 @@ def _run(
                 if procs["late"].starts == 0 and now >= late_at:
                     procs["late"].start()
                     events.append(f"{now:.1f}s: started late node")
-                if procs["late"].starts and all(h >= target for h in heights.values()):
+                if target < 0 and now >= duration:
+                    target = min(heights[n] for n in keepers if n != killed)
+                    events.append(f"{now:.1f}s: catch-up target {target}")
+                if (
+                    procs["late"].starts
+                    and target >= 0
+                    and all(h >= target for h in heights.values())
+                ):
                     phase = "all caught up"
                     break
                 if now > deadline:

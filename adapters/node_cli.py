@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -32,23 +33,47 @@ async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> No
     from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
     from blockfsm.adapters.store import LmdbStore
     from blockfsm.adapters.transport import Transport, log_event
+    from blockfsm.machine.node import NODE, NodeConfig
+    from blockfsm.machine.node import initial as node_initial
     from blockfsm.machine.types import ValidatorSet
 
     signer = load_key_file(cfg.key_file)
     source_signers = [load_key_file(f) for f in cfg.source_key_files]
     store = LmdbStore(cfg.data_dir, cfg.chain_id, map_size=cfg.map_size_mb * 1024 * 1024)
     verifier = Ed25519Verifier()
-    config = sync_node_config(
-        chain_id=cfg.chain_id,
-        signer=signer,
-        validators=ValidatorSet.equal(cfg.validators),
-        verifier=verifier,
-        advertise_time=cfg.advertise,
-        trigger_timeout=cfg.trigger,
-        response_timeout=cfg.response,
-        blacklist_expiry_time=cfg.blacklist,
-        seed=int.from_bytes(signer.public_key[:8], "big"),
-    )
+    validators = ValidatorSet.equal(cfg.validators)
+    seed = int.from_bytes(signer.public_key[:8], "big")
+    machine: Any
+    if source_signers or signer.public_key not in validators:
+        # Sync-only: over a chain the block source extends (no consensus), or a follower that is
+        # not a validator (it has nothing to attest; it serves and catches up through sync).
+        machine = SYNC_NODE
+        config: Any = sync_node_config(
+            chain_id=cfg.chain_id,
+            signer=signer,
+            validators=validators,
+            verifier=verifier,
+            advertise_time=cfg.advertise,
+            trigger_timeout=cfg.trigger,
+            response_timeout=cfg.response,
+            blacklist_expiry_time=cfg.blacklist,
+            seed=seed,
+        )
+        state = None
+    else:
+        # The full node: sync server, sync client and attester; restarts from its guard.
+        machine = NODE
+        config = NodeConfig.make(
+            chain_id=cfg.chain_id,
+            signer=signer,
+            validators=validators,
+            verifier=verifier,
+            seed=seed,
+            round_timeout=cfg.round,
+            advertise_time=cfg.advertise,
+            trigger_timeout=cfg.trigger,
+        )
+        state = node_initial(config, store.attester_guard())
     runtime: Runtime
     transport = Transport(
         chain_id=cfg.chain_id,
@@ -56,7 +81,7 @@ async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> No
         verifier=verifier,
         on_message=lambda p, m: runtime.deliver(p, m),
     )
-    runtime = Runtime(SYNC_NODE, config, store, transport, tick_ms=cfg.tick)
+    runtime = Runtime(machine, config, store, transport, tick_ms=cfg.tick, state=state)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -99,8 +124,15 @@ def node(config_file: Path, log_level: str) -> None:
 @click.option("--duration", default=20.0, show_default=True, type=click.FloatRange(3, 600))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
 @click.option("--keep", is_flag=True, help="Keep the data directory and print its path.")
-def demo(nodes: int, duration: float, as_json: bool, keep: bool) -> None:
+@click.option(
+    "--mode",
+    type=click.Choice(["node", "sync"]),
+    default="node",
+    show_default=True,
+    help="node: full nodes, blocks by consensus; sync: sync-only nodes and a block source.",
+)
+def demo(nodes: int, duration: float, as_json: bool, keep: bool, mode: str) -> None:
     """A local cluster on loopback: kill -9 and restart one node, start one late, check safety."""
     from blockfsm.adapters.demo import run_demo
 
-    sys.exit(run_demo(nodes=nodes, duration=duration, as_json=as_json, keep=keep))
+    sys.exit(run_demo(nodes=nodes, duration=duration, as_json=as_json, keep=keep, mode=mode))

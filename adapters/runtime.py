@@ -33,6 +33,7 @@ import attrs
 
 from blockfsm.adapters.store import WRITE_EFFECTS, LmdbStore
 from blockfsm.adapters.transport import Transport, log_event
+from blockfsm.machine.attester import Proposal, ProposalReceived, Vote, VoteReceived
 from blockfsm.machine.core import Broadcast, Observe, PeerId, Rejected, Send, Step, Tick
 from blockfsm.machine.crypto import Signer
 from blockfsm.machine.messages import (
@@ -75,6 +76,8 @@ _RECEIVED: dict[type, Callable[[PeerId, Any], object]] = {
     SyncResponse: lambda p, m: SyncResponseReceived(peer=p, response=m),
     AdvertiseBlock: lambda p, m: AdvertiseBlockReceived(peer=p, advertisement=m),
     AdvertiseCertificate: lambda p, m: AdvertiseCertificateReceived(peer=p, advertisement=m),
+    Proposal: lambda p, m: ProposalReceived(peer=p, proposal=m),
+    Vote: lambda p, m: VoteReceived(peer=p, vote=m),
 }
 
 
@@ -102,6 +105,15 @@ class _SyncNode:
     """Ticks go to both machines (server first); requests to the server; the rest to the client."""
 
     name = "sync_node"
+    accepts = frozenset(
+        {
+            Tick,
+            SyncRequestReceived,
+            SyncResponseReceived,
+            AdvertiseBlockReceived,
+            AdvertiseCertificateReceived,
+        }
+    )
 
     def initial(self, config: SyncNodeConfig) -> SyncNodeState:
         return SyncNodeState(
@@ -175,6 +187,7 @@ class Runtime:
         offload_blocks: int = 8,
         inbox_size: int = 4096,
         name: str = "node",
+        state: Any = None,
     ) -> None:
         self.machine = machine
         self.config = config
@@ -184,7 +197,9 @@ class Runtime:
         self.clock = clock
         self.offload_blocks = offload_blocks
         self.name = name
-        self.state = machine.initial(config)
+        self.state = machine.initial(config) if state is None else state
+        self.accepts: frozenset[type] | None = getattr(machine, "accepts", None)
+        self.failures = 0
         self.inbox: asyncio.Queue[object] = asyncio.Queue(maxsize=inbox_size)
         self.rejections: Counter[str] = Counter()
         self.blamed: list[tuple[PeerId, str]] = []
@@ -199,8 +214,9 @@ class Runtime:
     def deliver(self, peer: PeerId, message: object) -> None:
         """Transport callback: a decoded message from an authenticated peer."""
         event = message_event(peer, message)
-        if event is None:
-            log_event(log, logging.WARNING, "message_ignored", peer=peer, kind=type(message))
+        if event is None or (self.accepts is not None and type(event) not in self.accepts):
+            self.rejections["not_served"] += 1
+            log_event(log, logging.DEBUG, "message_ignored", peer=peer, kind=type(message).__name__)
             return
         self.put(event)
 
@@ -240,7 +256,15 @@ class Runtime:
     async def _consume(self) -> None:
         while True:
             event = await self.inbox.get()
-            await self.handle(event)
+            try:
+                await self.handle(event)
+            except Exception as error:
+                # A bug, not bad input (the machines reject bad input as data): log it with the
+                # event kind, count it, and keep the node running on its last good state.
+                self.failures += 1
+                log.exception(
+                    "step_failed kind=%s error=%r", type(event).__name__, error, exc_info=True
+                )
 
     def _step_sync(self, event: object) -> Step:
         with self.store.snapshot() as view:

@@ -6,18 +6,19 @@ Layout (one LMDB environment, a directory, with named databases):
 - ``hashes``: block hash -> height, for look-up by hash;
 - ``certs``: height (u64 big-endian, offset by one so that -1 fits) -> the highest certificate
   seen for the block at that height;
-- ``meta``: ``chain_id``, ``committed`` (final height, i64), ``highest_cert`` and the signing guards
-  ``guard/<name>`` (height, round) that a producer or attester must never go back on.
+- ``meta``: ``chain_id``, ``committed`` (final height, i64), ``highest_cert``, the attester's
+  ``attester_guard`` (its lock and every (height, round, phase) it signed, from ``PersistGuard``)
+  and the generic signing guards ``guard/<name>`` (height, round) a signer must never go back on.
 
 Consistency and durability:
 
 - ``snapshot()`` opens one read transaction: a ``ChainView`` whose every answer is from the same
   instant (LMDB MVCC), however many writes happen meanwhile.
 - ``apply(effects)`` applies a batch of write effects (``Persist``, ``Commit``,
-  ``UpdateHighestCertificate``) in one write transaction. The environment is opened with
-  ``sync=True``, so when ``apply`` returns the batch is on disk; the runtime calls it before
-  sending any message produced after those effects. A crash (even ``kill -9``) leaves either the
-  whole batch or none of it.
+  ``UpdateHighestCertificate``, ``PersistGuard``) in one write transaction. The environment is
+  opened with ``sync=True``, so when ``apply`` returns the batch is on disk; the runtime calls it
+  before sending any message produced after those effects. A crash (even ``kill -9``) leaves
+  either the whole batch or none of it.
 - ``record_signed(name, height, round)`` persists a signing guard before the caller signs: after a
   restart the guard refuses any (height, round) not above it, so an honest node never signs twice.
 - The map size is bounded (``map_size``); a write that does not fit raises ``StoreFullError`` with
@@ -37,9 +38,12 @@ import lmdb
 from blockfsm.adapters.codec import (
     decode_block,
     decode_certificate,
+    decode_guard,
     encode_block,
     encode_certificate,
+    encode_guard,
 )
+from blockfsm.machine.attester import Guard, PersistGuard
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ZERO_HASH, Block, BlockHash, Certificate, ChainId, Height
 
@@ -48,7 +52,7 @@ _U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
 _GUARD = struct.Struct(">qq")
 
-WRITE_EFFECTS = (Persist, Commit, UpdateHighestCertificate)
+WRITE_EFFECTS = (Persist, Commit, UpdateHighestCertificate, PersistGuard)
 
 
 class StoreError(RuntimeError):
@@ -241,6 +245,8 @@ class LmdbStore:
                     self._commit(txn, effect.height)
                 elif kind is UpdateHighestCertificate:
                     self._set_cert(txn, effect.certificate)
+                elif kind is PersistGuard:
+                    txn.put(b"attester_guard", encode_guard(effect.guard), db=self._meta)
                 else:
                     raise TypeError(f"not a write effect: {kind.__name__}")
                 n += 1
@@ -296,6 +302,12 @@ class LmdbStore:
             txn.put(_ch(cert.height), encoded, db=self._certs)
 
     # --- signing guards and node metadata ------------------------------------------------------
+
+    def attester_guard(self) -> Guard | None:
+        """The last ``PersistGuard`` applied: what the attester signed and locked on."""
+        with self._env.begin() as txn:
+            raw = txn.get(b"attester_guard", db=self._meta)
+        return decode_guard(raw) if raw is not None else None
 
     def signing_guard(self, name: str) -> tuple[int, int] | None:
         """The highest (height, round) recorded as signed under ``name``, or None."""

@@ -109,6 +109,8 @@ class Transport:
         self.closed_reasons: list[str] = []
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self._closing = False
 
     @property
@@ -130,9 +132,14 @@ class Transport:
         self._closing = True
         if self._server is not None:
             self._server.close()
-        for p in self.peers.values():
-            for w in p.conns:
-                w.close()
+        for w in list(self._writers):
+            w.close()
+        # Accepted connections end on their own once closed (cancelling them trips asyncio's
+        # stream callback in Python 3.11); wait briefly, then cancel any stragglers.
+        if self._handlers:
+            _, pending = await asyncio.wait(list(self._handlers), timeout=1.0)
+            for t in pending:
+                t.cancel()
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
@@ -207,8 +214,11 @@ class Transport:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        if self._closing:
+            writer.close()
+            return
         await self._serve(reader, writer, expected=None, outbound=False)
 
     async def _dial_forever(self, peer: PeerId, host: str, port: int) -> None:
@@ -269,6 +279,20 @@ class Transport:
         outbound: bool,
     ) -> bool:
         """Handshake then read until the connection ends; True if the handshake succeeded."""
+        self._writers.add(writer)
+        try:
+            return await self._serve_inner(reader, writer, expected=expected, outbound=outbound)
+        finally:
+            self._writers.discard(writer)
+
+    async def _serve_inner(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        expected: PeerId | None,
+        outbound: bool,
+    ) -> bool:
         try:
             peer = await asyncio.wait_for(
                 self._handshake(reader, writer, expected), self.handshake_timeout

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from blockfsm.adapters.demo import CHAIN_ID, check_invariants, make_cluster, read_heights
 from blockfsm.adapters.runtime import BlockSource
 from blockfsm.adapters.store import LmdbStore
@@ -33,8 +35,7 @@ def test_demo_passes_and_reports_json() -> None:
         "nothing_final_lost",
         "all_caught_up",
     }
-    heights = set(report["final_heights"].values())
-    assert len(heights) == 1 and heights.pop() > 10
+    assert min(report["final_heights"].values()) > 10
     assert any("SIGKILL" in e for e in report["events"])
     assert any("late" in e for e in report["events"])
 
@@ -95,17 +96,25 @@ def _wait_progress(data: Path, floor: int) -> None:
         time.sleep(0.05)
 
 
-def test_crash_restart_during_production_and_sync_loses_nothing_final(tmp_path: Path) -> None:
-    keepers = ["src", "k1", "k2"]
-    procs, validators = make_cluster(tmp_path, keepers, [], max_height=10_000, interval=40)
+@pytest.mark.parametrize("mode", ["node"])
+def test_crash_restart_during_production_and_sync_loses_nothing_final(
+    tmp_path: Path, mode: str
+) -> None:
+    """Four full nodes producing by consensus; one at a time is killed with SIGKILL (the other
+    three are a quorum) while producing, and restarted, catching up through sync, where it may be
+    killed again. (``mode="sync"`` runs the same over the block source and sync-only nodes.)"""
+    keepers = ["src", "k1", "k2", "k3"] if mode == "node" else ["src", "k1", "k2"]
+    procs, validators = make_cluster(
+        tmp_path, keepers, [], max_height=10_000, interval=40, source=mode == "sync"
+    )
     rng = random.Random(5)
     for p in procs.values():
         p.start()
     kills = 0
     floor = {n: -1 for n in keepers}
     try:
-        for i in range(21):
-            victim = "src" if i % 3 == 0 else rng.choice(["k1", "k2"])  # production and sync
+        for i in range(21 if mode == "node" else 20):
+            victim = "src" if i % 3 == 0 else rng.choice(keepers[1:])
             _wait_progress(procs[victim].data, floor[victim])
             time.sleep(rng.uniform(0.05, 0.4))
             before = read_heights(procs[victim].data)[0]
