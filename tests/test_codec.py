@@ -17,11 +17,14 @@ from blockfsm.adapters.codec import (
     decode_block,
     decode_body,
     decode_frame,
+    decode_guard,
     encode_block,
     encode_body,
     encode_frame,
+    encode_guard,
     to_body,
 )
+from blockfsm.machine.attester import Guard, Proposal, Vote
 from blockfsm.machine.messages import (
     AdvertiseBlock,
     AdvertiseCertificate,
@@ -50,7 +53,37 @@ blocks = st.builds(
     payload=st.binary(max_size=64),
     hash=key,
 )
+i63 = st.integers(0, 2**63 - 1)
+votes = st.builds(
+    Vote,
+    phase=st.integers(0, 1),
+    chain_id=u64,
+    height=i63,
+    round=i63,
+    block_hash=key,
+    voter=key,
+    signature=sig,
+)
+guards = st.builds(
+    Guard,
+    height=i63,
+    locked_round=st.integers(-1, 2**63 - 1),
+    locked_hash=key,
+    signed=st.lists(st.tuples(i63, st.integers(0, 1), key), max_size=3).map(tuple),
+    locked_block=st.none() | blocks,
+    locked_proof=st.lists(votes, max_size=3).map(tuple),
+)
 messages = st.one_of(
+    votes,
+    st.builds(
+        Proposal,
+        round=i63,
+        block=blocks,
+        valid_round=st.integers(-1, 2**63 - 1),
+        proof=st.lists(votes, max_size=3).map(tuple),
+        producer=key,
+        signature=sig,
+    ),
     st.builds(SyncRequest, chain_id=u64, request_id=u64, start_height=u64, limit=u64),
     st.builds(
         SyncResponse,
@@ -81,6 +114,11 @@ def test_every_message_round_trips(message: object) -> None:
 @given(blocks)
 def test_blocks_round_trip_for_storage(block: Block) -> None:
     assert decode_block(encode_block(block)) == block
+
+
+@given(guards)
+def test_guards_round_trip_for_storage(guard: Guard) -> None:
+    assert decode_guard(encode_guard(guard)) == guard
 
 
 @given(st.binary(max_size=200))

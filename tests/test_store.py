@@ -128,6 +128,21 @@ def test_signing_guard_survives_reopen(tmp_path: Path) -> None:
         assert store.get_meta("note") == b"x"
 
 
+def test_the_attester_guard_is_applied_with_the_batch_and_survives_reopen(tmp_path: Path) -> None:
+    from blockfsm.machine.attester import Guard, PersistGuard
+
+    blocks, _ = make_chain(2)
+    guard = Guard(height=1, locked_round=2, locked_hash=blocks[1].hash, signed=((2, 0, ZERO_HASH),))
+    with LmdbStore(tmp_path, CHAIN) as store:
+        assert store.attester_guard() is None
+        with pytest.raises(StoreError):  # the batch fails as a whole: no guard either
+            store.apply([PersistGuard(guard=guard), Persist(block=blocks[1])])
+        assert store.attester_guard() is None
+        store.apply([Persist(block=blocks[0]), PersistGuard(guard=guard)])
+    with LmdbStore(tmp_path, CHAIN) as store:
+        assert store.attester_guard() == guard
+
+
 def test_a_full_map_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
     blocks, _ = make_chain(200, payload=bytes(4000))
     with LmdbStore(tmp_path, CHAIN, map_size=256 * 1024) as store:
