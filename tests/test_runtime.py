@@ -108,3 +108,89 @@ def test_a_node_sent_an_invalid_range_keeps_its_chain_and_blames_the_peer(tmp_pa
             assert v.committed_height() == 3
 
     asyncio.run(main())
+
+
+class Recorder:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def apply(self, effects: list[Any]) -> int:
+        self.log.append("apply " + ",".join(type(e).__name__ for e in effects))
+        return len(effects)
+
+    def send(self, peer: bytes, message: Any) -> bool:
+        self.log.append("send")
+        return True
+
+    def broadcast(self, message: Any) -> None:
+        self.log.append("broadcast")
+
+
+def test_writes_are_durable_before_any_later_message_and_batched() -> None:
+    from blockfsm.machine.core import Broadcast, Rejected
+    from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
+    from blockfsm.machine.types import Certificate
+
+    from blockfsm.machine.types import ZERO_HASH, Block
+
+    b = Block.make(
+        chain_id=CHAIN, height=0, parent_hash=ZERO_HASH, justify=Certificate.genesis(CHAIN)
+    )
+    log: list[str] = []
+    rec = Recorder(log)
+
+    async def main() -> None:
+        runtime = Runtime(SYNC_NODE, _config(), rec, rec)  # type: ignore[arg-type]
+        await runtime.execute(
+            [
+                Persist(block=b),
+                Commit(height=0),
+                Send(peer=KEYS[1].public_key, message="m"),
+                Rejected(reason="x"),
+                UpdateHighestCertificate(certificate=Certificate.genesis(CHAIN)),
+                Broadcast(message="n"),
+                Persist(block=b),
+            ]
+        )
+        assert runtime.rejections == {"x": 1}
+
+    asyncio.run(main())
+    assert log == [
+        "apply Persist,Commit",
+        "send",
+        "apply UpdateHighestCertificate",
+        "broadcast",
+        "apply Persist",
+    ]
+
+
+def _config() -> Any:
+    return sync_node_config(
+        chain_id=CHAIN, signer=KEYS[0], validators=VALIDATORS, verifier=Ed25519Verifier()
+    )
+
+
+def test_a_message_the_machine_does_not_serve_is_counted_not_a_crash(tmp_path: Path) -> None:
+    from blockfsm.machine.attester import Vote
+
+    async def main() -> None:
+        store = LmdbStore(tmp_path / "s", CHAIN)
+        runtime = Runtime(SYNC_NODE, _config(), store, None, tick_ms=20)
+        await runtime.start()
+        vote = Vote(
+            phase=0,
+            chain_id=CHAIN,
+            height=0,
+            round=0,
+            block_hash=bytes(32),
+            voter=KEYS[1].public_key,
+            signature=bytes(64),
+        )
+        runtime.deliver(KEYS[1].public_key, vote)
+        await asyncio.sleep(0.1)
+        await runtime.stop()
+        assert runtime.rejections["not_served"] == 1
+        assert runtime.failures == 0
+        assert runtime.steps > 0
+
+    asyncio.run(main())
