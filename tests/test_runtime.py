@@ -129,9 +129,7 @@ class Recorder:
 def test_writes_are_durable_before_any_later_message_and_batched() -> None:
     from blockfsm.machine.core import Broadcast, Rejected
     from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
-    from blockfsm.machine.types import Certificate
-
-    from blockfsm.machine.types import ZERO_HASH, Block
+    from blockfsm.machine.types import ZERO_HASH, Block, Certificate
 
     b = Block.make(
         chain_id=CHAIN, height=0, parent_hash=ZERO_HASH, justify=Certificate.genesis(CHAIN)
