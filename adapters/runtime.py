@@ -4,7 +4,8 @@
 ``step(config, state, event, view)`` (a ``MachineDef`` fits). One task consumes one event queue,
 so steps are strictly sequential; each step reads a fresh LMDB snapshot. Effects run in order:
 
-- write effects (``Persist``, ``Commit``, ``UpdateHighestCertificate``) are gathered into a batch,
+- write effects (``Persist``, ``Commit``, ``UpdateHighestCertificate``, ``PersistGuard``) are
+  gathered into a batch,
   and the batch is applied in one durable LMDB write transaction before the next ``Send`` or
   ``Broadcast`` and at the end of the step, so no message that depends on a write leaves before
   the write is on disk;
@@ -16,7 +17,7 @@ Nothing blocks the loop: fsyncing writes run in a worker thread, and so does the
 Ed25519 verifications); the snapshot for an offloaded step is opened in that thread.
 
 ``SyncNode`` composes the sync server and the sync client into one machine for the runtime (what
-a node runs until the full node composition exists), and ``BlockSource`` extends a store with
+a non-validator runs: it serves and catches up but attests nothing), and ``BlockSource`` extends a store with
 certified blocks, standing in for consensus in the demo and tests.
 """
 
