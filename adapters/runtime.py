@@ -17,7 +17,8 @@ Nothing blocks the loop: fsyncing writes run in a worker thread, and so does the
 Ed25519 verifications); the snapshot for an offloaded step is opened in that thread.
 
 ``SyncNode`` composes the sync server and the sync client into one machine for the runtime (what
-a non-validator runs: it serves and catches up but attests nothing), and ``BlockSource`` extends a store with
+a non-validator runs: it serves and catches up but attests nothing), and ``BlockSource`` extends
+a store with
 certified blocks, standing in for consensus in the demo and tests.
 """
 
