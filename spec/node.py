@@ -256,7 +256,7 @@ class OneVotePerRound:
     def observe(self, t: Transition) -> bool:
         me = t.config.signer.public_key
         for e in t.effects:
-            m = getattr(e, "message", None)
+            m: Any = getattr(e, "message", None)
             if type(e) is Broadcast and type(m).__name__ == "Vote" and m.voter == me:
                 key = (m.height, m.round, m.phase)
                 if self.signed.setdefault(key, m.block_hash) != m.block_hash:
@@ -270,7 +270,7 @@ def guard_before_vote(t: Transition) -> bool:
     for e in t.effects:
         if type(e).__name__ == "PersistGuard":
             covered |= set(e.guard.signed)
-        m = getattr(e, "message", None)
+        m: Any = getattr(e, "message", None)
         if type(e) is Broadcast and type(m).__name__ == "Vote":
             if (m.round, m.phase, m.block_hash) not in covered:
                 return False
@@ -290,7 +290,7 @@ def spec_certificate_holds(c: Any, cert: Certificate) -> bool:
             return False
         seen.add(key)
         power += c.validators.power_of(key)
-    total = c.validators.total_power
+    total: int = c.validators.total_power
     return power >= 2 * total // 3 + 1
 
 
