@@ -24,10 +24,11 @@ after the last advertisement (highest certificate first, then the signed committ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from blockfsm.machine._maps import SortedMap
 from blockfsm.machine.core import (
     MAX_PERIOD_MS,
     Broadcast,
@@ -89,13 +90,112 @@ class SyncServerConfig:
         )
 
 
+@attrs.frozen(slots=False)
+class RateTable:
+    """The rate window's table: responses served to each peer, in the order the peers entered it.
+
+    Its value is ``entries``, the ``(peer, count)`` pairs in that order (what it equals, encodes
+    and iterates as); a step reads and updates it through two sorted maps instead, so a request
+    costs the same with 16 peers in the table as with 1,024:
+
+    - ``_index``: peer to ``(count, seq)``, where ``seq`` numbers the peers in the order they
+      entered the table (a smaller ``seq`` entered earlier);
+    - ``_order``: ``(recorded count, seq)`` to peer, one entry per peer, for eviction. A served
+      request raises a peer's count in ``_index`` only, so a recorded count may lag behind (never
+      run ahead of) the peer's count; eviction takes the least key, and re-files it first when its
+      count has moved on. The least key whose recorded count is current is the least
+      ``(count, seq)`` of the table: the peer with the fewest responses, the earliest of those.
+    """
+
+    entries: tuple[tuple[PeerId, int], ...]
+
+    def __attrs_post_init__(self) -> None:
+        index: SortedMap[PeerId, tuple[int, int]] = SortedMap()
+        order: SortedMap[tuple[int, int], PeerId] = SortedMap()
+        for seq, (peer, count) in enumerate(self.entries):
+            if peer in index:
+                raise ValueError("a rate table lists each peer once")
+            index = index.set(peer, (count, seq))
+            order = order.set((count, seq), peer)
+        self.__dict__.update(_index=index, _order=order, _seq=len(self.entries))
+
+    _index: SortedMap[PeerId, tuple[int, int]] = attrs.field(init=False, eq=False, repr=False)
+    _order: SortedMap[tuple[int, int], PeerId] = attrs.field(init=False, eq=False, repr=False)
+    _seq: int = attrs.field(init=False, eq=False, repr=False)
+
+    @classmethod
+    def _of(
+        cls,
+        index: SortedMap[PeerId, tuple[int, int]],
+        order: SortedMap[tuple[int, int], PeerId],
+        seq: int,
+    ) -> RateTable:
+        table: RateTable = object.__new__(cls)
+        table.__dict__.update(_index=index, _order=order, _seq=seq)
+        return table
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # ``entries`` is built the first time it is read (to compare, encode or iterate).
+            if name != "entries" or "_index" not in self.__dict__:
+                raise AttributeError(name)
+            ranked = sorted(self._index.items(), key=_by_seq)
+            entries = tuple((peer, count) for peer, (count, _) in ranked)
+            self.__dict__["entries"] = entries
+            return entries
+
+    def __iter__(self) -> Any:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def served(self, peer: PeerId) -> int:
+        """Responses served to ``peer`` in the window."""
+        found = self._index.get(peer)
+        return found[0] if found is not None else 0
+
+    def record(self, peer: PeerId, capacity: int) -> RateTable:
+        """The table after one more response to ``peer``; a new peer arriving at ``capacity``
+        entries takes the place of the one with the fewest responses (the earliest of those)."""
+        index = self._index
+        found = index.get(peer)
+        if found is not None:
+            return self._of(index.set(peer, (found[0] + 1, found[1])), self._order, self._seq)
+        order = self._order
+        seq = self._seq
+        if len(index) >= capacity and index:
+            while True:
+                key, victim = order.first()
+                order = order.delete(key)
+                current = index.get(victim)
+                assert current is not None and current[1] == key[1]
+                if current[0] == key[0]:
+                    break
+                order = order.set(current, victim)
+            index = index.delete(victim)
+        return self._of(index.set(peer, (1, seq)), order.set((1, seq), peer), seq + 1)
+
+
+def _by_seq(item: tuple[PeerId, tuple[int, int]]) -> int:
+    return item[1][1]
+
+
+EMPTY_TABLE = RateTable(())
+
+
+def _rate_table(value: Any) -> RateTable:
+    return value if type(value) is RateTable else RateTable(tuple(value))
+
+
 @attrs.frozen(kw_only=True)
 class SyncServerState:
     control: str
     now: int = -1
     last_advertised: int = -1
     window: int = -1
-    window_counts: tuple[tuple[PeerId, int], ...] = ()
+    window_counts: RateTable = attrs.field(default=EMPTY_TABLE, converter=_rate_table)
 
 
 def initial(config: SyncServerConfig) -> SyncServerState:
@@ -176,12 +276,8 @@ def _on_request(
         return Step(state, (Rejected(reason="wrong_chain", peer=peer),))
 
     window = state.now // config.rate_limit_window if state.now >= 0 else -1
-    counts = state.window_counts if state.window == window else ()
-    served = 0
-    for p, n in counts:
-        if p == peer:
-            served = n
-            break
+    counts = state.window_counts if state.window == window else EMPTY_TABLE
+    served = counts.served(peer)
     if served >= config.rate_limit_requests:
         return Step(state, (Rejected(reason="rate_limited", peer=peer),))
     certificate = view.highest_certificate()
@@ -190,13 +286,7 @@ def _on_request(
     )
     if room < 0:
         return Step(state, (Rejected(reason="response_too_large", peer=peer),))
-    if served:
-        counts = tuple((p, n + 1) if p == peer else (p, n) for p, n in counts)
-    elif len(counts) < config.rate_limit_peers:
-        counts = (*counts, (peer, 1))
-    else:
-        fewest = min(range(len(counts)), key=lambda i: counts[i][1])
-        counts = (*counts[:fewest], *counts[fewest + 1 :], (peer, 1))
+    counts = counts.record(peer, config.rate_limit_peers)
 
     blocks = view.blocks_from(req.start_height, min(req.limit, config.request_limit))
     for i, block in enumerate(blocks):

@@ -169,7 +169,7 @@ def test_peer_table_is_bounded_and_drops_the_lightest_entry() -> None:
         event = SyncRequestReceived(peer=peer, request=request().request)
         state, effects = runner.step(state, event, VIEW)
         assert type(effects[0]) is Send
-    assert state.window_counts == ((heavy, 2), (new, 1))
+    assert state.window_counts.entries == ((heavy, 2), (new, 1))
 
 
 @pytest.mark.parametrize(

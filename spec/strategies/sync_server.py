@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from blockfsm.machine.core import PeerId
 from blockfsm.machine.messages import DEFAULT_MAX_RESPONSE_BYTES, SyncRequest, SyncRequestReceived
-from blockfsm.machine.sync_server import SyncServerState
+from blockfsm.machine.sync_server import RateTable, SyncServerState
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_ids, u64_or_garbage
 from blockfsm.spec.sync_server import SERVING, STARTING
 
@@ -96,5 +96,5 @@ def server_states(draw: st.DrawFn, peers: tuple[PeerId, ...] = PEERS) -> SyncSer
         now=now,
         last_advertised=last,
         window=window,
-        window_counts=counts,
+        window_counts=RateTable(counts),
     )
