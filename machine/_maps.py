@@ -3,7 +3,7 @@
 A machine state is immutable, and a step returns a new one. A table kept as one tuple must be
 rebuilt whole on every update, so a step costs time in proportion to the table (the sync server's
 per-peer rate table and the sync client's server registry both did). ``SortedMap`` keeps its keys
-sorted in chunks of at most ``CHUNK`` entries: a lookup is two binary searches, and an update
+sorted in chunks of at most ``CHUNK`` (128) entries: a lookup is two binary searches, and an update
 rebuilds one chunk and the tuples that list the chunks (pointer copies, one per chunk). A table
 of ``n`` entries has between ``n / CHUNK`` and ``4 n / CHUNK`` chunks, so up to a few thousand
 entries a step's cost does not depend on the table's size, and past that it grows with
@@ -15,6 +15,10 @@ steps the same state many times). Keys must be totally ordered (bytes, ints, tup
 ``hash()`` is used, so iteration order is the key order in every process.
 """
 
+# Tuples are spliced by concatenation, which CPython 3.11 runs in half the time of the unpacking
+# form ruff prefers (measured on the set/delete paths below).
+# ruff: noqa: RUF005
+
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
@@ -25,7 +29,7 @@ from typing import Any, Generic, TypeVar
 K = TypeVar("K")
 V = TypeVar("V")
 
-CHUNK = 64
+CHUNK = 128
 """A chunk that grows past this splits in two; one that shrinks below a quarter of it merges."""
 
 _MIN = CHUNK // 4
@@ -153,24 +157,24 @@ class SortedMap(Generic[K, V]):
         vs = values[i]
         j = bisect_left(ks, key)
         if j < len(ks) and ks[j] == key:
-            vs = (*vs[:j], value, *vs[j + 1 :])
-            return self._of(firsts, keys, (*values[:i], vs, *values[i + 1 :]), self._len)
-        ks = (*ks[:j], key, *ks[j:])
-        vs = (*vs[:j], value, *vs[j:])
+            vs = vs[:j] + (value,) + vs[j + 1 :]
+            return self._of(firsts, keys, values[:i] + (vs,) + values[i + 1 :], self._len)
+        ks = ks[:j] + (key,) + ks[j:]
+        vs = vs[:j] + (value,) + vs[j:]
         if len(ks) > CHUNK:
             h = len(ks) // 2
             return self._of(
-                (*firsts[:i], ks[0], ks[h], *firsts[i + 1 :]),
-                (*keys[:i], ks[:h], ks[h:], *keys[i + 1 :]),
-                (*values[:i], vs[:h], vs[h:], *values[i + 1 :]),
+                firsts[:i] + (ks[0], ks[h]) + firsts[i + 1 :],
+                keys[:i] + (ks[:h], ks[h:]) + keys[i + 1 :],
+                values[:i] + (vs[:h], vs[h:]) + values[i + 1 :],
                 self._len + 1,
             )
         if j == 0:
-            firsts = (*firsts[:i], key, *firsts[i + 1 :])
+            firsts = firsts[:i] + (key,) + firsts[i + 1 :]
         return self._of(
             firsts,
-            (*keys[:i], ks, *keys[i + 1 :]),
-            (*values[:i], vs, *values[i + 1 :]),
+            keys[:i] + (ks,) + keys[i + 1 :],
+            values[:i] + (vs,) + values[i + 1 :],
             self._len + 1,
         )
 
@@ -186,8 +190,8 @@ class SortedMap(Generic[K, V]):
         j = bisect_left(ks, key)
         if j >= len(ks) or ks[j] != key:
             return self
-        ks = (*ks[:j], *ks[j + 1 :])
-        vs = (*values[i][:j], *values[i][j + 1 :])
+        ks = ks[:j] + ks[j + 1 :]
+        vs = values[i][:j] + values[i][j + 1 :]
         if len(ks) < _MIN and len(keys) > 1:
             # Merge with a neighbour (the next chunk, or the previous one for the last chunk),
             # splitting again if the two together are too long.
@@ -198,23 +202,23 @@ class SortedMap(Generic[K, V]):
             if len(ks) > CHUNK:
                 h = len(ks) // 2
                 return self._of(
-                    (*firsts[:lo], ks[0], ks[h], *firsts[lo + 2 :]),
-                    (*keys[:lo], ks[:h], ks[h:], *keys[lo + 2 :]),
-                    (*values[:lo], vs[:h], vs[h:], *values[lo + 2 :]),
+                    firsts[:lo] + (ks[0], ks[h]) + firsts[lo + 2 :],
+                    keys[:lo] + (ks[:h], ks[h:]) + keys[lo + 2 :],
+                    values[:lo] + (vs[:h], vs[h:]) + values[lo + 2 :],
                     self._len - 1,
                 )
             return self._of(
-                (*firsts[:lo], ks[0], *firsts[lo + 2 :]),
-                (*keys[:lo], ks, *keys[lo + 2 :]),
-                (*values[:lo], vs, *values[lo + 2 :]),
+                firsts[:lo] + (ks[0],) + firsts[lo + 2 :],
+                keys[:lo] + (ks,) + keys[lo + 2 :],
+                values[:lo] + (vs,) + values[lo + 2 :],
                 self._len - 1,
             )
         if not ks:
             return self._of((), (), (), 0)
         return self._of(
-            (*firsts[:i], ks[0], *firsts[i + 1 :]) if j == 0 else firsts,
-            (*keys[:i], ks, *keys[i + 1 :]),
-            (*values[:i], vs, *values[i + 1 :]),
+            firsts[:i] + (ks[0],) + firsts[i + 1 :] if j == 0 else firsts,
+            keys[:i] + (ks,) + keys[i + 1 :],
+            values[:i] + (vs,) + values[i + 1 :],
             self._len - 1,
         )
 

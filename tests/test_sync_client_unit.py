@@ -192,7 +192,9 @@ def test_timeout_trigger_without_server_does_not_reset_the_timer() -> None:
     w.feed(Tick(now=150))
     assert w.state.control == PASSIVE and w.state.last_progress == 0
     w.state = attrs.evolve(w.state, registry=registered((S1, 5)))
-    w.state = attrs.evolve(w.state, registry=(attrs.evolve(w.state.registry[0], received=150),))
+    w.state = attrs.evolve(
+        w.state, registry=(attrs.evolve(w.state.registry.entries[0], received=150),)
+    )
     t = w.feed(Tick(now=151))
     assert t.after.control == AWAITING
 

@@ -48,6 +48,7 @@ from blockfsm.machine.sync_client import (
     ChainAdvanced,
     Outstanding,
     Registration,
+    Registry,
     SyncClientState,
 )
 from blockfsm.machine.types import (
@@ -231,7 +232,7 @@ _registries = st.lists(
     st.builds(Registration, peer=_peers, height=_heights, timestamp=_times, received=_times),
     unique_by=lambda e: e.peer,
     max_size=len(CLIENT_PEERS),
-).map(tuple)
+).map(lambda entries: Registry(tuple(entries)))
 _blacklists = st.lists(st.tuples(_peers, _later), unique_by=lambda e: e[0], max_size=3).map(tuple)
 _tried = st.lists(_peers, unique=True, max_size=3).map(tuple)
 _state_nows = st.one_of(_times, st.sampled_from([MAX_U64 - 1, MAX_U64]))
