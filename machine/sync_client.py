@@ -402,19 +402,63 @@ def _choose(
     return pool[mix(seed, draws) % len(pool)]
 
 
+def _held(
+    view: ChainView, start: Height, blocks: tuple[Block, ...], diverged: bool, height: Height
+) -> Block | None:
+    """The block the chain holds at ``height`` once a response's blocks from ``start`` are
+    applied (``diverged``: some of them replace the chain's own, which drops the chain's blocks
+    above them)."""
+    offset = height - start
+    if 0 <= offset < len(blocks):
+        return blocks[offset]
+    if offset >= len(blocks) and diverged:
+        return None
+    return view.block_at(height)
+
+
+def _resume(
+    view: ChainView,
+    committed: Height,
+    certificate: Certificate,
+    start: Height = 0,
+    blocks: tuple[Block, ...] = (),
+    diverged: bool = False,
+) -> Height:
+    """Where the next request starts: past the committed block, and past the block above it too
+    when that block is held and certified (by the justify of the held block above it, or by the
+    highest certificate), since both were validated when they were persisted or recorded and a
+    certified block is on the one chain an honest server extends. An uncertified block (the tip of
+    the last response) is asked for again: it may be a Byzantine server's fork."""
+    height = committed + 1
+    block = _held(view, start, blocks, diverged, height)
+    if block is None:
+        return height
+    child = _held(view, start, blocks, diverged, height + 1)
+    if (
+        child is not None
+        and child.parent_hash == block.hash
+        and child.justify.height == height
+        and child.justify.block_hash == block.hash
+    ):
+        return height + 1
+    if certificate.height == height and certificate.block_hash == block.hash:
+        return height + 1
+    return height
+
+
 def _request(
     config: SyncClientConfig,
     state: SyncClientState,
     server: Registration,
     now: int,
-    committed: Height,
+    start: Height,
     target: Height,
 ) -> tuple[Outstanding, Send]:
     rid = state.next_request_id
     out = Outstanding(
         server=server.peer,
         request_id=rid,
-        start_height=committed + 1,
+        start_height=start,
         limit=config.request_limit,
         target=target,
         deadline=now + config.response_timeout,
@@ -422,7 +466,7 @@ def _request(
     msg = SyncRequest(
         chain_id=config.chain_id,
         request_id=rid,
-        start_height=committed + 1,
+        start_height=start,
         limit=config.request_limit,
         max_bytes=config.max_response_bytes,
     )
@@ -454,7 +498,8 @@ def _start(
     )
     if server is None:
         return None
-    out, send = _request(config, state, server, now, committed, server.height)
+    start = _resume(view, committed, view.highest_certificate())
+    out, send = _request(config, state, server, now, start, server.height)
     new = SyncClientState(
         control=AWAITING,
         now=now,
@@ -477,6 +522,7 @@ def _next_or_end(
     state: SyncClientState,
     now: int,
     committed: Height,
+    start: Height,
     registry: Registry,
     blacklist: tuple[tuple[PeerId, int], ...],
     tried: tuple[PeerId, ...],
@@ -484,7 +530,8 @@ def _next_or_end(
     effects: tuple[Any, ...],
     reason: str,
 ) -> Step:
-    """Ask the next server strictly ahead in this same step, or end the sync."""
+    """Ask the next server strictly ahead in this same step (from ``start``), or end the
+    sync."""
     server = _choose(
         config,
         registry,
@@ -500,7 +547,7 @@ def _next_or_end(
     if server is None:
         new = _ended(state, now, registry, blacklist)
         return Step(new, (*effects, Observe(name="sync_ended", detail=reason)))
-    out, send = _request(config, state, server, now, committed, server.height)
+    out, send = _request(config, state, server, now, start, server.height)
     new = SyncClientState(
         control=AWAITING,
         now=now,
@@ -548,11 +595,13 @@ def _on_tick(
         return Step(new, (Observe(name="sync_ended", detail="time_cap"),))
     if now < req.deadline:
         return Step(attrs.evolve(state, now=now, registry=registry, blacklist=blacklist), ())
+    committed = view.committed_height()
     return _next_or_end(
         config,
         state,
         now,
-        view.committed_height(),
+        committed,
+        _resume(view, committed, view.highest_certificate()),
         registry,
         blacklist,
         (*state.tried, req.server),
@@ -758,12 +807,14 @@ def _on_response(
     now = state.now
     tried = (*state.tried, peer)
     if not _valid(config, req, r, view):
+        committed = view.committed_height()
         return _blame(
             config,
             state,
             peer,
             "invalid_response",
-            view.committed_height(),
+            committed,
+            _resume(view, committed, view.highest_certificate()),
             tried,
             state.last_progress,
             (),
@@ -792,13 +843,17 @@ def _on_response(
     derived = certified - 1
     committed = view.committed_height()
     last_progress = state.last_progress
-    if derived > committed:
+    # Progress: the response committed something the chain had not committed.
+    progressed = derived > committed
+    if progressed:
         effects.append(Commit(height=derived))
         committed = derived
         last_progress = now
-    if best is not None and best.view > view.highest_certificate().view:
+    highest = view.highest_certificate()
+    if best is not None and best.view > highest.view:
         effects.append(UpdateHighestCertificate(certificate=best))
-    progressed = derived >= start
+        highest = best
+    resume = _resume(view, committed, highest, start, blocks, diverged)
 
     # No blame for a short answer: an honest server whose own request_limit (or byte bound) is
     # smaller than ours sends fewer blocks, and the client cannot tell it from a stingy one. A
@@ -809,7 +864,7 @@ def _on_response(
         target = max(target, known.height)
     if progressed and committed < target:
         server = Registration(peer=peer, height=target, timestamp=0, received=now)
-        out, send = _request(config, state, server, now, committed, target)
+        out, send = _request(config, state, server, now, resume, target)
         new = SyncClientState(
             control=AWAITING,
             now=now,
@@ -831,6 +886,7 @@ def _on_response(
         state,
         now,
         committed,
+        resume,
         state.registry,
         state.blacklist,
         tried,
@@ -862,6 +918,7 @@ def _blame(
     peer: PeerId,
     reason: str,
     committed: Height,
+    start: Height,
     tried: tuple[PeerId, ...],
     last_progress: int,
     effects: tuple[Any, ...],
@@ -875,6 +932,7 @@ def _blame(
         state,
         now,
         committed,
+        start,
         registry,
         blacklist,
         tried,

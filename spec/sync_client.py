@@ -31,10 +31,16 @@ Rules
    triggered it goes first if eligible; otherwise servers strictly ahead are preferred, then any
    eligible one. Later in the sync only servers strictly ahead are chosen. Among candidates
    (sorted by key) the index comes from ``mix(seed, draws)``: a seed and a counter in the state.
-4. *Requests.* ``SyncRequest(chain_id, request_id, committed + 1, request_limit,
-   max_response_bytes)``; request ids
-   strictly increase. A response is matched to the outstanding request by peer *and* request id;
-   anything else is dropped and counted (``unexpected_response``).
+4. *Requests.* ``SyncRequest(chain_id, request_id, s, request_limit, max_response_bytes)``,
+   where ``s`` is the first height the client does not hold as settled: ``committed + 2`` when
+   the client holds the block at ``committed + 1`` and holds something that certifies it (the
+   justify of the block it holds at ``committed + 2``, or its highest certificate), and
+   ``committed + 1`` otherwise. A certified block was validated when it was persisted and is on
+   the one chain a quorum certifies, so asking for it again would only repeat its signature
+   checks; an uncertified block is asked for again. Heights, certificates and held blocks are
+   read as they stand once the step's own effects are applied. Request ids strictly increase.
+   A response is matched to the outstanding request by peer *and* request id; anything else is
+   dropped and counted (``unexpected_response``).
 5. *Validation before application.* A matched response is invalid when: its chain id is not ours;
    it holds more blocks than the request's limit; it is larger than ``max_response_bytes`` (the
    byte bound the request carried, counted as the server spec's ``encoded_size`` counts it);
@@ -52,8 +58,8 @@ Rules
    it a block of its own (``forked_tip``). The client persists it anyway and blames nobody: an
    honest server sends its own uncertified tip the same way, and the two cannot be told apart.
    It is harmless: it is never committed (a commit needs a certified child, and no quorum
-   certifies a forked block), requests start at committed + 1 so the next honest answer covers
-   its height, and ``Persist`` of that answer replaces it.
+   certifies a forked block), requests start at or below the lowest uncertified height (rule 4)
+   so the next honest answer covers its height, and ``Persist`` of that answer replaces it.
 7. *Blame, only for what no honest server could send.* The server is blacklisted for
    ``blacklist_expiry_time`` when a matched response is invalid (rule 5), and for nothing else. An
    honest server answers with ``min(limit, its own request_limit, blocks it holds from s)``
@@ -64,11 +70,11 @@ Rules
    own limit and blacklisted honest servers with a smaller cap). Never on timeout either (the
    network may be slow; a timed-out server is only skipped for the rest of the sync).
 8. *Moving on.* After a valid response the same server is asked again while the response made
-   progress (committed something at or above s) and the client is still below the server's
-   advertised height; otherwise, and after a server fails or times out, the next eligible server
-   is asked in the same step; the sync ends when none is left or when it has run
-   ``max_sync_time``. A server that keeps answering short without progress therefore costs one
-   request per sync, and no blame.
+   progress (committed a height the chain had not committed before the step) and the client is
+   still below the server's advertised height; otherwise, and after a server fails or times
+   out, the next eligible server is asked in the same step; the sync ends when none is left or
+   when it has run ``max_sync_time``. A server that keeps answering short without progress
+   therefore costs one request per sync, and no blame.
 
 Assumptions (stated, not checked): at least one honest server runs ``request_limit >= 3`` (below
 that no response commits anything new) and answers within ``response_timeout`` in the fair phase;
@@ -414,7 +420,7 @@ def continues_with_server(config: Any, state: Any, view: Any, r: Any) -> bool:
     new_committed = committed_after(view, req.start_height, r)
     target = registered_height(state, req.server, state.now, config)
     target = req.target if target is None else max(target, req.target)
-    progressed = derived_commit(view, req.start_height, r) >= req.start_height
+    progressed = derived_commit(view, req.start_height, r) > view.committed_height()
     return bool(new_committed < target and progressed)
 
 
@@ -632,9 +638,59 @@ class AnswersOnlyOutstanding:
         return ok
 
 
+def block_held_after_step(t: Transition, height: int) -> Any:
+    """The block the client holds at ``height`` once the step's ``Persist`` effects are applied in
+    order, as a chain store applies them: a block already held at its height changes nothing;
+    any other replaces the block there and drops every block above it."""
+    placed: dict[int, Any] = {}
+    cut: int | None = None
+
+    def at(h: int) -> Any:
+        if h in placed:
+            return placed[h]
+        if cut is not None and h >= cut:
+            return None
+        return t.view.block_at(h)
+
+    for e in _named(t, "Persist"):
+        b = e.block
+        held = at(b.height)
+        if held is not None and held.hash == b.hash:
+            continue
+        placed = {h: x for h, x in placed.items() if h < b.height}
+        placed[b.height] = b
+        cut = b.height if cut is None else min(cut, b.height)
+    return at(height)
+
+
+def highest_certificate_after_step(t: Transition) -> Any:
+    updates = _named(t, "UpdateHighestCertificate")
+    return updates[-1].certificate if updates else t.view.highest_certificate()
+
+
+def request_start_after_step(t: Transition) -> int:
+    """Rule 4: the first height the client does not hold as committed or certified, once the
+    step's effects are applied."""
+    committed = _committed_after_step(t)
+    block = block_held_after_step(t, committed + 1)
+    if block is None:
+        return committed + 1
+    above = block_held_after_step(t, committed + 2)
+    by_child = (
+        above is not None
+        and above.parent_hash == block.hash
+        and above.justify.height == committed + 1
+        and above.justify.block_hash == block.hash
+    )
+    cert = highest_certificate_after_step(t)
+    by_certificate = cert.height == committed + 1 and cert.block_hash == block.hash
+    return committed + 2 if by_child or by_certificate else committed + 1
+
+
 class RequestsWellFormed:
-    """SC-4: every request is ours, for our next height, within our limit, with a fresh id, to a
-    registered server other than us."""
+    """SC-4: every request is ours, starts at the first height not held as committed or
+    certified (rule 4), is within our limit, has a fresh id, and goes to a registered server other
+    than us."""
 
     def __init__(self) -> None:
         self.last_id = 0
@@ -648,7 +704,7 @@ class RequestsWellFormed:
             c = t.config
             if type(m).__name__ != "SyncRequest" or m.chain_id != c.chain_id:
                 return False
-            if m.start_height != _committed_after_step(t) + 1 or m.limit != c.request_limit:
+            if m.start_height != request_start_after_step(t) or m.limit != c.request_limit:
                 return False
             if m.max_bytes != c.max_response_bytes:
                 return False
@@ -668,8 +724,9 @@ def honest_could_send(config: Any, state: Any, event: Any, view: Any) -> bool:
     ``MAX_REQUEST_LIMIT``, independent of ours).
 
     Stated from the honest server's strategy, not from the client's rules: an honest server holds
-    a chain of quorum-certified blocks that agrees with every block the client has committed (a
-    quorum is honest, so only one chain can be certified), and answers with its blocks from the
+    a chain of quorum-certified blocks that agrees with every block the client has committed or
+    holds certified (a quorum is honest, so only one chain can be certified; a request starts
+    just past such a block, rule 4), and answers with its blocks from the
     request's start, ``min(request limit, its own cap, what it holds)`` of them, plus its highest
     certificate, within the byte bound the request carried. Over all caps and byte bounds, that is
     any prefix of at most the request's limit of such a chain, within the byte bound: its length
@@ -904,11 +961,15 @@ INVARIANTS = (
     ),
     Invariant(
         id="SC-4",
-        statement="every request carries our chain id, our next height, request_limit, "
-        "max_response_bytes and a fresh id, and goes to a registered server other than us",
+        statement="every request carries our chain id, the first height not held as committed "
+        "or certified after the step (committed + 2 when the held block at committed + 1 is "
+        "certified by the held block above it or by the highest certificate, else committed + 1), "
+        "request_limit, max_response_bytes and a fresh id, and goes to a registered server other "
+        "than us",
         monitor=RequestsWellFormed,
-        catches="requests for the wrong chain or height, limit abuse by the client, choosing "
-        "itself",
+        catches="requests for the wrong chain or height (refetching a certified block costs its "
+        "signature checks and a round trip in every response; skipping an uncertified one lets a "
+        "forked tip stand), limit abuse by the client, choosing itself",
     ),
     Invariant(
         id="SC-5",

@@ -222,7 +222,11 @@ class Driver:
             (send,) = effects
             response = send.message
         elif kind == "invalid":  # real blocks, the first one's payload altered under its hash
-            blocks = list(self.canonical.snapshot().blocks_from(request.start_height, 3))
+            canonical = self.canonical.snapshot()
+            # (Past the canonical tip, the tip itself: at the wrong height, and altered.)
+            blocks = list(canonical.blocks_from(request.start_height, 3)) or list(
+                canonical.blocks_from(request.start_height - 1, 1)
+            )
             blocks[0] = attrs.evolve(blocks[0], payload=b"forged")
             response = SyncResponse(
                 chain_id=CHAIN,
@@ -243,10 +247,19 @@ class Driver:
         """The client's state at the model's level of abstraction."""
         s = self.state
         request = s.request
+        committed = self.chain.committed_height
+        above = self.chain.block_at(committed + 1)
+        child = self.chain.block_at(committed + 2)
+        top = self.chain.highest_certificate
+        certified = above is not None and (
+            (child is not None and child.justify.block_hash == above.hash)
+            or (top.height == committed + 1 and top.block_hash == above.hash)
+        )
         return {
             "control": s.control,
             "now": s.now // SECOND,
-            "committed": self.chain.committed_height,
+            "committed": committed,
+            "certified": committed + 1 if certified else committed,
             "registry": {
                 self.index[e.peer]: {
                     "height": e.height,
@@ -270,7 +283,7 @@ class Driver:
 
 
 MODEL_VARS = (
-    "control now committed registry blacklist asked target deadline tried syncStarted "
+    "control now committed certified registry blacklist asked target deadline tried syncStarted "
     "lastProgress lastEventTrigger draws"
 ).split()
 

@@ -42,6 +42,7 @@ from blockfsm.machine.sync_client import (
     mix,
     step,
 )
+from blockfsm.machine.types import Block
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec import sync_client as spec
 from blockfsm.spec.campaigns.sync_client import (
@@ -306,8 +307,9 @@ def test_issue7_honest_server_with_a_smaller_cap_is_not_blacklisted() -> None:
     t = w.feed(SyncResponseReceived(peer=S1, response=reply))
     assert not [e for e in t.effects if type(e) is Blacklisted]
     assert spec.blame_justified(t)
-    # It made progress, so the same server is asked for the rest.
-    assert [(e.peer, e.message.start_height) for e in t.effects if type(e) is Send] == [(S1, 3)]
+    # It made progress (blocks 0..4 commit 2; block 4's justify certifies 3), so the same server
+    # is asked for the rest, from past the certified block 3 (rule 4).
+    assert [(e.peer, e.message.start_height) for e in t.effects if type(e) is Send] == [(S1, 4)]
 
 
 @settings(max_examples=max(60, settings.default.max_examples // 2))
@@ -683,3 +685,100 @@ def test_issue7_uncertified_forked_tip_is_kept_without_blame_then_replaced() -> 
     t = w.feed(SyncResponseReceived(peer=S1, response=reply))
     assert w.chain.block_at(0) == CANONICAL.block_at(0) and w.chain.committed_height == 1
     assert not [e for e in t.effects if type(e) is Blacklisted]
+
+
+# --- rule 4: a request starts past what is held committed or certified (issue 12) ---------------
+
+
+def _request_starts(t: Transition) -> list[int]:
+    return [e.message.start_height for e in t.effects if type(e) is Send]
+
+
+def test_a_request_starts_past_the_certified_block_above_the_committed_one() -> None:
+    """The chain commits 4 and holds block 5 with a certificate for it: block 5 was validated when
+    it was persisted and is on the certified chain, so asking for it again would only repeat its
+    signature checks. Before issue 12 every request started at committed + 1 (here 5)."""
+    cfg = config(trigger_timeout=100)
+    w = World(cfg, attrs.evolve(initial(cfg), registry=registered((S1, 20))), 6)
+    assert (w.chain.committed_height, w.chain.highest_certificate.height) == (4, 5)
+    monitor = spec.RequestsWellFormed()
+    t = w.feed(Tick(now=150))
+    assert _request_starts(t) == [6]
+    assert spec.request_start_after_step(t) == 6 and monitor.observe(t)
+
+
+def test_a_catch_up_asks_for_each_uncertified_tip_again_and_nothing_else() -> None:
+    """Each honest response of 5 blocks from s commits s + 2 and certifies s + 3 (by the last
+    block's justify); the last block, s + 4, is not certified, so the next request starts there:
+    one block asked for twice per response, not two."""
+    cfg = config(request_limit=5)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=5, target=28, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 28))), 0)
+    monitor = spec.RequestsWellFormed()
+    starts = [0]
+    for rid in range(1, 6):
+        reply = honest_reply(rid, starts[-1], 5, 30)
+        t = w.feed(SyncResponseReceived(peer=S1, response=reply))
+        assert monitor.observe(t)
+        starts += _request_starts(t)
+        assert w.chain.committed_height == starts[-1] - 2
+    assert starts == [0, 4, 8, 12, 16, 20]
+
+
+def test_a_forked_tip_is_asked_for_again() -> None:
+    """A Byzantine server answers with canonical blocks 0..3 and a block 4 of its own (valid
+    justify, certifying 3). The client commits 2 and holds 3 certified, so it asks again from 4:
+    the forked tip, which the next honest answer replaces. Starting past it would make the honest
+    server's block 5 fail to link to the fork, and blame an honest server."""
+    cfg = config(request_limit=5)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=5, target=20, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 20), (S2, 20))), 0)
+    honest = honest_reply(1, 0, 5, 30)
+    tip = honest.blocks[4]
+    fork = Block.make(
+        chain_id=tip.chain_id,
+        height=tip.height,
+        parent_hash=tip.parent_hash,
+        justify=tip.justify,
+        payload=b"fork",
+    )
+    forked = attrs.evolve(honest, blocks=(*honest.blocks[:4], fork))
+    t = w.feed(SyncResponseReceived(peer=S1, response=forked))
+    assert w.chain.block_at(4) == fork and w.chain.committed_height == 2
+    assert _request_starts(t) == [4]
+    assert spec.RequestsWellFormed().observe(t)
+    # The next answer (from the same server, or any honest one) covers height 4 and replaces it.
+    t = w.feed(SyncResponseReceived(peer=S1, response=honest_reply(2, 4, 5, 30)))
+    assert not [e for e in t.effects if type(e) is Blacklisted]
+    assert w.chain.block_at(4) == tip and w.chain.committed_height == 6
+
+
+def test_sc4_catches_a_start_on_either_side_of_rule_4() -> None:
+    """SC-4 refuses a request that asks again for a certified block (the refetch issue 12
+    removed) and one that skips an uncertified block (which would let a forked tip stand)."""
+    cfg = config(trigger_timeout=100)
+    w = World(cfg, attrs.evolve(initial(cfg), registry=registered((S1, 20))), 6)
+    t = w.feed(Tick(now=150))
+    (send,) = [e for e in t.effects if type(e) is Send]
+    for wrong in (5, 7):
+        moved = attrs.evolve(send, message=attrs.evolve(send.message, start_height=wrong))
+        bad = attrs.evolve(t, effects=tuple(moved if e is send else e for e in t.effects))
+        assert not spec.RequestsWellFormed().observe(bad), wrong
+    # Block 5 without anything certifying it: the start is 5, and 6 is refused.
+    chain = InMemoryChain(CHAIN_ID)
+    extend_to(chain, 5)
+    block = CANONICAL.block_at(5)
+    assert block is not None
+    chain.persist(block)
+    w.chain = chain
+    w.state = attrs.evolve(initial(cfg), registry=registered((S1, 20)))
+    t = w.feed(Tick(now=150))
+    assert _request_starts(t) == [5] and spec.RequestsWellFormed().observe(t)
+    (send,) = [e for e in t.effects if type(e) is Send]
+    moved = attrs.evolve(send, message=attrs.evolve(send.message, start_height=6))
+    bad = attrs.evolve(t, effects=tuple(moved if e is send else e for e in t.effects))
+    assert not spec.RequestsWellFormed().observe(bad)
