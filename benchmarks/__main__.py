@@ -11,6 +11,13 @@ that higher is better, next to its target:
 - ``sync_throughput``: a fresh client catching up with real Ed25519 certificates (4 validators),
   blocks per second over the verification bound measured in the same run (Ed25519 verifications
   per second divided by the signatures per block); target 0.7;
+- ``sync_checks``: the same catch-up at the default ``request_limit`` (10) with stand-in
+  signatures, counting what the client verifies: signature checks per new block against one
+  certificate's signatures per block; target 0.8 (each response also carries its highest
+  certificate, and the uncertified last block of a response must be asked for again, so the floor
+  is (limit + 1) / (limit - 1) certificates per block: 0.82 at limit 10);
+- ``sync_round_trips``: requests per new block in that catch-up against one request per
+  ``request_limit`` blocks; target 0.85 (the floor: limit - 1 new blocks per response, 0.9);
 - ``scaling/server_peers``: a server request with 16 peers in the window over one with 1,024;
   target 1/1.5;
 - ``scaling/client_registry``: an advertisement with 10 registered servers over one with 10,000
@@ -244,6 +251,113 @@ def bench_sync_throughput(repeat: int, blocks: int) -> Figure:
     )
 
 
+class CountingVerifier:
+    """A verifier that counts the signature checks it is asked for."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.checks = 0
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        self.checks += 1
+        return bool(self.inner.verify(public_key, message, signature))
+
+
+def catch_up_counts(blocks: int, request_limit: int = 10) -> tuple[int, int, int, int]:
+    """A fresh client catching up ``blocks`` blocks from one honest server: (new blocks,
+    signature checks, requests, signatures per certificate)."""
+    from blockfsm.machine.core import Send
+    from blockfsm.machine.messages import SyncResponseReceived
+    from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
+    from blockfsm.machine.view import InMemoryChain
+
+    signers = [StandInSigner.from_seed(i + 1) for i in range(4)]
+    chain = chain_of(blocks, signers, CHAIN)
+    verifier = CountingVerifier(StandInVerifier.of(signers))
+    server_config = SyncServerConfig(
+        chain_id=CHAIN,
+        signer=signers[0],
+        request_limit=request_limit,
+        rate_limit_requests=1_000_000,
+    )
+    client_key = StandInSigner.from_seed(100).public_key
+    client_config = SyncClientConfig(
+        chain_id=CHAIN,
+        own_key=client_key,
+        validators=ValidatorSet.equal(s.public_key for s in signers),
+        verifier=verifier,
+        request_limit=request_limit,
+        trigger_timeout=1,
+    )
+    mine = InMemoryChain(CHAIN)
+    state: Any = SYNC_CLIENT.initial(client_config)
+    server_state: Any = SYNC_SERVER.initial(server_config)
+    key = signers[0].public_key
+    height = chain.committed_height
+    ad = AdvertiseBlock(
+        chain_id=CHAIN,
+        server=key,
+        committed_height=height,
+        timestamp=0,
+        signature=signers[0].sign(advertise_block_payload(CHAIN, key, height, 0)),
+    )
+    pending: list[Any] = [AdvertiseBlockReceived(peer=key, advertisement=ad)]
+    requests = 0
+    now = 0
+    verifier.checks = 0
+    while mine.committed_height < height:
+        now += 2
+        pending.append(Tick(now=now))
+        while pending:
+            event = pending.pop(0)
+            state, effects = SYNC_CLIENT.step(client_config, state, event, mine.snapshot())
+            for e in effects:
+                if type(e) is Persist:
+                    mine.persist(e.block)
+                elif type(e) is Commit:
+                    mine.commit(e.height)
+                elif type(e) is UpdateHighestCertificate:
+                    mine.set_highest_certificate(e.certificate)
+                elif type(e) is Send:
+                    requests += 1
+                    request = SyncRequestReceived(peer=client_key, request=e.message)
+                    server_state, out = SYNC_SERVER.step(
+                        server_config, server_state, request, chain.snapshot()
+                    )
+                    for o in out:
+                        if type(o) is Send:
+                            pending.append(SyncResponseReceived(peer=key, response=o.message))
+    sample = chain.block_at(1)
+    assert sample is not None
+    # The advertisement's own signature is one check, not a block's.
+    return mine.highest_height + 1, verifier.checks - 1, requests, len(sample.justify.signatures)
+
+
+def bench_sync_checks(blocks: int) -> list[Figure]:
+    limit = 10
+    new, checks, requests, per_certificate = catch_up_counts(blocks, limit)
+    return [
+        Figure(
+            name="sync_checks",
+            value=checks / new,
+            unit=f"signature checks per new block (limit {limit})",
+            baseline=f"one certificate per block ({per_certificate} signatures)",
+            baseline_value=float(per_certificate),
+            ratio=per_certificate / (checks / new),
+            target_ratio=0.8,
+        ),
+        Figure(
+            name="sync_round_trips",
+            value=requests / new * 100,
+            unit=f"requests per 100 new blocks (limit {limit})",
+            baseline=f"one request per {limit} blocks",
+            baseline_value=100 / limit,
+            ratio=(100 / limit) / (requests / new * 100),
+            target_ratio=0.85,
+        ),
+    ]
+
+
 def bench_server_peers(repeat: int) -> Figure:
     signers = [StandInSigner.from_seed(i) for i in range(4)]
     chain = chain_of(20, signers, CHAIN)
@@ -320,7 +434,7 @@ def bench_client_registry(repeat: int, servers: int) -> Figure:
             signature=newcomer.sign(advertise_block_payload(CHAIN, newcomer.public_key, 5, 10)),
         )
         event = AdvertiseBlockReceived(peer=newcomer.public_key, advertisement=ad)
-        n = 200
+        n = 2_000
         start = time.perf_counter()
         for _ in range(n):
             SYNC_CLIENT.step(config, state, event, view)
@@ -343,6 +457,7 @@ def run(quick: bool) -> list[Figure]:
     figures = [bench_transitions(repeat, 2_000 if quick else 20_000)]
     figures += bench_conformant(repeat, 300 if quick else 2_000)
     figures.append(bench_sync_throughput(repeat, 200 if quick else 10_000))
+    figures += bench_sync_checks(1_000 if quick else 10_000)
     figures.append(bench_server_peers(repeat))
     figures.append(bench_client_registry(repeat, 1_000 if quick else 10_000))
     return figures

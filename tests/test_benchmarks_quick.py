@@ -24,6 +24,8 @@ def test_quick_benchmarks_print_one_object_of_figures() -> None:
     report = json.loads(result.stdout)
     names = [b["name"] for b in report["benchmarks"]]
     assert {"transitions/sync_server", "conformant/sync_client", "sync_throughput"} <= set(names)
+    assert {"sync_checks", "sync_round_trips"} <= set(names)
+    assert {"scaling/server_peers", "scaling/client_registry"} <= set(names)
     for entry in report["benchmarks"]:
         assert set(entry) == {
             "name", "value", "unit", "baseline", "baseline_value", "ratio", "target_ratio",

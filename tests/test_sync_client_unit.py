@@ -727,11 +727,13 @@ def test_a_catch_up_asks_for_each_uncertified_tip_again_and_nothing_else() -> No
     assert starts == [0, 4, 8, 12, 16, 20]
 
 
-def test_a_forked_tip_is_asked_for_again() -> None:
+def test_the_forked_tip_of_a_long_response_is_asked_for_again() -> None:
     """A Byzantine server answers with canonical blocks 0..3 and a block 4 of its own (valid
     justify, certifying 3). The client commits 2 and holds 3 certified, so it asks again from 4:
     the forked tip, which the next honest answer replaces. Starting past it would make the honest
-    server's block 5 fail to link to the fork, and blame an honest server."""
+    server's block 5 fail to link to the fork, and blame an honest server. (A one-block fork just
+    above the committed height, the case where the block at committed + 1 is held and not
+    certified, is `test_issue7_uncertified_forked_tip_is_kept_without_blame_then_replaced`.)"""
     cfg = config(request_limit=5)
     request = Outstanding(
         server=S1, request_id=1, start_height=0, limit=5, target=20, deadline=3_000
