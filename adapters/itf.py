@@ -45,8 +45,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import pkgutil
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
