@@ -51,12 +51,27 @@ def _digest(state: Any) -> str:
     return hashlib.blake2b(itf.canonical(state), digest_size=16).hexdigest()
 
 
+MAX_RECORDS = 500_000
+"""Records kept at most (a long run would otherwise hold every state it passed through); past it
+recording stops and no trace is written: the run is reproduced from its seed instead."""
+
+
 class TracedSimulation(Simulation):
     """The simulator, recording what every honest node did, for a trace of a violation."""
 
-    def __init__(self, config: SimConfig, **kwargs: Any) -> None:
+    def __init__(self, config: SimConfig, *, max_records: int = MAX_RECORDS, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.records: list[Record] = []
+        self.max_records = max_records
+
+    @property
+    def complete(self) -> bool:
+        """Whether every step so far is recorded (a trace can be written)."""
+        return len(self.records) <= self.max_records
+
+    def _record(self, record: Record) -> None:
+        if len(self.records) <= self.max_records:
+            self.records.append(record)
 
     def _step(self, node: SimNode, event: Any) -> None:
         if not node.honest:
@@ -76,18 +91,18 @@ class TracedSimulation(Simulation):
         finally:
             node.step = inner
             if returned:
-                self.records.append(
+                self._record(
                     Record("step", node.index, event, tuple(returned[0].effects), node.state)
                 )
 
     def crash(self, node: SimNode) -> None:
         super().crash(node)
         if node.honest:
-            self.records.append(Record("crash", node.index))
+            self._record(Record("crash", node.index))
 
     def restart(self, node: SimNode) -> None:
         if node.honest:
-            self.records.append(Record("restart", node.index))
+            self._record(Record("restart", node.index))
         super().restart(node)
 
 
@@ -96,6 +111,8 @@ def simulation_document(
 ) -> dict[str, Any]:
     """The ITF trace of ``sim``'s run so far; with ``violation``, the last record is where it
     failed."""
+    if not sim.complete:
+        raise itf.ITFError(f"the run outgrew {sim.max_records} recorded steps: no trace")
     states = []
     for r in sim.records:
         states.append(
@@ -129,7 +146,10 @@ def simulation_document(
 
 def write_simulation_trace(
     sim: TracedSimulation, violation: SafetyViolation, trace_dir: Path
-) -> Path:
+) -> Path | None:
+    """Write the trace; None when the run outgrew ``max_records`` (rerun it from its seed)."""
+    if not sim.complete:
+        return None
     path = Path(trace_dir) / f"simulation-{sim.config.seed}.itf.json"
     return itf.write(simulation_document(sim, violation), path)
 

@@ -123,15 +123,17 @@ def simulate(
     summary["faults_enabled"] = list(config.faults)
     summary["signer"] = "ed25519" if ed25519 else "stand-in"
     summary["liveness"] = result
-    summary["safety"] = (
-        "held"
-        if violation is None
-        else {
+    if violation is None:
+        summary["safety"] = "held"
+    else:
+        written = write_simulation_trace(sim, violation, trace_dir)
+        summary["safety"] = {
             "violated": violation.invariant_id,
             "detail": str(violation),
-            "trace_file": str(write_simulation_trace(sim, violation, trace_dir)),
+            "trace_file": str(written)
+            if written is not None
+            else "not written: the run outgrew the recording bound; rerun it from its seed",
         }
-    )
     ok = violation is None and result["verdict"] in ("held", "skipped", "unrecoverable")
     summary["verdict"] = "ok" if ok else "failed"
     if as_json:

@@ -79,3 +79,15 @@ def test_a_tampered_event_is_reported_where_it_was_changed() -> None:
     document["states"][k]["state"] = "0" * 32
     result = replay_document(document)
     assert result.verdict == "diverges" and result.step == k
+
+
+def test_a_run_past_the_recording_bound_writes_no_trace_and_says_so(tmp_path: Path) -> None:
+    from blockfsm.adapters.sim import SafetyViolation
+    from blockfsm.adapters.simtrace import write_simulation_trace
+
+    sim = TracedSimulation(SimConfig(nodes=4, seed=2, faults=()), max_records=10)
+    sim.run(2_000)
+    assert not sim.complete and len(sim.records) == 11
+    assert write_simulation_trace(sim, SafetyViolation("C-1", "x"), tmp_path) is None
+    with pytest.raises(itf.ITFError, match="outgrew 10 recorded steps"):
+        simulation_document(sim)
