@@ -997,18 +997,8 @@ class ClusterSystem:
         )
 
     def step(self, world: ClusterWorld, action: Any) -> ClusterWorld:
-        from blockfsm.machine.attester import Proposal, Vote
+        from blockfsm.adapters.inbound import message_event
         from blockfsm.machine.core import Tick
-        from blockfsm.machine.messages import (
-            AdvertiseBlock,
-            AdvertiseBlockReceived,
-            AdvertiseCertificate,
-            AdvertiseCertificateReceived,
-            SyncRequest,
-            SyncRequestReceived,
-            SyncResponseReceived,
-        )
-        from blockfsm.machine.node import ProposalReceived, VoteReceived
 
         flight = list(world.flight)
         if action[0] == "tick":
@@ -1021,19 +1011,7 @@ class ClusterSystem:
                 world = attrs.evolve(world, faults=world.faults + 1)
             else:
                 peer = self.keys[source]
-                kind = type(m)
-                if kind is Proposal:
-                    event: Any = ProposalReceived(peer=peer, proposal=m)
-                elif kind is Vote:
-                    event = VoteReceived(peer=peer, vote=m)
-                elif kind is SyncRequest:
-                    event = SyncRequestReceived(peer=peer, request=m)
-                elif kind is AdvertiseBlock:
-                    event = AdvertiseBlockReceived(peer=peer, advertisement=m)
-                elif kind is AdvertiseCertificate:
-                    event = AdvertiseCertificateReceived(peer=peer, advertisement=m)
-                else:
-                    event = SyncResponseReceived(peer=peer, response=m)
+                event = message_event(peer, m)
                 world = self._node_step(world, dest, event, flight)
         return attrs.evolve(world, flight=tuple(sorted(flight, key=itf.canonical)))
 

@@ -15,7 +15,9 @@ The verdict is the first thing that happens:
 - ``matches``: every step did what the trace records and nothing failed (exit status 0).
 
 An exploration trace (``#meta.kind == "system"``, written by ``blockfsm explore``) is replayed by
-its system's own step function; see ``blockfsm.adapters.explore``.
+its system's own step function; see ``blockfsm.adapters.explore``. A simulation trace
+(``#meta.kind == "simulation"``, written by ``blockfsm simulate``) is replayed node by node through
+the simulator's step path; see ``blockfsm.adapters.simtrace``.
 """
 
 from __future__ import annotations
@@ -220,7 +222,13 @@ def replay_document(document: dict[str, Any]) -> ReplayResult:
         from blockfsm.adapters.explore import replay_system
 
         return replay_system(document)
-    raise ITFError(f"cannot replay a trace of kind {kind!r} (expected 'machine' or 'system')")
+    if kind == "simulation":
+        from blockfsm.adapters.simtrace import replay_simulation
+
+        return replay_simulation(document)
+    raise ITFError(
+        f"cannot replay a trace of kind {kind!r} (expected 'machine', 'system' or 'simulation')"
+    )
 
 
 def replay_path(path: Path) -> ReplayResult:

@@ -33,19 +33,15 @@ from typing import Any, Protocol
 
 import attrs
 
+from blockfsm.adapters.inbound import message_event
 from blockfsm.adapters.store import WRITE_EFFECTS, LmdbStore
 from blockfsm.adapters.transport import Transport, log_event
-from blockfsm.machine.attester import Proposal, ProposalReceived, Vote, VoteReceived
 from blockfsm.machine.core import Broadcast, Observe, PeerId, Rejected, Send, Step, Tick
 from blockfsm.machine.crypto import Signer
 from blockfsm.machine.messages import (
-    AdvertiseBlock,
     AdvertiseBlockReceived,
-    AdvertiseCertificate,
     AdvertiseCertificateReceived,
-    SyncRequest,
     SyncRequestReceived,
-    SyncResponse,
     SyncResponseReceived,
 )
 from blockfsm.machine.sync_client import (
@@ -71,21 +67,6 @@ class Machine(Protocol):
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
-
-
-_RECEIVED: dict[type, Callable[[PeerId, Any], object]] = {
-    SyncRequest: lambda p, m: SyncRequestReceived(peer=p, request=m),
-    SyncResponse: lambda p, m: SyncResponseReceived(peer=p, response=m),
-    AdvertiseBlock: lambda p, m: AdvertiseBlockReceived(peer=p, advertisement=m),
-    AdvertiseCertificate: lambda p, m: AdvertiseCertificateReceived(peer=p, advertisement=m),
-    Proposal: lambda p, m: ProposalReceived(peer=p, proposal=m),
-    Vote: lambda p, m: VoteReceived(peer=p, vote=m),
-}
-
-
-def message_event(peer: PeerId, message: object) -> object | None:
-    make = _RECEIVED.get(type(message))
-    return make(peer, message) if make is not None else None
 
 
 # --- the sync server and client as one machine ------------------------------------------------

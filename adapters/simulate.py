@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,9 +20,9 @@ from blockfsm.adapters.sim import (
     FAULTS,
     SafetyViolation,
     SimConfig,
-    Simulation,
     liveness,
 )
+from blockfsm.adapters.simtrace import TracedSimulation, write_simulation_trace
 
 CHUNK_TICKS = 20
 
@@ -63,6 +64,13 @@ def _faults(value: str) -> tuple[str, ...]:
 @click.option("--no-heal", is_flag=True, help="Skip the heal phase and the liveness check.")
 @click.option("--conformant", is_flag=True, help="Run every honest node's parts under their specs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--trace-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("traces"),
+    show_default=True,
+    help="Where a safety violation is written as an ITF trace (replay it with `blockfsm replay`).",
+)
 def simulate(
     nodes: int,
     byzantine: int,
@@ -73,6 +81,7 @@ def simulate(
     no_heal: bool,
     conformant: bool,
     as_json: bool,
+    trace_dir: Path,
 ) -> None:
     """Simulate a cluster of nodes under faults and report safety and liveness."""
     if byzantine > nodes:
@@ -85,7 +94,7 @@ def simulate(
         ed25519=ed25519,
         conformant=conformant,
     )
-    sim = Simulation(config)
+    sim = TracedSimulation(config)
     summary: dict[str, Any]
     violation = None
     live = not as_json and sys.stderr.isatty()
@@ -114,11 +123,17 @@ def simulate(
     summary["faults_enabled"] = list(config.faults)
     summary["signer"] = "ed25519" if ed25519 else "stand-in"
     summary["liveness"] = result
-    summary["safety"] = (
-        "held"
-        if violation is None
-        else {"violated": violation.invariant_id, "detail": str(violation)}
-    )
+    if violation is None:
+        summary["safety"] = "held"
+    else:
+        written = write_simulation_trace(sim, violation, trace_dir)
+        summary["safety"] = {
+            "violated": violation.invariant_id,
+            "detail": str(violation),
+            "trace_file": str(written)
+            if written is not None
+            else "not written: the run outgrew the recording bound; rerun it from its seed",
+        }
     ok = violation is None and result["verdict"] in ("held", "skipped", "unrecoverable")
     summary["verdict"] = "ok" if ok else "failed"
     if as_json:

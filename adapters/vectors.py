@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from blockfsm.adapters.crypto import Ed25519Signer
+from blockfsm.machine.attester import ATTEST, CONFIRM, proposal_payload, view_of, vote_payload
 from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
     ProducedBlock,
@@ -109,6 +110,11 @@ def build() -> dict[str, Any]:
         "fallback": False,
     }
     next_round_fields = {"round": 3, "parent_id": parent_id.hex(), "producer": producer.hex()}
+    # The node's votes and proposal, for the height-1 block above in round 2 (a round past 0 and
+    # a height past 0 pin the byte order of both; the confirmation's view is view_of(1, 2)).
+    attest_fields = {"chain_id": CHAIN_ID, "height": 1, "round": 2, "block_hash": block1.hash.hex()}
+    confirm_fields = {**attest_fields, "view": view_of(1, 2)}
+    proposal_fields = {**attest_fields, "valid_round": 1}
     return {
         "about": "blockfsm golden vectors: Ed25519 (RFC 8032) over the exact payload bytes; keys "
         "from the 32-byte seeds below. Regenerate only for a deliberate format change.",
@@ -167,6 +173,24 @@ def build() -> dict[str, Any]:
                 "producer",
                 next_round_fields,
                 next_round_payload(3, parent_id, producer),
+            ),
+            _vector(
+                "Attestation",
+                "validator-0",
+                attest_fields,
+                vote_payload(ATTEST, CHAIN_ID, 1, 2, block1.hash),
+            ),
+            _vector(
+                "Confirmation",
+                "validator-0",
+                confirm_fields,
+                vote_payload(CONFIRM, CHAIN_ID, 1, 2, block1.hash),
+            ),
+            _vector(
+                "Proposal",
+                "validator-1",
+                proposal_fields,
+                proposal_payload(CHAIN_ID, 1, 2, block1.hash, 1),
             ),
         ],
     }

@@ -18,9 +18,11 @@ def run(*args: str) -> Any:
 
 def test_check_json_counts_every_rule_of_the_sync_client() -> None:
     # Budget 0 runs exactly one batch of examples from the seed given: the same inputs every
-    # time. A batch usually reaches every rule; two seeds' batches together always must.
+    # time for one installation. Hypothesis draws differently when blockfsm is installed as a
+    # package than from an editable checkout (one batch of seed 1 reaches every rule in the
+    # one, 37 of 47 in the other), so four seeds' batches together must reach every rule in both.
     totals: dict[str, int] = dict.fromkeys(CLIENT_RULES, 0)
-    for seed in ("1", "2"):
+    for seed in ("1", "2", "3", "4"):
         result = run("check", "--machine", "sync_client", "--budget", "0", "--seed", seed, "--json")
         assert result.exit_code == 0, result.output
         rules = json.loads(result.stdout)["rules"]["sync_client"]

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from blockfsm.adapters import itf
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import SyncResponse
+from blockfsm.machine.producer import Start
 from blockfsm.machine.sync_client import SyncClientConfig
 from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import ValidatorSet
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
-from blockfsm.machine.producer import Start
 from blockfsm.spec.strategies.producer import _Opaque, producer_events, producer_states
 from blockfsm.spec.strategies.sync_client import client_events, client_states
 from blockfsm.spec.strategies.sync_server import request_events, server_states

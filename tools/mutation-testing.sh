@@ -22,7 +22,7 @@ mkdir -p "$stage"
 if [ ! -x "$venv/bin/mutmut" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q 'mutmut>=3.8,<4' 'attrs>=23.1' 'hypothesis>=6.100' 'click>=8.1' \
-        'rich>=13.0' 'pynacl>=1.5' 'transitions>=0.9.2' 'pytest>=8' 'lmdb>=1.4'
+        'rich>=13.0' 'pynacl>=1.5' 'transitions>=0.9.2' 'pytest>=8' 'lmdb>=1.4' 'msgpack>=1.0'
 fi
 rm -rf "$stage/src" "$stage/tests"
 mkdir -p "$stage/src/blockfsm"

@@ -1,0 +1,93 @@
+"""Simulator counterexamples become ITF traces that `blockfsm replay` runs against the current code:
+the planted bug reproduces, the fixed code diverges at the step where the bug first acted, and a
+clean run with crashes and restarts replays step for step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from blockfsm.adapters import itf
+from blockfsm.adapters.cli import main
+from blockfsm.adapters.replay import replay_document
+from blockfsm.adapters.sim import SimConfig
+from blockfsm.adapters.simtrace import TracedSimulation, simulation_document
+from blockfsm.machine import attester
+
+
+@pytest.fixture
+def attests_twice(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The planted bug: an attester that attests every proposal of its round, not the first."""
+    signed = attester._signed
+
+    def forgets_attestations(guard: attester.Guard, round_: int, phase: int) -> bool:
+        return False if phase == attester.ATTEST else signed(guard, round_, phase)
+
+    monkeypatch.setattr(attester, "_signed", forgets_attestations)
+    return monkeypatch
+
+
+def test_a_simulated_double_sign_is_written_reproduced_and_then_diverges_once_fixed(
+    attests_twice: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["simulate", "--seed", "1", "--json", "--no-heal", "--trace-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 1, result.output
+    safety = json.loads(result.stdout)["safety"]
+    assert safety["violated"] == "C-4"
+    trace = Path(safety["trace_file"])
+    document = itf.load(trace)
+    assert document["#meta"]["kind"] == "simulation"
+    assert document["#meta"]["violation"]["property"] == "C-4"
+
+    again = runner.invoke(main, ["replay", str(trace), "--json"])
+    assert again.exit_code == 1, again.output
+    assert json.loads(again.stdout)["verdict"] == "reproduces"
+
+    attests_twice.undo()  # the fix
+    fixed = runner.invoke(main, ["replay", str(trace), "--json"])
+    assert fixed.exit_code == 3, fixed.output
+    report = json.loads(fixed.stdout)
+    assert report["verdict"] == "diverges"
+    assert report["step"] == document["#meta"]["violation"]["step"]
+
+
+def test_a_clean_run_with_crashes_and_restarts_replays_step_for_step() -> None:
+    sim = TracedSimulation(SimConfig(nodes=4, byzantine=1, seed=3))
+    sim.run(6_000)
+    sim.heal()
+    sim.run(2_000)
+    actions = {r.action for r in sim.records}
+    assert {"step", "crash", "restart"} <= actions, actions
+    document = json.loads(json.dumps(simulation_document(sim)))
+    result = replay_document(document)
+    assert result.verdict == "matches", result.detail
+    assert result.replayed == len(sim.records)
+
+
+def test_a_tampered_event_is_reported_where_it_was_changed() -> None:
+    sim = TracedSimulation(SimConfig(nodes=4, byzantine=0, seed=2, faults=()))
+    sim.run(3_000)
+    document = json.loads(json.dumps(simulation_document(sim)))
+    ticks = [k for k, s in enumerate(document["states"]) if s["event"].get("tag") == "Tick"]
+    k = ticks[len(ticks) // 2]
+    document["states"][k]["state"] = "0" * 32
+    result = replay_document(document)
+    assert result.verdict == "diverges" and result.step == k
+
+
+def test_a_run_past_the_recording_bound_writes_no_trace_and_says_so(tmp_path: Path) -> None:
+    from blockfsm.adapters.sim import SafetyViolation
+    from blockfsm.adapters.simtrace import write_simulation_trace
+
+    sim = TracedSimulation(SimConfig(nodes=4, seed=2, faults=()), max_records=10)
+    sim.run(2_000)
+    assert not sim.complete and len(sim.records) == 11
+    assert write_simulation_trace(sim, SafetyViolation("C-1", "x"), tmp_path) is None
+    with pytest.raises(itf.ITFError, match="outgrew 10 recorded steps"):
+        simulation_document(sim)
