@@ -98,6 +98,12 @@ def test_rate_table_records_and_evicts_as_the_tuple_did(capacity: int, peers: li
     rebuilt = RateTable(model)
     assert rebuilt == table and itf.decode(itf.encode(table)) == table
     assert itf.canonical(rebuilt) == itf.canonical(table)
+    assert pickle.loads(pickle.dumps(table)) == table
+    # A rebuilt table behaves as the one it equals (its entry numbers start afresh).
+    for p in peers[:20]:
+        peer = bytes([p + 1]) * 4
+        table, rebuilt = table.record(peer, capacity), rebuilt.record(peer, capacity)
+        assert table == rebuilt
 
 
 def test_rate_table_eviction_after_counts_moved_on() -> None:
@@ -169,3 +175,4 @@ def test_registry_holds_what_a_sorted_tuple_holds(ops: list[tuple[str, object]])
         assert tuple(version) == entries
     rebuilt = Registry(tuple(model.values()))
     assert rebuilt == registry and itf.decode(itf.encode(registry)) == registry
+    assert pickle.loads(pickle.dumps(registry)) == registry
