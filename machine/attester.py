@@ -12,7 +12,8 @@ brief, per height ``h`` (the final tip's height + 1) and round ``r``:
    current round that it validated (our chain, height h, parent = final tip, justify = the tip's
    finality certificate, hash valid, signed by the producer the selector names for r) and that its
    lock allows: not locked, locked on this very block, or the proposal proves a quorum of
-   attestations for it in a round >= the lock round.
+   attestations for it in a round >= the lock round. A node whose key is not in the validator
+   set (``config.is_keeper`` false) never signs: it follows finality only.
 3. **Confirm** (second phase). On a quorum of attestations for block B in the current round, with
    B in hand, the keeper locks on B (lock round = r), records B as its valid block and confirms B,
    at most once per (h, r).
@@ -124,6 +125,9 @@ class AttesterConfig:
     round_timeout: int = 1_000
     round_timeout_increment: int = 500
     keepers: tuple[PeerId, ...] = attrs.field(init=False)
+    is_keeper: bool = attrs.field(init=False)
+    """Whether our key is in the validator set: only keepers sign votes (a follower only
+    follows)."""
 
     def __attrs_post_init__(self) -> None:
         require_int(self.chain_id, "chain_id", 0, MAX_U64)
@@ -136,6 +140,7 @@ class AttesterConfig:
         require_int(self.round_timeout, "round_timeout (ms)", 1, MAX_PERIOD_MS)
         require_int(self.round_timeout_increment, "round_timeout_increment (ms)", 0, MAX_PERIOD_MS)
         object.__setattr__(self, "keepers", tuple(k for k, _ in self.validators.members))
+        object.__setattr__(self, "is_keeper", self.signer.public_key in self.validators)
 
 
 @attrs.frozen(kw_only=True)
@@ -373,7 +378,7 @@ def _advance(
             proof = tuple(v for v in state.votes if v.phase == ATTEST and v.round == r)
             proof = tuple(v for v in proof if v.block_hash == h)
             state = attrs.evolve(state, valid_round=r, valid_block=block, valid_proof=proof)
-        if r == state.round and not _signed(state.guard, r, CONFIRM):
+        if r == state.round and config.is_keeper and not _signed(state.guard, r, CONFIRM):
             vote, guard = _sign_vote(config, state, CONFIRM, h)
             guard = Guard(
                 height=guard.height,
@@ -477,7 +482,8 @@ def _justifies_tip(
 def proposal_refusal(
     config: AttesterConfig, state: AttesterState, p: Any, view: ChainView
 ) -> str | None:
-    """Why a proposal for our height is refused, or None when it is valid."""
+    """Why a proposal for our height is refused, or None when it is valid (the caller has
+    already set aside a well-formed proposal for another height)."""
     if type(p) is not Proposal:
         return "malformed_proposal"
     b = p.block
@@ -500,8 +506,6 @@ def proposal_refusal(
         return "malformed_proposal"
     if b.chain_id != config.chain_id:
         return "wrong_chain"
-    if b.height != state.height:
-        return "wrong_height"
     tip = view.block_at(b.height - 1) if b.height > 0 else None
     parent_hash = tip.hash if tip is not None else ZERO_HASH
     if b.parent_hash != parent_hash or not _justifies_tip(config, b.justify, b.height, parent_hash):
@@ -526,7 +530,9 @@ def _proof_holds(config: AttesterConfig, p: Proposal, height: Height) -> bool:
     seen: set[PeerId] = set()
     power = 0
     for v in p.proof:
-        if type(v) is not Vote or v.voter in seen or v.voter not in config.validators:
+        if type(v) is not Vote or type(v.voter) is not bytes:
+            return False
+        if v.voter in seen or v.voter not in config.validators:
             return False
         if (v.phase, v.height, v.round, v.block_hash) != (
             ATTEST,
@@ -574,7 +580,7 @@ def _accept_proposal(
         state = attrs.evolve(state, blocks=(*state.blocks, b))
     for v in p.proof:
         state = _record(config, state, v)
-    if p.round != state.round or _signed(state.guard, state.round, ATTEST):
+    if p.round != state.round or not config.is_keeper or _signed(state.guard, p.round, ATTEST):
         return state
     g = state.guard
     allowed = (
