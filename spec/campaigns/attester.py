@@ -380,6 +380,11 @@ class AttesterTest(MachineTest):
 # --- one rule broken alone ---------------------------------------------------------------------
 
 
+def _bad(x: Any, **changes: Any) -> Any:
+    """``x`` with ``changes``, which may break its field types on purpose."""
+    return attrs.evolve(x, **changes)
+
+
 def cases(t: AttesterTest, name: str) -> st.SearchStrategy[Case]:
     """Valid inputs for ``t``'s current state and the same input with rule ``name`` broken."""
     return st.builds(
@@ -397,13 +402,13 @@ def _case(t: AttesterTest, name: str, k: int, pay: bytes) -> Case:
     broken: Any
     if name == "malformed_proposal":
         broken = [
-            attrs.evolve(good, round=None),
-            attrs.evolve(good, round=-1),
-            attrs.evolve(good, valid_round=good.round),
-            attrs.evolve(good, proof=[]),
-            attrs.evolve(good, producer=None),
-            attrs.evolve(good, signature="sig"),
-            attrs.evolve(good, block=None),
+            _bad(good, round=None),
+            _bad(good, round=-1),
+            _bad(good, valid_round=good.round),
+            _bad(good, proof=[]),
+            _bad(good, producer=None),
+            _bad(good, signature="sig"),
+            _bad(good, block=None),
             None,
         ][k]
     elif name == "wrong_chain":
@@ -422,19 +427,19 @@ def _case(t: AttesterTest, name: str, k: int, pay: bytes) -> Case:
         broken = t.proposal(good.round, block=b, signer=wrong)
     elif name == "bad_signature":
         broken = [
-            attrs.evolve(good, signature=bytes(64)),
-            attrs.evolve(good, signature=good.signature[:-1]),
+            _bad(good, signature=bytes(64)),
+            _bad(good, signature=good.signature[:-1]),
             attrs.evolve(
                 good,
                 signature=producer.sign(
                     proposal_payload(CHAIN, b.height, good.round + 1, b.hash, -1)
                 ),
             ),
-            attrs.evolve(good, signature=next(s for s in SIGNERS if s is not producer).sign(b"x")),
+            _bad(good, signature=next(s for s in SIGNERS if s is not producer).sign(b"x")),
         ][k % 4]
     elif name == "bad_block_hash":
-        forged = attrs.evolve(b, payload=b.payload + b"!")
-        broken = attrs.evolve(good, block=forged)
+        forged = _bad(b, payload=b.payload + b"!")
+        broken = _bad(good, block=forged)
     elif name == "bad_proof":
         proof = good.proof
         v0 = proof[0]
@@ -443,14 +448,14 @@ def _case(t: AttesterTest, name: str, k: int, pay: bytes) -> Case:
         bad = [
             proof[1:],
             (v0, *proof[1:-1], v0),
-            (attrs.evolve(v0, signature=bytes(64)), *proof[1:]),
-            (attrs.evolve(v0, round=v0.round + 1), *proof[1:]),
+            (_bad(v0, signature=bytes(64)), *proof[1:]),
+            (_bad(v0, round=v0.round + 1), *proof[1:]),
             (outsider, *proof[1:]),
             (confirm, *proof[1:]),
             (None, *proof[1:]),
-            (attrs.evolve(v0, voter=[1]), *proof[1:]),
+            (_bad(v0, voter=[1]), *proof[1:]),
         ][k]
-        broken = attrs.evolve(good, proof=bad)
+        broken = _bad(good, proof=bad)
     else:  # pragma: no cover - RULES lists every name
         raise AssertionError(name)
     return Case(
@@ -474,24 +479,24 @@ def _vote_case(t: AttesterTest, name: str, k: int, pay: bytes) -> Case:
     broken: Any
     if name == "malformed_vote":
         broken = [
-            attrs.evolve(good, phase=2),
-            attrs.evolve(good, height=-1),
-            attrs.evolve(good, round=None),
-            attrs.evolve(good, round=att.ROUNDS_PER_HEIGHT),
-            attrs.evolve(good, block_hash="h"),
-            attrs.evolve(good, voter=None),
-            attrs.evolve(good, signature=None),
+            _bad(good, phase=2),
+            _bad(good, height=-1),
+            _bad(good, round=None),
+            _bad(good, round=att.ROUNDS_PER_HEIGHT),
+            _bad(good, block_hash="h"),
+            _bad(good, voter=None),
+            _bad(good, signature=None),
             None,
         ][k]
     elif name == "wrong_chain_vote":
-        broken = attrs.evolve(good, chain_id=CHAIN + 1 + k)
+        broken = _bad(good, chain_id=CHAIN + 1 + k)
     elif name == "not_a_keeper":
         broken = t.vote(OUTSIDER, good.phase, good.height, good.round, good.block_hash)
     else:  # bad_vote_signature
         broken = [
-            attrs.evolve(good, signature=bytes(64)),
-            attrs.evolve(good, phase=1 - good.phase),
-            attrs.evolve(good, voter=t.other(k + 1).public_key),
+            _bad(good, signature=bytes(64)),
+            _bad(good, phase=1 - good.phase),
+            _bad(good, voter=t.other(k + 1).public_key),
         ][k % 3]
     return Case(
         rule=name,
