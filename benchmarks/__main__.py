@@ -22,6 +22,8 @@ that higher is better, next to its target:
   target 1/1.5;
 - ``scaling/client_registry``: an advertisement with 10 registered servers over one with 10,000
   (1,000 with ``--quick``); target 1/2.
+- ``sim_throughput``: simulated events per second of a fault-free 4-node cluster with the
+  stand-in signer (benchmarks/sim_throughput.py), over the target of 50,000; target 1.
 
 ``--quick`` (under a minute) shrinks the sizes; the test suite runs it once so the suite cannot
 rot. Nothing here asserts a time: the figures are printed, and docs/performance.md records them.
@@ -452,6 +454,21 @@ def bench_client_registry(repeat: int, servers: int) -> Figure:
     )
 
 
+def bench_sim_throughput(repeat: int, ms: int) -> Figure:
+    from benchmarks.sim_throughput import TARGET, median_rate
+
+    rate = median_rate(ms, repeat)
+    return Figure(
+        name="sim_throughput",
+        value=rate,
+        unit="events/s (4 nodes, stand-in signer)",
+        baseline="target",
+        baseline_value=TARGET,
+        ratio=rate / TARGET,
+        target_ratio=1.0,
+    )
+
+
 def run(quick: bool) -> list[Figure]:
     repeat = 5
     figures = [bench_transitions(repeat, 2_000 if quick else 20_000)]
@@ -460,6 +477,7 @@ def run(quick: bool) -> list[Figure]:
     figures += bench_sync_checks(1_000 if quick else 10_000)
     figures.append(bench_server_peers(repeat))
     figures.append(bench_client_registry(repeat, 1_000 if quick else 10_000))
+    figures.append(bench_sim_throughput(repeat, 2_000 if quick else 20_000))
     return figures
 
 

@@ -12,7 +12,8 @@ brief, per height ``h`` (the final tip's height + 1) and round ``r``:
    current round that it validated (our chain, height h, parent = final tip, justify = the tip's
    finality certificate, hash valid, signed by the producer the selector names for r) and that its
    lock allows: not locked, locked on this very block, or the proposal proves a quorum of
-   attestations for it in a round >= the lock round.
+   attestations for it in a round >= the lock round. A node whose key is not in the validator
+   set (``config.is_keeper`` false) never signs: it follows finality only.
 3. **Confirm** (second phase). On a quorum of attestations for block B in the current round, with
    B in hand, the keeper locks on B (lock round = r), records B as its valid block and confirms B,
    at most once per (h, r).
@@ -34,6 +35,7 @@ attestations is never mistaken for a finality certificate.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
@@ -103,9 +105,11 @@ def proposal_payload(
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def producer_for(keepers: tuple[PeerId, ...], parent_hash: BlockHash, round_: int) -> PeerId | None:
     """The producer of round ``round_`` on top of ``parent_hash``: the parent's selector (seeded
-    by its hash, index 0) moved by the round."""
+    by its hash, index 0) moved by the round. Memoized: every step of every keeper asks it, and
+    the answer is a pure function of its (immutable) arguments."""
     n = len(keepers)
     if n == 0:
         return None
@@ -124,6 +128,9 @@ class AttesterConfig:
     round_timeout: int = 1_000
     round_timeout_increment: int = 500
     keepers: tuple[PeerId, ...] = attrs.field(init=False)
+    is_keeper: bool = attrs.field(init=False)
+    """Whether our key is in the validator set: only keepers sign votes (a follower only
+    follows)."""
 
     def __attrs_post_init__(self) -> None:
         require_int(self.chain_id, "chain_id", 0, MAX_U64)
@@ -136,6 +143,7 @@ class AttesterConfig:
         require_int(self.round_timeout, "round_timeout (ms)", 1, MAX_PERIOD_MS)
         require_int(self.round_timeout_increment, "round_timeout_increment (ms)", 0, MAX_PERIOD_MS)
         object.__setattr__(self, "keepers", tuple(k for k, _ in self.validators.members))
+        object.__setattr__(self, "is_keeper", self.signer.public_key in self.validators)
 
 
 @attrs.frozen(kw_only=True)
@@ -210,6 +218,24 @@ class AttesterState:
     votes: tuple[Vote, ...] = ()
 
 
+def _evolve(s: AttesterState, **c: Any) -> AttesterState:
+    """``attrs.evolve`` for the step path: the same new state, without attrs' introspection."""
+    return AttesterState(
+        control=c.get("control", s.control),
+        now=c.get("now", s.now),
+        height=c.get("height", s.height),
+        round=c.get("round", s.round),
+        round_started=c.get("round_started", s.round_started),
+        guard=c.get("guard", s.guard),
+        valid_round=c.get("valid_round", s.valid_round),
+        valid_block=c.get("valid_block", s.valid_block),
+        valid_proof=c.get("valid_proof", s.valid_proof),
+        blocks=c.get("blocks", s.blocks),
+        proposed_in=c.get("proposed_in", s.proposed_in),
+        votes=c.get("votes", s.votes),
+    )
+
+
 WAITING = "Waiting"
 RUNNING = "Running"
 
@@ -249,7 +275,7 @@ def _at_tip(state: AttesterState, view: ChainView, now: int) -> AttesterState:
     """The state at the view's final tip: a height the view already finalized is left behind."""
     height = view.committed_height() + 1
     if state.control == RUNNING and height == state.height:
-        return state if now == state.now else attrs.evolve(state, now=now)
+        return state if now == state.now else _evolve(state, now=now)
     guard = state.guard
     if guard.height != height:
         guard = Guard(height=height)
@@ -296,7 +322,7 @@ def _finish(state: AttesterState, effects: list[Any]) -> Step:
 def _enter_round(state: AttesterState, round_: int) -> AttesterState:
     low = round_
     votes = tuple(v for v in state.votes if v.round >= low or v.phase == CONFIRM)
-    return attrs.evolve(state, round=round_, round_started=state.now, votes=votes)
+    return _evolve(state, round=round_, round_started=state.now, votes=votes)
 
 
 def _round_with_f1(config: AttesterConfig, state: AttesterState) -> int:
@@ -372,8 +398,8 @@ def _advance(
         if r > state.valid_round:
             proof = tuple(v for v in state.votes if v.phase == ATTEST and v.round == r)
             proof = tuple(v for v in proof if v.block_hash == h)
-            state = attrs.evolve(state, valid_round=r, valid_block=block, valid_proof=proof)
-        if r == state.round and not _signed(state.guard, r, CONFIRM):
+            state = _evolve(state, valid_round=r, valid_block=block, valid_proof=proof)
+        if r == state.round and config.is_keeper and not _signed(state.guard, r, CONFIRM):
             vote, guard = _sign_vote(config, state, CONFIRM, h)
             guard = Guard(
                 height=guard.height,
@@ -383,7 +409,7 @@ def _advance(
                 locked_block=block,
                 locked_proof=state.valid_proof if state.valid_round == r else (),
             )
-            state = attrs.evolve(state, guard=guard)
+            state = _evolve(state, guard=guard)
             effects.append(PersistGuard(guard=guard))
             effects.append(Broadcast(message=vote))
             state = _record(config, state, vote)
@@ -454,7 +480,7 @@ def _propose(
         signature=config.signer.sign(payload),
     )
     effects.append(Broadcast(message=proposal))
-    state = attrs.evolve(state, proposed_in=(*state.proposed_in, state.round))
+    state = _evolve(state, proposed_in=(*state.proposed_in, state.round))
     return _accept_proposal(config, state, proposal, view, effects)
 
 
@@ -477,7 +503,8 @@ def _justifies_tip(
 def proposal_refusal(
     config: AttesterConfig, state: AttesterState, p: Any, view: ChainView
 ) -> str | None:
-    """Why a proposal for our height is refused, or None when it is valid."""
+    """Why a proposal for our height is refused, or None when it is valid (the caller has
+    already set aside a well-formed proposal for another height)."""
     if type(p) is not Proposal:
         return "malformed_proposal"
     b = p.block
@@ -500,8 +527,6 @@ def proposal_refusal(
         return "malformed_proposal"
     if b.chain_id != config.chain_id:
         return "wrong_chain"
-    if b.height != state.height:
-        return "wrong_height"
     tip = view.block_at(b.height - 1) if b.height > 0 else None
     parent_hash = tip.hash if tip is not None else ZERO_HASH
     if b.parent_hash != parent_hash or not _justifies_tip(config, b.justify, b.height, parent_hash):
@@ -526,7 +551,9 @@ def _proof_holds(config: AttesterConfig, p: Proposal, height: Height) -> bool:
     seen: set[PeerId] = set()
     power = 0
     for v in p.proof:
-        if type(v) is not Vote or v.voter in seen or v.voter not in config.validators:
+        if type(v) is not Vote or type(v.voter) is not bytes:
+            return False
+        if v.voter in seen or v.voter not in config.validators:
             return False
         if (v.phase, v.height, v.round, v.block_hash) != (
             ATTEST,
@@ -571,10 +598,10 @@ def _accept_proposal(
 ) -> AttesterState:
     b = p.block
     if _block(state, b.hash) is None and len(state.blocks) < 2 * ROUND_WINDOW:
-        state = attrs.evolve(state, blocks=(*state.blocks, b))
+        state = _evolve(state, blocks=(*state.blocks, b))
     for v in p.proof:
         state = _record(config, state, v)
-    if p.round != state.round or _signed(state.guard, state.round, ATTEST):
+    if p.round != state.round or not config.is_keeper or _signed(state.guard, p.round, ATTEST):
         return state
     g = state.guard
     allowed = (
@@ -585,7 +612,7 @@ def _accept_proposal(
     if not allowed:
         return state
     vote, guard = _sign_vote(config, state, ATTEST, b.hash)
-    state = attrs.evolve(state, guard=guard)
+    state = _evolve(state, guard=guard)
     effects.append(PersistGuard(guard=guard))
     effects.append(Broadcast(message=vote))
     return _record(config, state, vote)
@@ -620,7 +647,7 @@ def _record(config: AttesterConfig, state: AttesterState, v: Vote) -> AttesterSt
     for w in state.votes:
         if w.voter == v.voter and w.round == v.round and w.phase == v.phase:
             return state  # one vote per keeper per (round, phase): the first one counts
-    return attrs.evolve(state, votes=(*state.votes, v))
+    return _evolve(state, votes=(*state.votes, v))
 
 
 def _on_vote(

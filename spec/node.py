@@ -44,6 +44,7 @@ the round catches up by block sync (certificates are advertised every ``advertis
 from __future__ import annotations
 
 import hashlib
+import struct
 from typing import Any
 
 from blockfsm.machine.core import Broadcast, Rejected, Tick
@@ -64,10 +65,13 @@ from blockfsm.spec.language import (
     reject,
     row,
 )
+from blockfsm.spec.signed_bytes import certificate_holds, header_hash
 
 WAITING = "Waiting"
 RUNNING = "Running"
 ROUNDS = 1 << 16
+WINDOW = 8
+"""Rounds r .. r + WINDOW of our height are followed; proposals and votes further ahead wait."""
 _ATTEST_DOMAIN = b"blockfsm/attest/v1\x00"
 _SHUFFLE_DOMAIN = b"blockfsm/producer-shuffle/v1\x00"
 
@@ -130,7 +134,9 @@ def classify_vote(c: Any, s: Any, e: Any, v: Any) -> str:
         return "not_a_keeper"
     if s.control != RUNNING or vote.height != s.height:
         return "elsewhere"
-    in_window = s.round <= vote.round <= s.round + 8 or (vote.phase == 1 and vote.round < s.round)
+    in_window = s.round <= vote.round <= s.round + WINDOW or (
+        vote.phase == 1 and vote.round < s.round
+    )
     if not in_window:
         return "elsewhere"
     payload = spec_vote_bytes(vote.phase, c.chain_id, vote.height, vote.round, vote.block_hash)
@@ -142,16 +148,142 @@ def classify_vote(c: Any, s: Any, e: Any, v: Any) -> str:
     return "counted"
 
 
+_PROPOSAL_DOMAIN = b"blockfsm/proposal/v1\x00"
+PROPOSAL_RULES = (
+    "malformed_proposal",
+    "wrong_chain",
+    "unknown_parent",
+    "wrong_producer",
+    "bad_signature",
+    "bad_block_hash",
+    "bad_proof",
+)
+"""The attester's proposal checks, in the order they are applied; each refuses with its name."""
+
+
+def spec_proposal_bytes(chain: int, height: int, rnd: int, block_hash: bytes, vr: int) -> bytes:
+    """A producer signs the chain, (height, round), the block's hash and the valid round."""
+    return _PROPOSAL_DOMAIN + _u64b(chain) + _i64b(height) + _u64b(rnd) + block_hash + _i64b(vr)
+
+
+def _tip_hash(v: Any, height: int) -> bytes:
+    """The hash of the final block below ``height`` (the all-zero hash below height 0)."""
+    if height == 0:
+        return ZERO_HASH
+    tip = v.block_at(height - 1)
+    return tip.hash if tip is not None else ZERO_HASH
+
+
+def _justifies(c: Any, justify: Certificate, height: int, parent: bytes) -> bool:
+    """``justify`` certifies the final block below ``height``: the genesis certificate of our
+    chain at height 0, otherwise a valid certificate for that block's (height, hash)."""
+    if height == 0:
+        return (
+            justify.chain_id == c.chain_id
+            and justify.view == 0
+            and justify.height == -1
+            and justify.block_hash == ZERO_HASH
+            and justify.signatures == ()
+        )
+    return (
+        justify.height == height - 1
+        and justify.block_hash == parent
+        and certificate_holds(justify, c.chain_id, c.validators, c.verifier)
+    )
+
+
+def _proof_is_a_quorum(c: Any, p: Any) -> bool:
+    """A re-proposal's proof: attestations of distinct keepers for this block at the valid round,
+    each signature valid, of quorum power."""
+    members: dict[bytes, int] = dict(c.validators.members)
+    b = p.block
+    seen: set[bytes] = set()
+    for vote in p.proof:
+        if type(vote).__name__ != "Vote" or type(vote.voter) is not bytes:
+            return False
+        if vote.voter in seen or vote.voter not in members:
+            return False
+        if (vote.phase, vote.height, vote.round, vote.block_hash) != (
+            0,
+            b.height,
+            p.valid_round,
+            b.hash,
+        ):
+            return False
+        payload = spec_vote_bytes(0, c.chain_id, b.height, p.valid_round, b.hash)
+        if type(vote.signature) is not bytes or not c.verifier.verify(
+            vote.voter, payload, vote.signature
+        ):
+            return False
+        seen.add(vote.voter)
+    return sum(members[k] for k in seen) >= 2 * sum(members.values()) // 3 + 1
+
+
+def _well_formed(p: Any) -> bool:
+    b = getattr(p, "block", None)
+    if type(p).__name__ != "Proposal" or type(b) is not Block:
+        return False
+    return (
+        _is_int(p.round, 0, ROUNDS - 1)
+        and type(p.valid_round) is int
+        and (p.valid_round == -1 or 0 <= p.valid_round < p.round)
+        and type(p.proof) is tuple
+        and type(p.producer) is bytes
+        and type(p.signature) is bytes
+        and type(b.height) is int
+        and type(b.hash) is bytes
+        and type(b.parent_hash) is bytes
+        and type(b.payload) is bytes
+        and type(b.chain_id) is int
+        and type(b.justify) is Certificate
+    )
+
+
 def classify_proposal(c: Any, s: Any, e: Any, v: Any) -> str:
-    """Only the outcome classes the conformance check needs: ignored, refused (any reason), or
-    taken. The reasons are cross-checked by the unit tests' one-rule-broken generators."""
+    """A proposal for our height is checked rule by rule (``PROPOSAL_RULES``, in that order) and
+    refused by the first rule it breaks; a valid one more than ``WINDOW`` rounds ahead waits."""
     p = e.proposal
     if s.control != RUNNING:
         return "waiting"
     block = getattr(p, "block", None)
     if type(p).__name__ == "Proposal" and type(block) is Block and block.height != s.height:
         return "elsewhere"
-    return "judged"
+    if not _well_formed(p):
+        return "malformed_proposal"
+    b = p.block
+    if b.chain_id != c.chain_id:
+        return "wrong_chain"
+    parent = _tip_hash(v, b.height)
+    if b.parent_hash != parent or not _justifies(c, b.justify, b.height, parent):
+        return "unknown_parent"
+    keepers = tuple(k for k, _ in c.validators.members)
+    if spec_producer(keepers, parent, p.round) != p.producer:
+        return "wrong_producer"
+    payload = spec_proposal_bytes(c.chain_id, b.height, p.round, b.hash, p.valid_round)
+    if not c.verifier.verify(p.producer, payload, p.signature):
+        return "bad_signature"
+    try:
+        hash_holds = header_hash(b) == b.hash
+    except (TypeError, ValueError, OverflowError, struct.error):
+        hash_holds = False
+    if not hash_holds:
+        return "bad_block_hash"
+    if p.valid_round >= 0 and not _proof_is_a_quorum(c, p):
+        return "bad_proof"
+    if p.round > s.round + WINDOW:
+        return "ahead"
+    return "valid"
+
+
+_PROPOSAL_RULE_TEXT = {
+    "malformed_proposal": "a field has the wrong type, or the round or valid round is out of range",
+    "wrong_chain": "the block is for another chain",
+    "unknown_parent": "the parent is not our final tip, or justify does not certify it",
+    "wrong_producer": "the producer is not the one the selector names for the round",
+    "bad_signature": "the producer's signature does not verify",
+    "bad_block_hash": "the block's hash is not the hash of its header",
+    "bad_proof": "a re-proposal whose proof is not a quorum of valid attestations",
+}
 
 
 _ATT_EFFECTS = ("Persist?", "Commit?", "UpdateHighestCertificate?", "PersistGuard*", "Broadcast*")
@@ -231,14 +363,32 @@ def _attester_rows() -> list[Any]:
             guard=classified(classify_proposal, "elsewhere", "a proposal for another height"),
         )
     )
+    for reason in PROPOSAL_RULES:
+        rows.append(
+            reject(
+                RUNNING,
+                "ProposalReceived",
+                reason,
+                guard=classified(classify_proposal, reason, _PROPOSAL_RULE_TEXT[reason]),
+            )
+        )
+    rows.append(
+        ignore(
+            RUNNING,
+            "ProposalReceived",
+            guard=classified(
+                classify_proposal, "ahead", "valid, but more than 8 rounds ahead of ours"
+            ),
+        )
+    )
     rows.append(
         row(
             RUNNING,
             "ProposalReceived",
             RUNNING,
-            guard=classified(classify_proposal, "judged", "a proposal for our height"),
-            effects=(*_ATT_EFFECTS, "Rejected?"),
-            note="refused with a reason, or attested if the lock allows",
+            guard=classified(classify_proposal, "valid", "a valid proposal for our height"),
+            effects=_ATT_EFFECTS,
+            note="follows its round if later; attests it if the lock allows",
         )
     )
     return rows
@@ -305,6 +455,18 @@ def final_has_quorum(t: Transition) -> bool:
     return True
 
 
+def only_keepers_vote(t: Transition) -> bool:
+    """A-4: a node whose key is not in the validator set never signs a vote (or a proposal)."""
+    me = t.config.signer.public_key
+    if me in dict(t.config.validators.members):
+        return True
+    for e in t.effects:
+        m: Any = getattr(e, "message", None)
+        if type(e) is Broadcast and type(m).__name__ in ("Vote", "Proposal"):
+            return False
+    return not any(type(e).__name__ == "PersistGuard" and e.guard.signed for e in t.effects)
+
+
 ATTESTER_SPEC = define_machine(
     name="attester",
     title="Attester",
@@ -340,6 +502,12 @@ ATTESTER_SPEC = define_machine(
             statement="a block made final carries a quorum certificate of confirmations",
             check=final_has_quorum,
             catches="finalizing on attestations, or on less than a quorum",
+        ),
+        Invariant(
+            id="A-4",
+            statement="a node whose key is not in the validator set never signs a vote",
+            check=only_keepers_vote,
+            catches="a non-validator that attests or confirms",
         ),
     ),
     row_prefix="A",

@@ -34,6 +34,21 @@ def test_simulate_json_is_byte_identical_across_runs() -> None:
     assert summary["safety"] == "held" and summary["verdict"] == "ok"
 
 
+def test_the_default_simulate_seed_7_is_byte_identical_and_finalizes_with_a_byzantine_node() -> (
+    None
+):
+    """Exactly ``blockfsm simulate --seed 7 --json`` (defaults: 4 nodes, 1 Byzantine, every
+    fault), twice: the same bytes, and the honest nodes finalized heights."""
+    outputs = [CliRunner().invoke(main, ["simulate", "--seed", "7", "--json"]) for _ in range(2)]
+    assert outputs[0].exit_code == 0, outputs[0].output
+    assert outputs[0].output == outputs[1].output
+    summary = json.loads(outputs[0].output)
+    assert summary["nodes"] == 4 and len(summary["byzantine"]) == 1
+    honest = summary["final_height"][: 4 - len(summary["byzantine"])]
+    assert min(honest) >= 1, summary["final_height"]
+    assert summary["safety"] == "held" and summary["verdict"] == "ok"
+
+
 @pytest.mark.parametrize("behaviour", BEHAVIOURS)
 def test_four_nodes_with_one_byzantine_finalize_heights(behaviour: str) -> None:
     sim = Simulation(

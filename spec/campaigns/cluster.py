@@ -20,11 +20,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from blockfsm.adapters.sim import SafetyViolation, SimConfig, Simulation, liveness
 from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.conformance import InvariantViolation, Stats
-from blockfsm.spec.node import ATTESTER_SPEC, CLUSTER_SPEC, NODE_SPEC
+from blockfsm.spec.node import CLUSTER_SPEC, NODE_SPEC
 
 STATS = Stats()
 NODE_STATS = Stats()
 ATTESTER_STATS = Stats()
+"""The attesters run under their spec here too, but the attester's rows and properties are
+reported by its own campaign (spec/campaigns/attester.py): only honest traffic reaches an
+attester in a cluster, so most of its refusal rows are reached there, not here."""
 LIVENESS_BOUND_MS = CLUSTER_SPEC.liveness[0].bound_ticks
 
 
@@ -160,5 +163,5 @@ CAMPAIGN = Campaign(
     spec=CLUSTER_SPEC,
     test_class=ClusterTest,
     stats=STATS,
-    also=((NODE_SPEC, NODE_STATS), (ATTESTER_SPEC, ATTESTER_STATS)),
+    also=((NODE_SPEC, NODE_STATS),),
 )
