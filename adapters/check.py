@@ -47,6 +47,9 @@ class Violation:
     message: str
     trace: tuple[str, ...]
     itf: dict[str, Any] | None = None
+    source: str = ""
+    """The machine whose property failed, when it is not the campaign's own (a part of a
+    composed machine, such as a node's attester, checked under its own spec)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +97,7 @@ def _violation(campaign: Campaign, error: BaseException) -> Violation:
             message=str(error).splitlines()[0],
             trace=tuple(error.trace),
             itf=document_of(error),
+            source=error.machine,
         )
     trace = tuple(getattr(error, "trace", ()))
     kind = (
@@ -181,6 +185,21 @@ def run_campaign(
         _also_result(extra_spec, extra_stats, violation, time.monotonic() - started, batches)
         for extra_spec, extra_stats in campaign.also
     )
+    reported = {p.id for p in properties} | {p.id for a in also for p in a.properties}
+    if violation is not None and violation.property_id not in reported:
+        # A property of a machine that runs inside this campaign's under its own spec but is not
+        # reported beside it: the violation is listed under that machine, so it is never lost.
+        properties.append(
+            PropertyResult(
+                machine=violation.source or campaign.machine,
+                id=violation.property_id,
+                kind="safety",
+                statement=violation.statement,
+                status="violated",
+                examples=0,
+                steps=0,
+            )
+        )
     return CampaignResult(
         also=also,
         unrecoverable=stats.examples["unrecoverable"],

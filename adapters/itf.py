@@ -464,9 +464,17 @@ def _trace_step(before: Any, event: Any, view: Any, outcome: Any) -> TraceStep:
     return TraceStep(event=event, view=view, state=outcome[0], effects=tuple(outcome[1]))
 
 
+DOCUMENT_ATTR = "itf_document"
+"""An error may carry a whole ITF document under this attribute instead (the cluster campaign's
+simulation traces, built by ``blockfsm.adapters.simtrace``)."""
+
+
 def document_of(error: BaseException) -> dict[str, JSON] | None:
     """The ITF document of the trace a failing step attached to ``error`` (plain JSON data, so it
     crosses process boundaries), or None."""
+    document = getattr(error, DOCUMENT_ATTR, None)
+    if isinstance(document, dict):
+        return document
     trace = getattr(error, TRACE_ATTR, None)
     return None if trace is None else machine_document(trace)
 
@@ -480,4 +488,7 @@ def write_counterexamples(results: Any, trace_dir: Path, seed: int) -> dict[str,
             continue
         path = Path(trace_dir) / f"{result.machine}-{seed}.itf.json"
         written[result.machine] = write(violation.itf, path)
+        source = getattr(violation, "source", "")
+        if source:  # a part's property (a node's attester) is listed under that part
+            written[source] = path
     return written

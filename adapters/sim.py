@@ -166,15 +166,13 @@ class Simulation:
         self.signed: dict[tuple[int, int, int, int], bytes] = {}
 
     def _conform(self, node: SimNode) -> None:
-        from blockfsm.machine.attester import AttesterConfig  # noqa: F401
+        from blockfsm.machine.attester import ATTESTER
         from blockfsm.machine.node import NODE
         from blockfsm.machine.sync_client import SYNC_CLIENT
         from blockfsm.machine.sync_server import SYNC_SERVER
         from blockfsm.spec.conformance import Conformant
-        from blockfsm.spec.node import ATTESTER_SPEC
 
         cfg = node.config
-        attester_def = attrs.evolve(NODE, name="attester", spec=ATTESTER_SPEC, step=_attester_step)
         # The attester's checker lives across restarts (its guard is persisted, so A-1 holds
         # across them); the sync machines keep nothing durable and start a new run on restart.
         kept = node.config.steppers
@@ -182,7 +180,7 @@ class Simulation:
         client = Conformant(SYNC_CLIENT, cfg.client, stats=self.stats.get("sync_client"))
         runners = [server, client]
         if kept is None:
-            attester = Conformant(attester_def, cfg.attester, stats=self.stats.get("attester"))
+            attester = Conformant(ATTESTER, cfg.attester, stats=self.stats.get("attester"))
             runners.append(attester)
             attester_step = attester.step
         else:
@@ -488,12 +486,6 @@ class Simulation:
             },
             "invariants_checked": dict(sorted(self.checks.items())),
         }
-
-
-def _attester_step(config: Any, state: Any, event: Any, view: Any) -> Any:
-    from blockfsm.machine import attester
-
-    return attester.step(config, state, event, view)
 
 
 def liveness(sim: Simulation, bound: int = 40_000) -> dict[str, Any]:

@@ -178,6 +178,11 @@ class Conformant:
         row = matching[0]
         try:
             result = self._step(self.config, state, event, view)
+        except (InvariantViolation, ConformanceError):
+            # A verdict of a checker inside this step (a part of a composed machine that runs
+            # under its own spec): it passes through as it is, not as a crash of this machine.
+            self._log.append((event, state.control, None, None, ()))
+            raise
         except Exception as error:
             self._log.append((event, state.control, None, None, ()))
             raise StepRaised(

@@ -91,3 +91,31 @@ def test_a_run_past_the_recording_bound_writes_no_trace_and_says_so(tmp_path: Pa
     assert write_simulation_trace(sim, SafetyViolation("C-1", "x"), tmp_path) is None
     with pytest.raises(itf.ITFError, match="outgrew 10 recorded steps"):
         simulation_document(sim)
+
+
+def test_the_cluster_campaign_writes_a_simulation_trace_for_a_cluster_violation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A node that loses its final chain on restart (C-5): the campaign's counterexample is a
+    simulation trace, which replays as `reproduces` while the bug is in."""
+    from blockfsm.adapters import sim as sim_module
+    from blockfsm.machine.view import InMemoryChain
+
+    restart = sim_module.Simulation.restart
+
+    def forgetful_restart(self: sim_module.Simulation, node: sim_module.SimNode) -> None:
+        node.chain = InMemoryChain(sim_module.CHAIN_ID)
+        restart(self, node)
+
+    monkeypatch.setattr(sim_module.Simulation, "restart", forgetful_restart)
+    runner = CliRunner()
+    args = ["check", "--machine", "cluster", "--budget", "5", "--seed", "2", "--json"]
+    result = runner.invoke(main, [*args, "--trace-dir", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    violated = [e for e in report["invariants"] if e["status"] == "violated"]
+    assert [e["id"] for e in violated] == ["C-5"], violated
+    trace = Path(violated[0]["trace_file"])
+    assert itf.load(trace)["#meta"]["kind"] == "simulation"
+    again = runner.invoke(main, ["replay", str(trace), "--json"])
+    assert json.loads(again.stdout)["verdict"] == "reproduces", again.stdout

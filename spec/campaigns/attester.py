@@ -44,7 +44,7 @@ from blockfsm.machine.attester import (
     view_of,
     vote_payload,
 )
-from blockfsm.machine.core import Broadcast, MachineDef, Tick
+from blockfsm.machine.core import Broadcast, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
@@ -62,9 +62,7 @@ VALIDATORS = ValidatorSet.equal(KEYS)
 VERIFIER = StandInVerifier.of((*SIGNERS, OUTSIDER))
 QUORUM = VALIDATORS.quorum
 
-ATTESTER: MachineDef[AttesterConfig, Any, Any, Any] = MachineDef(
-    name="attester", spec=ATTESTER_SPEC, initial=att.initial, step=att.step
-)
+ATTESTER = att.ATTESTER
 
 VOTE_RULES = ("malformed_vote", "wrong_chain_vote", "not_a_keeper", "bad_vote_signature")
 RULES = (*PROPOSAL_RULES, *VOTE_RULES, "clock_regressed")

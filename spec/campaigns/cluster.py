@@ -17,7 +17,9 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from blockfsm.adapters.sim import SafetyViolation, SimConfig, Simulation, liveness
+from blockfsm.adapters.itf import DOCUMENT_ATTR
+from blockfsm.adapters.sim import SafetyViolation, SimConfig, liveness
+from blockfsm.adapters.simtrace import TracedSimulation, simulation_document
 from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.conformance import InvariantViolation, Stats
 from blockfsm.spec.node import CLUSTER_SPEC, NODE_SPEC
@@ -34,7 +36,7 @@ LIVENESS_BOUND_MS = CLUSTER_SPEC.liveness[0].bound_ticks
 class ClusterTest(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.sim: Simulation | None = None
+        self.sim: TracedSimulation | None = None
         self.log: list[str] = []
         self.failed = False
 
@@ -61,7 +63,7 @@ class ClusterTest(RuleBasedStateMachine):
             behaviours=behaviours,
         )
         self.log.append(f"cluster {config}")
-        self.sim = Simulation(
+        self.sim = TracedSimulation(
             config,
             stats={"node": NODE_STATS, "attester": ATTESTER_STATS},
         )
@@ -76,7 +78,10 @@ class ClusterTest(RuleBasedStateMachine):
         except SafetyViolation as v:
             self.failed = True
             inv = CLUSTER_SPEC.invariant(v.invariant_id)
-            raise InvariantViolation("cluster", v.invariant_id, inv.statement, self.log) from v
+            error = InvariantViolation("cluster", v.invariant_id, inv.statement, self.log)
+            if self.sim.complete:  # the run as an ITF trace, for `blockfsm replay`
+                setattr(error, DOCUMENT_ATTR, simulation_document(self.sim, v))
+            raise error from v
         except BaseException:
             self.failed = True
             raise
