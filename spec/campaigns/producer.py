@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
@@ -28,17 +29,28 @@ from blockfsm.machine.producer import (
     StateSyncRequested,
     Stop,
 )
+from blockfsm.machine.crypto import StandInVerifier
+from blockfsm.machine.producer import RebroadcastCandidate
+from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
     GENESIS_ID,
     GENESIS_STATE,
     BlockRef,
+    CandidateBlock,
     InMemoryBlockTree,
     KeeperSet,
-    build_block,
+    NextRoundVote,
 )
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Stats
 from blockfsm.spec.producer import ACTIVE, SPEC
+from blockfsm.spec.producer_rules import (
+    candidate_bytes,
+    derived_selector,
+    next_round_vote_bytes,
+    producer_order,
+)
+from blockfsm.spec.producer_rules import make_block as build_block
 from blockfsm.spec.strategies.chains import make_signers
 from blockfsm.spec.strategies.producer import (
     malformed_samples,
@@ -68,6 +80,7 @@ class ProducerTest(MachineTest):
         self.last_params: StartParams | None = None
         self.broadcast: list[bytes] = []
         self.probed: set[str] = set()
+        self.probing = False
         self.foreign_tip = b""
 
     @initialize(
@@ -91,7 +104,10 @@ class ProducerTest(MachineTest):
     ) -> None:
         """A chain by other producers (attestation counts and data readiness drawn), a finalized
         prefix of it, and possibly a Start, so runs begin where the interesting rules are."""
-        self.config = data.draw(producer_configs(self.signers[0]))
+        self.config = attrs.evolve(
+            data.draw(producer_configs(self.signers[0])),
+            verifier=StandInVerifier.of(self.signers),
+        )
         self.members = tuple(s.public_key for s in self.signers[:keepers])
         self.tree = InMemoryBlockTree(self._keepers(0, self.members))
         self.start(PRODUCER, self.config, PRODUCER.initial(self.config))
@@ -139,19 +155,21 @@ class ProducerTest(MachineTest):
     def feed(self, event: Any) -> tuple[Any, ...]:
         assert self.tree is not None
         effects = self.apply(event, self.tree.snapshot())
-        control = self.state.control
-        if control not in self.probed:
-            self.probed.add(control)
+        probe = self.state.control + ("+announced" if self.state.guard.announced else "")
+        if probe not in self.probed:
+            self.probed.add(probe)
             self._probe()
         for e in effects:
             kind = type(e)
             if kind is BuildBlock:
                 self.pending.append(e)
             elif kind is BroadcastCandidate:
-                self.tree.add(e.candidate.block)
+                self.tree.add(e.candidate.block, selector=e.candidate.selector)
                 self.broadcast.append(e.candidate.block.block_id)
             elif kind is RestoreMessages:
                 self.queue.extend(e.messages)
+            elif kind is RebroadcastCandidate:
+                self.tree.add(e.candidate.block, selector=e.candidate.selector)
         return effects
 
     def _pick(self, i: int) -> bytes:
@@ -159,12 +177,56 @@ class ProducerTest(MachineTest):
         ids = self.tree.ids()
         return ids[i % len(ids)]
 
-    def _params_on(self, block_id: bytes, round_: int) -> StartParams:
+    def _selected_round(self, block_id: bytes, at_least: int) -> int:
+        """The smallest round >= ``at_least`` whose selector on ``block_id`` names us (by the
+        spec's restatement of selection), or ``at_least`` when we are not a keeper."""
         assert self.tree is not None
         info = self.tree.block(block_id)
         assert info is not None
+        keepers = self.tree.keeper_set()
+        if self.me not in keepers.members:
+            return at_least
+        n = len(keepers.members)
+        seed, index = derived_selector(info.selector, keepers.seed, n, 0)
+        first = (producer_order(keepers.members, seed).index(self.me) - index) % n
+        return first + n * max(0, -(-(at_least - first) // n))
+
+    def _votes(
+        self, round_: int, block_id: bytes, locked: CandidateBlock | None = None
+    ) -> tuple[NextRoundVote, ...]:
+        """Every current keeper's signed NextRound vote; the first reports ``locked``."""
+        assert self.tree is not None
+        votes = []
+        by_key = {s.public_key: s for s in self.signers}
+        for n, key in enumerate(self.tree.keeper_set().members):
+            lock = locked if n == 0 else None
+            lock_id = lock.block.block_id if lock is not None else None
+            votes.append(
+                NextRoundVote(
+                    round=round_,
+                    parent_id=block_id,
+                    keeper=key,
+                    locked=lock,
+                    signature=by_key[key].sign(
+                        next_round_vote_bytes(round_, block_id, key, lock_id)
+                    ),
+                )
+            )
+        return tuple(votes)
+
+    def _params_on(self, block_id: bytes, round_: int, exact: bool = False) -> StartParams:
+        """A Start on ``block_id`` in the first round >= ``round_`` that selects us (``exact``:
+        in ``round_`` itself), with a quorum of votes when the round is > 0."""
+        assert self.tree is not None
+        info = self.tree.block(block_id)
+        assert info is not None
+        r = round_ if exact else self._selected_round(block_id, round_)
         return StartParams(
-            parent_id=block_id, parent_seq_no=info.seq_no, parent_height=info.height, round=round_
+            parent_id=block_id,
+            parent_seq_no=info.seq_no,
+            parent_height=info.height,
+            round=r,
+            votes=self._votes(r, block_id) if r > 0 else (),
         )
 
     def _start(self, params: StartParams) -> tuple[Any, ...]:
@@ -289,6 +351,39 @@ class ProducerTest(MachineTest):
         stray = build_block(self.tree_genesis, GENESIS_STATE, (), self.me)
         self.feed(BlockBuilt(session=2**40, build_id=0, block=stray))
         self.feed(Tick(now=self.now))
+        self._refused_starts()
+
+    def _refused_starts(self) -> None:
+        """Starts each refused by one rule alone (the others hold): an unknown parent; a round
+        whose selector names another keeper; a takeover without its vote quorum; a round
+        already announced at this height for another parent."""
+        assert self.tree is not None
+        final = self.tree.last_finalized().block_id
+        good = self._params_on(final, 0)
+        self.feed(Start(params=attrs.evolve(good, parent_id=b"\xee" * 32)))
+        n = len(self.tree.keeper_set().members)
+        if n > 1:
+            wrong = self._params_on(final, good.round + 1, exact=True)
+            self.feed(Start(params=wrong))
+        takeover = self._params_on(final, 1)
+        if takeover.round > 0:
+            self.feed(Start(params=attrs.evolve(takeover, votes=takeover.votes[: -(n // 2 + 1)])))
+        for r, height, parent_id in self.st8.guard.announced:
+            info = self.tree.block(parent_id)
+            if info is None or info.parent_id == info.block_id or info.height != height:
+                continue
+            grand = self.tree.block(info.parent_id)
+            assert grand is not None
+            sibling = build_block(
+                BlockRef(block_id=grand.block_id, seq_no=grand.seq_no, height=grand.height),
+                self.tree.states.get(grand.block_id, GENESIS_STATE),
+                (77_777, r),
+                self.signers[-1].public_key,
+            )
+            self.tree.add(sibling, selector=info.selector)
+            self.tree.states[sibling.block_id] = sibling.state
+            self.feed(Start(params=self._params_on(sibling.block_id, r, exact=True)))
+            break
 
     @rule(
         kind=st.sampled_from(
@@ -351,11 +446,45 @@ class ProducerTest(MachineTest):
         assert self.tree is not None
         if not self.broadcast or self.last_params is None:
             return
-        ancestry = self.tree.ancestry(self.broadcast[-1])
-        parent = ancestry[min(depth, len(ancestry) - 1)]
+        del depth
         self.feed(Stop())
-        self._start(self._params_on(parent.block_id, self.last_params.round))
+        self._start(self._other_params(self.last_params))
         self.work(2, True)
+
+    def _other_params(self, params: StartParams) -> StartParams:
+        """Params equal to ``params`` but for one vote repeated (counted once): a Start in the
+        same round on the same parent that is not a continuation of the last session."""
+        return attrs.evolve(params, votes=(*params.votes, *params.votes[:1]))
+
+    @rule(i=index, lock=st.booleans())
+    def takeover(self, i: int, lock: bool) -> None:
+        """A round > 0 takeover on a block; with ``lock``, one keeper reports a candidate another
+        producer signed on that block, which must be re-broadcast instead of built upon."""
+        assert self.tree is not None
+        block_id = self._pick(i)
+        params = self._params_on(block_id, 1)
+        if lock and params.round > 0:
+            info = self.tree.block(block_id)
+            assert info is not None
+            author = self.signers[-1]
+            block = build_block(
+                BlockRef(block_id=block_id, seq_no=info.seq_no, height=info.height),
+                self.tree.states.get(block_id, GENESIS_STATE),
+                (55_555,),
+                author.public_key,
+            )
+            self.tree.states[block.block_id] = block.state
+            keepers = self.tree.keeper_set()
+            seed, index = derived_selector(info.selector, keepers.seed, len(keepers.members), 0)
+            candidate = CandidateBlock(
+                block=block,
+                round=params.round - 1,
+                selector=ProducerSelector(seed=seed, index=index),
+                fallback=False,
+                signature=author.sign(candidate_bytes(block, params.round - 1, seed, index, False)),
+            )
+            params = attrs.evolve(params, votes=self._votes(params.round, block_id, candidate))
+        self._start(params)
 
     # --- the block tree -------------------------------------------------------------------
 
@@ -636,7 +765,10 @@ class ProducerTest(MachineTest):
                     first = self.st8.last_produced
             if first is not None and self.last_params is not None:
                 self.feed(interruption)
-                self._start(self._params_on(first.block_id, self.last_params.round))
+                params = self.last_params
+                self._start(
+                    params if type(interruption) is Restarted else self._other_params(params)
+                )
                 while self.pending and not self.st8.buffer:
                     self._answer(self.pending.pop(0))
                 self._attest_all()
