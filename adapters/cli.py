@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -46,7 +47,28 @@ def main() -> None:
     multiple=True,
     help="Only this machine (repeatable). Default: every machine.",
 )
-def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, ...]) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Run the campaigns in this many processes.",
+)
+@click.option(
+    "--trace-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("traces"),
+    show_default=True,
+    help="Where a counterexample is written as an ITF trace (replay it with `blockfsm replay`).",
+)
+def check(
+    budget: float,
+    seed: int | None,
+    as_json: bool,
+    machines: tuple[str, ...],
+    workers: int,
+    trace_dir: Path,
+) -> None:
     """Run the property-based campaign of every machine and report each invariant."""
     from blockfsm.adapters.check import run_campaign
     from blockfsm.spec.campaigns import all_campaigns
@@ -76,6 +98,11 @@ def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, .
         console=err,
         transient=as_json,
     ) as progress:
+        if workers > 1:
+            from blockfsm.adapters.check_workers import run_parallel
+
+            results = run_parallel(campaigns, progress, share, seed, profile, workers)
+            campaigns = []
         for campaign in campaigns:
             task = progress.add_task(campaign.machine, total=1.0, status="running")
 
@@ -93,18 +120,51 @@ def check(budget: float, seed: int | None, as_json: bool, machines: tuple[str, .
                 ),
             )
             results.append(result)
+            results.extend(result.also)
 
     ok = all(r.ok for r in results)
+    from blockfsm.adapters.itf import write_counterexamples
+
+    trace_files = write_counterexamples(results, trace_dir, seed)
+    from blockfsm.adapters.explore import default_exploration
+
+    exploration, exploration_trace = default_exploration(trace_dir)
+    ok = ok and exploration.violation is None
     if as_json:
-        click.echo(json.dumps(_as_json(results, ok, seed, budget, profile), indent=2))
+        report = _as_json(results, ok, seed, budget, profile)
+        report["exploration"] = {  # type: ignore[index]
+            "states": exploration.distinct,
+            "depth": exploration.depth,
+            "complete": exploration.complete,
+        }
+        if exploration_trace is not None:
+            report["exploration"]["trace_file"] = str(exploration_trace)  # type: ignore[index]
+        for entry in report["invariants"]:  # type: ignore[index]
+            if "counterexample" in entry and entry["machine"] in trace_files:
+                entry["trace_file"] = str(trace_files[entry["machine"]])
+        click.echo(json.dumps(report, indent=2))
     else:
         _print_report(results, ok, seed, budget, profile)
+        for machine, path in trace_files.items():
+            Console().print(f"{machine}: counterexample trace written to {path}", highlight=False)
+        Console().print(
+            f"exploration ({exploration.system}): {exploration.distinct} distinct states, depth "
+            f"{exploration.depth}, {'complete' if exploration.complete else 'not complete'}, "
+            + (
+                "no violation"
+                if exploration.violation is None
+                else f"{exploration.violation.property_id} violated, trace {exploration_trace}"
+            ),
+            highlight=False,
+        )
     sys.exit(0 if ok else 1)
 
 
 def _as_json(
     results: list[CampaignResult], ok: bool, seed: int, budget: float, profile: str
 ) -> object:
+    from blockfsm.adapters.check import rules_json
+
     invariants = []
     coverage = {}
     for r in results:
@@ -125,9 +185,11 @@ def _as_json(
         "ok": ok,
         "invariants": invariants,
         "coverage": coverage,
+        "rules": rules_json(results),
         "seed": seed,
         "budget_seconds": budget,
         "profile": profile,
+        "unrecoverable_runs": {r.machine: r.unrecoverable for r in results if r.unrecoverable},
     }
 
 
@@ -150,6 +212,7 @@ def _print_report(
         out.print(
             f"{r.machine}: rows hit {r.rows_hit}/{r.rows_declared}{missing}; "
             f"{r.examples} examples in {r.batches} batches, {r.seconds:.1f} s"
+            + (f"; {r.unrecoverable} unrecoverable runs" if r.unrecoverable else "")
         )
         if r.violation is not None:
             v = r.violation
@@ -159,6 +222,9 @@ def _print_report(
             out.print("Shrunk counterexample (events in order):", style="bold")
             for n, line in enumerate(v.trace, start=1):
                 out.print(f"  {n:>3}. {line}", markup=False, highlight=False)
+    from blockfsm.adapters.check import print_rules
+
+    print_rules(out, results)
     out.print(
         "[green]all properties held" if ok else "[red bold]a property was violated",
     )
@@ -201,3 +267,14 @@ def render(out: Path, check_only: bool) -> None:
     for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}")
+
+
+main.add_command(importlib.import_module("blockfsm.adapters.replay").replay)
+main.add_command(importlib.import_module("blockfsm.adapters.explore").explore_command)
+from blockfsm.adapters.simulate import simulate  # noqa: E402
+
+main.add_command(simulate)
+from blockfsm.adapters import node_cli  # noqa: E402
+
+for _command in (node_cli.keygen, node_cli.node, node_cli.demo):
+    main.add_command(_command)

@@ -31,6 +31,11 @@ class Ed25519Signer:
         key = SigningKey.generate()
         return cls(key, bytes(key.verify_key))
 
+    @property
+    def seed(self) -> bytes:
+        """The 32-byte private seed (secret)."""
+        return bytes(self._key)
+
     def sign(self, message: bytes) -> bytes:
         return bytes(self._key.sign(message).signature)
 

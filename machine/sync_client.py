@@ -9,9 +9,13 @@ In brief, and in the order this module applies them:
 - An ``AdvertiseBlock`` registers its sender only after chain, sender, validator, blacklist and
   freshness checks, and last the signature (the expensive one).
 - An ``AdvertiseCertificate`` far enough ahead starts a sync at most once per
-  ``trigger_rate_limit``; the rate limit is checked before any signature is.
+  ``trigger_rate_limit``; the rate limit is checked, and spent, before any signature is verified,
+  so an invalid certificate spends it too.
+- A message field that is ``None`` or of the wrong type is a counted rejection, never a crash.
 - A ``SyncResponse`` is matched by peer and request id, checked in full, then applied through
-  ``Persist``/``Commit``/``UpdateHighestCertificate`` effects; its sender is blamed by result only.
+  ``Persist``/``Commit``/``UpdateHighestCertificate`` effects. Its sender is blamed only for what
+  no honest server could send, whatever that server's own ``request_limit``: an invalid response.
+  A short valid response is never blamed; the server is asked again while it makes progress.
 - A sync never waits for the next trigger after a failure: the next eligible server is asked in
   the same step.
 
@@ -39,11 +43,17 @@ from blockfsm.machine.core import (
 )
 from blockfsm.machine.crypto import PUBLIC_KEY_SIZE, Verifier
 from blockfsm.machine.messages import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_RESPONSE_BYTES,
+    MIN_RESPONSE_BYTES,
+    AdvertiseBlock,
     AdvertiseBlockReceived,
+    AdvertiseCertificate,
     AdvertiseCertificateReceived,
     SyncRequest,
     SyncResponse,
     SyncResponseReceived,
+    response_size,
 )
 from blockfsm.machine.types import (
     MAX_U64,
@@ -71,7 +81,7 @@ class SyncClientConfig:
     """Defaults follow upstream: request_limit 10, response_timeout 3 s, blacklist 10 s,
     trigger_min_view_difference 2, trigger_timeout 60 s. The rest are ours: advertisements expire
     after three advertise periods of 10 s and must be within 20 s of our clock; one sync may run
-    30 s; certificates may start a sync once a second."""
+    30 s; certificates may start a sync once a second; a response may hold 4 MiB."""
 
     chain_id: ChainId
     own_key: PeerId
@@ -87,6 +97,7 @@ class SyncClientConfig:
     advertise_expiry: int = 30_000
     advertise_freshness: int = 20_000
     max_sync_time: int = 30_000
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __attrs_post_init__(self) -> None:
         require_int(self.chain_id, "chain_id", 0, MAX_U64)
@@ -111,6 +122,9 @@ class SyncClientConfig:
         require_int(self.advertise_expiry, "advertise_expiry (ms)", 1, MAX_PERIOD_MS)
         require_int(self.advertise_freshness, "advertise_freshness (ms)", 1, MAX_PERIOD_MS)
         require_int(self.max_sync_time, "max_sync_time (ms)", 1, MAX_PERIOD_MS)
+        require_int(
+            self.max_response_bytes, "max_response_bytes", MIN_RESPONSE_BYTES, MAX_RESPONSE_BYTES
+        )
         require(
             self.max_sync_time > self.response_timeout,
             "max_sync_time must exceed response_timeout, or no response could ever be awaited",
@@ -310,6 +324,7 @@ def _request(
         request_id=rid,
         start_height=committed + 1,
         limit=config.request_limit,
+        max_bytes=config.max_response_bytes,
     )
     return out, Send(peer=server.peer, message=msg)
 
@@ -458,6 +473,8 @@ def _advertisement_refusal(
 ) -> str | None:
     ad = event.advertisement
     peer = event.peer
+    if type(ad) is not AdvertiseBlock:
+        return "malformed_advertisement"
     height = ad.committed_height
     ts = ad.timestamp
     if not (
@@ -523,7 +540,8 @@ def _on_advertise_certificate(
 ) -> Step:
     if state.control != PASSIVE:
         return Step(state, ())
-    cert = event.advertisement.certificate
+    ad = event.advertisement
+    cert: Any = ad.certificate if type(ad) is AdvertiseCertificate else None
     if not _certificate_well_formed(cert):
         return Step(state, (Rejected(reason="malformed_certificate", peer=event.peer),))
     if cert.chain_id != config.chain_id:
@@ -534,8 +552,13 @@ def _on_advertise_certificate(
     last = state.last_event_trigger
     if last >= 0 and now - last < config.trigger_rate_limit:
         return Step(state, ())
+    # The attempt spends the rate limit before any signature is verified, valid or not: a flood
+    # of invalid certificates costs one verification round per trigger_rate_limit.
     if not certificate_is_valid(cert, config.chain_id, config.validators, config.verifier):
-        return Step(state, (Rejected(reason="invalid_certificate", peer=event.peer),))
+        return Step(
+            attrs.evolve(state, last_event_trigger=now),
+            (Rejected(reason="invalid_certificate", peer=event.peer),),
+        )
     started = _start(config, state, now, view, state.registry, state.blacklist, event.peer, now)
     if started is not None:
         return started
@@ -594,6 +617,9 @@ def _valid(config: SyncClientConfig, req: Outstanding, r: SyncResponse, view: Ch
     chain_id = config.chain_id
     blocks = r.blocks
     if r.chain_id != chain_id or len(blocks) > req.limit:
+        return False
+    # We asked for at most max_response_bytes: no honest server sends more.
+    if response_size(r) > config.max_response_bytes:
         return False
     height = req.start_height
     if height == 0:
@@ -686,13 +712,9 @@ def _on_response(
         effects.append(UpdateHighestCertificate(certificate=best))
     progressed = derived >= start
 
-    if committed < req.target and (
-        len(blocks) < min(req.limit, req.target + 2 - start) or not progressed
-    ):
-        return _blame(
-            config, state, peer, "under_delivered", committed, tried, last_progress, tuple(effects)
-        )
-
+    # No blame for a short answer: an honest server whose own request_limit (or byte bound) is
+    # smaller than ours sends fewer blocks, and the client cannot tell it from a stingy one. A
+    # server is asked again while it makes progress; otherwise the sync moves on without it.
     target = req.target
     for entry in state.registry:
         if entry.peer == peer and entry.received + config.advertise_expiry > now:

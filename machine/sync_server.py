@@ -2,14 +2,20 @@
 
 What it does, in order of precedence for a ``SyncRequestReceived``:
 
-1. a request whose fields are not unsigned 64-bit integers is refused (``malformed_request``);
+1. a request that is not a ``SyncRequest`` (``None``, say) or whose fields are not unsigned 64-bit
+   integers is refused (``malformed_request``);
 2. ``limit == 0`` is refused (``zero_limit``): upstream's loop treated it as unlimited;
 3. a request for another chain is refused (``wrong_chain``);
 4. a peer over its budget of ``rate_limit_requests`` per ``rate_limit_window`` is refused
-   (``rate_limited``), as is a new peer when the window's table already tracks
-   ``rate_limit_peers`` peers;
-5. otherwise the server sends ``min(request.limit, request_limit)`` blocks from ``start_height``
-   upward and the highest certificate, both from the one view snapshot of this step.
+   (``rate_limited``). The window's table tracks at most ``rate_limit_peers`` peers: a new peer
+   arriving at a full table is served, and the entry with the fewest responses (the earliest of
+   those) is dropped to make room. A table full of fresh identities can therefore never refuse
+   an honest peer, and a heavy peer at its budget is the last to be forgotten;
+5. a request whose byte bound ``min(request.max_bytes, max_response_bytes)`` cannot hold even a
+   response without blocks is refused (``response_too_large``);
+6. otherwise the server sends the highest certificate and, from ``start_height`` upward, the
+   longest run of at most ``min(request.limit, request_limit)`` blocks whose response fits the
+   byte bound, all from the one view snapshot of this step.
 
 Refusals change no state, so they cannot disturb the advertisement schedule, which depends on
 ``Tick`` alone: the first valid Tick advertises, and so does every Tick at least ``advertise_time``
@@ -35,10 +41,17 @@ from blockfsm.machine.core import (
 )
 from blockfsm.machine.crypto import Signer, require_signer
 from blockfsm.machine.messages import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_RESPONSE_BYTES,
+    MIN_RESPONSE_BYTES,
+    RESPONSE_OVERHEAD,
     AdvertiseBlock,
     AdvertiseCertificate,
+    SyncRequest,
     SyncRequestReceived,
     SyncResponse,
+    block_size,
+    certificate_size,
 )
 from blockfsm.machine.types import MAX_U64, ChainId, advertise_block_payload
 from blockfsm.machine.view import ChainView
@@ -58,6 +71,7 @@ class SyncServerConfig:
     rate_limit_requests: int = 50
     rate_limit_window: int = 1_000
     rate_limit_peers: int = 1_024
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __attrs_post_init__(self) -> None:
         require_int(self.chain_id, "chain_id", 0, MAX_U64)
@@ -67,6 +81,12 @@ class SyncServerConfig:
         require_int(self.rate_limit_requests, "rate_limit_requests", 1, 1_000_000)
         require_int(self.rate_limit_window, "rate_limit_window (ms)", 1, MAX_PERIOD_MS)
         require_int(self.rate_limit_peers, "rate_limit_peers", 1, 1_000_000)
+        require_int(
+            self.max_response_bytes,
+            "max_response_bytes",
+            MIN_RESPONSE_BYTES,
+            MAX_RESPONSE_BYTES,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -141,10 +161,12 @@ def _on_request(
     req = event.request
     peer = event.peer
     if not (
-        _u64(req.chain_id)
+        type(req) is SyncRequest
+        and _u64(req.chain_id)
         and _u64(req.request_id)
         and _u64(req.start_height)
         and _u64(req.limit)
+        and _u64(req.max_bytes)
         and type(peer) is bytes
     ):
         return Step(state, (Rejected(reason="malformed_request", peer=peer),))
@@ -160,21 +182,33 @@ def _on_request(
         if p == peer:
             served = n
             break
-    if served >= config.rate_limit_requests or (
-        served == 0 and len(counts) >= config.rate_limit_peers
-    ):
+    if served >= config.rate_limit_requests:
         return Step(state, (Rejected(reason="rate_limited", peer=peer),))
+    certificate = view.highest_certificate()
+    room = min(req.max_bytes, config.max_response_bytes) - (
+        RESPONSE_OVERHEAD + certificate_size(certificate)
+    )
+    if room < 0:
+        return Step(state, (Rejected(reason="response_too_large", peer=peer),))
     if served:
         counts = tuple((p, n + 1) if p == peer else (p, n) for p, n in counts)
-    else:
+    elif len(counts) < config.rate_limit_peers:
         counts = (*counts, (peer, 1))
+    else:
+        fewest = min(range(len(counts)), key=lambda i: counts[i][1])
+        counts = (*counts[:fewest], *counts[fewest + 1 :], (peer, 1))
 
-    limit = min(req.limit, config.request_limit)
+    blocks = view.blocks_from(req.start_height, min(req.limit, config.request_limit))
+    for i, block in enumerate(blocks):
+        room -= block_size(block)
+        if room < 0:
+            blocks = blocks[:i]
+            break
     response = SyncResponse(
         chain_id=config.chain_id,
         request_id=req.request_id,
-        blocks=view.blocks_from(req.start_height, limit),
-        highest_certificate=view.highest_certificate(),
+        blocks=blocks,
+        highest_certificate=certificate,
     )
     new_state = SyncServerState(
         control=state.control,

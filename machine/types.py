@@ -136,9 +136,16 @@ class ValidatorSet:
 
     members: tuple[tuple[PeerId, int], ...]
     _power: dict[PeerId, int] = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _total: int = attrs.field(init=False, eq=False, hash=False, repr=False)
+    _quorum: int = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_power", dict(self.members))
+        # Computed once: certificate checks ask for the quorum of every certificate they verify.
+        power = dict(self.members)
+        total = sum(power.values())
+        object.__setattr__(self, "_power", power)
+        object.__setattr__(self, "_total", total)
+        object.__setattr__(self, "_quorum", (2 * total) // 3 + 1)
 
     @classmethod
     def equal(cls, keys: Iterable[PeerId]) -> ValidatorSet:
@@ -146,11 +153,11 @@ class ValidatorSet:
 
     @property
     def total_power(self) -> int:
-        return sum(self._power.values())
+        return self._total
 
     @property
     def quorum(self) -> int:
-        return (2 * self.total_power) // 3 + 1
+        return self._quorum
 
     def __contains__(self, peer: object) -> bool:
         return peer in self._power

@@ -41,11 +41,18 @@ class SpecError(ValueError):
 
 @attrs.frozen(kw_only=True)
 class Guard:
-    """A named condition on a row; ``text`` is what the docs show."""
+    """A named condition on a row; ``text`` is what the docs show.
+
+    A guard built by ``classified`` also carries its classification function and class, so a
+    checker can classify a step's inputs once and compare the class with every candidate row,
+    instead of running the rule once per row (``MachineSpec.matching_rows`` does).
+    """
 
     name: str
     text: str
     holds: Predicate = attrs.field(eq=False, hash=False, repr=False)
+    classify: Predicate4[str] | None = attrs.field(default=None, eq=False, hash=False, repr=False)
+    kind: str = attrs.field(default="", eq=False, hash=False, repr=False)
 
 
 def classified(classify: Predicate4[str], kind: str, text: str) -> Guard:
@@ -56,7 +63,13 @@ def classified(classify: Predicate4[str], kind: str, text: str) -> Guard:
     one class. Guards built this way are mutually exclusive by construction, and the function is
     the one place a reader looks for the rule.
     """
-    return Guard(name=kind, text=text, holds=lambda c, s, e, v: classify(c, s, e, v) == kind)
+    return Guard(
+        name=kind,
+        text=text,
+        holds=lambda c, s, e, v: classify(c, s, e, v) == kind,
+        classify=classify,
+        kind=kind,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -166,9 +179,32 @@ class MachineSpec:
         raise KeyError(row_id)
 
     def matching_rows(self, config: Any, state: Any, event: Any, view: Any) -> list[Row]:
-        """Every row whose source, event type and guard hold for this step's inputs."""
+        """Every row whose source, event type and guard hold for this step's inputs.
+
+        Every row of the pair is tested, so a step that matches two rows is still seen; but a
+        classification function shared by several rows runs once per step, not once per row
+        (a response's classification verifies signatures: per row it multiplied that cost).
+        """
         rows = self.rows_for(state.control, type(event).__name__)
-        return [r for r in rows if r.guard is None or r.guard.holds(config, state, event, view)]
+        found: list[Row] = []
+        classes: dict[Predicate4[str], str] = {}
+        for r in rows:
+            guard = r.guard
+            if guard is None:
+                found.append(r)
+                continue
+            classify = guard.classify
+            if classify is None:
+                if guard.holds(config, state, event, view):
+                    found.append(r)
+                continue
+            kind = classes.get(classify)
+            if kind is None:
+                kind = classify(config, state, event, view)
+                classes[classify] = kind
+            if kind == guard.kind:
+                found.append(r)
+        return found
 
     def effects_match(self, row: Row, effect_names: Iterable[str]) -> bool:
         observed = "".join(name + ";" for name in effect_names)

@@ -73,7 +73,9 @@ def mermaid(spec: MachineSpec) -> str:
     for r in spec.rows:
         if r.kind != "transition":
             continue
-        label = r.guard.name if r.guard else ""
+        # A colon ends a Mermaid transition label, so class names like "due:broadcast" are
+        # drawn as "due/broadcast".
+        label = r.guard.name.replace(":", "/") if r.guard else ""
         labels.setdefault((r.source, r.event, r.target), []).append(label)
     transitions = []
     for (source, event, target), guards in labels.items():
@@ -96,4 +98,7 @@ def mermaid(spec: MachineSpec) -> str:
     lines = [
         line for line in text.splitlines() if not line.strip().startswith(("classDef ", "Class "))
     ]
+    # Mermaid's front matter is YAML: the title needs its key to be shown as a title.
+    if len(lines) > 2 and lines[0] == "---" and lines[2] == "---" and ":" not in lines[1]:
+        lines[1] = f"title: {lines[1].strip()}"
     return "\n".join(line.rstrip() for line in lines if line.strip()) + "\n"

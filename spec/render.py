@@ -16,7 +16,8 @@ from blockfsm.spec.oracle import mermaid
 
 
 def all_specs() -> list[MachineSpec]:
-    """Every ``SPEC`` declared by a module of ``blockfsm.spec``, in module-name order."""
+    """Every ``SPEC`` declared by a module of ``blockfsm.spec`` (and every spec in a module's
+    ``SPECS`` tuple, for a module that declares several), in module-name order."""
     found = []
     for info in sorted(pkgutil.iter_modules(blockfsm.spec.__path__), key=lambda i: i.name):
         if info.ispkg or info.name.startswith("_"):
@@ -25,6 +26,7 @@ def all_specs() -> list[MachineSpec]:
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, MachineSpec):
             found.append(spec)
+        found.extend(s for s in getattr(module, "SPECS", ()) if isinstance(s, MachineSpec))
     return found
 
 
@@ -48,6 +50,10 @@ def render(spec: MachineSpec) -> str:
     add("## Events and effects\n")
     add("Events: " + ", ".join(f"`{e}`" for e in spec.events) + ".\n")
     add("Effects: " + ", ".join(f"`{e}`" for e in spec.effects) + ".\n")
+    add("## State diagram\n")
+    add("```mermaid")
+    add(mermaid(spec).rstrip("\n"))
+    add("```\n")
     add("## Transition table\n")
     add(
         "Every (state, event) pair has at least one row; rows that share a pair have mutually "
@@ -66,10 +72,6 @@ def render(spec: MachineSpec) -> str:
             f"{_cell(effects)} | {kind} | {_cell(r.note)} |"
         )
     add("")
-    add("## State diagram\n")
-    add("```mermaid")
-    add(mermaid(spec).rstrip("\n"))
-    add("```\n")
     add("## Safety invariants\n")
     add("Checked after every step of every campaign run.\n")
     add("| id | invariant | what it catches |")

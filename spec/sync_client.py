@@ -17,7 +17,12 @@ Rules
    ``advertise_expiry`` after it was received.
 2. *Triggers.* Event trigger: in ``Passive``, an ``AdvertiseCertificate`` on our chain whose view is
    at least ``trigger_min_view_difference`` above our highest certificate's, at least
-   ``trigger_rate_limit`` after the last event trigger, and valid under the validator set. Timeout
+   ``trigger_rate_limit`` after the last event trigger, and valid under the validator set. The
+   rate limit is checked and spent before any signature is verified: a certificate that reaches
+   verification spends it whether it proves valid or not (it is then refused as
+   ``invalid_certificate``), so certificates from anyone, valid or not, cost at most one
+   verification round per ``trigger_rate_limit``. The price is stated: a peer flooding invalid
+   certificates can hold the event trigger shut, and the timeout trigger still fires. Timeout
    trigger: a ``Tick`` at least ``trigger_timeout`` after the last progress. Progress is a commit
    made by a sync, a ``ChainAdvanced`` from the node, or the end of a sync attempt; a trigger that
    finds no eligible server does not reset the progress timer, so the next ``Tick`` tries again.
@@ -26,11 +31,14 @@ Rules
    triggered it goes first if eligible; otherwise servers strictly ahead are preferred, then any
    eligible one. Later in the sync only servers strictly ahead are chosen. Among candidates
    (sorted by key) the index comes from ``mix(seed, draws)``: a seed and a counter in the state.
-4. *Requests.* ``SyncRequest(chain_id, request_id, committed + 1, request_limit)``; request ids
+4. *Requests.* ``SyncRequest(chain_id, request_id, committed + 1, request_limit,
+   max_response_bytes)``; request ids
    strictly increase. A response is matched to the outstanding request by peer *and* request id;
    anything else is dropped and counted (``unexpected_response``).
 5. *Validation before application.* A matched response is invalid when: its chain id is not ours;
-   it holds more blocks than the request's limit; block i is not at ``start + i`` on our chain;
+   it holds more blocks than the request's limit; it is larger than ``max_response_bytes`` (the
+   byte bound the request carried, counted as the server spec's ``encoded_size`` counts it);
+   block i is not at ``start + i`` on our chain;
    a hash is wrong; a block's parent is not the previous block (for the first, our block at
    ``start - 1``); a justify does not certify the parent or is invalid; a block at a height we have
    committed differs from ours; or its highest certificate is invalid.
@@ -39,18 +47,33 @@ Rules
    block we hold after the step) commits K - 1 (``Commit``); the highest-view such certificate
    above ours is recorded (``UpdateHighestCertificate``). The response's highest certificate is
    processed on every matched, valid response, whether or not it brought new blocks.
-7. *Blame, by result.* With A the server's advertised height when the request was sent, s the
-   request's start, L its limit and C our committed height after the step: the server is
-   blacklisted for ``blacklist_expiry_time`` when the response is invalid, or when C < A and the
-   response held fewer than ``min(L, A + 2 - s)`` blocks (a server that committed A holds A + 1)
-   or committed nothing at or above s. Never for blocks we already had, never on timeout (the
+   *The uncertified tip, decided:* the last block of a valid response has a valid justify (its
+   parent is certified) but nothing certifies the block itself, so a Byzantine server can make
+   it a block of its own (``forked_tip``). The client persists it anyway and blames nobody: an
+   honest server sends its own uncertified tip the same way, and the two cannot be told apart.
+   It is harmless: it is never committed (a commit needs a certified child, and no quorum
+   certifies a forked block), requests start at committed + 1 so the next honest answer covers
+   its height, and ``Persist`` of that answer replaces it.
+7. *Blame, only for what no honest server could send.* The server is blacklisted for
+   ``blacklist_expiry_time`` when a matched response is invalid (rule 5), and for nothing else. An
+   honest server answers with ``min(limit, its own request_limit, blocks it holds from s)``
+   blocks, fewer if its byte bound is smaller than ours; its ``request_limit`` may be anything
+   from 1 to ``MAX_REQUEST_LIMIT`` and need not be ours, so any valid prefix, however short, is a
+   possible honest answer: a short response is
+   never blamed (upstream, and this machine before, blamed "under-delivery" against the client's
+   own limit and blacklisted honest servers with a smaller cap). Never on timeout either (the
    network may be slow; a timed-out server is only skipped for the rest of the sync).
-8. *Moving on.* After a server is done, fails or times out, the next eligible server is asked in
-   the same step; the sync ends when none is left or when it has run ``max_sync_time``.
+8. *Moving on.* After a valid response the same server is asked again while the response made
+   progress (committed something at or above s) and the client is still below the server's
+   advertised height; otherwise, and after a server fails or times out, the next eligible server
+   is asked in the same step; the sync ends when none is left or when it has run
+   ``max_sync_time``. A server that keeps answering short without progress therefore costs one
+   request per sync, and no blame.
 
-Assumptions (stated, not checked): honest servers run ``request_limit`` at least ours and answer
-within ``response_timeout`` in the fair phase; a quorum of validators is honest, so a certificate
-for a block off the canonical chain cannot exist.
+Assumptions (stated, not checked): at least one honest server runs ``request_limit >= 3`` (below
+that no response commits anything new) and answers within ``response_timeout`` in the fair phase;
+a quorum of validators is honest, so a certificate for a block off the canonical chain cannot
+exist.
 
 The classification functions below are the spec's own statement of each rule; the machine does not
 import them.
@@ -60,15 +83,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from blockfsm.machine.messages import SyncResponse
+from blockfsm.machine.messages import AdvertiseBlock, AdvertiseCertificate, SyncResponse
 from blockfsm.machine.types import (
     MAX_U64,
     ZERO_HASH,
     Block,
     Certificate,
-    advertise_block_payload,
-    certificate_is_valid,
-    is_u64,
 )
 from blockfsm.spec.language import (
     Guard,
@@ -82,6 +102,13 @@ from blockfsm.spec.language import (
     reject,
     row,
 )
+from blockfsm.spec.signed_bytes import (
+    advertisement_bytes,
+    block_hash_holds,
+    certificate_holds,
+    is_u64,
+)
+from blockfsm.spec.sync_server import encoded_size
 
 PASSIVE = "Passive"
 AWAITING = "AwaitingResponse"
@@ -198,7 +225,8 @@ def advertise_block_kind(config: Any, state: Any, event: Any) -> str:
     ad = event.advertisement
     peer = event.peer
     if not (
-        type(peer) is bytes
+        isinstance(ad, AdvertiseBlock)
+        and type(peer) is bytes
         and is_u64(ad.chain_id)
         and type(ad.server) is bytes
         and type(ad.committed_height) is int
@@ -222,7 +250,7 @@ def advertise_block_kind(config: Any, state: Any, event: Any) -> str:
     for entry in state.registry:
         if entry.peer == peer and ad.timestamp <= entry.timestamp:
             return "stale"
-    payload = advertise_block_payload(ad.chain_id, ad.server, ad.committed_height, ad.timestamp)
+    payload = advertisement_bytes(ad.chain_id, ad.server, ad.committed_height, ad.timestamp)
     if not config.verifier.verify(peer, payload, ad.signature):
         return "bad_signature"
     return "register"
@@ -231,7 +259,8 @@ def advertise_block_kind(config: Any, state: Any, event: Any) -> str:
 def advertise_certificate_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     """``malformed``, ``wrong_chain``, ``not_ahead``, ``rate_limited``, ``invalid``,
     ``trigger`` or ``no_server`` (the event trigger, in ``Passive``)."""
-    cert = event.advertisement.certificate
+    ad = event.advertisement
+    cert: Any = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
     if not certificate_well_formed(cert):
         return "malformed"
     if cert.chain_id != config.chain_id:
@@ -242,7 +271,7 @@ def advertise_certificate_kind(config: Any, state: Any, event: Any, view: Any) -
         state.now - state.last_event_trigger < config.trigger_rate_limit
     ):
         return "rate_limited"
-    if not certificate_is_valid(cert, config.chain_id, config.validators, config.verifier):
+    if not certificate_holds(cert, config.chain_id, config.validators, config.verifier):
         return "invalid"
     if has_start_candidate(config, state, view):
         return "trigger"
@@ -308,6 +337,8 @@ def response_is_valid(config: Any, state: Any, event: Any, view: Any) -> bool:
     req = state.request
     if r.chain_id != config.chain_id or len(r.blocks) > req.limit:
         return False
+    if encoded_size(r) > config.max_response_bytes:
+        return False
     committed = view.committed_height()
     parent = view.block_at(req.start_height - 1)
     prev_hash = ZERO_HASH if req.start_height == 0 else (parent.hash if parent else None)
@@ -318,9 +349,9 @@ def response_is_valid(config: Any, state: Any, event: Any, view: Any) -> bool:
         j = b.justify
         if b.height != h or b.chain_id != config.chain_id or b.parent_hash != prev_hash:
             return False
-        if j.height != h - 1 or j.block_hash != b.parent_hash or not b.hash_is_valid():
+        if j.height != h - 1 or j.block_hash != b.parent_hash or not block_hash_holds(b):
             return False
-        if not certificate_is_valid(j, config.chain_id, config.validators, config.verifier):
+        if not certificate_holds(j, config.chain_id, config.validators, config.verifier):
             return False
         if h <= committed:
             mine = view.block_at(h)
@@ -328,7 +359,7 @@ def response_is_valid(config: Any, state: Any, event: Any, view: Any) -> bool:
                 return False
         prev_hash = b.hash
     return bool(
-        certificate_is_valid(
+        certificate_holds(
             r.highest_certificate, config.chain_id, config.validators, config.verifier
         )
     )
@@ -378,17 +409,6 @@ def committed_after(view: Any, start: int, r: Any) -> int:
     return max(int(view.committed_height()), derived_commit(view, start, r))
 
 
-def under_delivered(state: Any, view: Any, r: Any) -> bool:
-    """Rule 7's second case, judged by result."""
-    req = state.request
-    new_committed = committed_after(view, req.start_height, r)
-    if new_committed >= req.target:
-        return False
-    owed = min(req.limit, req.target + 2 - req.start_height)
-    progressed = derived_commit(view, req.start_height, r) >= req.start_height
-    return len(r.blocks) < owed or not progressed
-
-
 def continues_with_server(config: Any, state: Any, view: Any, r: Any) -> bool:
     req = state.request
     new_committed = committed_after(view, req.start_height, r)
@@ -400,7 +420,7 @@ def continues_with_server(config: Any, state: Any, view: Any, r: Any) -> bool:
 
 def response_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     """``malformed``, ``unexpected``, then for a matched response ``invalid_next``,
-    ``invalid_end``, ``under_next``, ``under_end``, ``accepted_more`` or ``accepted_end``."""
+    ``invalid_end``, ``accepted_more`` or ``accepted_end``."""
     if not response_well_formed(event):
         return "malformed"
     if not response_matches(state, event):
@@ -413,9 +433,6 @@ def response_kind(config: Any, state: Any, event: Any, view: Any) -> str:
         return "invalid_next" if nxt else "invalid_end"
     r = event.response
     committed = committed_after(view, req.start_height, r)
-    if under_delivered(state, view, r):
-        nxt = has_next_candidate(config, _without(state, req.server), committed, tried, state.now)
-        return "under_next" if nxt else "under_end"
     if continues_with_server(config, state, view, r):
         return "accepted_more"
     nxt = has_next_candidate(config, state, committed, tried, state.now)
@@ -487,10 +504,9 @@ _RESPONSE_TEXT = {
     "unexpected": "no request outstanding, or the peer or request id differs from it",
     "invalid_next": "fails rule 5; another server strictly ahead is eligible",
     "invalid_end": "fails rule 5; no other server strictly ahead is eligible",
-    "under_next": "valid but under-delivers (rule 7); another server strictly ahead is eligible",
-    "under_end": "valid but under-delivers (rule 7); no other server strictly ahead is eligible",
-    "accepted_more": "valid and sufficient; the same server has more, or another server is ahead",
-    "accepted_end": "valid and sufficient; no server is left ahead",
+    "accepted_more": "valid; the same server made progress and has more, or another server "
+    "is ahead",
+    "accepted_end": "valid; no server is left ahead",
 }
 
 
@@ -565,7 +581,7 @@ def persisted_blocks_validated(t: Transition) -> bool:
     seen: set[bytes] = set()
     for e in _named(t, "Persist"):
         b = e.block
-        if b.hash in seen or b.chain_id != c.chain_id or not b.hash_is_valid():
+        if b.hash in seen or b.chain_id != c.chain_id or not block_hash_holds(b):
             return False
         seen.add(b.hash)
         if prev is not None:
@@ -579,7 +595,7 @@ def persisted_blocks_validated(t: Transition) -> bool:
         j = b.justify
         if j.height != b.height - 1 or j.block_hash != b.parent_hash:
             return False
-        if not certificate_is_valid(j, c.chain_id, c.validators, c.verifier):
+        if not certificate_holds(j, c.chain_id, c.validators, c.verifier):
             return False
         prev = b
     if prev is not None and type(t.event).__name__ != "SyncResponseReceived":
@@ -634,6 +650,8 @@ class RequestsWellFormed:
                 return False
             if m.start_height != _committed_after_step(t) + 1 or m.limit != c.request_limit:
                 return False
+            if m.max_bytes != c.max_response_bytes:
+                return False
             if m.request_id <= self.last_id or s.peer == c.own_key:
                 return False
             self.last_id = m.request_id
@@ -644,18 +662,68 @@ class RequestsWellFormed:
         return True
 
 
+def honest_could_send(config: Any, state: Any, event: Any, view: Any) -> bool:
+    """Whether some honest server could have sent ``event``'s response to the outstanding
+    request, whatever that server's own ``request_limit`` (any value from 1 to
+    ``MAX_REQUEST_LIMIT``, independent of ours).
+
+    Stated from the honest server's strategy, not from the client's rules: an honest server holds
+    a chain of quorum-certified blocks that agrees with every block the client has committed (a
+    quorum is honest, so only one chain can be certified), and answers with its blocks from the
+    request's start, ``min(request limit, its own cap, what it holds)`` of them, plus its highest
+    certificate, within the byte bound the request carried. Over all caps and byte bounds, that is
+    any prefix of at most the request's limit of such a chain, within the byte bound: its length
+    says nothing. What no honest server can send: another chain id, a block that does
+    not sit at its height on the chain extending the client's block at ``start - 1``, a block whose
+    hash or justify is wrong, a block contradicting a committed one, more blocks or more bytes
+    than asked, or a highest certificate without a quorum."""
+    r = event.response
+    req = state.request
+    if not response_well_formed(event) or req is None or r.chain_id != config.chain_id:
+        return False
+    if len(r.blocks) > req.limit or encoded_size(r) > config.max_response_bytes:
+        return False
+    chain = config.chain_id
+
+    def certified(cert: Any) -> bool:
+        return bool(certificate_holds(cert, chain, config.validators, config.verifier))
+
+    below = view.block_at(req.start_height - 1)
+    links: list[bytes] = [ZERO_HASH if req.start_height == 0 else (below.hash if below else b"")]
+    if req.start_height > 0 and below is None:
+        return False
+    for offset, block in enumerate(r.blocks):
+        height = req.start_height + offset
+        held = view.block_at(height)
+        on_chain = (
+            block.chain_id == chain
+            and block.height == height
+            and block.parent_hash == links[-1]
+            and block.justify.height == height - 1
+            and block.justify.block_hash == links[-1]
+            and block_hash_holds(block)
+            and (height > view.committed_height() or (held is not None and held.hash == block.hash))
+        )
+        if not on_chain or not certified(block.justify):
+            return False
+        links.append(block.hash)
+    return certified(r.highest_certificate)
+
+
 def blame_justified(t: Transition) -> bool:
-    """SC-5: a blacklisting follows a matched response that rule 5 or rule 7 condemns."""
+    """SC-5: a blacklisting follows a matched response no honest server could have sent, whatever
+    its cap; stated without the client's own rules (see ``honest_could_send``)."""
     blames = _named(t, "Blacklisted")
     if not blames:
         return True
     ev = t.event
     if type(ev).__name__ != "SyncResponseReceived" or len(blames) != 1:
         return False
-    kind = response_kind(t.config, t.before, ev, t.view)
     b = blames[0]
     return (
-        kind in ("invalid_next", "invalid_end", "under_next", "under_end")
+        response_well_formed(ev)
+        and response_matches(t.before, ev)
+        and not honest_could_send(t.config, t.before, ev, t.view)
         and b.peer == ev.peer
         and b.until == t.before.now + t.config.blacklist_expiry_time
     )
@@ -667,7 +735,7 @@ def certificate_processed(t: Transition) -> bool:
     if type(ev).__name__ != "SyncResponseReceived":
         return True
     kind = response_kind(t.config, t.before, ev, t.view)
-    if kind not in ("under_next", "under_end", "accepted_more", "accepted_end"):
+    if kind not in ("accepted_more", "accepted_end"):
         return True
     r = ev.response
     cert = r.highest_certificate
@@ -723,7 +791,7 @@ def moves_on(t: Transition) -> bool:
         if not response_well_formed(ev) or not response_matches(before, ev):
             return True
         kind = response_kind(t.config, before, ev, t.view)
-        if kind in ("invalid_next", "under_next"):
+        if kind == "invalid_next":
             return len(_requests(t)) == 1 and t.after.control == AWAITING
         return True
     if name == "Tick" and not tick_regressed(before, ev):
@@ -778,6 +846,38 @@ class EventTriggerRateLimited:
         return ok
 
 
+class CertificateChecksRateLimited:
+    """SC-13: certificate checks are at least trigger_rate_limit apart, whatever their outcome.
+
+    A ghost clock of its own: a certificate that passes the cheap checks (well-formed, our chain,
+    far enough ahead) in ``Passive`` is an attempt; within ``trigger_rate_limit`` of the previous
+    attempt the step must be silent and leave the state as it was (no verification outcome can be
+    observed: no sync started, no ``invalid_certificate``). The machine's own
+    ``last_event_trigger`` is not read."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def observe(self, t: Transition) -> bool:
+        ev = t.event
+        if type(ev).__name__ != "AdvertiseCertificateReceived" or t.before.control != PASSIVE:
+            return True
+        c = t.config
+        ad = ev.advertisement
+        cert: Any = ad.certificate if isinstance(ad, AdvertiseCertificate) else None
+        if (
+            not certificate_well_formed(cert)
+            or cert.chain_id != c.chain_id
+            or cert.view < t.view.highest_certificate().view + c.trigger_min_view_difference
+        ):
+            return True
+        now = t.before.now
+        if self.last is not None and now - self.last < c.trigger_rate_limit:
+            return not t.effects and t.after == t.before
+        self.last = now
+        return True
+
+
 INVARIANTS = (
     Invariant(
         id="SC-1",
@@ -804,8 +904,8 @@ INVARIANTS = (
     ),
     Invariant(
         id="SC-4",
-        statement="every request carries our chain id, our next height, request_limit and a "
-        "fresh id, and goes to a registered server other than us",
+        statement="every request carries our chain id, our next height, request_limit, "
+        "max_response_bytes and a fresh id, and goes to a registered server other than us",
         monitor=RequestsWellFormed,
         catches="requests for the wrong chain or height, limit abuse by the client, choosing "
         "itself",
@@ -813,11 +913,13 @@ INVARIANTS = (
     Invariant(
         id="SC-5",
         statement="a server is blacklisted, until now + blacklist_expiry_time, only for a "
-        "matched response that is invalid or under-delivers while the client is below its "
-        "advertised height; never for blocks the client already had (so never an honest server)",
+        "matched response that no honest server could have sent, whatever its own request_limit "
+        "(1 to MAX_REQUEST_LIMIT): never for a short answer, never for blocks the client already "
+        "had, never on timeout (so never an honest server)",
         check=blame_justified,
         catches="upstream bug 3: an honest server was blacklisted when the client already held "
-        "the blocks but lagged in commits",
+        "the blocks but lagged in commits; and an honest server with a smaller request_limit "
+        "blacklisted for 'under-delivering' against the client's own limit",
     ),
     Invariant(
         id="SC-6",
@@ -871,6 +973,15 @@ INVARIANTS = (
         monitor=EventTriggerRateLimited,
         catches="a certificate flood restarting sync, and its signature checks, on every message",
     ),
+    Invariant(
+        id="SC-13",
+        statement="advertised certificates reach signature verification at most once per "
+        "trigger_rate_limit, valid or not: within the window a far-ahead certificate changes "
+        "nothing and emits nothing",
+        monitor=CertificateChecksRateLimited,
+        catches="issue 7: invalid certificates skipped the rate limit, so 1,000 of them in one "
+        "millisecond cost 1,000 verification rounds",
+    ),
 )
 
 TICK_INTERVAL = 500
@@ -883,12 +994,15 @@ with P = 10 s (the server's advertise_time) and B = 3 Byzantine servers."""
 LIVENESS = (
     Liveness(
         id="SCL-1",
-        statement="once faults stop, if an honest server's advertised committed height A is "
-        "above the client's, the client commits A; in the sync that does it the honest server "
-        "is asked at most ceil(gap / (request_limit - 2)) + 1 times",
+        statement="once faults stop, if an honest server whose own request_limit c is at least 3 "
+        "advertises a committed height A above the client's, the client commits A; in the sync "
+        "that does it that server is asked at most ceil(gap / (min(request_limit, c) - 2)) + 1 "
+        "times",
         fairness="after heal: every machine ticks every T <= response_timeout; messages are "
         "delivered in order in the round they are sent; honest servers advertise every P <= "
-        "advertise_expiry - T, answer every request, and run request_limit >= the client's; "
+        "advertise_expiry - T and answer every request; the server of the statement runs "
+        "request_limit >= 3 and a byte bound that holds three blocks (other honest servers may "
+        "run any cap: they are asked in the same round and never blamed); "
         "B Byzantine servers do anything; max_sync_time >= B(response_timeout + T) + 2T",
         bound="P + T + max_sync_time + T + trigger_timeout + T + B(response_timeout + T) + T of "
         "Tick time: the honest server registers, any older sync ends, the timeout trigger fires, "
@@ -1052,8 +1166,13 @@ SPEC: MachineSpec = define_machine(
             guard=_cert("rate_limited"),
             note="checked before the signatures, so a flood costs no verification",
         ),
-        reject(
-            PASSIVE, "AdvertiseCertificateReceived", "invalid_certificate", guard=_cert("invalid")
+        row(
+            PASSIVE,
+            "AdvertiseCertificateReceived",
+            PASSIVE,
+            guard=_cert("invalid"),
+            effects=("Rejected",),
+            note="refused as invalid_certificate; the attempt spends the rate limit",
         ),
         row(
             PASSIVE,
@@ -1107,21 +1226,6 @@ SPEC: MachineSpec = define_machine(
             PASSIVE,
             guard=_response("invalid_end"),
             effects=("Blacklisted", "Observe"),
-        ),
-        row(
-            AWAITING,
-            "SyncResponseReceived",
-            AWAITING,
-            guard=_response("under_next"),
-            effects=(*APPLY, "Blacklisted", "Send"),
-            note="valid blocks are kept",
-        ),
-        row(
-            AWAITING,
-            "SyncResponseReceived",
-            PASSIVE,
-            guard=_response("under_end"),
-            effects=(*APPLY, "Blacklisted", "Observe"),
         ),
         row(
             AWAITING,

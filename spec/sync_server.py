@@ -17,10 +17,11 @@ from blockfsm.machine.core import Broadcast, Rejected, Send
 from blockfsm.machine.messages import (
     AdvertiseBlock,
     AdvertiseCertificate,
+    SyncRequest,
     SyncRequestReceived,
     SyncResponse,
 )
-from blockfsm.machine.types import MAX_U64, advertise_block_payload, is_u64
+from blockfsm.machine.types import MAX_U64
 from blockfsm.spec.language import (
     Guard,
     Invariant,
@@ -32,6 +33,7 @@ from blockfsm.spec.language import (
     reject,
     row,
 )
+from blockfsm.spec.signed_bytes import advertisement_bytes, is_u64
 
 STARTING = "Starting"
 SERVING = "Serving"
@@ -52,17 +54,39 @@ def tick_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     return "not_due"
 
 
+def encoded_size(value: Any) -> int:
+    """The wire size of a response, a block or a certificate, as the spec counts it: 8 bytes for
+    every integer field, and a 4-byte length before every byte string and every sequence (the
+    pairs of a certificate's signatures: a length before the sequence, one before each half)."""
+    name = type(value).__name__
+    if name == "Certificate":
+        pairs = sum(8 + len(k) + len(sig) for k, sig in value.signatures)
+        return 8 * 3 + 4 + len(value.block_hash) + 4 + pairs
+    if name == "Block":
+        strings = (value.parent_hash, value.payload, value.hash)
+        return 8 * 2 + sum(4 + len(b) for b in strings) + encoded_size(value.justify)
+    blocks = sum(encoded_size(b) for b in value.blocks)
+    return 8 * 2 + 4 + blocks + encoded_size(value.highest_certificate)
+
+
+def byte_bound(config: Any, event: Any) -> int:
+    return int(min(event.request.max_bytes, config.max_response_bytes))
+
+
 def request_kind(config: Any, state: Any, event: Any, view: Any) -> str:
-    """``malformed``, ``zero_limit``, ``wrong_chain``, ``rate_limited`` or ``serve``.
+    """``malformed``, ``zero_limit``, ``wrong_chain``, ``rate_limited``, ``too_large`` or
+    ``serve``.
 
     Malformed and wrong-chain requests are refused before they touch any state, so a flood of them
     costs the server nothing and cannot delay an advertisement (upstream bug 8)."""
     req = event.request
     if not (
-        is_u64(req.chain_id)
+        isinstance(req, SyncRequest)
+        and is_u64(req.chain_id)
         and is_u64(req.request_id)
         and is_u64(req.start_height)
         and is_u64(req.limit)
+        and is_u64(req.max_bytes)
         and type(event.peer) is bytes
     ):
         return "malformed"
@@ -72,13 +96,20 @@ def request_kind(config: Any, state: Any, event: Any, view: Any) -> str:
         return "wrong_chain"
     if served_in_window(config, state, event.peer) >= config.rate_limit_requests:
         return "rate_limited"
-    if (
-        state.window == window_of(config, state.now)
-        and len(state.window_counts) >= (config.rate_limit_peers)
-        and served_in_window(config, state, event.peer) == 0
-    ):
-        return "rate_limited"
+    empty = {"blocks": (), "highest_certificate": view.highest_certificate()}
+    if encoded_size(_Shape(**empty)) > byte_bound(config, event):
+        return "too_large"
     return "serve"
+
+
+class _Shape:
+    """A response's shape, for measuring one that was not sent."""
+
+    __slots__ = ("blocks", "highest_certificate")
+
+    def __init__(self, blocks: tuple[Any, ...], highest_certificate: Any) -> None:
+        self.blocks = blocks
+        self.highest_certificate = highest_certificate
 
 
 def window_of(config: Any, now: int) -> int:
@@ -112,12 +143,13 @@ def _request(kind: str) -> Guard:
         request_kind,
         kind,
         {
-            "malformed": "a field is not an unsigned 64-bit integer",
+            "malformed": "no SyncRequest (None, say), or a field is not an unsigned 64-bit integer",
             "zero_limit": "limit == 0",
             "wrong_chain": "request.chain_id != config.chain_id",
-            "rate_limited": "peer already served rate_limit_requests times in this window, "
-            "or the window's peer table is full",
-            "serve": "well-formed, our chain, within the peer's rate budget",
+            "rate_limited": "peer already served rate_limit_requests times in this window",
+            "too_large": "even a response without blocks exceeds min(request.max_bytes, "
+            "max_response_bytes)",
+            "serve": "well-formed, our chain, within the peer's rate budget and byte bound",
         }[kind],
     )
 
@@ -167,11 +199,46 @@ def response_contiguous(t: Transition) -> bool:
 
 
 def response_complete(t: Transition) -> bool:
+    """SS-4: as many blocks as the count cap, the snapshot and the byte bound allow together."""
     for _, r in _responses(t):
-        available = max(0, t.view.highest_height() - t.event.request.start_height + 1)
-        if len(r.blocks) != min(_cap(t), available):
+        start = t.event.request.start_height
+        available = max(0, t.view.highest_height() - start + 1)
+        bound = byte_bound(t.config, t.event)
+        fits = 0
+        size = encoded_size(_Shape((), t.view.highest_certificate()))
+        while fits < min(_cap(t), available):
+            size += encoded_size(t.view.block_at(start + fits))
+            if size > bound:
+                break
+            fits += 1
+        if len(r.blocks) != fits:
             return False
     return True
+
+
+def response_within_bytes(t: Transition) -> bool:
+    """SS-13: no response is larger than the request's and the server's byte bounds."""
+    return all(encoded_size(r) <= byte_bound(t.config, t.event) for _, r in _responses(t))
+
+
+def eviction_fair(t: Transition) -> bool:
+    """SS-15: a new peer served at a full table replaces an entry with the fewest responses."""
+    if not _responses(t):
+        return True
+    c = t.config
+    before = t.before
+    table = dict(before.window_counts) if before.window == window_of(c, before.now) else {}
+    after = dict(t.after.window_counts)
+    peer = t.event.peer
+    if peer in table or len(table) < c.rate_limit_peers:
+        return True
+    gone = set(table) - set(after)
+    return (
+        len(gone) == 1
+        and table[gone.pop()] == min(table.values())
+        and after.get(peer) == 1
+        and len(after) == len(table)
+    )
 
 
 def certificate_from_snapshot(t: Transition) -> bool:
@@ -198,9 +265,7 @@ def advertisement_authentic(t: Transition) -> bool:
                 or ad.timestamp != t.event.now
             ):
                 return False
-            payload = advertise_block_payload(
-                ad.chain_id, ad.server, ad.committed_height, ad.timestamp
-            )
+            payload = advertisement_bytes(ad.chain_id, ad.server, ad.committed_height, ad.timestamp)
             if ad.signature != c.signer.sign(payload):
                 return False
     return True
@@ -279,24 +344,63 @@ class FreshTimestamps:
         return True
 
 
-class RateLimit:
-    """Counts responses per peer per window of ghost time, independently of the machine."""
+class GhostWindows:
+    """Responses per peer per window of ghost time, counted independently of the machine."""
 
     def __init__(self) -> None:
         self.now = -1
         self.counts: dict[tuple[int, bytes], int] = {}
+        self.peers: dict[int, set[bytes]] = {}
 
-    def observe(self, t: Transition) -> bool:
+    def window(self, t: Transition) -> int:
+        return self.now // t.config.rate_limit_window if self.now >= 0 else -1
+
+    def advance(self, t: Transition) -> bool:
+        """Moves the ghost clock on a valid Tick; True when the step was a Tick."""
         if type(t.event).__name__ == "Tick":
             if is_u64(t.event.now) and t.event.now >= max(self.now, 0):
                 self.now = t.event.now
             return True
-        window = self.now // t.config.rate_limit_window if self.now >= 0 else -1
+        return False
+
+    def count(self, t: Transition) -> list[tuple[int, bytes]]:
+        window = self.window(t)
+        keys = []
         for send, _ in _responses(t):
             key = (window, send.peer)
             self.counts[key] = self.counts.get(key, 0) + 1
-            if self.counts[key] > t.config.rate_limit_requests:
+            self.peers.setdefault(window, set()).add(send.peer)
+            keys.append(key)
+        return keys
+
+
+class RateLimit(GhostWindows):
+    """SS-10: the per-peer budget is exact while the window's table never had to drop anyone,
+    that is while at most rate_limit_peers distinct peers were served in the window."""
+
+    def observe(self, t: Transition) -> bool:
+        if self.advance(t):
+            return True
+        for window, peer in self.count(t):
+            crowded = len(self.peers[window]) > t.config.rate_limit_peers
+            if self.counts[(window, peer)] > t.config.rate_limit_requests and not crowded:
                 return False
+        return True
+
+
+class RefusedOnlyOverBudget(GhostWindows):
+    """SS-14: a peer is refused as rate limited only after rate_limit_requests responses in the
+    window, whatever other peers (or one peer under many identities) did."""
+
+    def observe(self, t: Transition) -> bool:
+        if self.advance(t):
+            return True
+        self.count(t)
+        for e in t.effects:
+            if type(e) is Rejected and e.reason == "rate_limited":
+                served = self.counts.get((self.window(t), t.event.peer), 0)
+                if served < t.config.rate_limit_requests:
+                    return False
         return True
 
 
@@ -324,8 +428,8 @@ INVARIANTS = (
     ),
     Invariant(
         id="SS-4",
-        statement="a response holds exactly min(limit, request_limit, blocks available from "
-        "start_height) blocks",
+        statement="a response holds exactly as many blocks as min(limit, request_limit), the "
+        "blocks available from start_height and the byte bound allow together",
         check=response_complete,
         catches="upstream's limit loop (limit 0 meant unlimited) and needless truncation",
     ),
@@ -367,7 +471,8 @@ INVARIANTS = (
     Invariant(
         id="SS-10",
         statement="no peer is served more than rate_limit_requests responses in one "
-        "rate_limit_window",
+        "rate_limit_window, while at most rate_limit_peers distinct peers were served in it (past "
+        "that, a dropped entry restarts its peer's count: the table bounds memory, not a Sybil)",
         monitor=RateLimit,
         catches="a missing or leaky per-peer rate limit",
     ),
@@ -383,6 +488,31 @@ INVARIANTS = (
         statement="the per-peer rate table never holds more than rate_limit_peers entries",
         check=peer_table_bounded,
         catches="unbounded memory under a flood of distinct peers",
+    ),
+    Invariant(
+        id="SS-13",
+        statement="no response is larger than min(request.max_bytes, max_response_bytes) "
+        "bytes, as encoded_size counts them",
+        check=response_within_bytes,
+        catches="issue 7: responses had no byte bound, so a long chain of large blocks went out "
+        "in one message whatever the client could take",
+    ),
+    Invariant(
+        id="SS-14",
+        statement="a request is refused as rate_limited only when its peer has already been "
+        "served rate_limit_requests responses in the window (counted by a ghost clock): never "
+        "because other peers filled the table",
+        monitor=RefusedOnlyOverBudget,
+        catches="issue 7: 1,024 identities filled the peer table and every new (honest) peer "
+        "was refused for the rest of the window",
+    ),
+    Invariant(
+        id="SS-15",
+        statement="a new peer served while the window's table is full takes the place of an "
+        "entry with the fewest responses, so a peer at its budget is the last one forgotten",
+        check=eviction_fair,
+        catches="an eviction that frees the heaviest peer (a rotating attacker resetting its "
+        "own budget) or grows the table",
     ),
 )
 
@@ -412,7 +542,8 @@ SPEC: MachineSpec = define_machine(
     title="Block sync server",
     summary=(
         "Answers SyncRequests with contiguous blocks and the highest certificate from one chain "
-        "snapshot, capped at min(request.limit, request_limit); advertises its highest certificate "
+        "snapshot, capped at min(request.limit, request_limit) blocks and min(request.max_bytes, "
+        "max_response_bytes) bytes; advertises its highest certificate "
         "and its signed committed height at start and every advertise_time; refuses wrong-chain, "
         "malformed and over-rate requests with a counted rejection."
     ),
@@ -458,13 +589,21 @@ SPEC: MachineSpec = define_machine(
                 reject(
                     state, "SyncRequestReceived", "rate_limited", guard=_request("rate_limited")
                 ),
+                reject(
+                    state,
+                    "SyncRequestReceived",
+                    "response_too_large",
+                    guard=_request("too_large"),
+                    note="the byte bound cannot hold the highest certificate",
+                ),
                 row(
                     state,
                     "SyncRequestReceived",
                     state,
                     guard=_request("serve"),
                     effects=("Send",),
-                    note="blocks from start_height, capped, plus the highest certificate",
+                    note="blocks from start_height, capped by count and bytes, plus the highest "
+                    "certificate",
                 ),
             )
         ),
@@ -479,7 +618,16 @@ SPEC: MachineSpec = define_machine(
         "Upstream checks the advertisement timer in the same busy loop that drains requests; here "
         "advertising depends on Tick alone, and refused requests change no state.",
         "A peer's rate budget is rate_limit_requests responses per fixed rate_limit_window of Tick "
-        "time; a window's table tracks at most rate_limit_peers peers, and new peers beyond that "
-        "are refused until the window turns.",
+        "time. A window's table tracks at most rate_limit_peers peers; a new peer arriving at a "
+        "full table is served and the entry with the fewest responses is dropped. Refusing new "
+        "peers instead (the earlier rule) let 1,024 fresh identities shut every honest peer out "
+        "for the rest of the window. The cost: a peer whose entry was dropped starts counting "
+        "again, so the per-peer budget is exact only while at most rate_limit_peers peers are "
+        "served in a window; a per-identity budget cannot bound a peer that makes identities at "
+        "will in any case, and the table only bounds the server's memory.",
+        "Responses are bounded in bytes as well as blocks: the request carries max_bytes, and "
+        "the server sends the longest run of blocks that keeps the response within "
+        "min(max_bytes, max_response_bytes); if even the highest certificate does not fit, the "
+        "request is refused (response_too_large).",
     ),
 )

@@ -15,7 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blockfsm.machine.core import ConfigError, Rejected, Send, Tick
-from blockfsm.machine.messages import SyncRequest, SyncResponse, SyncResponseReceived
+from blockfsm.machine.messages import (
+    AdvertiseBlock,
+    AdvertiseBlockReceived,
+    AdvertiseCertificate,
+    AdvertiseCertificateReceived,
+    SyncRequest,
+    SyncResponse,
+    SyncResponseReceived,
+    response_size,
+)
 from blockfsm.machine.sync_client import (
     AWAITING,
     PASSIVE,
@@ -44,12 +53,19 @@ from blockfsm.spec.campaigns.sync_client import (
     VALIDATORS,
     VERIFIER,
     OneHonestThreeByzantine,
+    certificate_of,
     extend_to,
 )
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.language import Transition
 from blockfsm.spec.strategies.chains import chain_of
-from blockfsm.spec.strategies.sync_client import KINDS, Byzantine, client_events, client_states
+from blockfsm.spec.strategies.sync_client import (
+    KINDS,
+    Byzantine,
+    client_events,
+    client_states,
+    forge,
+)
 
 S1, S2 = KEYS[1], KEYS[2]
 
@@ -138,6 +154,9 @@ def honest_reply(request_id: int, start: int, limit: int, length: int) -> SyncRe
         ("chain_id", -1),
         ("own_key", b"short"),
         ("seed", 2**64),
+        ("max_response_bytes", 1_023),
+        ("max_response_bytes", 2**32 + 1),
+        ("max_response_bytes", None),
     ],
 )
 def test_absurd_config_is_refused(field: str, value: Any) -> None:
@@ -239,16 +258,123 @@ def _lagging(chain: InMemoryChain) -> InMemoryChain:
     return lag
 
 
-def test_under_delivery_is_blamed_when_the_client_stays_below() -> None:
+def test_short_valid_answer_is_not_blamed_and_the_sync_moves_on() -> None:
+    """A response of two blocks to a request for ten, from a server that advertised 8: an honest
+    server with request_limit 2 sends exactly this, so it is no ground for blame (it commits
+    nothing new, so the sync moves on to the next server without blacklisting anyone)."""
     cfg = config()
     request = Outstanding(
         server=S1, request_id=1, start_height=0, limit=10, target=8, deadline=3_000
     )
-    w = World(cfg, awaiting(request, registered((S1, 8))), 0)
+    w = World(cfg, awaiting(request, registered((S1, 8), (S2, 8))), 0)
     short = honest_reply(1, 0, 2, 10)
     t = w.feed(SyncResponseReceived(peer=S1, response=short))
-    assert [e.reason for e in t.effects if type(e) is Blacklisted] == ["under_delivered"]
+    assert not [e for e in t.effects if type(e) is Blacklisted]
+    assert [e.peer for e in t.effects if type(e) is Send] == [S2]
     assert spec.blame_justified(t)
+
+
+# --- issue 7 item 1: an honest server with a smaller request_limit is never blamed (SC-5) ----
+
+
+def test_issue7_honest_server_with_a_smaller_cap_is_not_blacklisted() -> None:
+    """The reproduction: client request_limit 10, server request_limit 5. The real sync server
+    machine answers five blocks; upstream's rule (and this client before) judged that against the
+    client's own limit and blacklisted the server as ``under_delivered``."""
+    from blockfsm.machine.messages import SyncRequestReceived
+    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+
+    cfg = config(request_limit=10)
+    server_chain = InMemoryChain(CHAIN_ID)
+    extend_to(server_chain, 30)  # commits 28
+    server_cfg = SyncServerConfig(chain_id=CHAIN_ID, signer=SIGNERS[1], request_limit=5)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=28, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 28))), 0)
+    sent = SyncRequest(chain_id=CHAIN_ID, request_id=1, start_height=0, limit=10)
+    _, out = SYNC_SERVER.step(
+        server_cfg,
+        SYNC_SERVER.initial(server_cfg),
+        SyncRequestReceived(peer=CLIENT_KEY, request=sent),
+        server_chain.snapshot(),
+    )
+    (reply,) = [e.message for e in out if type(e) is Send]
+    assert len(reply.blocks) == 5
+    t = w.feed(SyncResponseReceived(peer=S1, response=reply))
+    assert not [e for e in t.effects if type(e) is Blacklisted]
+    assert spec.blame_justified(t)
+    # It made progress, so the same server is asked for the rest.
+    assert [(e.peer, e.message.start_height) for e in t.effects if type(e) is Send] == [(S1, 3)]
+
+
+@settings(max_examples=max(60, settings.default.max_examples // 2))
+@given(
+    client_limit=st.integers(min_value=3, max_value=16),
+    server_limit=st.integers(min_value=1, max_value=16),
+    client_length=st.integers(min_value=0, max_value=10),
+    server_length=st.integers(min_value=0, max_value=40),
+    server_bytes=st.integers(min_value=1_024, max_value=12_000),
+)
+def test_issue7_no_honest_server_is_ever_blamed_whatever_its_cap(
+    client_limit: int,
+    server_limit: int,
+    client_length: int,
+    server_length: int,
+    server_bytes: int,
+) -> None:
+    """SC-5 from the honest server's strategy alone: drive the real sync server machine, with a
+    cap drawn independently of the client's, until the sync ends; its sender is never blamed."""
+    from blockfsm.machine.messages import SyncRequestReceived
+    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+
+    server_chain = InMemoryChain(CHAIN_ID)
+    extend_to(server_chain, server_length)
+    advertised = server_chain.committed_height
+    cfg = config(request_limit=client_limit)
+    server_cfg = SyncServerConfig(
+        chain_id=CHAIN_ID,
+        signer=SIGNERS[1],
+        request_limit=server_limit,
+        max_response_bytes=server_bytes,
+    )
+    server_state = SYNC_SERVER.initial(server_cfg)
+    w = World(cfg, initial(cfg), client_length)
+    start = w.chain.committed_height + 1
+    request = Outstanding(
+        server=S1,
+        request_id=1,
+        start_height=start,
+        limit=client_limit,
+        target=advertised,
+        deadline=3_000,
+    )
+    w.state = awaiting(request, registered((S1, advertised)))
+    for _ in range(60):
+        if w.state.control != AWAITING:
+            break
+        out = w.state.request
+        sent = SyncRequest(
+            chain_id=CHAIN_ID,
+            request_id=out.request_id,
+            start_height=out.start_height,
+            limit=out.limit,
+            max_bytes=cfg.max_response_bytes,
+        )
+        server_state, effects = SYNC_SERVER.step(
+            server_cfg,
+            server_state,
+            SyncRequestReceived(peer=CLIENT_KEY, request=sent),
+            server_chain.snapshot(),
+        )
+        replies = [e.message for e in effects if type(e) is Send]
+        if not replies:  # the server's byte bound cannot hold its certificate: no answer
+            break
+        t = w.feed(SyncResponseReceived(peer=S1, response=replies[0]))
+        assert not [e for e in t.effects if type(e) is Blacklisted], "an honest server was blamed"
+        assert spec.blame_justified(t)
+    if server_limit >= 3 and server_bytes >= 3_500:  # room for three blocks and a certificate
+        assert w.chain.committed_height >= advertised
 
 
 # --- upstream bug 4: request ids (SC-3) -----------------------------------------------------
@@ -334,7 +460,7 @@ def test_one_honest_and_three_byzantine_servers_catch_the_client_up(kind: str) -
         lengths=[40, 20, 44, 46, 0],
         client_length=2,
         request_limit=3,
-        extra_limit=0,
+        server_limits=[3, 3, 3, 3, 3],
         response_timeout=400,
         blacklist_expiry_time=5_000,
         trigger_timeout=2_000,
@@ -365,6 +491,9 @@ CONFIGS = st.builds(
     trigger_rate_limit=st.integers(min_value=1, max_value=4_000),
     advertise_expiry=st.integers(min_value=1, max_value=4_000),
     advertise_freshness=st.integers(min_value=1, max_value=4_000),
+    max_response_bytes=st.one_of(
+        st.integers(min_value=1_024, max_value=8_000), st.just(4 * 1024 * 1024)
+    ),
 )
 VIEWS = tuple(chain_of(n, SIGNERS[:5], CHAIN_ID).snapshot() for n in range(13))
 """Small certified prefixes of the canonical chain, committing up to height 10."""
@@ -385,7 +514,8 @@ def test_any_state_and_any_input_match_exactly_one_row_and_conform(
 ) -> None:
     """Guards are mutually exclusive and exhaustive over arbitrary well-typed states, reachable or
     not, and any input, garbage included, is handled without raising, as its row says."""
-    event = data.draw(client_events(CANONICAL_VIEW, state), label="event")
+    events = st.one_of(client_events(CANONICAL_VIEW, state), st.sampled_from(_none_field_events()))
+    event = data.draw(events, label="event")
     runner = Conformant(SYNC_CLIENT, cfg, check_invariants=False)
     runner.step(state, event, VIEWS[length])
 
@@ -408,3 +538,146 @@ def test_passive_state_with_a_leftover_request_rejects_a_matching_response() -> 
     runner = Conformant(SYNC_CLIENT, config(), check_invariants=False)
     after, effects = runner.step(state, event, VIEWS[0])
     assert effects == (Rejected(reason="unexpected_response", peer=S1),) and after == state
+
+
+# --- issue 7 item 6: cheaper attacks ----------------------------------------------------------
+
+
+class CountingVerifier:
+    """The campaign's verifier, counting signature checks."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        self.calls += 1
+        return bool(VERIFIER.verify(public_key, message, signature))
+
+
+def test_issue7_invalid_certificate_flood_costs_one_verification_round() -> None:
+    """The reproduction: 1,000 invalid far-ahead certificates in one millisecond, each from a
+    different validator in turn, cost 1,000 verification rounds (4,000 signature checks with a
+    quorum of four); the rate limit now counts the attempt before any signature is checked."""
+    counting = CountingVerifier()
+    cfg = config(verifier=counting, trigger_rate_limit=1_000)
+    forged = forge(certificate_of(40))
+    w = World(cfg, attrs.evolve(initial(cfg), now=5), 0)
+    monitor = spec.CertificateChecksRateLimited()
+    for i in range(1_000):
+        event = AdvertiseCertificateReceived(
+            peer=KEYS[1 + i % 5], advertisement=AdvertiseCertificate(certificate=forged)
+        )
+        assert monitor.observe(w.feed(event)), f"certificate {i} was checked inside the window"
+    assert counting.calls <= len(forged.signatures)
+    # The window over, the next certificate is checked again (and a valid one starts a sync).
+    w.state = attrs.evolve(w.state, now=1_005, registry=registered((S1, 40)))
+    valid = AdvertiseCertificateReceived(
+        peer=S1, advertisement=AdvertiseCertificate(certificate=certificate_of(40))
+    )
+    t = w.feed(valid)
+    assert monitor.observe(t) and t.after.control == AWAITING
+
+
+def _none_field_events() -> list[Any]:
+    cert = certificate_of(5)
+    reply = honest_reply(1, 0, 4, 10)
+    ad = AdvertiseBlock(
+        chain_id=CHAIN_ID, server=S1, committed_height=3, timestamp=1, signature=b"s" * 64
+    )
+    block = reply.blocks[0]
+    return [
+        AdvertiseBlockReceived(peer=S1, advertisement=None),  # type: ignore[arg-type]
+        AdvertiseBlockReceived(peer=S1, advertisement=AdvertiseCertificate(certificate=cert)),  # type: ignore[arg-type]
+        AdvertiseBlockReceived(peer=S1, advertisement=attrs.evolve(ad, server=None)),
+        AdvertiseBlockReceived(peer=None, advertisement=ad),  # type: ignore[arg-type]
+        AdvertiseCertificateReceived(peer=S1, advertisement=None),  # type: ignore[arg-type]
+        AdvertiseCertificateReceived(peer=S1, advertisement=ad),  # type: ignore[arg-type]
+        AdvertiseCertificateReceived(
+            peer=S1,
+            advertisement=AdvertiseCertificate(certificate=None),  # type: ignore[arg-type]
+        ),
+        AdvertiseCertificateReceived(
+            peer=S1,
+            advertisement=AdvertiseCertificate(certificate=attrs.evolve(cert, signatures=None)),
+        ),
+        SyncResponseReceived(peer=S1, response=None),  # type: ignore[arg-type]
+        SyncResponseReceived(peer=S1, response=attrs.evolve(reply, blocks=None)),
+        SyncResponseReceived(peer=S1, response=attrs.evolve(reply, blocks=(None,))),
+        SyncResponseReceived(
+            peer=S1, response=attrs.evolve(reply, blocks=(attrs.evolve(block, justify=None),))
+        ),
+        SyncResponseReceived(peer=S1, response=attrs.evolve(reply, highest_certificate=None)),
+        SyncResponseReceived(peer=None, response=reply),  # type: ignore[arg-type]
+        Tick(now=None),  # type: ignore[arg-type]
+    ]
+
+
+@pytest.mark.parametrize("control", [PASSIVE, AWAITING])
+@pytest.mark.parametrize("index", range(len(_none_field_events())))
+def test_issue7_none_or_wrongly_typed_fields_never_raise(control: str, index: int) -> None:
+    """The reproduction: ``advertisement=None`` raised AttributeError out of ``step``. Every
+    such event is handled as its row says (through the conformance wrapper), never raised."""
+    event = _none_field_events()[index]
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=8, deadline=3_000
+    )
+    state = awaiting(request, registered((S1, 8)))
+    if control == PASSIVE:
+        state = SyncClientState(control=PASSIVE, registry=state.registry)
+    runner = Conformant(SYNC_CLIENT, config(), check_invariants=False)
+    after, effects = runner.step(state, event, VIEWS[0])
+    assert after == state and all(type(e) is Rejected for e in effects)
+
+
+# --- issue 7 item 7: responses are bounded in bytes; the uncertified tip is decided -----------
+
+
+def test_issue7_requests_carry_the_byte_bound() -> None:
+    cfg = config(trigger_timeout=10, max_response_bytes=5_000)
+    w = World(cfg, attrs.evolve(initial(cfg), registry=registered((S1, 9))), 0)
+    t = w.feed(Tick(now=20))
+    (send,) = [e for e in t.effects if type(e) is Send]
+    assert send.message.max_bytes == 5_000
+
+
+def test_issue7_response_over_the_byte_bound_is_invalid_and_blamed() -> None:
+    """The reproduction: responses had no byte bound, so a server could send a client any
+    amount. Ten valid blocks are about 7 KB; with a 4 KB bound that is more than was asked for,
+    which no honest server sends: invalid, and blamed (SC-5 still holds, from the honest
+    server's side: an honest server keeps within the bound the request carried)."""
+    cfg = config(max_response_bytes=4_096)
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=20, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 20))), 0)
+    big = honest_reply(1, 0, 10, 22)
+    assert response_size(big) > 4_096
+    t = w.feed(SyncResponseReceived(peer=S1, response=big))
+    assert [e.reason for e in t.effects if type(e) is Blacklisted] == ["invalid_response"]
+    assert not [e for e in t.effects if type(e) is Persist]
+    assert spec.blame_justified(t)
+
+
+def test_issue7_uncertified_forked_tip_is_kept_without_blame_then_replaced() -> None:
+    """Decided and stated in rule 6: a Byzantine server's own block at the tip, with a valid
+    justify copied from the real chain, cannot be told from an honest uncertified tip. It is
+    persisted without blame, never committed, and the next honest answer replaces it."""
+    cfg = config(request_limit=4)
+    request = Outstanding(server=S2, request_id=1, start_height=0, limit=4, target=8, deadline=9)
+    w = World(cfg, awaiting(request, registered((S1, 8), (S2, 8))), 0)
+    honest = honest_reply(1, 0, 4, 10)
+    ((_, forked),) = Byzantine(kind="forked_tip", param=3).answer(
+        SyncRequest(chain_id=CHAIN_ID, request_id=1, start_height=0, limit=4),
+        honest,
+        CANONICAL.snapshot(),
+    )
+    t = w.feed(SyncResponseReceived(peer=S2, response=forked))
+    assert not [e for e in t.effects if type(e) is Blacklisted]
+    assert w.chain.block_at(0) == forked.blocks[0] != CANONICAL.block_at(0)
+    assert w.chain.committed_height == -1
+    (ask,) = [e for e in t.effects if type(e) is Send]
+    assert (ask.peer, ask.message.start_height) == (S1, 0), "the next request covers its height"
+    reply = honest_reply(ask.message.request_id, 0, 4, 10)
+    t = w.feed(SyncResponseReceived(peer=S1, response=reply))
+    assert w.chain.block_at(0) == CANONICAL.block_at(0) and w.chain.committed_height == 1
+    assert not [e for e in t.effects if type(e) is Blacklisted]

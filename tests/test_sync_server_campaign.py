@@ -18,6 +18,9 @@ HotStuff-rs bug (numbered as in PROTOCOLS.md §1) each property would have caugh
 | SS-10 | a missing per-peer rate limit |
 | SS-11 | requests silently dropped (upstream sends nothing on a failed snapshot read) |
 | SS-12 | unbounded memory under a flood of distinct peers |
+| SS-13 | responses with no byte bound (issue 7) |
+| SS-14 | 1,024 identities filling the peer table to shut honest peers out (issue 7) |
+| SS-15 | an eviction that forgets the heaviest peer, resetting its budget |
 | SL-1  | bug 8, as a liveness failure: no advertisement while requests keep coming |
 | SL-2  | requests left unanswered |
 

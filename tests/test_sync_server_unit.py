@@ -16,6 +16,7 @@ from blockfsm.machine.messages import (
     AdvertiseCertificate,
     SyncRequest,
     SyncRequestReceived,
+    response_size,
 )
 from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig, SyncServerState
 from blockfsm.machine.types import advertise_block_payload, certificate_payload
@@ -160,15 +161,15 @@ def test_rate_limit_per_peer_per_window() -> None:
     assert isinstance(effects[0], Send), "a new window restores the budget"
 
 
-def test_peer_table_is_bounded() -> None:
+def test_peer_table_is_bounded_and_drops_the_lightest_entry() -> None:
     runner, state = server(rate_limit_peers=2)
     state, _ = runner.step(state, Tick(now=0), VIEW)
-    kinds = []
-    for i in range(3):
-        event = SyncRequestReceived(peer=bytes([i + 10]) * 32, request=request().request)
+    heavy, light, new = (bytes([i + 10]) * 32 for i in range(3))
+    for peer in (heavy, heavy, light, new):
+        event = SyncRequestReceived(peer=peer, request=request().request)
         state, effects = runner.step(state, event, VIEW)
-        kinds.append(type(effects[0]).__name__)
-    assert kinds == ["Send", "Send", "Rejected"] and len(state.window_counts) == 2
+        assert type(effects[0]) is Send
+    assert state.window_counts == ((heavy, 2), (new, 1))
 
 
 @pytest.mark.parametrize(
@@ -181,6 +182,9 @@ def test_peer_table_is_bounded() -> None:
         ({"rate_limit_window": 0}, "rate_limit_window"),
         ({"chain_id": -1}, "chain_id"),
         ({"signer": object()}, "signer"),
+        ({"max_response_bytes": 1_023}, "max_response_bytes"),
+        ({"max_response_bytes": 2**32 + 1}, "max_response_bytes"),
+        ({"max_response_bytes": 4.0}, "max_response_bytes"),
     ],
 )
 def test_config_rejects_absurd_values_with_a_clear_error(
@@ -212,6 +216,7 @@ CONFIGS = st.builds(
     rate_limit_requests=st.integers(min_value=1, max_value=60),
     rate_limit_window=st.integers(min_value=1, max_value=5_000),
     rate_limit_peers=st.integers(min_value=1, max_value=8),
+    max_response_bytes=st.integers(min_value=1_024, max_value=8_000),
 )
 TICKS = st.builds(Tick, now=st.one_of(st.integers(min_value=-5, max_value=10**7), u64_or_garbage()))
 
@@ -236,3 +241,68 @@ def test_tick_beyond_u64_is_rejected_not_a_crash() -> None:
     runner, state = server()
     after, effects = runner.step(state, Tick(now=2**64), VIEW)
     assert effects == (Rejected(reason="clock_regressed"),) and after == state
+
+
+# --- issue 7 item 6: a field that is None or of the wrong type is a counted rejection --------
+
+
+@pytest.mark.parametrize("bad", [None, "request", 5, (), b"x"])
+def test_issue7_request_that_is_not_a_request_is_rejected_not_a_crash(bad: object) -> None:
+    """The reproduction: ``SyncRequestReceived(request=None)`` raised AttributeError out of
+    ``step``, against rule 1 of machine/core.py."""
+    runner, state = server()
+    event = SyncRequestReceived(peer=PEER, request=bad)  # type: ignore[arg-type]
+    after, effects = runner.step(state, event, VIEW)
+    assert effects == (Rejected(reason="malformed_request", peer=PEER),) and after == state
+
+
+def test_issue7_request_from_a_peer_that_is_no_key_is_rejected() -> None:
+    runner, state = server()
+    event = SyncRequestReceived(peer=None, request=request().request)  # type: ignore[arg-type]
+    after, effects = runner.step(state, event, VIEW)
+    assert effects == (Rejected(reason="malformed_request", peer=None),) and after == state
+
+
+# --- issue 7 item 7: the peer table cannot be used to shut honest peers out ----------------
+
+
+def test_issue7_a_table_full_of_fresh_identities_does_not_refuse_an_honest_peer() -> None:
+    """The reproduction: 1,024 identities, one request each, filled the default table, and every
+    new peer was refused as rate_limited for the rest of the window. The honest peer is served;
+    the table stays at its bound; a peer at its budget is still refused (SS-14, SS-12, SS-10)."""
+    runner, state = server(rate_limit_requests=3)
+    state, _ = runner.step(state, Tick(now=0), VIEW)
+    for _ in range(3):
+        state, _ = runner.step(state, request(), VIEW)  # PEER spends its budget
+    for i in range(1_100):
+        sybil = SyncRequestReceived(peer=i.to_bytes(32, "big"), request=request().request)
+        state, effects = runner.step(state, sybil, VIEW)
+        assert type(effects[0]) is Send
+    honest = SyncRequestReceived(peer=b"\x77" * 32, request=request().request)
+    state, effects = runner.step(state, honest, VIEW)
+    assert type(effects[0]) is Send, "an honest peer was refused because others filled the table"
+    assert len(state.window_counts) == 1_024
+    state, effects = runner.step(state, request(), VIEW)
+    assert effects == (Rejected(reason="rate_limited", peer=PEER),), "the heavy peer was forgotten"
+
+
+# --- issue 7 item 7: responses are bounded in bytes ------------------------------------------
+
+
+def test_issue7_response_never_exceeds_the_byte_bound() -> None:
+    """The reproduction: a response had no byte bound. Ten 572-byte blocks and a 480-byte
+    certificate do not fit 3,000 bytes: the server sends the longest run that does (four)."""
+    runner, state = server(max_response_bytes=3_000)
+    state, effects = runner.step(state, request(start=1, limit=10), VIEW)
+    (send,) = effects
+    assert len(send.message.blocks) == 4 and response_size(send.message) <= 3_000
+    smaller = SyncRequest(chain_id=CHAIN, request_id=2, start_height=1, limit=10, max_bytes=1_700)
+    state, effects = runner.step(state, SyncRequestReceived(peer=PEER, request=smaller), VIEW)
+    assert len(effects[0].message.blocks) == 2, "the request's own bound is honoured too"
+
+
+def test_issue7_bound_too_small_for_the_certificate_is_refused() -> None:
+    runner, state = server()
+    tiny = SyncRequest(chain_id=CHAIN, request_id=2, start_height=1, limit=10, max_bytes=100)
+    after, effects = runner.step(state, SyncRequestReceived(peer=PEER, request=tiny), VIEW)
+    assert effects == (Rejected(reason="response_too_large", peer=PEER),) and after == state

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections import Counter
 from typing import Any, ClassVar
 
 import attrs
@@ -27,6 +28,13 @@ class Campaign:
     spec: MachineSpec
     test_class: type[RuleBasedStateMachine]
     stats: Stats
+    rules: Counter[str] | None = None
+    """Per single-rule strategy, inputs rejected by that rule alone (reset with ``stats``)."""
+    rule_names: tuple[str, ...] = ()
+    """Every rule ``rules`` counts, so a rule no input reached shows as 0."""
+    also: tuple[tuple[MachineSpec, Stats], ...] = ()
+    """Machines this campaign also runs under their specs (the cluster runs the node and the
+    attester): reported beside it, with their own properties and row coverage."""
 
     @property
     def machine(self) -> str:

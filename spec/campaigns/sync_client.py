@@ -13,14 +13,17 @@ applies the client's effects to its chain between steps.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, precondition, rule
 
 from blockfsm.machine.core import Broadcast, Observe, Send, Tick
 from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.messages import (
+    RESPONSE_OVERHEAD,
     AdvertiseBlock,
     AdvertiseBlockReceived,
     AdvertiseCertificate,
@@ -29,6 +32,8 @@ from blockfsm.machine.messages import (
     SyncRequestReceived,
     SyncResponse,
     SyncResponseReceived,
+    block_size,
+    certificate_size,
 )
 from blockfsm.machine.sync_client import (
     SYNC_CLIENT,
@@ -43,10 +48,18 @@ from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
 from blockfsm.machine.types import Certificate, ValidatorSet, advertise_block_payload
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.campaigns import Campaign, MachineTest
-from blockfsm.spec.conformance import Conformant, Stats
+from blockfsm.spec.conformance import Conformant, InvariantViolation, Stats
+from blockfsm.spec.language import Row, Transition
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
+from blockfsm.spec.strategies.single_rule import (
+    ACCEPTED,
+    CLIENT_RULES,
+    RULES,
+    Case,
+    single_rule_cases,
+)
 from blockfsm.spec.strategies.sync_client import Byzantine, byzantine_servers, forge
-from blockfsm.spec.sync_client import AWAITING, SPEC
+from blockfsm.spec.sync_client import AWAITING, SPEC, mix
 
 CHAIN_ID = DEFAULT_CHAIN_ID
 SIGNERS = make_signers(6)
@@ -97,8 +110,10 @@ def extend_to(chain: InMemoryChain, length: int) -> None:
 class Server:
     """One server of the campaign: honest (a sync server machine) or Byzantine (a behaviour)."""
 
-    def __init__(self, index: int, length: int, behaviour: Byzantine | None) -> None:
+    def __init__(self, index: int, length: int, behaviour: Byzantine | None, limit: int) -> None:
         self.key = KEYS[index]
+        self.limit = limit
+        """This server's own request_limit, drawn independently of the client's."""
         self.signer = SIGNERS[index]
         self.chain = InMemoryChain(CHAIN_ID)
         extend_to(self.chain, length)
@@ -118,6 +133,8 @@ class SyncClientTest(MachineTest):
     SERVER_STATS = Stats()
     HONEST: ClassVar[tuple[int, int]] = (1, 2)
     """How many honest servers a run has (min, max); three Byzantine servers follow them."""
+    FIRST_CAP_AT_LEAST: ClassVar[int] = 1
+    """The least request_limit of the first honest server (3 makes SCL-1 checkable every run)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,10 +145,11 @@ class SyncClientTest(MachineTest):
         self.queue: list[tuple[int, bytes | None, Any]] = []
         self.advertise_time = 1_000
         self.tick_interval = 100
+        self.rule_turn = 0
+        """The next single-rule strategy ``single_rule_input`` takes (modulo their number)."""
         self.rounds: dict[tuple[int, bytes], list[int]] | None = None
         """During the fair phase: (sync start, server) -> [committed height at the first request
         of that sync to that server, requests sent to it]."""
-        self.server_limit = 10
 
     # --- setup ----------------------------------------------------------------------------
 
@@ -143,7 +161,7 @@ class SyncClientTest(MachineTest):
         ),
         client_length=st.integers(min_value=0, max_value=12),
         request_limit=st.integers(min_value=3, max_value=8),
-        extra_limit=st.integers(min_value=0, max_value=4),
+        server_limits=st.lists(st.integers(min_value=1, max_value=12), min_size=5, max_size=5),
         response_timeout=st.integers(min_value=100, max_value=1_500),
         blacklist_expiry_time=st.integers(min_value=100, max_value=6_000),
         trigger_timeout=st.integers(min_value=500, max_value=6_000),
@@ -152,6 +170,9 @@ class SyncClientTest(MachineTest):
         advertise_time=st.integers(min_value=200, max_value=2_000),
         slack=st.integers(min_value=0, max_value=3_000),
         seed=st.integers(min_value=0, max_value=2**64 - 1),
+        max_response_bytes=st.one_of(
+            st.integers(min_value=3_500, max_value=12_000), st.just(4 * 1024 * 1024)
+        ),
     )
     def setup(
         self,
@@ -160,7 +181,7 @@ class SyncClientTest(MachineTest):
         lengths: list[int],
         client_length: int,
         request_limit: int,
-        extra_limit: int,
+        server_limits: list[int],
         response_timeout: int,
         blacklist_expiry_time: int,
         trigger_timeout: int,
@@ -169,7 +190,11 @@ class SyncClientTest(MachineTest):
         advertise_time: int,
         slack: int,
         seed: int,
+        max_response_bytes: int = 4 * 1024 * 1024,
     ) -> None:
+        # Drawn seeds cluster on small and boundary values: mixed, they spread the runs' first
+        # rules evenly.
+        self.rule_turn = mix(seed, 0) % len(CLIENT_RULES)
         low, high = self.HONEST
         honest = max(low, min(high, honest))
         self.advertise_time = advertise_time
@@ -191,17 +216,20 @@ class SyncClientTest(MachineTest):
             advertise_expiry=3 * advertise_time,
             advertise_freshness=2 * advertise_time,
             max_sync_time=byzantine_count * (response_timeout + t) + 2 * t + slack,
+            max_response_bytes=max_response_bytes,
         )
-        self.server_limit = request_limit + extra_limit
         extend_to(self.chain, client_length)
         for i in range(1, honest + byzantine_count + 1):
             behaviour = None if i <= honest else behaviours[i - 1 - honest]
-            server = Server(i, lengths[i - 1], behaviour)
+            limit = server_limits[i - 1]
+            if i == 1:
+                limit = max(limit, self.FIRST_CAP_AT_LEAST)
+            server = Server(i, lengths[i - 1], behaviour, limit)
             if behaviour is None:
                 cfg = SyncServerConfig(
                     chain_id=CHAIN_ID,
                     signer=server.signer,
-                    request_limit=self.server_limit,
+                    request_limit=server.limit,
                     advertise_time=advertise_time,
                     rate_limit_requests=100_000,
                     rate_limit_window=1_000,
@@ -259,7 +287,7 @@ class SyncClientTest(MachineTest):
         return SyncResponse(
             chain_id=CHAIN_ID,
             request_id=request.request_id,
-            blocks=view.blocks_from(request.start_height, min(request.limit, self.server_limit)),
+            blocks=view.blocks_from(request.start_height, min(request.limit, s.limit)),
             highest_certificate=view.highest_certificate(),
         )
 
@@ -537,6 +565,26 @@ class SyncClientTest(MachineTest):
             self.now = max(self.now, self.state.last_progress + self.config.trigger_timeout)
             self.tick_all()
 
+    @rule(data=st.data())
+    def single_rule_inputs(self, data: st.DataObject) -> None:
+        """Inputs that each break one validation rule alone (and the valid inputs they were made
+        from), in states of their own: counted per rule in ``RULE_COUNTS``. Each call takes the
+        next ``RULES_PER_CALL`` rules in turn from a start drawn with the run, so one batch of
+        examples reaches every rule (a drawn rule would favour the first ones)."""
+        assert self.runner is not None
+        for _ in range(RULES_PER_CALL):
+            name = CLIENT_RULES[self.rule_turn % len(CLIENT_RULES)]
+            self.rule_turn += 1
+            case = data.draw(single_rule_cases(name), label=name)
+            outcome = run_single_rule(case, self.STATS)
+            if not outcome.alone:
+                raise self.runner.fail(
+                    "single-rule",
+                    f"{case.rule}: the valid input took {outcome.valid_row.id} and the broken "
+                    f"one {outcome.broken_row.id}; the rule's own classification must decide it",
+                )
+            RULE_COUNTS[case.rule] += 1
+
     # --- heal, fair schedule, liveness ----------------------------------------------------
 
     def bound_ms(self) -> int:
@@ -568,17 +616,31 @@ class SyncClientTest(MachineTest):
         ):
             raise self.runner.fail("SCL-2", SPEC.liveness[1].statement)
 
+    def blocks_that_fit(self) -> int:
+        """The fewest canonical blocks a response within the client's byte bound can hold."""
+        assert self.config is not None
+        largest_certificate = max(
+            certificate_size(b.justify) for b in CANONICAL.snapshot().blocks_from(0, 10**6)
+        )
+        largest_block = max(block_size(b) for b in CANONICAL.snapshot().blocks_from(0, 10**6))
+        room = self.config.max_response_bytes - RESPONSE_OVERHEAD - largest_certificate
+        return room // largest_block
+
     def check_rounds(self, target: int) -> None:
-        """SCL-1's bound in rounds: in the sync that reached the target, each honest server was
-        asked at most ceil(gap / (request_limit - 2)) + 1 times."""
+        """SCL-1's bound in rounds: in the sync that reached the target, each honest server
+        whose own cap is at least 3 was asked at most ceil(gap / (min(request_limit, its cap,
+        blocks the byte bound holds) - 2)) + 1 times. A server with a smaller cap commits
+        nothing per answer and is not bound (it may also be ahead of the target, asked after the
+        target was reached)."""
         assert self.config is not None and self.runner is not None and self.rounds is not None
-        honest = {s.key for s in self.servers if s.honest}
+        caps = {s.key: s.limit for s in self.servers if s.honest and s.limit >= 3}
         last_sync = max(started for started, _ in self.rounds)
         for (started, peer), (committed_at_start, asked) in self.rounds.items():
-            if started != last_sync or peer not in honest:
+            if started != last_sync or peer not in caps:
                 continue
             gap = target - committed_at_start
-            allowed = -(-gap // (self.config.request_limit - 2)) + 1
+            step = min(self.config.request_limit, caps[peer], self.blocks_that_fit()) - 2
+            allowed = -(-gap // step) + 1
             if asked > allowed:
                 raise self.runner.fail(
                     "SCL-1",
@@ -589,7 +651,10 @@ class SyncClientTest(MachineTest):
     def check_liveness(self) -> None:
         assert self.config is not None and self.runner is not None
         self.queue.clear()
-        target = max(s.chain.committed_height for s in self.servers if s.honest)
+        # SCL-1's fairness: an honest server whose own cap is at least 3 (below that no answer
+        # commits anything new); without one the scenario is not recoverable and is only counted.
+        useful = [s.chain.committed_height for s in self.servers if s.honest and s.limit >= 3]
+        target = max(useful, default=-1)
         deadline = self.now + self.bound_ms()
         if self.chain.committed_height < target:
             self.rounds = {}
@@ -609,12 +674,81 @@ class SyncClientTest(MachineTest):
             self.fair_round()
 
 
+# --- one rule at a time --------------------------------------------------------------------------
+
+RULES_PER_CALL = 6
+"""Single-rule cases per call of the campaign's ``single_rule_inputs`` rule."""
+RULE_COUNTS: Counter[str] = Counter()
+"""Per single-rule strategy (``blockfsm.spec.strategies.single_rule.RULES``): how many broken
+inputs were decided by that rule's own classification while the valid input they were made from
+was accepted in the same state. ``blockfsm check`` reports it."""
+
+
+@attrs.frozen(kw_only=True)
+class RuleOutcome:
+    rule: str
+    valid_row: Row
+    broken_row: Row
+
+    @property
+    def alone(self) -> bool:
+        """The valid input was accepted (or, where nothing can be, took the rule's baseline
+        class) and the broken one was decided by the rule's own class."""
+        rule = RULES[self.rule]
+        accepted = rule.baseline or ACCEPTED[self.valid_row.event]
+        expected = rule.decided_by
+        return _class(self.valid_row) in accepted and _class(self.broken_row) in expected
+
+
+def _class(row: Row) -> str:
+    return row.guard.name if row.guard is not None else ""
+
+
+def run_single_rule(case: Case, stats: Stats) -> RuleOutcome:
+    """Step the case's valid and broken inputs, each under its own ``Conformant`` (the row, its
+    target and effects checked), from the case's state, then every single-transition safety
+    invariant; the machine is pure, so neither step disturbs the other. History-keeping monitors
+    are left out: the case's state was built, not reached by a history they could have seen.
+    Raises what the conformance check raises."""
+    machine: Any = SYNC_CLIENT if RULES[case.rule].machine == "sync_client" else SYNC_SERVER
+    spec = machine.spec
+    rows = []
+    for state, event in ((case.state, case.valid), (case.state_for_broken, case.broken)):
+        runner = Conformant(machine, case.config, stats=stats, check_invariants=False)
+        # One case is part of the enclosing run, not an example of its own.
+        stats.runs -= 1
+        after, effects = runner.step(state, event, case.view)
+        t = Transition(
+            config=case.config,
+            before=state,
+            event=event,
+            after=after,
+            effects=tuple(effects),
+            view=case.view,
+        )
+        for inv in spec.invariants:
+            if inv.check is not None:
+                stats.steps[inv.id] += 1
+                if not inv.check(t):
+                    raise InvariantViolation(spec.name, inv.id, inv.statement, runner.trace)
+        (row,) = spec.matching_rows(case.config, state, event, case.view)
+        rows.append(row)
+    return RuleOutcome(rule=case.rule, valid_row=rows[0], broken_row=rows[1])
+
+
 class OneHonestThreeByzantine(SyncClientTest):
     """The 'done when' scenario: exactly one honest server against Byzantine ones."""
 
     HONEST = (1, 1)
+    FIRST_CAP_AT_LEAST = 3
 
 
-CAMPAIGN = Campaign(spec=SPEC, test_class=SyncClientTest, stats=SyncClientTest.STATS)
+CAMPAIGN = Campaign(
+    spec=SPEC,
+    test_class=SyncClientTest,
+    stats=SyncClientTest.STATS,
+    rules=RULE_COUNTS,
+    rule_names=CLIENT_RULES,
+)
 
 __all__ = ["CAMPAIGN", "OneHonestThreeByzantine", "SyncClientTest"]

@@ -25,6 +25,7 @@ from blockfsm.spec.sync_server import SPEC
 
 CHAIN_ID = DEFAULT_CHAIN_ID
 FRESH_PEER = b"\xfe" * 32
+_FLOOD_REQUEST = SyncRequest(chain_id=CHAIN_ID, request_id=3, start_height=0, limit=2)
 
 
 class SyncServerTest(MachineTest):
@@ -43,6 +44,9 @@ class SyncServerTest(MachineTest):
         rate_limit_requests=st.integers(min_value=1, max_value=6),
         rate_limit_window=st.integers(min_value=1, max_value=3_000),
         rate_limit_peers=st.integers(min_value=1, max_value=6),
+        max_response_bytes=st.one_of(
+            st.integers(min_value=1_024, max_value=6_000), st.just(4 * 1024 * 1024)
+        ),
         length=st.integers(min_value=0, max_value=24),
     )
     def setup(
@@ -52,6 +56,7 @@ class SyncServerTest(MachineTest):
         rate_limit_requests: int,
         rate_limit_window: int,
         rate_limit_peers: int,
+        max_response_bytes: int,
         length: int,
     ) -> None:
         self.config = SyncServerConfig(
@@ -62,6 +67,7 @@ class SyncServerTest(MachineTest):
             rate_limit_requests=rate_limit_requests,
             rate_limit_window=rate_limit_window,
             rate_limit_peers=rate_limit_peers,
+            max_response_bytes=max_response_bytes,
         )
         grow(self.chain, self.signers, length)
         self.start(SYNC_SERVER, self.config, SYNC_SERVER.initial(self.config))
@@ -83,6 +89,15 @@ class SyncServerTest(MachineTest):
     def request(self, peer: bytes, request: SyncRequest) -> None:
         self.feed(SyncRequestReceived(peer=peer, request=request))
 
+    @rule(peer=st.sampled_from(PEERS), bound=st.integers(min_value=0, max_value=64))
+    def request_with_a_tiny_byte_bound(self, peer: bytes, bound: int) -> None:
+        """A right-chain request whose byte bound cannot hold even the highest certificate: the
+        too_large rows, which a random bound reaches only now and then."""
+        request = SyncRequest(
+            chain_id=CHAIN_ID, request_id=1, start_height=0, limit=1, max_bytes=bound
+        )
+        self.feed(SyncRequestReceived(peer=peer, request=request))
+
     @rule(peer=st.sampled_from(PEERS), request=malformed_requests(CHAIN_ID))
     def malformed_request(self, peer: bytes, request: SyncRequest) -> None:
         self.feed(SyncRequestReceived(peer=peer, request=request))
@@ -100,6 +115,15 @@ class SyncServerTest(MachineTest):
         request = SyncRequest(chain_id=CHAIN_ID, request_id=1, start_height=start, limit=4)
         for _ in range(self.config.rate_limit_requests + 1):
             self.feed(SyncRequestReceived(peer=peer, request=request))
+
+    @rule(count=st.integers(min_value=1, max_value=12), start=st.integers(min_value=0, max_value=9))
+    def identity_flood(self, count: int, start: int) -> None:
+        """Fresh identities, one request each, then a request from a known peer: the table fills
+        and turns over, and nobody is refused for what the others did."""
+        for i in range(count):
+            peer = bytes([0x10 + (start * 12 + i) % 200]) * 32
+            self.feed(SyncRequestReceived(peer=peer, request=_FLOOD_REQUEST))
+        self.feed(SyncRequestReceived(peer=PEERS[start % len(PEERS)], request=_FLOOD_REQUEST))
 
     @rule(count=st.integers(min_value=1, max_value=4))
     def grow_chain(self, count: int) -> None:

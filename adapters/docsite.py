@@ -1,0 +1,308 @@
+"""Reference pages for the documentation site, generated from the code itself.
+
+Three pages are never written by hand, because a hand-written copy drifts:
+
+- the **configuration reference**: every ``*Config`` class in ``blockfsm.machine`` and
+  ``blockfsm.adapters``, its fields and defaults from the attrs declaration, and each field's
+  accepted range and unit read from the ``require_int(self.field, "name (unit)", low, high)``
+  calls of its validator (the same calls that raise ``ConfigError``);
+- the **CLI reference**: every command and option of the ``blockfsm`` click group;
+- the **API reference**: the docstrings of the public classes and functions of
+  ``blockfsm.spec`` and ``blockfsm.machine``.
+
+``docs/hooks.py`` adds these pages to the MkDocs build; nothing is written into ``docs/``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import textwrap
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import attrs
+import click
+
+PURE_PACKAGES = ("blockfsm.spec", "blockfsm.machine")
+CONFIG_PACKAGES = ("blockfsm.machine", "blockfsm.adapters")
+
+
+def _modules(package_name: str) -> Iterator[ModuleType]:
+    """The package and every module below it, in name order, imported."""
+    package = importlib.import_module(package_name)
+    yield package
+    path = getattr(package, "__path__", None)
+    if path is None:
+        return
+    for info in sorted(
+        pkgutil.walk_packages(path, prefix=package_name + "."), key=lambda i: i.name
+    ):
+        if info.name.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        # The documentation site's own generator and hook are not part of the reference.
+        if info.name == __name__:
+            continue
+        try:
+            yield importlib.import_module(info.name)
+        except ImportError:  # an optional extra (e.g. the node's LMDB store) is not installed
+            continue
+
+
+def _doc(obj: object) -> str:
+    text = inspect.getdoc(obj) or ""
+    return text.strip()
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+# --- configuration reference -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class FieldRange:
+    """What a config validator accepts for one field: ``low..high`` and the unit, when stated."""
+
+    low: str
+    high: str
+    unit: str
+
+
+def _literal(node: ast.expr, namespace: dict[str, Any]) -> str:
+    """A bound as a reader wants it: a number with thousands separators, else the source text."""
+    try:
+        value = eval(compile(ast.Expression(node), "<bound>", "eval"), dict(namespace))
+    except Exception:  # a bound that is not a constant expression: show its source
+        return ast.unparse(node)
+    if type(value) is int:
+        return f"{value:,}"
+    return repr(value)
+
+
+def _fstring_part(node: ast.expr, namespace: dict[str, Any]) -> str:
+    """One piece of a validator's f-string message: literal text, a module constant's value, or
+    the source of an expression that depends on the instance (``{self.x}``)."""
+    if isinstance(node, ast.Constant):
+        return str(node.value)
+    if isinstance(node, ast.FormattedValue):
+        expression = node.value
+        if isinstance(expression, ast.Name) and expression.id in namespace:
+            return str(namespace[expression.id])
+        return "{" + ast.unparse(expression) + "}"
+    return ast.unparse(node)
+
+
+def config_ranges(cls: type) -> tuple[dict[str, FieldRange], list[str]]:
+    """The ``require_int`` ranges of ``cls``'s validator by field, and its other requirements
+    (the messages of its ``require(...)`` calls), read from ``__attrs_post_init__``'s source."""
+    method = cls.__dict__.get("__attrs_post_init__")
+    if method is None:
+        return {}, []
+    tree = ast.parse(textwrap.dedent(inspect.getsource(method)))
+    namespace = vars(inspect.getmodule(cls))
+    ranges: dict[str, FieldRange] = {}
+    other: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        args = node.args
+        if node.func.id == "require_int" and len(args) == 4:
+            target, label, low, high = args
+            if not (
+                isinstance(target, ast.Attribute)
+                and isinstance(label, ast.Constant)
+                and isinstance(label.value, str)
+            ):
+                continue
+            unit = ""
+            if "(" in label.value and label.value.endswith(")"):
+                unit = label.value[label.value.index("(") + 1 : -1]
+            ranges[target.attr] = FieldRange(
+                low=_literal(low, namespace), high=_literal(high, namespace), unit=unit
+            )
+        elif node.func.id == "require" and len(args) == 2:
+            message = args[1]
+            if isinstance(message, ast.Constant) and isinstance(message.value, str):
+                other.append(message.value)
+            elif isinstance(message, ast.JoinedStr):
+                other.append("".join(_fstring_part(v, namespace) for v in message.values))
+    return ranges, other
+
+
+def config_classes() -> list[type]:
+    """Every attrs class named ``...Config`` defined in the machine and adapter packages."""
+    found: list[type] = []
+    for package in CONFIG_PACKAGES:
+        for module in _modules(package):
+            for name, obj in vars(module).items():
+                if (
+                    inspect.isclass(obj)
+                    and name.endswith("Config")
+                    and obj.__module__ == module.__name__
+                    and attrs.has(obj)
+                ):
+                    found.append(obj)
+    return found
+
+
+def _type_name(annotation: object) -> str:
+    if isinstance(annotation, str):
+        return annotation
+    return getattr(annotation, "__name__", repr(annotation))
+
+
+def _default(field: attrs.Attribute[Any]) -> str:
+    default = field.default
+    if default is attrs.NOTHING:
+        return "required"
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return "computed"
+    if type(default) is int:
+        return f"`{default:,}`"
+    return f"`{default!r}`"
+
+
+def config_reference() -> str:
+    out = [
+        "# Configuration reference\n",
+        "<!-- Generated at build time by blockfsm.adapters.docsite from the config classes. -->\n",
+        "Every config is an immutable attrs class validated when it is constructed: a value "
+        "outside its range raises `ConfigError` naming the field and the accepted range, and "
+        "never reaches `step`. Times are integer milliseconds. The ranges below are read from "
+        "each class's validator, so they are the ones enforced.\n",
+    ]
+    for cls in config_classes():
+        ranges, other = config_ranges(cls)
+        out.append(f"## `{cls.__name__}`\n")
+        out.append(f"`{cls.__module__}.{cls.__name__}`\n")
+        if _doc(cls):
+            out.append(_doc(cls) + "\n")
+        out.append("| field | type | default | accepted | unit |")
+        out.append("|---|---|---|---|---|")
+        for field in attrs.fields(cls):
+            if not field.init:
+                continue
+            r = ranges.get(field.name)
+            accepted = f"{r.low} .. {r.high}" if r else ""
+            unit = r.unit if r else ""
+            out.append(
+                f"| `{field.name}` | `{_cell(_type_name(field.type))}` | {_default(field)} | "
+                f"{accepted} | {unit} |"
+            )
+        out.append("")
+        if other:
+            out.append("Also required:\n")
+            out.extend(f"- {_cell(message)}" for message in other)
+            out.append("")
+    return "\n".join(out)
+
+
+# --- CLI reference ---------------------------------------------------------------------------
+
+
+def _commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Command]]:
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        path = f"{prefix} {name}"
+        yield path, command
+        if isinstance(command, click.Group):
+            yield from _commands(command, path)
+
+
+def cli_reference() -> str:
+    from blockfsm.adapters.cli import main
+
+    out = [
+        "# Command-line reference\n",
+        "<!-- Generated at build time by blockfsm.adapters.docsite from the click commands. -->\n",
+        "Every command prints its own help with `--help`; this page is generated from the same "
+        "declarations.\n",
+    ]
+    for path, command in _commands(main, "blockfsm"):
+        out.append(f"## `{path}`\n")
+        with click.Context(command, info_name=path) as ctx:
+            usage = command.get_usage(ctx).removeprefix("Usage: ")
+            out.append(f"```text\n{usage}\n```\n")
+            if command.help:
+                out.append(inspect.cleandoc(command.help) + "\n")
+            options = [p for p in command.get_params(ctx) if isinstance(p, click.Option)]
+            arguments = [p for p in command.params if isinstance(p, click.Argument)]
+            if arguments:
+                out.append(
+                    "Arguments: " + ", ".join(f"`{a.human_readable_name}`" for a in arguments)
+                )
+                out.append("")
+            if options:
+                out.append("| option | type | default | help |")
+                out.append("|---|---|---|---|")
+                for option in options:
+                    names = ", ".join(f"`{o}`" for o in (*option.opts, *option.secondary_opts))
+                    kind = "flag" if option.is_flag else option.type.name
+                    default = option.default
+                    shown = (
+                        f"`{default}`"
+                        if isinstance(default, (int, float, str)) and not option.is_flag
+                        else ""
+                    )
+                    out.append(f"| {names} | {kind} | {shown} | {_cell(option.help or '')} |")
+                out.append("")
+    return "\n".join(out)
+
+
+# --- API reference ---------------------------------------------------------------------------
+
+
+def _public_members(module: ModuleType) -> list[tuple[str, object]]:
+    members = []
+    exported = getattr(module, "__all__", None)
+    for name, obj in vars(module).items():
+        if name.startswith("_"):
+            continue
+        if exported is not None and name not in exported:
+            continue
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue
+        if getattr(obj, "__module__", None) != module.__name__:
+            continue
+        members.append((name, obj))
+    return members
+
+
+def _signature(obj: object) -> str:
+    try:
+        return str(inspect.signature(obj))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def api_reference(package: str) -> str:
+    out = [
+        f"# API reference: `{package}`\n",
+        "<!-- Generated at build time by blockfsm.adapters.docsite from the docstrings. -->\n",
+    ]
+    for module in _modules(package):
+        out.append(f"## `{module.__name__}`\n")
+        if _doc(module):
+            out.append(_doc(module) + "\n")
+        for name, obj in _public_members(module):
+            kind = "class" if inspect.isclass(obj) else "def"
+            out.append(f"### `{name}`\n")
+            out.append(f"```python\n{kind} {name}{_signature(obj)}\n```\n")
+            if _doc(obj):
+                out.append(_doc(obj) + "\n")
+    return "\n".join(out)
+
+
+def generated_pages() -> dict[str, str]:
+    """Site path -> Markdown, for every generated page."""
+    return {
+        "reference/config.md": config_reference(),
+        "reference/cli.md": cli_reference(),
+        "reference/api-spec.md": api_reference("blockfsm.spec"),
+        "reference/api-machine.md": api_reference("blockfsm.machine"),
+    }

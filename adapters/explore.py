@@ -1,0 +1,1191 @@
+"""The exhaustive explorer: every reachable state of a small system of the real ``step`` functions.
+
+A **system** is an initial state, the actions enabled in a state, a step function that applies one
+action (running the real machines' ``step`` under their spec's rows and per-step invariants), the
+system's safety invariants over states, and a canonical encoding. The explorer is generic over it:
+
+- ``bfs`` visits states level by level, so the first violation it meets is at the smallest depth,
+  and the path to it is a shortest one;
+- ``dfs`` is depth-bounded, for configurations too large for a complete breadth-first search; a
+  state seen before is expanded again only when reached at a smaller depth, so every state within
+  the bound is still visited.
+
+States are deduplicated by a 16-byte BLAKE2b digest of their canonical ITF encoding
+(``blockfsm.adapters.itf.canonical``): never by ``hash()``, which is salted per process, so two
+runs of the same configuration visit the same states in the same order and report the same
+counts. A system may reduce by symmetry: its ``key`` maps every state to the encoding of one
+representative of its symmetry class. That is sound only when permuting the interchangeable nodes
+commutes with the step function (see docs/traces.md for why the sync system does not reduce by
+server symmetry).
+
+A violation is reported with the shortest path to it and written as an ITF trace of the system
+(``#meta.kind == "system"``), which ``blockfsm replay`` re-runs against the current code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import click
+
+from blockfsm.adapters import itf
+
+if TYPE_CHECKING:
+    from blockfsm.adapters.replay import ReplayResult
+
+# --- the generic explorer ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class StateInvariant:
+    id: str
+    statement: str
+    check: Callable[[Any], bool] = attrs.field(eq=False, repr=False)
+
+
+class StepViolation(Exception):
+    """A machine step inside a system step failed its spec (a row, a per-step invariant)."""
+
+    def __init__(self, property_id: str, message: str) -> None:
+        super().__init__(message)
+        self.property_id = property_id
+
+
+class System(Protocol):
+    name: str
+
+    @property
+    def parameters(self) -> dict[str, Any]: ...
+
+    @property
+    def invariants(self) -> Sequence[StateInvariant]: ...
+
+    def initial(self) -> Any: ...
+
+    def actions(self, state: Any) -> Iterable[Any]: ...
+
+    def step(self, state: Any, action: Any) -> Any: ...
+
+    def key(self, state: Any) -> bytes: ...
+
+
+@attrs.frozen(kw_only=True)
+class Violation:
+    property_id: str
+    statement: str
+    message: str
+    actions: tuple[Any, ...]
+    """The path from the initial state; the last action is the one that broke the property."""
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    system: str
+    mode: str
+    states: int
+    """States explored: successors computed (transitions taken)."""
+    distinct: int
+    depth: int
+    complete: bool
+    seconds: float
+    violation: Violation | None = None
+    parameters: dict[str, Any] = attrs.field(factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "system": self.system,
+            "mode": self.mode,
+            "parameters": self.parameters,
+            "states": self.states,
+            "distinct": self.distinct,
+            "depth": self.depth,
+            "complete": self.complete,
+            "seconds": round(self.seconds, 3),
+            "ok": self.violation is None,
+        }
+        if self.violation is not None:
+            out["violation"] = {
+                "property": self.violation.property_id,
+                "statement": self.violation.statement,
+                "message": self.violation.message,
+                "depth": len(self.violation.actions),
+                "path": [describe_action(a) for a in self.violation.actions],
+            }
+        return out
+
+
+Progress = Callable[[int, int, int], None]
+"""Called now and then with (states explored, distinct states, depth)."""
+
+
+def digest(system: System, state: Any) -> bytes:
+    return hashlib.blake2b(system.key(state), digest_size=16).digest()
+
+
+def _check(system: System, state: Any) -> tuple[str, str, str] | None:
+    for inv in system.invariants:
+        if not inv.check(state):
+            return inv.id, inv.statement, f"{inv.id} violated: {inv.statement}"
+    return None
+
+
+def _successor(system: System, state: Any, action: Any) -> tuple[Any, tuple[str, str, str] | None]:
+    try:
+        after = system.step(state, action)
+    except StepViolation as error:
+        return None, (error.property_id, "a machine step conforms to its spec", str(error))
+    return after, _check(system, after)
+
+
+def bfs(
+    system: System,
+    *,
+    max_depth: int | None = None,
+    max_states: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Breadth-first search of every state reachable from ``system.initial()``."""
+    started = time.monotonic()
+    initial = system.initial()
+    found = _check(system, initial)
+    if found is not None:
+        return _report(
+            system,
+            "bfs",
+            1,
+            1,
+            0,
+            True,
+            started,
+            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
+        )
+    parents: dict[bytes, tuple[bytes, Any] | None] = {digest(system, initial): None}
+    frontier = [(initial, digest(system, initial))]
+    explored = 0
+    depth = 0
+    complete = True
+    while frontier:
+        if max_depth is not None and depth >= max_depth:
+            complete = False
+            break
+        next_frontier = []
+        for state, key in frontier:
+            for action in system.actions(state):
+                explored += 1
+                after, found = _successor(system, state, action)
+                if found is not None:
+                    path = (*_path(parents, key), action)
+                    violation = Violation(
+                        property_id=found[0], statement=found[1], message=found[2], actions=path
+                    )
+                    return _report(
+                        system, "bfs", explored, len(parents), depth + 1, False, started, violation
+                    )
+                after_key = digest(system, after)
+                if after_key in parents:
+                    continue
+                parents[after_key] = (key, action)
+                next_frontier.append((after, after_key))
+                if progress is not None and len(parents) % 2_000 == 0:
+                    progress(explored, len(parents), depth + 1)
+            if max_states is not None and len(parents) >= max_states:
+                complete = False
+                next_frontier = []
+                break
+        frontier = next_frontier
+        if frontier:
+            depth += 1
+    if progress is not None:
+        progress(explored, len(parents), depth)
+    return _report(system, "bfs", explored, len(parents), depth, complete, started, None)
+
+
+def _path(parents: dict[bytes, tuple[bytes, Any] | None], key: bytes) -> tuple[Any, ...]:
+    actions = []
+    link = parents[key]
+    while link is not None:
+        key, action = link
+        actions.append(action)
+        link = parents[key]
+    return tuple(reversed(actions))
+
+
+def dfs(
+    system: System,
+    *,
+    max_depth: int,
+    max_states: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Depth-bounded depth-first search; ``complete`` when nothing was cut off by the bound."""
+    started = time.monotonic()
+    initial = system.initial()
+    found = _check(system, initial)
+    if found is not None:
+        return _report(
+            system,
+            "dfs",
+            1,
+            1,
+            0,
+            True,
+            started,
+            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
+        )
+    best: dict[bytes, int] = {digest(system, initial): 0}
+    explored = 0
+    deepest = 0
+    cut = False
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(initial, ())]
+    while stack:
+        state, path = stack.pop()
+        depth = len(path)
+        deepest = max(deepest, depth)
+        if depth >= max_depth:
+            if any(True for _ in system.actions(state)):
+                cut = True
+            continue
+        for action in system.actions(state):
+            explored += 1
+            after, found = _successor(system, state, action)
+            if found is not None:
+                violation = Violation(
+                    property_id=found[0],
+                    statement=found[1],
+                    message=found[2],
+                    actions=(*path, action),
+                )
+                return _report(
+                    system, "dfs", explored, len(best), depth + 1, False, started, violation
+                )
+            key = digest(system, after)
+            seen = best.get(key)
+            if seen is not None and seen <= depth + 1:
+                continue
+            best[key] = depth + 1
+            stack.append((after, (*path, action)))
+            if progress is not None and len(best) % 2_000 == 0:
+                progress(explored, len(best), deepest)
+        if max_states is not None and len(best) >= max_states:
+            cut = True
+            break
+    return _report(system, "dfs", explored, len(best), deepest, not cut, started, None)
+
+
+def _report(
+    system: System,
+    mode: str,
+    explored: int,
+    distinct: int,
+    depth: int,
+    complete: bool,
+    started: float,
+    violation: Violation | None,
+) -> Report:
+    return Report(
+        system=system.name,
+        mode=mode,
+        states=explored,
+        distinct=distinct,
+        depth=depth,
+        complete=complete,
+        seconds=time.monotonic() - started,
+        violation=violation,
+        parameters=dict(system.parameters),
+    )
+
+
+def describe_action(action: Any) -> str:
+    if isinstance(action, tuple):
+        return " ".join(str(part) for part in action)
+    return str(action)
+
+
+# --- system traces -------------------------------------------------------------------------------
+
+SYSTEM_VARS = ["system", "action", "mbt::actionTaken"]
+
+
+def system_document(system: System, violation: Violation) -> dict[str, Any]:
+    """The shortest path to ``violation`` as an ITF trace: the system state after each action."""
+    state = system.initial()
+    states: list[dict[str, Any]] = [
+        {
+            "#meta": {"index": 0},
+            "system": itf.encode(state),
+            "action": itf.encode(None),
+            "mbt::actionTaken": "init",
+        }
+    ]
+    for index, action in enumerate(violation.actions, start=1):
+        try:
+            state = system.step(state, action)
+            encoded = itf.encode(state)
+            meta: dict[str, Any] = {"index": index}
+        except StepViolation as error:
+            encoded = itf.encode(state)
+            meta = {"index": index, "raised": str(error).splitlines()[0]}
+        states.append(
+            {
+                "#meta": meta,
+                "system": encoded,
+                "action": itf.encode(action),
+                "mbt::actionTaken": str(action[0] if isinstance(action, tuple) else action),
+            }
+        )
+    return {
+        "#meta": {
+            "format": "ITF",
+            "format-description": itf.FORMAT_DESCRIPTION,
+            "source": "blockfsm explore",
+            "kind": "system",
+            "system": system.name,
+            "parameters": itf.encode(dict(system.parameters)),
+            "violation": {
+                "property": violation.property_id,
+                "message": violation.message.splitlines()[0],
+                "step": len(violation.actions),
+            },
+            "description": (
+                f"shortest path ({len(violation.actions)} actions) from the initial state of "
+                f"{system.name} to a state that breaks {violation.property_id}"
+            ),
+        },
+        "vars": SYSTEM_VARS,
+        "states": states,
+    }
+
+
+def replay_system(document: dict[str, Any]) -> ReplayResult:
+    """Replay an exploration trace: each recorded action through the current step functions."""
+    from blockfsm.adapters.replay import ReplayResult, differences
+
+    meta = document["#meta"]
+    factory = SYSTEMS.get(meta.get("system"))
+    if factory is None:
+        raise itf.ITFError(f"unknown system {meta.get('system')!r}; known: {', '.join(SYSTEMS)}")
+    system = factory(**itf.decode(meta["parameters"]))
+    recorded = meta.get("violation")
+    raw_states = document["states"]
+    total = len(raw_states) - 1
+    state = system.initial()
+    first = itf.decode(raw_states[0]["system"])
+    if itf.canonical(first) != itf.canonical(state):
+        return ReplayResult(
+            verdict="diverges",
+            steps=total,
+            replayed=0,
+            step=0,
+            detail="the initial state differs from the recording",
+            differences=tuple(differences("system", first, state)),
+        )
+    for index, raw in enumerate(raw_states[1:], start=1):
+        action = itf.decode(raw["action"])
+        after, found = _successor(system, state, action)
+        if found is not None:
+            same = recorded is not None and recorded.get("step") == index
+            return ReplayResult(
+                verdict="reproduces" if same and recorded.get("property") == found[0] else "fails",
+                steps=total,
+                replayed=index,
+                step=index,
+                detail=f"{found[0]} fails at step {index}: {found[2].splitlines()[0]}",
+            )
+        expected = itf.decode(raw["system"])
+        if itf.canonical(expected) != itf.canonical(after):
+            return ReplayResult(
+                verdict="diverges",
+                steps=total,
+                replayed=index,
+                step=index,
+                detail=f"step {index} ({describe_action(action)}) differs from the recording",
+                differences=tuple(differences("system", expected, after)),
+            )
+        state = after
+    if recorded is not None:
+        return ReplayResult(
+            verdict="diverges",
+            steps=total,
+            replayed=total,
+            step=recorded.get("step"),
+            detail=f"recorded {recorded.get('property')} at step {recorded.get('step')}, "
+            "but every step now passes its checks",
+        )
+    return ReplayResult(
+        verdict="matches", steps=total, replayed=total, detail=f"all {total} steps match"
+    )
+
+
+SYSTEMS: dict[str, Callable[..., System]] = {}
+"""System factories by name; each takes its parameters as keywords."""
+
+
+def register(name: str) -> Callable[[Callable[..., System]], Callable[..., System]]:
+    def add(factory: Callable[..., System]) -> Callable[..., System]:
+        SYSTEMS[name] = factory
+        return factory
+
+    return add
+
+
+# --- checked machine steps -----------------------------------------------------------------------
+
+
+def checked_step(machine: Any, config: Any, state: Any, event: Any, view: Any) -> Any:
+    """One machine step under its spec: exactly one row, its target and effects, and every
+    per-step safety invariant. (Invariants kept by a monitor need the run's history, which is not
+    part of an explored state: campaigns and replay check those.)"""
+    from blockfsm.spec.conformance import ConformanceError, Conformant, StepRaised
+    from blockfsm.spec.language import Transition
+
+    runner = Conformant(machine, config, check_invariants=False)
+    try:
+        after, effects = runner.step(state, event, view)
+    except ConformanceError as error:
+        kind = "crash" if isinstance(error, StepRaised) else "conformance"
+        raise StepViolation(kind, str(error).splitlines()[0]) from None
+    transition = Transition(
+        config=config, before=state, event=event, after=after, effects=effects, view=view
+    )
+    for inv in machine.spec.invariants:
+        if inv.check is not None and not inv.check(transition):
+            raise StepViolation(inv.id, f"{machine.name} {inv.id} violated: {inv.statement}")
+    return after, effects
+
+
+# --- the sync system: a client, an honest server, a Byzantine server ---------------------------
+
+SECOND = 1_000
+
+
+@attrs.frozen(kw_only=True)
+class InFlight:
+    """A message on the network, to ``to`` (``client``, ``honest`` or ``byzantine``)."""
+
+    to: str
+    message: Any
+
+
+@attrs.frozen(kw_only=True)
+class SyncWorld:
+    now: int
+    client: Any
+    blocks: tuple[Any, ...]
+    committed: int
+    certificate: Any
+    server: Any
+    flight: tuple[InFlight, ...]
+    faults: int
+    byzantine_advertised: int
+
+
+itf.register_module(__name__)
+
+
+class SyncSystem:
+    """A sync client catching up from nothing, an honest server holding the canonical chain
+    (``heights`` blocks) and a Byzantine server, on a network that holds at most ``in_flight``
+    messages (a message sent to a full network is lost). Time advances in one-second ticks, at
+    most ``ticks`` of them. The adversary spends at most ``faults`` on dropping a message or
+    answering a request with a forged or an empty response; the Byzantine server may also stay
+    silent, and advertises a height above the honest one once per second.
+
+    State invariants: the client's committed blocks are the canonical chain's, the honest server
+    is never blacklisted, and the network bound holds. Every machine step is also checked against
+    its spec (``checked_step``).
+    """
+
+    name = "sync"
+
+    def __init__(self, heights: int = 3, ticks: int = 3, in_flight: int = 2, faults: int = 1):
+        from blockfsm.machine.crypto import StandInVerifier
+        from blockfsm.machine.sync_client import SYNC_CLIENT, SyncClientConfig
+        from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+        from blockfsm.machine.types import ValidatorSet
+        from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
+
+        self.heights, self.ticks, self.in_flight, self.max_faults = (
+            heights,
+            ticks,
+            in_flight,
+            faults,
+        )
+        signers = make_signers(4)
+        client, honest, byzantine, _ = signers
+        self.client_key = client.public_key
+        self.honest_key = honest.public_key
+        self.byzantine = byzantine
+        self.chain_id = DEFAULT_CHAIN_ID
+        self.canonical = chain_of(heights, signers)
+        self.canonical_blocks = tuple(self.canonical.snapshot().blocks_from(0, heights))
+        self.client_machine = SYNC_CLIENT
+        self.server_machine = SYNC_SERVER
+        self.client_config = SyncClientConfig(
+            chain_id=self.chain_id,
+            own_key=client.public_key,
+            validators=ValidatorSet.equal(s.public_key for s in signers),
+            verifier=StandInVerifier.of(signers),
+            request_limit=3,
+            response_timeout=SECOND,
+            blacklist_expiry_time=3 * SECOND,
+            trigger_timeout=2 * SECOND,
+            trigger_rate_limit=SECOND,
+            advertise_expiry=10 * SECOND,
+            max_sync_time=3 * SECOND,
+        )
+        self.server_config = SyncServerConfig(
+            chain_id=self.chain_id, signer=honest, request_limit=3, advertise_time=2 * SECOND
+        )
+        self.invariants = (
+            StateInvariant(
+                "committed-is-canonical",
+                "the client's committed blocks are the canonical chain's blocks",
+                self._committed_is_canonical,
+            ),
+            StateInvariant(
+                "honest-never-blamed",
+                "the honest server is never on the client's blacklist",
+                lambda w: all(peer != self.honest_key for peer, _ in w.client.blacklist),
+            ),
+            StateInvariant(
+                "network-bound",
+                "at most in_flight messages are in flight",
+                lambda w: len(w.flight) <= self.in_flight,
+            ),
+        )
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "heights": self.heights,
+            "ticks": self.ticks,
+            "in_flight": self.in_flight,
+            "faults": self.max_faults,
+        }
+
+    def _committed_is_canonical(self, world: SyncWorld) -> bool:
+        return world.committed < len(world.blocks) and all(
+            world.blocks[h] == self.canonical_blocks[h] if h < self.heights else False
+            for h in range(world.committed + 1)
+        )
+
+    def initial(self) -> SyncWorld:
+        from blockfsm.machine.types import Certificate
+
+        return SyncWorld(
+            now=0,
+            client=self.client_machine.initial(self.client_config),
+            blocks=(),
+            committed=-1,
+            certificate=Certificate.genesis(self.chain_id),
+            server=self.server_machine.initial(self.server_config),
+            flight=(),
+            faults=0,
+            byzantine_advertised=-1,
+        )
+
+    def key(self, world: SyncWorld) -> bytes:
+        return itf.canonical(world)
+
+    # actions: ("tick",), ("deliver", i, what), ("drop", i, what), ("forge", i, what),
+    # ("empty", i, what), ("byzantine_advertise",); i indexes the (sorted) messages in flight and
+    # ``what`` only describes the message for a reader.
+    def actions(self, world: SyncWorld) -> list[Any]:
+        out: list[Any] = []
+        if world.now < self.ticks * SECOND:
+            out.append(("tick",))
+        faults_left = world.faults < self.max_faults
+        for i, m in enumerate(world.flight):
+            if i > 0 and m == world.flight[i - 1]:
+                continue  # the same message twice: one choice
+            what = f"{type(m.message).__name__} to {m.to}"
+            out.append(("deliver", i, what))
+            if faults_left:
+                out.append(("drop", i, what))
+                if m.to == "byzantine":
+                    out.append(("forge", i, what))
+                    out.append(("empty", i, what))
+        if world.byzantine_advertised < world.now:
+            out.append(("byzantine_advertise",))
+        return out
+
+    def _view(self, world: SyncWorld) -> Any:
+        from blockfsm.machine.view import InMemoryChainView
+
+        return InMemoryChainView(
+            list(world.blocks), len(world.blocks), world.committed, world.certificate
+        )
+
+    def _send(self, flight: list[InFlight], to: str, message: Any) -> None:
+        if len(flight) < self.in_flight:
+            flight.append(InFlight(to=to, message=message))
+
+    def _client_step(self, world: SyncWorld, event: Any, flight: list[InFlight]) -> SyncWorld:
+        from blockfsm.machine.core import Send
+        from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
+
+        after, effects = checked_step(
+            self.client_machine, self.client_config, world.client, event, self._view(world)
+        )
+        blocks, committed, certificate = list(world.blocks), world.committed, world.certificate
+        for effect in effects:
+            kind = type(effect)
+            if kind is Persist:
+                h = effect.block.height
+                if h < len(blocks) and blocks[h] != effect.block:
+                    del blocks[h:]
+                if h == len(blocks):
+                    blocks.append(effect.block)
+            elif kind is Commit:
+                committed = max(committed, effect.height)
+            elif kind is UpdateHighestCertificate:
+                if effect.certificate.view >= certificate.view:
+                    certificate = effect.certificate
+            elif kind is Send:
+                to = "honest" if effect.peer == self.honest_key else "byzantine"
+                self._send(flight, to, effect.message)
+        return attrs.evolve(
+            world, client=after, blocks=tuple(blocks), committed=committed, certificate=certificate
+        )
+
+    def _server_step(self, world: SyncWorld, event: Any, flight: list[InFlight]) -> SyncWorld:
+        after, effects = checked_step(
+            self.server_machine,
+            self.server_config,
+            world.server,
+            event,
+            self.canonical.snapshot(),
+        )
+        for effect in effects:
+            self._send(flight, "client", effect.message)
+        return attrs.evolve(world, server=after)
+
+    def _deliver_to_client(
+        self, world: SyncWorld, m: Any, peer: bytes, flight: list[InFlight]
+    ) -> SyncWorld:
+        from blockfsm.machine import messages
+
+        if type(m) is messages.AdvertiseBlock:
+            event: Any = messages.AdvertiseBlockReceived(peer=peer, advertisement=m)
+        elif type(m) is messages.AdvertiseCertificate:
+            event = messages.AdvertiseCertificateReceived(peer=peer, advertisement=m)
+        else:
+            event = messages.SyncResponseReceived(peer=peer, response=m)
+        return self._client_step(world, event, flight)
+
+    def step(self, world: SyncWorld, action: Any) -> SyncWorld:
+        from blockfsm.machine.core import Tick
+        from blockfsm.machine.messages import SyncRequestReceived
+
+        kind = action[0]
+        flight = list(world.flight)
+        if kind == "tick":
+            world = attrs.evolve(world, now=world.now + SECOND)
+            world = self._client_step(world, Tick(now=world.now), flight)
+            world = self._server_step(world, Tick(now=world.now), flight)
+        elif kind == "byzantine_advertise":
+            world = attrs.evolve(world, byzantine_advertised=world.now)
+            world = self._deliver_to_client(
+                world, self._byzantine_advertisement(world.now), self.byzantine.public_key, flight
+            )
+        else:
+            index = action[1]
+            m = flight.pop(index)
+            if kind == "drop":
+                world = attrs.evolve(world, faults=world.faults + 1)
+            elif kind in ("forge", "empty"):
+                world = attrs.evolve(world, faults=world.faults + 1)
+                reply = self._byzantine_reply(m.message, forged=kind == "forge")
+                world = self._deliver_to_client(world, reply, self.byzantine.public_key, flight)
+            elif m.to == "client":
+                world = self._deliver_to_client(world, m.message, self.honest_key, flight)
+            elif m.to == "honest":
+                event = SyncRequestReceived(peer=self.client_key, request=m.message)
+                world = self._server_step(world, event, flight)
+            # delivered to the Byzantine server: it stays silent
+        return attrs.evolve(world, flight=tuple(sorted(flight, key=itf.canonical)))
+
+    def _byzantine_advertisement(self, now: int) -> Any:
+        from blockfsm.machine.messages import AdvertiseBlock
+        from blockfsm.machine.types import advertise_block_payload
+
+        key = self.byzantine.public_key
+        height = self.heights  # above the honest server's committed height (heights - 2)
+        return AdvertiseBlock(
+            chain_id=self.chain_id,
+            server=key,
+            committed_height=height,
+            timestamp=now,
+            signature=self.byzantine.sign(advertise_block_payload(self.chain_id, key, height, now)),
+        )
+
+    def _byzantine_reply(self, request: Any, *, forged: bool) -> Any:
+        """A forged reply is a fork of its own from the requested height: well-linked blocks whose
+        justifies carry no signatures (so only the certificate check can refuse them)."""
+        from blockfsm.machine.messages import SyncResponse
+        from blockfsm.machine.types import ZERO_HASH, Block, Certificate
+
+        genesis = Certificate.genesis(self.chain_id)
+        if not forged:
+            return SyncResponse(
+                chain_id=self.chain_id,
+                request_id=request.request_id,
+                blocks=(),
+                highest_certificate=genesis,
+            )
+        start = request.start_height
+        parent = self.canonical_blocks[start - 1].hash if 0 < start <= self.heights else ZERO_HASH
+        blocks = []
+        for height in range(start, start + 3):
+            justify = (
+                genesis
+                if height == 0
+                else Certificate(
+                    chain_id=self.chain_id, view=height, height=height - 1, block_hash=parent
+                )
+            )
+            block = Block.make(
+                chain_id=self.chain_id,
+                height=height,
+                parent_hash=parent,
+                justify=justify,
+                payload=b"forged",
+            )
+            blocks.append(block)
+            parent = block.hash
+        last = blocks[-1]
+        return SyncResponse(
+            chain_id=self.chain_id,
+            request_id=request.request_id,
+            blocks=tuple(blocks),
+            highest_certificate=Certificate(
+                chain_id=self.chain_id, view=1_000, height=last.height, block_hash=last.hash
+            ),
+        )
+
+
+register("sync")(SyncSystem)
+
+
+# --- the cluster system: nodes (attester, sync server, sync client) and an equivocator ----------
+
+
+@attrs.frozen(kw_only=True)
+class ClusterWorld:
+    now: int
+    nodes: tuple[Any, ...]
+    chains: tuple[tuple[tuple[Any, ...], int, Any], ...]
+    flight: tuple[tuple[int, int, Any], ...]
+    """Messages in flight as (destination, source, message), kept sorted."""
+    faults: int
+    signed: frozenset[tuple[int, int, int, int, bytes]]
+    """Ghost history: every vote an honest node signed, as (node, height, round, phase, hash)."""
+
+
+class ClusterSystem:
+    """``nodes`` keepers running the real node machine (attester, sync server, sync client); the
+    producer of height 0, round 0 is Byzantine (``byzantine=1``): it runs the node machine but
+    sends every proposal it makes together with a twin, another block for the same (height,
+    round). Time advances in ticks of one round timeout, at most ``ticks``; the network holds at
+    most ``in_flight`` messages; the adversary may drop ``faults`` messages. Heights above
+    ``heights - 1`` are not proposed on (their messages are not delivered).
+
+    State invariants over the honest nodes: no honest node signs two blocks for one (height,
+    round, phase) (C-4, over a ghost history of signed votes kept in the state), and no two honest
+    nodes have different final blocks at one height (C-1). Sync advertisements are not put on the
+    network (see ``_put``).
+    """
+
+    name = "cluster"
+
+    def __init__(
+        self,
+        nodes: int = 4,
+        heights: int = 3,
+        ticks: int = 1,
+        in_flight: int = 12,
+        faults: int = 0,
+        byzantine: int = 1,
+    ) -> None:
+        from blockfsm.machine.attester import producer_for
+        from blockfsm.machine.crypto import StandInSigner, StandInVerifier
+        from blockfsm.machine.node import NODE, NodeConfig
+        from blockfsm.machine.types import ZERO_HASH, ValidatorSet
+
+        self.size, self.heights, self.ticks = nodes, heights, ticks
+        self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
+        self.signers = [StandInSigner.from_seed(i) for i in range(nodes)]
+        validators = ValidatorSet.equal(s.public_key for s in self.signers)
+        verifier = StandInVerifier.of(self.signers)
+        self.machine = NODE
+        self.chain_id = 7
+        self.configs = [
+            NodeConfig.make(
+                chain_id=self.chain_id,
+                signer=s,
+                validators=validators,
+                verifier=verifier,
+                seed=i,
+                advertise_time=60_000,
+                trigger_timeout=60_000,
+            )
+            for i, s in enumerate(self.signers)
+        ]
+        self.tick_ms = self.configs[0].attester.round_timeout
+        self.keys = [s.public_key for s in self.signers]
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        first = producer_for(self.configs[0].attester.keepers, ZERO_HASH, 0)
+        self.byzantine = {self.index[first]} if byzantine and first in self.index else set()
+        self.invariants = (
+            StateInvariant(
+                "C-4",
+                "no honest node signs two blocks for one (height, round, phase)",
+                self._one_block_per_vote,
+            ),
+            StateInvariant(
+                "C-1",
+                "no two honest nodes have different final blocks at one height",
+                self._one_final_block_per_height,
+            ),
+        )
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "nodes": self.size,
+            "heights": self.heights,
+            "ticks": self.ticks,
+            "in_flight": self.in_flight,
+            "faults": self.max_faults,
+            "byzantine": self.byzantine_count,
+        }
+
+    def _one_block_per_vote(self, world: ClusterWorld) -> bool:
+        seen: dict[tuple[int, int, int, int], bytes] = {}
+        for node, height, round_, phase, block_hash in world.signed:
+            if seen.setdefault((node, height, round_, phase), block_hash) != block_hash:
+                return False
+        return True
+
+    def _one_final_block_per_height(self, world: ClusterWorld) -> bool:
+        final: dict[int, bytes] = {}
+        for i, (blocks, committed, _) in enumerate(world.chains):
+            if i in self.byzantine:
+                continue
+            for h in range(committed + 1):
+                if final.setdefault(h, blocks[h].hash) != blocks[h].hash:
+                    return False
+        return True
+
+    def initial(self) -> ClusterWorld:
+        from blockfsm.machine.types import Certificate
+
+        genesis = Certificate.genesis(self.chain_id)
+        return ClusterWorld(
+            now=0,
+            nodes=tuple(self.machine.initial(c) for c in self.configs),
+            chains=tuple(((), -1, genesis) for _ in self.configs),
+            flight=(),
+            faults=0,
+            signed=frozenset(),
+        )
+
+    def key(self, world: ClusterWorld) -> bytes:
+        return itf.canonical(world)
+
+    def actions(self, world: ClusterWorld) -> list[Any]:
+        out: list[Any] = []
+        if world.now < self.ticks * self.tick_ms:
+            out.append(("tick",))
+        for i, (dest, source, message) in enumerate(world.flight):
+            if i > 0 and world.flight[i - 1] == (dest, source, message):
+                continue
+            if getattr(getattr(message, "block", None), "height", 0) >= self.heights:
+                continue
+            what = f"{type(message).__name__} {source}->{dest}"
+            out.append(("deliver", i, what))
+            if world.faults < self.max_faults:
+                out.append(("drop", i, what))
+        return out
+
+    def _view(self, chain: tuple[tuple[Any, ...], int, Any]) -> Any:
+        from blockfsm.machine.view import InMemoryChainView
+
+        blocks, committed, certificate = chain
+        return InMemoryChainView(list(blocks), len(blocks), committed, certificate)
+
+    def _node_step(
+        self, world: ClusterWorld, i: int, event: Any, flight: list[Any]
+    ) -> ClusterWorld:
+        from blockfsm.machine.attester import Proposal, Vote
+        from blockfsm.machine.core import Broadcast, Send
+        from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
+
+        after, effects = checked_step(
+            self.machine, self.configs[i], world.nodes[i], event, self._view(world.chains[i])
+        )
+        blocks, committed, certificate = world.chains[i]
+        blocks_list = list(blocks)
+        signed = world.signed
+        for effect in effects:
+            kind = type(effect)
+            if kind is Persist:
+                h = effect.block.height
+                if h < len(blocks_list) and blocks_list[h] != effect.block:
+                    del blocks_list[h:]
+                if h == len(blocks_list):
+                    blocks_list.append(effect.block)
+            elif kind is Commit:
+                committed = max(committed, min(effect.height, len(blocks_list) - 1))
+            elif kind is UpdateHighestCertificate:
+                if effect.certificate.view >= certificate.view:
+                    certificate = effect.certificate
+            elif kind is Send:
+                dest = self.index.get(effect.peer, -1)
+                if dest >= 0 and dest != i:
+                    self._put(flight, dest, i, effect.message)
+            elif kind is Broadcast:
+                m = effect.message
+                if type(m) is Vote and i not in self.byzantine and m.voter == self.keys[i]:
+                    signed = signed | {(i, m.height, m.round, m.phase, m.block_hash)}
+                for dest in range(self.size):
+                    if dest != i:
+                        self._put(flight, dest, i, m)
+                        if type(m) is Proposal and i in self.byzantine:
+                            self._put(flight, dest, i, self._twin(i, m))
+        nodes = (*world.nodes[:i], after, *world.nodes[i + 1 :])
+        chain = (tuple(blocks_list), committed, certificate)
+        chains = (*world.chains[:i], chain, *world.chains[i + 1 :])
+        return attrs.evolve(world, nodes=nodes, chains=chains, signed=signed)
+
+    def _put(self, flight: list[Any], dest: int, source: int, message: Any) -> None:
+        # Sync advertisements are left out: the nodes start together, so within these bounds no
+        # node needs to sync, and advertisements would only fill the bounded network (the sync
+        # protocol is explored by the sync system).
+        if type(message).__name__ in ("AdvertiseBlock", "AdvertiseCertificate"):
+            return
+        if len(flight) < self.in_flight:
+            flight.append((dest, source, message))
+
+    def _twin(self, i: int, p: Any) -> Any:
+        from blockfsm.machine.attester import Proposal, proposal_payload
+        from blockfsm.machine.types import Block
+
+        b = p.block
+        block = Block.make(
+            chain_id=b.chain_id,
+            height=b.height,
+            parent_hash=b.parent_hash,
+            justify=b.justify,
+            payload=b.payload + b"/twin",
+        )
+        signature = self.signers[i].sign(
+            proposal_payload(self.chain_id, b.height, p.round, block.hash, p.valid_round)
+        )
+        return Proposal(
+            round=p.round,
+            block=block,
+            valid_round=p.valid_round,
+            proof=p.proof,
+            producer=p.producer,
+            signature=signature,
+        )
+
+    def step(self, world: ClusterWorld, action: Any) -> ClusterWorld:
+        from blockfsm.adapters.inbound import message_event
+        from blockfsm.machine.core import Tick
+
+        flight = list(world.flight)
+        if action[0] == "tick":
+            world = attrs.evolve(world, now=world.now + self.tick_ms)
+            for i in range(self.size):
+                world = self._node_step(world, i, Tick(now=world.now), flight)
+        else:
+            dest, source, m = flight.pop(action[1])
+            if action[0] == "drop":
+                world = attrs.evolve(world, faults=world.faults + 1)
+            else:
+                peer = self.keys[source]
+                event = message_event(peer, m)
+                world = self._node_step(world, dest, event, flight)
+        return attrs.evolve(world, flight=tuple(sorted(flight, key=itf.canonical)))
+
+
+register("cluster")(ClusterSystem)
+
+
+# --- running an exploration: the CLI and `blockfsm check` ----------------------------------------
+
+
+def write_trace(system: System, report: Report, trace_dir: Path) -> Path | None:
+    if report.violation is None:
+        return None
+    name = "-".join(f"{k}{v}" for k, v in sorted(system.parameters.items()))
+    path = Path(trace_dir) / f"explore-{system.name}-{name}.itf.json"
+    return itf.write(system_document(system, report.violation), path)
+
+
+def explore(
+    system: System,
+    *,
+    depth: int | None = None,
+    use_dfs: bool = False,
+    max_states: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    if use_dfs:
+        if depth is None:
+            raise ValueError("a depth-first search needs a depth bound")
+        return dfs(system, max_depth=depth, max_states=max_states, progress=progress)
+    return bfs(system, max_depth=depth, max_states=max_states, progress=progress)
+
+
+def default_exploration(trace_dir: Path) -> tuple[Report, Path | None]:
+    """The exploration ``blockfsm check`` runs: the sync system at its default bounds, complete."""
+    system = SyncSystem()
+    report = bfs(system)
+    return report, write_trace(system, report, trace_dir)
+
+
+def _print_report(report: Report, path: Path | None) -> None:
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    params = " ".join(f"{k}={v}" for k, v in report.parameters.items())
+    out.print(
+        f"{report.system} ({report.mode}, {params}): {report.states} states explored, "
+        f"{report.distinct} distinct, depth {report.depth}, "
+        f"{'complete' if report.complete else 'not complete'}, {report.seconds:.1f} s"
+    )
+    v = report.violation
+    if v is None:
+        out.print("[green]every invariant held in every state")
+        return
+    out.print(f"[red bold]{v.property_id} violated[/]: {v.message}", markup=True)
+    out.print(f"Shortest path ({len(v.actions)} actions from the initial state):")
+    for n, action in enumerate(v.actions, start=1):
+        out.print(f"  {n:>3}. {describe_action(action)}", markup=False)
+    if path is not None:
+        out.print(f"trace written to {path} (replay it with `blockfsm replay {path}`)")
+
+
+@click.command(name="explore")
+@click.option(
+    "--system",
+    "system_name",
+    type=click.Choice(sorted(SYSTEMS)),
+    default="sync",
+    show_default=True,
+    help="The system to explore.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=2, max=10),
+    default=None,
+    help="Number of nodes (the cluster system).",
+)
+@click.option(
+    "--heights",
+    type=click.IntRange(min=1, max=20),
+    default=None,
+    help="Sync: blocks in the canonical chain (3); cluster: heights proposed on (3).",
+)
+@click.option(
+    "--ticks",
+    type=click.IntRange(min=0, max=100),
+    default=None,
+    help="Ticks of simulated time (sync: 3 s; cluster: 1 round timeout).",
+)
+@click.option(
+    "--in-flight",
+    type=click.IntRange(min=0, max=20),
+    default=None,
+    help="Messages the network holds at once (sync: 2; cluster: 12).",
+)
+@click.option(
+    "--faults",
+    type=click.IntRange(min=0, max=20),
+    default=None,
+    help="Messages the adversary may drop or answer falsely (sync: 1; cluster: 0).",
+)
+@click.option(
+    "--depth", type=click.IntRange(min=1), default=None, help="Depth bound (required with --dfs)."
+)
+@click.option("--dfs", "use_dfs", is_flag=True, help="Depth-bounded depth-first search.")
+@click.option(
+    "--max-states",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many distinct states (the report says: not complete).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--trace-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("traces"),
+    show_default=True,
+    help="Where a violation's shortest path is written as an ITF trace.",
+)
+def explore_command(
+    system_name: str,
+    nodes: int | None,
+    heights: int | None,
+    ticks: int | None,
+    in_flight: int | None,
+    faults: int | None,
+    depth: int | None,
+    use_dfs: bool,
+    max_states: int | None,
+    as_json: bool,
+    trace_dir: Path,
+) -> None:
+    """Visit every reachable state of a small system and check every invariant in each."""
+    import json
+    import sys
+
+    from rich.console import Console
+    from rich.progress import Progress as Bar
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    if use_dfs and depth is None:
+        raise click.UsageError("--dfs needs --depth")
+    if nodes is not None and system_name == "sync":
+        raise click.UsageError(
+            "--nodes applies to the cluster system; the sync system has one client and two servers"
+        )
+    given = {"nodes": nodes, "heights": heights, "ticks": ticks, "in_flight": in_flight}
+    given["faults"] = faults
+    system = SYSTEMS[system_name](**{k: v for k, v in given.items() if v is not None})
+    with Bar(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"exploring {system_name}", total=None)
+
+        def shown(explored: int, distinct: int, reached: int) -> None:
+            bar.update(
+                task,
+                description=f"exploring {system_name}: {explored} states, {distinct} distinct, "
+                f"depth {reached}",
+            )
+
+        report = explore(
+            system, depth=depth, use_dfs=use_dfs, max_states=max_states, progress=shown
+        )
+    path = write_trace(system, report, trace_dir)
+    if as_json:
+        out = report.as_json()
+        if path is not None:
+            out["trace_file"] = str(path)
+        click.echo(json.dumps(out, indent=2))
+    else:
+        _print_report(report, path)
+    sys.exit(0 if report.violation is None else 1)

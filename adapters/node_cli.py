@@ -1,0 +1,138 @@
+"""``blockfsm keygen``, ``blockfsm node --config FILE`` and ``blockfsm demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from blockfsm.adapters.config import ConfigFileError, NodeFileConfig, load_config
+from blockfsm.adapters.keys import KeyFileError, load_key_file, write_key_file
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def keygen(out: Path) -> None:
+    """Write a new Ed25519 key file (mode 0600) and print its public key."""
+    try:
+        signer = write_key_file(out)
+    except (KeyFileError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(signer.public_key.hex())
+
+
+async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> None:
+    """Run one node until ``stop`` is set (or SIGTERM/SIGINT)."""
+    from blockfsm.adapters.crypto import Ed25519Verifier
+    from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
+    from blockfsm.adapters.store import LmdbStore
+    from blockfsm.adapters.transport import Transport, log_event
+    from blockfsm.machine.node import NODE, NodeConfig
+    from blockfsm.machine.node import initial as node_initial
+    from blockfsm.machine.types import ValidatorSet
+
+    signer = load_key_file(cfg.key_file)
+    source_signers = [load_key_file(f) for f in cfg.source_key_files]
+    store = LmdbStore(cfg.data_dir, cfg.chain_id, map_size=cfg.map_size_mb * 1024 * 1024)
+    verifier = Ed25519Verifier()
+    validators = ValidatorSet.equal(cfg.validators)
+    seed = int.from_bytes(signer.public_key[:8], "big")
+    machine: Any
+    if source_signers or signer.public_key not in validators:
+        # Sync-only: over a chain the block source extends (no consensus), or a follower that is
+        # not a validator (it has nothing to attest; it serves and catches up through sync).
+        machine = SYNC_NODE
+        config: Any = sync_node_config(
+            chain_id=cfg.chain_id,
+            signer=signer,
+            validators=validators,
+            verifier=verifier,
+            advertise_time=cfg.advertise,
+            trigger_timeout=cfg.trigger,
+            response_timeout=cfg.response,
+            blacklist_expiry_time=cfg.blacklist,
+            seed=seed,
+        )
+        state = None
+    else:
+        # The full node: sync server, sync client and attester; restarts from its guard.
+        machine = NODE
+        config = NodeConfig.make(
+            chain_id=cfg.chain_id,
+            signer=signer,
+            validators=validators,
+            verifier=verifier,
+            seed=seed,
+            round_timeout=cfg.round,
+            advertise_time=cfg.advertise,
+            trigger_timeout=cfg.trigger,
+        )
+        state = node_initial(config, store.attester_guard())
+    runtime: Runtime
+    transport = Transport(
+        chain_id=cfg.chain_id,
+        signer=signer,
+        verifier=verifier,
+        on_message=lambda p, m: runtime.deliver(p, m),
+    )
+    runtime = Runtime(machine, config, store, transport, tick_ms=cfg.tick, state=state)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    host, port = await transport.listen(cfg.listen_host, cfg.listen_port)
+    log_event(logging.getLogger("blockfsm.node"), logging.INFO, "listening", host=host, port=port)
+    for peer in cfg.peers:
+        transport.dial(peer.key, peer.host, peer.port)
+    await runtime.start()
+    source = BlockSource(store, source_signers) if source_signers else None
+    try:
+        while not stop.is_set():
+            if source is not None and store.highest_height < cfg.source_max_height:
+                await asyncio.to_thread(source.extend)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), cfg.source_interval / 1000)
+    finally:
+        await runtime.stop()
+        await transport.close()
+        store.close()
+
+
+@click.command()
+@click.option("--config", "config_file", type=click.Path(path_type=Path), required=True)
+@click.option("--log-level", default="INFO", show_default=True)
+def node(config_file: Path, log_level: str) -> None:
+    """Run one node from a TOML config file."""
+    try:
+        cfg = load_config(config_file)
+        load_key_file(cfg.key_file)
+    except (ConfigFileError, KeyFileError) as error:
+        raise click.ClickException(str(error)) from None
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(message)s")
+    asyncio.run(run_node(cfg))
+
+
+@click.command()
+@click.option("--nodes", default=4, show_default=True, type=click.IntRange(2, 16))
+@click.option("--duration", default=20.0, show_default=True, type=click.FloatRange(3, 600))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
+@click.option("--keep", is_flag=True, help="Keep the data directory and print its path.")
+@click.option(
+    "--mode",
+    type=click.Choice(["node", "sync"]),
+    default="node",
+    show_default=True,
+    help="node: full nodes, blocks by consensus; sync: sync-only nodes and a block source.",
+)
+def demo(nodes: int, duration: float, as_json: bool, keep: bool, mode: str) -> None:
+    """A local cluster on loopback: kill -9 and restart one node, start one late, check safety."""
+    from blockfsm.adapters.demo import run_demo
+
+    sys.exit(run_demo(nodes=nodes, duration=duration, as_json=as_json, keep=keep, mode=mode))

@@ -1,0 +1,260 @@
+"""``blockfsm replay TRACE``: run an ITF trace against the current code.
+
+A machine trace (what ``blockfsm check`` writes for a counterexample) holds the machine's config,
+the state it started from, and per step the event, the chain view the step read, and the state
+and effects that followed. Replay feeds each recorded event and view to the current ``step``
+under the ``Conformant`` wrapper (so every spec row and safety invariant is checked again) and
+compares the new state and effects with the recorded ones, by their canonical ITF encoding.
+
+The verdict is the first thing that happens:
+
+- ``reproduces``: the recorded violation happens again, at the same step, for the same property;
+- ``fails``: a property fails that the trace did not record there (exit status 1, as above);
+- ``diverges``: the state or the effects of some step differ from the recording (exit status 3);
+  the report names the step and the paths that differ;
+- ``matches``: every step did what the trace records and nothing failed (exit status 0).
+
+An exploration trace (``#meta.kind == "system"``, written by ``blockfsm explore``) is replayed by
+its system's own step function; see ``blockfsm.adapters.explore``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from blockfsm.adapters.itf import (
+    ITFError,
+    MachineTrace,
+    decode,
+    encode,
+    load,
+    read_machine_trace,
+    violated_property,
+)
+
+EXIT_MATCHES = 0
+EXIT_FAILS = 1
+EXIT_DIVERGES = 3
+
+
+@attrs.frozen(kw_only=True)
+class Difference:
+    what: str
+    path: str
+    recorded: Any
+    replayed: Any
+
+
+@attrs.frozen(kw_only=True)
+class ReplayResult:
+    verdict: str
+    steps: int
+    replayed: int
+    step: int | None = None
+    detail: str = ""
+    differences: tuple[Difference, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        if self.verdict == "matches":
+            return EXIT_MATCHES
+        if self.verdict == "diverges":
+            return EXIT_DIVERGES
+        return EXIT_FAILS
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "steps": self.steps,
+            "replayed": self.replayed,
+            "step": self.step,
+            "detail": self.detail,
+            "differences": [
+                {"what": d.what, "path": d.path, "recorded": d.recorded, "replayed": d.replayed}
+                for d in self.differences
+            ],
+        }
+
+
+def machines() -> dict[str, Any]:
+    """Every ``MachineDef`` in ``blockfsm.machine``, by name."""
+    import blockfsm.machine as package
+    from blockfsm.machine.core import MachineDef
+
+    found: dict[str, Any] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"blockfsm.machine.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, MachineDef):
+                found[value.name] = value
+    return found
+
+
+def differences(what: str, recorded: Any, replayed: Any, limit: int = 12) -> list[Difference]:
+    """Where two values differ, as paths into their ITF encodings (at most ``limit``)."""
+    out: list[Difference] = []
+    _diff(what, encode(recorded), encode(replayed), out, limit)
+    return out
+
+
+def _diff(path: str, a: Any, b: Any, out: list[Difference], limit: int) -> None:
+    if len(out) >= limit or a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) == {"tag", "value"} == set(b) and a["tag"] == b["tag"]:
+            _diff(path, a["value"], b["value"], out, limit)
+            return
+        if set(a) == {"#tup"} == set(b):
+            _diff(path, a["#tup"], b["#tup"], out, limit)
+            return
+        if not any(k.startswith("#") for k in (*a, *b)):
+            for key in sorted(set(a) | set(b)):
+                _diff(f"{path}.{key}", a.get(key), b.get(key), out, limit)
+            return
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            out.append(
+                Difference(
+                    what=_root(path), path=f"{path} length", recorded=len(a), replayed=len(b)
+                )
+            )
+        for n, (x, y) in enumerate(zip(a, b, strict=False)):
+            _diff(f"{path}[{n}]", x, y, out, limit)
+        return
+    out.append(Difference(what=_root(path), path=path, recorded=a, replayed=b))
+
+
+def _root(path: str) -> str:
+    return path.split(".")[0].split("[")[0].split(" ")[0]
+
+
+def replay_machine(trace: MachineTrace) -> ReplayResult:
+    from blockfsm.spec.conformance import ConformanceError, Conformant, InvariantViolation
+
+    known = machines()
+    machine = known.get(trace.machine)
+    if machine is None:
+        raise ITFError(f"unknown machine {trace.machine!r}; known: {', '.join(sorted(known))}")
+    runner = Conformant(machine, trace.config)
+    recorded = trace.violation
+    total = len(trace.steps)
+    state = trace.initial
+    for index, step in enumerate(trace.steps, start=1):
+        try:
+            after, effects = runner.step(state, step.event, step.view)
+        except (ConformanceError, InvariantViolation) as error:
+            prop = violated_property(error)
+            message = str(error).splitlines()[0]
+            if recorded is not None and recorded.get("step") == index:
+                if recorded.get("property") == prop:
+                    return ReplayResult(
+                        verdict="reproduces",
+                        steps=total,
+                        replayed=index,
+                        step=index,
+                        detail=f"{prop} fails again at step {index}: {message}",
+                    )
+            return ReplayResult(
+                verdict="fails",
+                steps=total,
+                replayed=index,
+                step=index,
+                detail=f"{prop} fails at step {index} (recorded: {_recorded(recorded)}): {message}",
+            )
+        if step.raised is not None:
+            return ReplayResult(
+                verdict="diverges",
+                steps=total,
+                replayed=index,
+                step=index,
+                detail=f"step {index} raised when recorded ({step.raised}); now it returns",
+            )
+        found = differences("state", step.state, after)
+        found += differences("effects", list(step.effects), list(effects))
+        if found:
+            return ReplayResult(
+                verdict="diverges",
+                steps=total,
+                replayed=index,
+                step=index,
+                detail=f"step {index} ({type(step.event).__name__}) differs from the recording",
+                differences=tuple(found),
+            )
+        state = after
+    if recorded is not None and recorded.get("step", 0) <= total:
+        return ReplayResult(
+            verdict="diverges",
+            steps=total,
+            replayed=total,
+            step=recorded.get("step"),
+            detail=f"recorded {_recorded(recorded)}, but every step now passes its checks",
+        )
+    detail = f"all {total} steps match the recording"
+    if recorded is not None:
+        detail += (
+            f"; the recorded {recorded.get('property')} failure came after the last step "
+            "(a campaign-level liveness check, not a step: rerun the campaign to check it)"
+        )
+    return ReplayResult(verdict="matches", steps=total, replayed=total, detail=detail)
+
+
+def _recorded(recorded: dict[str, Any] | None) -> str:
+    if recorded is None:
+        return "no violation"
+    return f"{recorded.get('property')} at step {recorded.get('step')}"
+
+
+def replay_document(document: dict[str, Any]) -> ReplayResult:
+    kind = document.get("#meta", {}).get("kind")
+    if kind == "machine":
+        return replay_machine(read_machine_trace(document))
+    if kind == "system":
+        from blockfsm.adapters.explore import replay_system
+
+        return replay_system(document)
+    raise ITFError(f"cannot replay a trace of kind {kind!r} (expected 'machine' or 'system')")
+
+
+def replay_path(path: Path) -> ReplayResult:
+    return replay_document(load(path))
+
+
+@click.command()
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def replay(trace: Path, as_json: bool) -> None:
+    """Run an ITF TRACE against the current code; report the first step that differs.
+
+    Exit status: 0 every step matches, 1 a property fails (the recorded one or another),
+    3 the behaviour diverges from the recording.
+    """
+    try:
+        result = replay_path(trace)
+    except (ITFError, KeyError, TypeError, ValueError) as error:
+        raise click.ClickException(f"{trace}: {error}") from None
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        click.echo(f"{trace}: {result.verdict} ({result.replayed}/{result.steps} steps replayed)")
+        click.echo(result.detail)
+        for d in result.differences:
+            click.echo(f"  {d.path}:")
+            click.echo(f"    recorded: {_short(d.recorded)}")
+            click.echo(f"    replayed: {_short(d.replayed)}")
+    sys.exit(result.exit_code)
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(decode(value))
+    except ITFError:
+        text = json.dumps(value)
+    return text if len(text) <= 300 else text[:297] + "..."

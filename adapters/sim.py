@@ -1,0 +1,528 @@
+"""The deterministic cluster simulator: N nodes on a simulated clock, a faulty network,
+crash-restart and Byzantine keepers, with the cluster safety invariants (``blockfsm.spec.node``)
+checked after every step.
+
+Determinism: every choice draws from one ``random.Random(seed)``; events are ordered by (time,
+sequence number); nothing reads a clock. The same ``SimConfig`` reproduces a run bit for bit.
+
+Faults (``SimConfig.faults``): ``loss``, ``delay``, ``duplicate``, ``reorder`` (delays wide enough
+to reorder), ``partition``, ``crash``. Byzantine behaviours, one per Byzantine node in turn:
+``equivocate`` (a producer that sends different blocks to different halves and attests both),
+``lie`` (a sync server that serves a forged fork and advertises a height it does not have),
+``withhold`` (sends nothing), ``replay`` (re-sends old messages it received).
+
+Crash-restart: a crashed node loses its memory; its store (chain and the last ``PersistGuard``)
+is kept, and it restarts from ``initial(config, guard)`` over that store.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from blockfsm.machine import node as node_machine
+from blockfsm.machine.attester import (
+    ATTEST,
+    Proposal,
+    ProposalReceived,
+    Vote,
+    VoteReceived,
+    proposal_payload,
+    vote_payload,
+)
+from blockfsm.machine.core import Broadcast, Send, Tick
+from blockfsm.machine.crypto import StandInSigner, StandInVerifier
+from blockfsm.machine.messages import (
+    AdvertiseBlock,
+    AdvertiseBlockReceived,
+    AdvertiseCertificate,
+    AdvertiseCertificateReceived,
+    SyncRequest,
+    SyncRequestReceived,
+    SyncResponse,
+    SyncResponseReceived,
+)
+from blockfsm.machine.node import NodeConfig, NodeState, Steppers
+from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
+from blockfsm.machine.types import Block, Certificate, ValidatorSet, advertise_block_payload
+from blockfsm.machine.view import InMemoryChain
+
+FAULTS = ("loss", "delay", "duplicate", "reorder", "partition", "crash")
+BEHAVIOURS = ("equivocate", "lie", "withhold", "replay")
+CHAIN_ID = 7
+
+
+class SafetyViolation(AssertionError):
+    def __init__(self, invariant_id: str, detail: str) -> None:
+        super().__init__(f"cluster {invariant_id} violated: {detail}")
+        self.invariant_id = invariant_id
+
+
+@attrs.frozen(kw_only=True)
+class SimConfig:
+    nodes: int = 4
+    byzantine: int = 0
+    seed: int = 0
+    faults: tuple[str, ...] = FAULTS
+    tick_ms: int = 50
+    max_delay: int = 100
+    loss: float = 0.05
+    duplicate: float = 0.02
+    ed25519: bool = False
+    conformant: bool = False
+    behaviours: tuple[str, ...] = BEHAVIOURS
+    random_faults: bool = True
+    """Partitions and crashes drawn from the seed; a campaign turns this off and drives them."""
+
+
+_WRAP: dict[type, Callable[[bytes, Any], Any]] = {
+    SyncRequest: lambda p, m: SyncRequestReceived(peer=p, request=m),
+    SyncResponse: lambda p, m: SyncResponseReceived(peer=p, response=m),
+    AdvertiseBlock: lambda p, m: AdvertiseBlockReceived(peer=p, advertisement=m),
+    AdvertiseCertificate: lambda p, m: AdvertiseCertificateReceived(peer=p, advertisement=m),
+    Proposal: lambda p, m: ProposalReceived(peer=p, proposal=m),
+    Vote: lambda p, m: VoteReceived(peer=p, vote=m),
+}
+
+
+class SimNode:
+    def __init__(self, index: int, signer: Any, config: NodeConfig, behaviour: str | None) -> None:
+        self.index = index
+        self.signer = signer
+        self.key: bytes = signer.public_key
+        self.config = config
+        self.behaviour = behaviour
+        self.chain = InMemoryChain(CHAIN_ID)
+        self.guard: Any = None
+        self.state: NodeState = node_machine.initial(config)
+        self.alive = True
+        self.step: Callable[[Any, Any, Any], Any] = lambda s, e, v: node_machine.step(
+            config, s, e, v
+        )
+        self.received: list[Any] = []
+        self.permanent = False
+        """Crashed for good: not restarted at heal."""
+
+    @property
+    def honest(self) -> bool:
+        return self.behaviour is None
+
+
+class Simulation:
+    def __init__(self, config: SimConfig, *, stats: dict[str, Any] | None = None) -> None:
+        """``stats``: per machine name (node, attester, sync_server, sync_client), the ``Stats``
+        the conformance checkers count into when ``config.conformant``."""
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.now = 0
+        self.queue: list[tuple[int, int, int, int, Any]] = []
+        self.seq = 0
+        self.counters: Counter[str] = Counter()
+        self.checks: Counter[str] = Counter()
+        self.partition: tuple[frozenset[int], ...] | None = None
+        self.faulty = True
+        signers: list[Any]
+        if config.ed25519:
+            from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
+
+            signers = [
+                Ed25519Signer.from_seed((config.seed * 1000 + i).to_bytes(32, "big"))
+                for i in range(config.nodes)
+            ]
+            verifier: Any = Ed25519Verifier()
+        else:
+            signers = [StandInSigner.from_seed(config.seed * 1000 + i) for i in range(config.nodes)]
+            verifier = StandInVerifier.of(signers)
+        self.validators = ValidatorSet.equal(s.public_key for s in signers)
+        self.nodes: list[SimNode] = []
+        self.stats: dict[str, Any] = stats if stats is not None else {}
+        self.runners: list[Any] = []
+        self.drop: Callable[[int, int, Any], bool] | None = None
+        """A scripted loss for tests: ``drop(source, destination, message)`` drops when true."""
+        for i, signer in enumerate(signers):
+            behaviour = None
+            if i >= config.nodes - config.byzantine:
+                turn = i - config.nodes + config.byzantine
+                behaviour = config.behaviours[turn % len(config.behaviours)]
+            cfg = NodeConfig.make(
+                chain_id=CHAIN_ID,
+                signer=signer,
+                validators=self.validators,
+                verifier=verifier,
+                seed=config.seed * 1000 + i,
+            )
+            node = SimNode(i, signer, cfg, behaviour)
+            if config.conformant and behaviour is None:
+                self._conform(node)
+            self.nodes.append(node)
+        self.by_key = {n.key: n.index for n in self.nodes}
+        self.final: dict[int, bytes] = {}
+        self.final_height = [-1] * config.nodes
+        self.signed: dict[tuple[int, int, int, int], bytes] = {}
+
+    def _conform(self, node: SimNode) -> None:
+        from blockfsm.machine.attester import AttesterConfig  # noqa: F401
+        from blockfsm.machine.node import NODE
+        from blockfsm.machine.sync_client import SYNC_CLIENT
+        from blockfsm.machine.sync_server import SYNC_SERVER
+        from blockfsm.spec.conformance import Conformant
+        from blockfsm.spec.node import ATTESTER_SPEC
+
+        cfg = node.config
+        attester_def = attrs.evolve(NODE, name="attester", spec=ATTESTER_SPEC, step=_attester_step)
+        # The attester's checker lives across restarts (its guard is persisted, so A-1 holds
+        # across them); the sync machines keep nothing durable and start a new run on restart.
+        kept = node.config.steppers
+        server = Conformant(SYNC_SERVER, cfg.server, stats=self.stats.get("sync_server"))
+        client = Conformant(SYNC_CLIENT, cfg.client, stats=self.stats.get("sync_client"))
+        runners = [server, client]
+        if kept is None:
+            attester = Conformant(attester_def, cfg.attester, stats=self.stats.get("attester"))
+            runners.append(attester)
+            attester_step = attester.step
+        else:
+            attester_step = kept.attester
+        steppers = Steppers(server=server.step, client=client.step, attester=attester_step)
+        cfg = attrs.evolve(cfg, steppers=steppers)
+        node.config = cfg
+        whole = Conformant(NODE, cfg, stats=self.stats.get("node"))
+        runners.append(whole)
+        node.step = whole.step
+        self.runners.extend(runners)
+
+    def finish(self) -> None:
+        """Close every conformance run (counts one example per property checked)."""
+        for runner in self.runners:
+            runner.finish()
+
+    # --- the event loop ----------------------------------------------------------------------
+
+    def _push(self, at: int, dest: int, kind: int, payload: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.queue, (at, self.seq, dest, kind, payload))
+
+    def run(self, duration: int) -> None:
+        """Run ``duration`` ms of simulated time: ticks, deliveries and (if faulty) faults."""
+        end = self.now + duration
+        tick = self.config.tick_ms
+        next_tick = (self.now // tick + 1) * tick
+        while True:
+            at = self.queue[0][0] if self.queue else end + 1
+            if next_tick <= at and next_tick <= end:
+                self.now = next_tick
+                for node in self.nodes:
+                    if node.alive:
+                        self._step(node, Tick(now=self.now))
+                if self.faulty and self.config.random_faults:
+                    self._maybe_fault()
+                next_tick += tick
+                continue
+            if at > end:
+                break
+            at, _, dest, src, message = heapq.heappop(self.queue)
+            self.now = at
+            node = self.nodes[dest]
+            if not node.alive or not self._connected(src, dest):
+                self.counters["dropped"] += 1
+                continue
+            self.counters["delivered"] += 1
+            if node.behaviour == "replay" and len(node.received) < 200:
+                node.received.append(message)
+            self._step(node, _WRAP[type(message)](self.nodes[src].key, message))
+        self.now = end
+
+    def _connected(self, a: int, b: int) -> bool:
+        if self.partition is None:
+            return True
+        return any(a in side and b in side for side in self.partition)
+
+    def _step(self, node: SimNode, event: Any) -> None:
+        state, effects = node.step(node.state, event, node.chain.snapshot())
+        node.state = state
+        self.counters["events"] += 1
+        for e in effects:
+            kind = type(e)
+            if kind is Persist:
+                node.chain.persist(e.block)
+            elif kind is Commit:
+                node.chain.commit(e.height)
+            elif kind is UpdateHighestCertificate:
+                node.chain.set_highest_certificate(e.certificate)
+            elif kind is node_machine.PersistGuard:
+                node.guard = e.guard
+            elif kind is Send:
+                self._send(node, self.by_key.get(e.peer, -1), e.message)
+            elif kind is Broadcast:
+                self._broadcast(node, e.message)
+            else:
+                self.counters[kind.__name__] += 1
+        if node.honest:
+            self._check(node, effects)
+
+    # --- network -----------------------------------------------------------------------------
+
+    def _send(self, node: SimNode, dest: int, message: Any) -> None:
+        if dest < 0 or dest == node.index:
+            return
+        b = node.behaviour
+        if b == "withhold":
+            return
+        if b == "lie":
+            message = self._lie(node, message)
+        self.counters["sent"] += 1
+        if self.drop is not None and self.drop(node.index, dest, message):
+            self.counters["dropped"] += 1
+            return
+        faults = self.config.faults if self.faulty else ()
+        if "loss" in faults and self.rng.random() < self.config.loss:
+            self.counters["dropped"] += 1
+            return
+        copies = 1
+        if "duplicate" in faults and self.rng.random() < self.config.duplicate:
+            copies = 2
+            self.counters["duplicated"] += 1
+        for _ in range(copies):
+            if "reorder" in faults:
+                delay = self.rng.randint(1, 4 * self.config.max_delay)
+            elif "delay" in faults or not self.faulty:
+                delay = self.rng.randint(1, self.config.max_delay)
+            else:
+                delay = 1
+            self._push(self.now + delay, dest, node.index, message)
+
+    def _broadcast(self, node: SimNode, message: Any) -> None:
+        if node.behaviour == "equivocate" and type(message) is Proposal:
+            # Odd nodes get the block, even nodes its twin, every third node both (twin first).
+            twin = self._twin(node, message)
+            for other in self.nodes:
+                if other is node:
+                    continue
+                if other.index % 3 == 0:
+                    self._send(node, other.index, twin)
+                    self._send(node, other.index, message)
+                else:
+                    self._send(node, other.index, message if other.index % 2 else twin)
+            return
+        for other in self.nodes:
+            if other is not node:
+                self._send(node, other.index, message)
+        if node.behaviour == "replay" and node.received and self.rng.random() < 0.3:
+            old = node.received[self.rng.randrange(len(node.received))]
+            for other in self.nodes:
+                if other is not node:
+                    self._send(node, other.index, old)
+
+    def _twin(self, node: SimNode, p: Proposal) -> Proposal:
+        """A second block for the same (height, round), signed, plus our attestation for it."""
+        b = p.block
+        block = Block.make(
+            chain_id=b.chain_id,
+            height=b.height,
+            parent_hash=b.parent_hash,
+            justify=b.justify,
+            payload=b.payload + b"/twin",
+        )
+        payload = proposal_payload(CHAIN_ID, b.height, p.round, block.hash, -1)
+        twin = Proposal(
+            round=p.round,
+            block=block,
+            valid_round=-1,
+            proof=(),
+            producer=node.key,
+            signature=node.signer.sign(payload),
+        )
+        vote = Vote(
+            phase=ATTEST,
+            chain_id=CHAIN_ID,
+            height=b.height,
+            round=p.round,
+            block_hash=block.hash,
+            voter=node.key,
+            signature=node.signer.sign(
+                vote_payload(ATTEST, CHAIN_ID, b.height, p.round, block.hash)
+            ),
+        )
+        for other in self.nodes:
+            if other is not node and other.index % 2 == 0:
+                self._send(node, other.index, vote)
+        return twin
+
+    def _lie(self, node: SimNode, message: Any) -> Any:
+        """Forged sync answers: a fork with certificates nobody signed, a height we lack."""
+        if type(message) is SyncResponse and message.blocks:
+            first = message.blocks[0]
+            parent = node.chain.block_at(first.height - 1)
+            prev = parent.hash if parent is not None else bytes(32)
+            justify = first.justify
+            forged = []
+            for h in range(first.height, first.height + len(message.blocks) + 2):
+                b = Block.make(
+                    chain_id=CHAIN_ID, height=h, parent_hash=prev, justify=justify, payload=b"lie"
+                )
+                forged.append(b)
+                justify = Certificate(
+                    chain_id=CHAIN_ID,
+                    view=justify.view + 65536,
+                    height=h,
+                    block_hash=b.hash,
+                    signatures=tuple((k, bytes(64)) for k in self.by_key),
+                )
+                prev = b.hash
+            return attrs.evolve(message, blocks=tuple(forged[:-1]), highest_certificate=justify)
+        if type(message) is AdvertiseBlock:
+            height = message.committed_height + 5
+            payload = advertise_block_payload(CHAIN_ID, node.key, height, message.timestamp)
+            return attrs.evolve(
+                message, committed_height=height, signature=node.signer.sign(payload)
+            )
+        return message
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def _maybe_fault(self) -> None:
+        faults = self.config.faults
+        rng = self.rng
+        if "partition" in faults and rng.random() < 0.01:
+            if self.partition is None:
+                ids = list(range(self.config.nodes))
+                rng.shuffle(ids)
+                cut = rng.randint(1, len(ids) - 1)
+                self.partition = (frozenset(ids[:cut]), frozenset(ids[cut:]))
+            else:
+                self.partition = None
+            self.counters["faults:partition"] += 1
+        if "crash" in faults and rng.random() < 0.01:
+            node = self.nodes[rng.randrange(self.config.nodes)]
+            if node.alive:
+                self.crash(node)
+            else:
+                self.restart(node)
+
+    def crash(self, node: SimNode) -> None:
+        node.alive = False
+        self.counters["faults:crash"] += 1
+
+    def restart(self, node: SimNode) -> None:
+        before = node.chain.committed_height
+        node.state = node_machine.initial(node.config, node.guard)
+        node.alive = True
+        if self.config.conformant and node.honest:
+            self._conform(node)
+        self.counters["faults:restart"] += 1
+        if node.honest:
+            self.checks["C-5"] += 1
+            if (
+                node.chain.committed_height < before
+                or node.chain.committed_height < (self.final_height[node.index])
+            ):
+                raise SafetyViolation("C-5", f"node {node.index} lost final blocks on restart")
+
+    def heal(self) -> None:
+        """Stop faults, reconnect everyone, restart every crashed honest node."""
+        self.faulty = False
+        self.partition = None
+        for node in self.nodes:
+            if not node.alive and node.honest and not node.permanent:
+                self.restart(node)
+
+    # --- cluster safety, after every step ----------------------------------------------------
+
+    def _check(self, node: SimNode, effects: tuple[Any, ...]) -> None:
+        i = node.index
+        chain = node.chain
+        committed = chain.committed_height
+        previous = self.final_height[i]
+        self.checks["C-3"] += 1
+        if committed < previous:
+            raise SafetyViolation("C-3", f"node {i} final height {previous} -> {committed}")
+        for h in range(max(previous, 0), committed + 1):
+            block = chain.block_at(h)
+            assert block is not None
+            known = self.final.setdefault(h, block.hash)
+            if known != block.hash:
+                raise SafetyViolation("C-1", f"node {i} finalized another block at height {h}")
+            if h > 0 and self.final.get(h - 1) not in (None, block.parent_hash):
+                raise SafetyViolation("C-2", f"node {i}'s final chain forks below {h}")
+        self.checks["C-1"] += 1
+        self.checks["C-2"] += 1
+        self.final_height[i] = committed
+        self.checks["C-4"] += 1
+        for e in effects:
+            m = getattr(e, "message", None)
+            if type(m) is Vote and m.voter == node.key:
+                key = (i, m.height, m.round, m.phase)
+                if self.signed.setdefault(key, m.block_hash) != m.block_hash:
+                    raise SafetyViolation(
+                        "C-4", f"node {i} signed two blocks at {(m.height, m.round, m.phase)}"
+                    )
+
+    # --- summaries -----------------------------------------------------------------------------
+
+    def honest_nodes(self) -> list[SimNode]:
+        """The honest nodes that are (or will be, at heal) running."""
+        return [n for n in self.nodes if n.honest and not n.permanent]
+
+    def recoverable(self) -> bool:
+        """Whether an honest quorum can run after heal; if not, no protocol could progress."""
+        power = sum(self.validators.power_of(n.key) for n in self.honest_nodes())
+        return power >= self.validators.quorum
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "nodes": self.config.nodes,
+            "byzantine": [n.behaviour for n in self.nodes if not n.honest],
+            "seed": self.config.seed,
+            "simulated_ms": self.now,
+            "final_height": [n.chain.committed_height for n in self.nodes],
+            "messages": {
+                k: self.counters[k] for k in ("sent", "delivered", "dropped", "duplicated")
+            },
+            "events": self.counters["events"],
+            "faults": {
+                k[7:]: v for k, v in sorted(self.counters.items()) if k.startswith("faults:")
+            },
+            "invariants_checked": dict(sorted(self.checks.items())),
+        }
+
+
+def _attester_step(config: Any, state: Any, event: Any, view: Any) -> Any:
+    from blockfsm.machine import attester
+
+    return attester.step(config, state, event, view)
+
+
+def liveness(sim: Simulation, bound: int = 40_000) -> dict[str, Any]:
+    """VOPR-style: heal, then a fair schedule; C-L1 (the honest final height grows) and C-L2
+    (every honest node reaches the height C-L1 ended at) each within ``bound`` ms."""
+    if not sim.recoverable():
+        sim.heal()
+        return {"verdict": "unrecoverable"}
+    sim.heal()
+    start = max(n.chain.committed_height for n in sim.nodes if n.honest)
+    grew_at = None
+    t = 0
+    while t < bound:
+        sim.run(500)
+        t += 500
+        if max(n.chain.committed_height for n in sim.honest_nodes()) > start:
+            grew_at = t
+            break
+    result: dict[str, Any] = {"C-L1": grew_at is not None, "C-L1_ms": grew_at}
+    target = max(n.chain.committed_height for n in sim.honest_nodes())
+    caught = None
+    t = 0
+    while t < bound:
+        if min(n.chain.committed_height for n in sim.honest_nodes()) >= target:
+            caught = t
+            break
+        sim.run(500)
+        t += 500
+    result["C-L2"] = caught is not None
+    result["C-L2_ms"] = caught
+    result["verdict"] = "held" if result["C-L1"] and result["C-L2"] else "failed"
+    return result

@@ -1,0 +1,648 @@
+"""The attester: two-phase, one-height-at-a-time finality over a linear chain of final blocks.
+
+Its rules are stated in ``blockfsm.spec.node`` (``ATTESTER_SPEC`` and the safety argument). In
+brief, per height ``h`` (the final tip's height + 1) and round ``r``:
+
+1. **Proposal.** The producer of (h, r) is the keeper the producer selector names: the selector
+   derived from the parent block's hash, moved by ``r`` (``producer_for``). It proposes its
+   **valid block** (the newest block of height h it saw a quorum of attestations for, with that
+   quorum as proof) when it has one, and a new block on the final tip otherwise. A producer never
+   proposes two blocks for one (h, r).
+2. **Attest** (first phase). A keeper attests at most once per (h, r): the first proposal of the
+   current round that it validated (our chain, height h, parent = final tip, justify = the tip's
+   finality certificate, hash valid, signed by the producer the selector names for r) and that its
+   lock allows: not locked, locked on this very block, or the proposal proves a quorum of
+   attestations for it in a round >= the lock round.
+3. **Confirm** (second phase). On a quorum of attestations for block B in the current round, with
+   B in hand, the keeper locks on B (lock round = r), records B as its valid block and confirms B,
+   at most once per (h, r).
+4. **Final.** A quorum of confirmations for B in any round of height h, with B in hand, makes B
+   final: its confirmations are exactly a ``Certificate`` (view = ``view_of(h, r)``) that the sync
+   client verifies unchanged. The attester emits ``Persist``, ``Commit`` and
+   ``UpdateHighestCertificate`` and moves to h + 1, round 0, with no lock.
+5. **Rotation.** A round that stalls past ``round_timeout + r * round_timeout_increment`` moves to
+   r + 1. Votes of f + 1 keepers for a later round of h move us to that round at once.
+6. **Durability.** What must survive a crash (the lock, the valid round and every (h, r, phase)
+   already signed) is written through ``PersistGuard`` before the vote that needs it is sent (the
+   effect comes first in the step's list); ``initial`` accepts the persisted guard.
+7. **Catch-up.** The final tip is read from the view: when block sync committed past our height,
+   the next step starts again at the view's tip.
+
+Attestations sign ``ATTEST_DOMAIN``; confirmations sign the certificate payload, so a quorum of
+attestations is never mistaken for a finality certificate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from blockfsm.machine.core import (
+    MAX_PERIOD_MS,
+    Broadcast,
+    PeerId,
+    Rejected,
+    Step,
+    Tick,
+    require,
+    require_int,
+)
+from blockfsm.machine.crypto import Signer, Verifier, require_signer
+from blockfsm.machine.producer_selection import ProducerSelector
+from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
+from blockfsm.machine.types import (
+    MAX_U64,
+    ZERO_HASH,
+    Block,
+    BlockHash,
+    Certificate,
+    ChainId,
+    Height,
+    ValidatorSet,
+    certificate_is_valid,
+    certificate_payload,
+    i64,
+    u64,
+)
+from blockfsm.machine.view import ChainView
+
+ATTEST = 0
+CONFIRM = 1
+PHASES = (ATTEST, CONFIRM)
+ATTEST_DOMAIN = b"blockfsm/attest/v1\x00"
+PROPOSAL_DOMAIN = b"blockfsm/proposal/v1\x00"
+ROUNDS_PER_HEIGHT = 1 << 16
+"""Rounds of one height map into one block of certificate views: views grow with (height, round)."""
+ROUND_WINDOW = 8
+"""Votes are kept for rounds r .. r + ROUND_WINDOW: a Byzantine keeper cannot grow the state."""
+
+
+def view_of(height: Height, round_: int) -> int:
+    """The certificate view of (height, round): monotonic in (height, round), >= 1."""
+    return height * ROUNDS_PER_HEIGHT + round_ + 1
+
+
+def attest_payload(chain_id: ChainId, height: Height, round_: int, block_hash: BlockHash) -> bytes:
+    return ATTEST_DOMAIN + u64(chain_id) + i64(height) + u64(round_) + block_hash
+
+
+def vote_payload(
+    phase: int, chain_id: ChainId, height: Height, round_: int, block_hash: BlockHash
+) -> bytes:
+    if phase == ATTEST:
+        return attest_payload(chain_id, height, round_, block_hash)
+    return certificate_payload(chain_id, view_of(height, round_), height, block_hash)
+
+
+def proposal_payload(
+    chain_id: ChainId, height: Height, round_: int, block_hash: BlockHash, valid_round: int
+) -> bytes:
+    return (
+        PROPOSAL_DOMAIN + u64(chain_id) + i64(height) + u64(round_) + block_hash + i64(valid_round)
+    )
+
+
+def producer_for(keepers: tuple[PeerId, ...], parent_hash: BlockHash, round_: int) -> PeerId | None:
+    """The producer of round ``round_`` on top of ``parent_hash``: the parent's selector (seeded
+    by its hash, index 0) moved by the round."""
+    n = len(keepers)
+    if n == 0:
+        return None
+    return ProducerSelector(seed=parent_hash, index=0).move_by_round(round_, n).producer(keepers)
+
+
+# --- config, messages, events, effects -------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class AttesterConfig:
+    chain_id: ChainId
+    signer: Signer = attrs.field(eq=False, hash=False)
+    validators: ValidatorSet
+    verifier: Verifier = attrs.field(eq=False, hash=False)
+    round_timeout: int = 1_000
+    round_timeout_increment: int = 500
+    keepers: tuple[PeerId, ...] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        require_int(self.chain_id, "chain_id", 0, MAX_U64)
+        require_signer(self.signer)
+        require(
+            isinstance(self.validators, ValidatorSet) and len(self.validators) > 0,
+            "validators must be a non-empty ValidatorSet",
+        )
+        require(callable(getattr(self.verifier, "verify", None)), "verifier needs verify()")
+        require_int(self.round_timeout, "round_timeout (ms)", 1, MAX_PERIOD_MS)
+        require_int(self.round_timeout_increment, "round_timeout_increment (ms)", 0, MAX_PERIOD_MS)
+        object.__setattr__(self, "keepers", tuple(k for k, _ in self.validators.members))
+
+
+@attrs.frozen(kw_only=True)
+class Vote:
+    """An attestation (phase 0) or a confirmation (phase 1) of ``block_hash`` at (height, round)."""
+
+    phase: int
+    chain_id: ChainId
+    height: Height
+    round: int
+    block_hash: BlockHash
+    voter: PeerId
+    signature: bytes
+
+
+@attrs.frozen(kw_only=True)
+class Proposal:
+    """``block`` proposed for (block.height, round); ``proof`` is a quorum of attestations for it
+    at ``valid_round`` when it is a re-proposal (valid_round -1 otherwise)."""
+
+    round: int
+    block: Block
+    valid_round: int
+    proof: tuple[Vote, ...]
+    producer: PeerId
+    signature: bytes
+
+
+@attrs.frozen(kw_only=True)
+class ProposalReceived:
+    peer: PeerId
+    proposal: Proposal
+
+
+@attrs.frozen(kw_only=True)
+class VoteReceived:
+    peer: PeerId
+    vote: Vote
+
+
+@attrs.frozen(kw_only=True)
+class Guard:
+    """What must survive a crash: per height, the lock, the valid block and every signed
+    (round, phase, block hash)."""
+
+    height: Height = 0
+    locked_round: int = -1
+    locked_hash: BlockHash = ZERO_HASH
+    signed: tuple[tuple[int, int, BlockHash], ...] = ()
+    locked_block: Block | None = None
+    locked_proof: tuple[Vote, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class PersistGuard:
+    guard: Guard
+
+
+@attrs.frozen(kw_only=True)
+class AttesterState:
+    control: str
+    now: int = -1
+    height: Height = 0
+    round: int = 0
+    round_started: int = -1
+    guard: Guard = Guard()
+    valid_round: int = -1
+    valid_block: Block | None = None
+    valid_proof: tuple[Vote, ...] = ()
+    blocks: tuple[Block, ...] = ()
+    proposed_in: tuple[int, ...] = ()
+    votes: tuple[Vote, ...] = ()
+
+
+WAITING = "Waiting"
+RUNNING = "Running"
+
+_RANK = {
+    "Persist": 0,
+    "Commit": 1,
+    "UpdateHighestCertificate": 2,
+    "PersistGuard": 3,
+    "Broadcast": 4,
+    "Rejected": 5,
+}
+
+
+def initial(config: AttesterConfig, guard: Guard | None = None) -> AttesterState:
+    """A fresh attester, or one restarted from its persisted ``guard``."""
+    return AttesterState(control=WAITING, guard=guard if guard is not None else Guard())
+
+
+# --- step ------------------------------------------------------------------------------------
+
+
+def step(config: AttesterConfig, state: AttesterState, event: Any, view: ChainView) -> Step:
+    kind = type(event)
+    if kind is Tick:
+        now = event.now
+        if type(now) is not int or not 0 <= now <= MAX_U64 or now < state.now:
+            return Step(state, (Rejected(reason="clock_regressed"),))
+        return _settle(config, _at_tip(state, view, now), view, [])
+    if kind is ProposalReceived:
+        return _on_proposal(config, state, event, view)
+    if kind is VoteReceived:
+        return _on_vote(config, state, event, view)
+    raise TypeError(f"attester does not take {kind.__name__}")
+
+
+def _at_tip(state: AttesterState, view: ChainView, now: int) -> AttesterState:
+    """The state at the view's final tip: a height the view already finalized is left behind."""
+    height = view.committed_height() + 1
+    if state.control == RUNNING and height == state.height:
+        return state if now == state.now else attrs.evolve(state, now=now)
+    guard = state.guard
+    if guard.height != height:
+        guard = Guard(height=height)
+    # A restarted keeper still locked on a block re-proposes it: its lock proof is its valid block.
+    block = guard.locked_block
+    return AttesterState(
+        control=RUNNING,
+        now=now,
+        height=height,
+        round=0,
+        round_started=now,
+        guard=guard,
+        valid_round=guard.locked_round if block is not None else -1,
+        valid_block=block,
+        valid_proof=guard.locked_proof if block is not None else (),
+        blocks=(block,) if block is not None else (),
+    )
+
+
+def _settle(
+    config: AttesterConfig, state: AttesterState, view: ChainView, effects: list[Any]
+) -> Step:
+    """Apply timeouts and round jumps, then do whatever the votes in hand allow, then propose."""
+    if state.control != RUNNING:
+        return _finish(state, effects)
+    timeout = config.round_timeout + state.round * config.round_timeout_increment
+    if state.now - state.round_started >= timeout:
+        state = _enter_round(state, state.round + 1)
+    jump = _round_with_f1(config, state)
+    if jump > state.round:
+        state = _enter_round(state, jump)
+    state = _advance(config, state, view, effects)
+    if state.height == view.committed_height() + 1:
+        state = _propose(config, state, view, effects)
+    return _finish(state, effects)
+
+
+def _finish(state: AttesterState, effects: list[Any]) -> Step:
+    if len(effects) > 1:
+        effects.sort(key=lambda e: _RANK.get(type(e).__name__, 9))
+    return Step(state, tuple(effects))
+
+
+def _enter_round(state: AttesterState, round_: int) -> AttesterState:
+    low = round_
+    votes = tuple(v for v in state.votes if v.round >= low or v.phase == CONFIRM)
+    return attrs.evolve(state, round=round_, round_started=state.now, votes=votes)
+
+
+def _round_with_f1(config: AttesterConfig, state: AttesterState) -> int:
+    """The highest round > ours in which keepers of total power > f voted (f + 1 rule)."""
+    best = state.round
+    f = config.validators.total_power - config.validators.quorum
+    rounds = sorted({v.round for v in state.votes if v.round > state.round}, reverse=True)
+    for r in rounds:
+        voters = {v.voter for v in state.votes if v.round >= r}
+        if sum(config.validators.power_of(p) for p in voters) > f:
+            best = r
+            break
+    return best
+
+
+def _signed(guard: Guard, round_: int, phase: int) -> bool:
+    return any(r == round_ and p == phase for r, p, _ in guard.signed)
+
+
+def _sign_vote(
+    config: AttesterConfig, state: AttesterState, phase: int, block_hash: BlockHash
+) -> tuple[Vote, Guard]:
+    payload = vote_payload(phase, config.chain_id, state.height, state.round, block_hash)
+    vote = Vote(
+        phase=phase,
+        chain_id=config.chain_id,
+        height=state.height,
+        round=state.round,
+        block_hash=block_hash,
+        voter=config.signer.public_key,
+        signature=config.signer.sign(payload),
+    )
+    g = state.guard
+    guard = attrs.evolve(g, signed=(*g.signed, (state.round, phase, block_hash)))
+    return vote, guard
+
+
+def _block(state: AttesterState, block_hash: BlockHash) -> Block | None:
+    for b in state.blocks:
+        if b.hash == block_hash:
+            return b
+    return None
+
+
+def _tally(
+    config: AttesterConfig, votes: tuple[Vote, ...], phase: int
+) -> dict[tuple[int, BlockHash], int]:
+    power: dict[tuple[int, BlockHash], int] = {}
+    for v in votes:
+        if v.phase == phase:
+            key = (v.round, v.block_hash)
+            power[key] = power.get(key, 0) + config.validators.power_of(v.voter)
+    return power
+
+
+def _advance(
+    config: AttesterConfig, state: AttesterState, view: ChainView, effects: list[Any]
+) -> AttesterState:
+    quorum = config.validators.quorum
+    # Final: a quorum of confirmations for a block we hold, in any round.
+    for (r, h), p in _tally(config, state.votes, CONFIRM).items():
+        if p >= quorum:
+            block = _block(state, h)
+            if block is not None:
+                return _finalize(config, state, block, r, effects)
+    # Valid block and lock: a quorum of attestations for a block we hold.
+    for (r, h), p in sorted(_tally(config, state.votes, ATTEST).items(), reverse=True):
+        if p < quorum:
+            continue
+        block = _block(state, h)
+        if block is None:
+            continue
+        if r > state.valid_round:
+            proof = tuple(v for v in state.votes if v.phase == ATTEST and v.round == r)
+            proof = tuple(v for v in proof if v.block_hash == h)
+            state = attrs.evolve(state, valid_round=r, valid_block=block, valid_proof=proof)
+        if r == state.round and not _signed(state.guard, r, CONFIRM):
+            vote, guard = _sign_vote(config, state, CONFIRM, h)
+            guard = Guard(
+                height=guard.height,
+                locked_round=r,
+                locked_hash=h,
+                signed=guard.signed,
+                locked_block=block,
+                locked_proof=state.valid_proof if state.valid_round == r else (),
+            )
+            state = attrs.evolve(state, guard=guard)
+            effects.append(PersistGuard(guard=guard))
+            effects.append(Broadcast(message=vote))
+            state = _record(config, state, vote)
+            return _advance(config, state, view, effects)
+    return state
+
+
+def _finalize(
+    config: AttesterConfig, state: AttesterState, block: Block, round_: int, effects: list[Any]
+) -> AttesterState:
+    signatures = tuple(
+        sorted(
+            (v.voter, v.signature)
+            for v in state.votes
+            if v.phase == CONFIRM and v.round == round_ and v.block_hash == block.hash
+        )
+    )
+    cert = Certificate(
+        chain_id=config.chain_id,
+        view=view_of(state.height, round_),
+        height=state.height,
+        block_hash=block.hash,
+        signatures=signatures,
+    )
+    effects.append(Persist(block=block))
+    effects.append(Commit(height=state.height))
+    effects.append(UpdateHighestCertificate(certificate=cert))
+    height = state.height + 1
+    guard = Guard(height=height)
+    effects.append(PersistGuard(guard=guard))
+    return AttesterState(
+        control=RUNNING, now=state.now, height=height, round=0, round_started=state.now, guard=guard
+    )
+
+
+def _propose(
+    config: AttesterConfig, state: AttesterState, view: ChainView, effects: list[Any]
+) -> AttesterState:
+    me = config.signer.public_key
+    tip = view.block_at(state.height - 1) if state.height > 0 else None
+    parent_hash = tip.hash if tip is not None else ZERO_HASH
+    if (
+        state.round in state.proposed_in
+        or producer_for(config.keepers, parent_hash, state.round) != me
+    ):
+        return state
+    if state.valid_block is not None:
+        block, valid_round, proof = state.valid_block, state.valid_round, state.valid_proof
+    else:
+        justify = view.highest_certificate()
+        if not _justifies_tip(config, justify, state.height, parent_hash):
+            return state
+        block = Block.make(
+            chain_id=config.chain_id,
+            height=state.height,
+            parent_hash=parent_hash,
+            justify=justify,
+            payload=me + u64(state.round),
+        )
+        valid_round, proof = -1, ()
+    payload = proposal_payload(config.chain_id, state.height, state.round, block.hash, valid_round)
+    proposal = Proposal(
+        round=state.round,
+        block=block,
+        valid_round=valid_round,
+        proof=proof,
+        producer=me,
+        signature=config.signer.sign(payload),
+    )
+    effects.append(Broadcast(message=proposal))
+    state = attrs.evolve(state, proposed_in=(*state.proposed_in, state.round))
+    return _accept_proposal(config, state, proposal, view, effects)
+
+
+def _justifies_tip(
+    config: AttesterConfig, justify: Certificate, height: Height, parent_hash: BlockHash
+) -> bool:
+    """``justify`` is a valid finality certificate for the final tip below ``height``."""
+    if height == 0:
+        return justify == Certificate.genesis(config.chain_id)
+    return (
+        justify.height == height - 1
+        and justify.block_hash == parent_hash
+        and certificate_is_valid(justify, config.chain_id, config.validators, config.verifier)
+    )
+
+
+# --- proposals -------------------------------------------------------------------------------
+
+
+def proposal_refusal(
+    config: AttesterConfig, state: AttesterState, p: Any, view: ChainView
+) -> str | None:
+    """Why a proposal for our height is refused, or None when it is valid."""
+    if type(p) is not Proposal:
+        return "malformed_proposal"
+    b = p.block
+    if not (
+        type(b) is Block
+        and type(p.round) is int
+        and type(p.valid_round) is int
+        and type(p.proof) is tuple
+        and type(p.producer) is bytes
+        and type(p.signature) is bytes
+        and type(b.height) is int
+        and type(b.hash) is bytes
+        and type(b.parent_hash) is bytes
+        and type(b.payload) is bytes
+        and type(b.chain_id) is int
+        and type(b.justify) is Certificate
+        and 0 <= p.round < ROUNDS_PER_HEIGHT
+        and -1 <= p.valid_round < p.round + (p.valid_round < 0)
+    ):
+        return "malformed_proposal"
+    if b.chain_id != config.chain_id:
+        return "wrong_chain"
+    if b.height != state.height:
+        return "wrong_height"
+    tip = view.block_at(b.height - 1) if b.height > 0 else None
+    parent_hash = tip.hash if tip is not None else ZERO_HASH
+    if b.parent_hash != parent_hash or not _justifies_tip(config, b.justify, b.height, parent_hash):
+        return "unknown_parent"
+    if producer_for(config.keepers, parent_hash, p.round) != p.producer:
+        return "wrong_producer"
+    payload = proposal_payload(config.chain_id, b.height, p.round, b.hash, p.valid_round)
+    if not config.verifier.verify(p.producer, payload, p.signature):
+        return "bad_signature"
+    try:
+        hash_ok = b.hash_is_valid()
+    except (TypeError, ValueError, OverflowError):
+        hash_ok = False
+    if not hash_ok:
+        return "bad_block_hash"
+    if p.valid_round >= 0 and not _proof_holds(config, p, b.height):
+        return "bad_proof"
+    return None
+
+
+def _proof_holds(config: AttesterConfig, p: Proposal, height: Height) -> bool:
+    seen: set[PeerId] = set()
+    power = 0
+    for v in p.proof:
+        if type(v) is not Vote or v.voter in seen or v.voter not in config.validators:
+            return False
+        if (v.phase, v.height, v.round, v.block_hash) != (
+            ATTEST,
+            height,
+            p.valid_round,
+            p.block.hash,
+        ):
+            return False
+        payload = attest_payload(config.chain_id, height, v.round, v.block_hash)
+        if type(v.signature) is not bytes or not config.verifier.verify(
+            v.voter, payload, v.signature
+        ):
+            return False
+        seen.add(v.voter)
+        power += config.validators.power_of(v.voter)
+    return power >= config.validators.quorum
+
+
+def _on_proposal(
+    config: AttesterConfig, state: AttesterState, event: ProposalReceived, view: ChainView
+) -> Step:
+    if state.control != RUNNING:
+        return Step(state, ())
+    p = event.proposal
+    if type(p) is Proposal and type(p.block) is Block and p.block.height != state.height:
+        return Step(state, ())  # another height: sync or a later round deals with it
+    reason = proposal_refusal(config, state, p, view)
+    if reason is not None:
+        return Step(state, (Rejected(reason=reason, peer=event.peer),))
+    if p.round > state.round + ROUND_WINDOW:
+        return Step(state, ())
+    if p.round > state.round:
+        # The producer the selector names for a later round is there: follow it (round sync).
+        state = _enter_round(state, p.round)
+    effects: list[Any] = []
+    state = _accept_proposal(config, state, p, view, effects)
+    return _settle(config, state, view, effects)
+
+
+def _accept_proposal(
+    config: AttesterConfig, state: AttesterState, p: Proposal, view: ChainView, effects: list[Any]
+) -> AttesterState:
+    b = p.block
+    if _block(state, b.hash) is None and len(state.blocks) < 2 * ROUND_WINDOW:
+        state = attrs.evolve(state, blocks=(*state.blocks, b))
+    for v in p.proof:
+        state = _record(config, state, v)
+    if p.round != state.round or _signed(state.guard, state.round, ATTEST):
+        return state
+    g = state.guard
+    allowed = (
+        g.locked_round < 0
+        or g.locked_hash == b.hash
+        or (p.valid_round >= g.locked_round and p.valid_round >= 0)
+    )
+    if not allowed:
+        return state
+    vote, guard = _sign_vote(config, state, ATTEST, b.hash)
+    state = attrs.evolve(state, guard=guard)
+    effects.append(PersistGuard(guard=guard))
+    effects.append(Broadcast(message=vote))
+    return _record(config, state, vote)
+
+
+# --- votes -----------------------------------------------------------------------------------
+
+
+def vote_refusal(config: AttesterConfig, v: Any) -> str | None:
+    """Why a vote is refused (before its height is looked at), or None."""
+    if type(v) is not Vote or not (
+        type(v.phase) is int
+        and type(v.chain_id) is int
+        and type(v.height) is int
+        and type(v.round) is int
+        and type(v.block_hash) is bytes
+        and type(v.voter) is bytes
+        and type(v.signature) is bytes
+        and v.phase in PHASES
+        and 0 <= v.height <= MAX_U64
+        and 0 <= v.round < ROUNDS_PER_HEIGHT
+    ):
+        return "malformed_vote"
+    if v.chain_id != config.chain_id:
+        return "wrong_chain"
+    if v.voter not in config.validators:
+        return "not_a_keeper"
+    return None
+
+
+def _record(config: AttesterConfig, state: AttesterState, v: Vote) -> AttesterState:
+    for w in state.votes:
+        if w.voter == v.voter and w.round == v.round and w.phase == v.phase:
+            return state  # one vote per keeper per (round, phase): the first one counts
+    return attrs.evolve(state, votes=(*state.votes, v))
+
+
+def _on_vote(
+    config: AttesterConfig, state: AttesterState, event: VoteReceived, view: ChainView
+) -> Step:
+    v = event.vote
+    reason = vote_refusal(config, v)
+    if reason is not None:
+        return Step(state, (Rejected(reason=reason, peer=event.peer),))
+    if (
+        state.control != RUNNING
+        or v.height != state.height
+        or (
+            not state.round <= v.round <= state.round + ROUND_WINDOW
+            and not (v.phase == CONFIRM and v.round < state.round)
+        )
+    ):
+        return Step(state, ())
+    payload = vote_payload(v.phase, config.chain_id, v.height, v.round, v.block_hash)
+    if not config.verifier.verify(v.voter, payload, v.signature):
+        return Step(state, (Rejected(reason="bad_signature", peer=event.peer),))
+    new = _record(config, state, v)
+    if new is state:
+        return Step(state, ())
+    return _settle(config, new, view, [])

@@ -1,0 +1,31 @@
+"""`python -m benchmarks --quick --json` runs and prints the documented shape. No figure is
+asserted: speed targets are read from the printed ratios, never timed in the test suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmarks_print_one_object_of_figures() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    names = [b["name"] for b in report["benchmarks"]]
+    assert {"transitions/sync_server", "conformant/sync_client", "sync_throughput"} <= set(names)
+    for entry in report["benchmarks"]:
+        assert set(entry) == {
+            "name", "value", "unit", "baseline", "baseline_value", "ratio", "target_ratio",
+        }  # fmt: skip
+        assert entry["value"] > 0 and entry["baseline_value"] > 0 and entry["ratio"] > 0

@@ -1,0 +1,233 @@
+"""The wire codec: every message round-trips; garbage, truncated, oversized and mistyped frames
+are refused with a CodecError, never another exception."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from blockfsm.adapters.codec import (
+    HEADER,
+    WIRE_VERSION,
+    CodecError,
+    Hello,
+    Proof,
+    decode_block,
+    decode_body,
+    decode_frame,
+    decode_guard,
+    encode_block,
+    encode_body,
+    encode_frame,
+    encode_guard,
+    to_body,
+)
+from blockfsm.machine.attester import Guard, Proposal, Vote
+from blockfsm.machine.messages import (
+    AdvertiseBlock,
+    AdvertiseCertificate,
+    SyncRequest,
+    SyncResponse,
+)
+from blockfsm.machine.types import MAX_U64, Block, Certificate
+
+u64 = st.integers(0, MAX_U64)
+key = st.binary(min_size=32, max_size=32)
+sig = st.binary(min_size=64, max_size=64)
+certs = st.builds(
+    Certificate,
+    chain_id=u64,
+    view=u64,
+    height=st.integers(-1, 2**63 - 1),
+    block_hash=key,
+    signatures=st.lists(st.tuples(key, sig), max_size=4).map(tuple),
+)
+blocks = st.builds(
+    Block,
+    chain_id=u64,
+    height=st.integers(0, 2**63 - 1),
+    parent_hash=key,
+    justify=certs,
+    payload=st.binary(max_size=64),
+    hash=key,
+)
+i63 = st.integers(0, 2**63 - 1)
+votes = st.builds(
+    Vote,
+    phase=st.integers(0, 1),
+    chain_id=u64,
+    height=i63,
+    round=i63,
+    block_hash=key,
+    voter=key,
+    signature=sig,
+)
+guards = st.builds(
+    Guard,
+    height=i63,
+    locked_round=st.integers(-1, 2**63 - 1),
+    locked_hash=key,
+    signed=st.lists(st.tuples(i63, st.integers(0, 1), key), max_size=3).map(tuple),
+    locked_block=st.none() | blocks,
+    locked_proof=st.lists(votes, max_size=3).map(tuple),
+)
+messages = st.one_of(
+    votes,
+    st.builds(
+        Proposal,
+        round=i63,
+        block=blocks,
+        valid_round=st.integers(-1, 2**63 - 1),
+        proof=st.lists(votes, max_size=3).map(tuple),
+        producer=key,
+        signature=sig,
+    ),
+    st.builds(SyncRequest, chain_id=u64, request_id=u64, start_height=u64, limit=u64),
+    st.builds(
+        SyncResponse,
+        chain_id=u64,
+        request_id=u64,
+        blocks=st.lists(blocks, max_size=3).map(tuple),
+        highest_certificate=certs,
+    ),
+    st.builds(
+        AdvertiseBlock,
+        chain_id=u64,
+        server=key,
+        committed_height=st.integers(-1, 2**63 - 1),
+        timestamp=u64,
+        signature=sig,
+    ),
+    st.builds(AdvertiseCertificate, certificate=certs),
+    st.builds(Hello, chain_id=u64, public_key=key, nonce=key),
+    st.builds(Proof, signature=sig),
+)
+
+
+@given(messages)
+def test_every_message_round_trips(message: object) -> None:
+    assert decode_frame(encode_frame(message)) == message
+
+
+@given(blocks)
+def test_blocks_round_trip_for_storage(block: Block) -> None:
+    assert decode_block(encode_block(block)) == block
+
+
+@given(guards)
+def test_guards_round_trip_for_storage(guard: Guard) -> None:
+    assert decode_guard(encode_guard(guard)) == guard
+
+
+@given(st.binary(max_size=200))
+def test_garbage_is_a_codec_error(data: bytes) -> None:
+    try:
+        decode_frame(data)
+    except CodecError:
+        pass
+    try:
+        decode_body(bytes((WIRE_VERSION,)) + data)
+    except CodecError:
+        pass
+
+
+@given(messages, st.data())
+def test_truncated_frames_are_refused(message: object, data: st.DataObject) -> None:
+    frame = encode_frame(message)
+    cut = data.draw(st.integers(0, len(frame) - 1))
+    with pytest.raises(CodecError):
+        decode_frame(frame[:cut])
+    with pytest.raises(CodecError):
+        decode_body(frame[HEADER.size : max(HEADER.size, cut)])
+
+
+@given(messages)
+def test_oversized_frames_are_refused(message: object) -> None:
+    frame = encode_frame(message)
+    with pytest.raises(CodecError, match="exceeds"):
+        decode_frame(frame, max_frame=len(frame) - HEADER.size - 1)
+    with pytest.raises(CodecError, match="exceeds"):
+        encode_frame(message, max_frame=len(frame) - HEADER.size - 1)
+
+
+@given(messages, st.integers(0, 255).filter(lambda v: v != WIRE_VERSION))
+def test_wrong_version_is_refused(message: object, version: int) -> None:
+    body = bytearray(encode_body(message))
+    body[0] = version
+    with pytest.raises(CodecError, match="version"):
+        decode_body(bytes(body))
+
+
+wrong_values = st.one_of(
+    st.text(max_size=3),
+    st.floats(allow_nan=False),
+    st.integers(-(2**63), -2),
+    st.binary(max_size=3),
+    st.none(),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=2), st.integers(0, 9), max_size=2),
+    st.lists(st.integers(0, 9), max_size=2),
+)
+
+
+def _leaves(tree: object, path: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    if isinstance(tree, list):
+        out = []
+        for i, v in enumerate(tree):
+            if path == () and i == 0:
+                continue  # the tag
+            out.extend(_leaves(v, (*path, i)))
+        return out
+    return [path]
+
+
+def _replace(tree: object, path: tuple[int, ...], value: object) -> object:
+    if not path:
+        return value
+    assert isinstance(tree, list)
+    copy = list(tree)
+    copy[path[0]] = _replace(copy[path[0]], path[1:], value)
+    return copy
+
+
+@given(messages, st.data())
+def test_a_field_of_the_wrong_type_is_refused(message: object, data: st.DataObject) -> None:
+    body = to_body(message)
+    path = data.draw(st.sampled_from(_leaves(body)))
+    value = data.draw(wrong_values)
+    original: object = body
+    for i in path:
+        original = original[i]  # type: ignore[index]
+    raw = bytes((WIRE_VERSION,)) + msgpack.packb(_replace(body, path, value), use_bin_type=True)
+    if isinstance(original, bytes) and isinstance(value, bytes):
+        # Short bytes are wrong for every fixed-size field; a block payload takes any bytes.
+        try:
+            decode_body(raw)
+        except CodecError:
+            return
+        assert len(path) == 3 and path[0] == 3 and path[2] == 4, "only a payload takes it"
+        return
+    with pytest.raises(CodecError):
+        decode_body(raw)
+
+
+@given(messages, st.booleans())
+def test_wrong_arity_is_refused(message: object, longer: bool) -> None:
+    body = to_body(message)
+    body = [*body, 0] if longer else body[:-1]
+    with pytest.raises(CodecError):
+        decode_body(bytes((WIRE_VERSION,)) + msgpack.packb(body, use_bin_type=True))
+
+
+def test_unknown_tag_and_trailing_bytes_are_refused() -> None:
+    with pytest.raises(CodecError, match="tag"):
+        decode_body(bytes((WIRE_VERSION,)) + msgpack.packb([99, 1]))
+    with pytest.raises(CodecError, match="tag"):
+        decode_body(bytes((WIRE_VERSION,)) + msgpack.packb([True, 1, 2, 3, 4]))
+    good = encode_frame(Proof(signature=bytes(64)))
+    with pytest.raises(CodecError, match="after"):
+        decode_frame(good + b"\x00")
+    with pytest.raises(CodecError, match="trailing"):
+        decode_body(good[HEADER.size :] + b"\x00")

@@ -1,0 +1,239 @@
+"""The exhaustive explorer: complete over the default sync system, deterministic, and it finds a
+planted bug with a shortest path written as a replayable ITF trace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from click.testing import CliRunner
+
+from blockfsm.adapters.cli import main
+from blockfsm.adapters.explore import (
+    ClusterSystem,
+    StateInvariant,
+    SyncSystem,
+    bfs,
+    dfs,
+    system_document,
+    write_trace,
+)
+from blockfsm.adapters.replay import replay_document
+from blockfsm.machine import sync_client as client_module
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_the_sync_system_is_explored_completely_and_every_invariant_holds() -> None:
+    result = invoke("explore", "--ticks", "2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["complete"] is True and report["ok"] is True
+    assert report["distinct"] > 100 and report["states"] >= report["distinct"] - 1
+    assert report["depth"] >= 5
+
+
+def test_exploration_is_deterministic_across_runs() -> None:
+    a, b = bfs(SyncSystem(ticks=2)), bfs(SyncSystem(ticks=2))
+    assert (a.states, a.distinct, a.depth) == (b.states, b.distinct, b.depth)
+
+
+def test_state_invariants_are_checked_in_every_state() -> None:
+    """The client does catch up in this system: a claim that it never does is refuted, at the
+    smallest depth (tick, the advertisement, tick, the request, the response)."""
+    system = SyncSystem(ticks=2)
+    system.invariants = (
+        *system.invariants,
+        StateInvariant("never-caught-up", "the client never commits", lambda w: w.committed < 0),
+    )
+    report = bfs(system)
+    assert report.violation is not None and report.violation.property_id == "never-caught-up"
+    shorter = bfs(system, max_depth=len(report.violation.actions) - 1)
+    assert shorter.violation is None and not shorter.complete
+
+
+@pytest.fixture
+def certificates_unchecked(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The planted bug: the client takes any certificate as valid."""
+    monkeypatch.setattr(client_module, "certificate_is_valid", lambda *args: True)
+    return monkeypatch
+
+
+def test_a_planted_bug_is_found_with_a_shortest_path_and_replays(
+    certificates_unchecked: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    result = invoke("explore", "--json", "--trace-dir", str(tmp_path))
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    violation = report["violation"]
+    depth = violation["depth"]
+    assert report["complete"] is False and violation["property"] in ("conformance", "SC-2")
+    assert violation["path"][-1].startswith("forge")  # the forged reply is the step that breaks it
+    # Shortest: nothing within one action less breaks anything.
+    assert bfs(SyncSystem(), max_depth=depth - 1).violation is None
+
+    path = Path(report["trace_file"])
+    document = json.loads(path.read_text())
+    assert document["#meta"]["kind"] == "system" and len(document["states"]) == depth + 1
+    assert [s["mbt::actionTaken"] for s in document["states"]][-1] == "forge"
+    assert replay_document(document).verdict == "reproduces"
+    text = invoke("replay", str(path))
+    assert text.exit_code == 1 and "reproduces" in text.stdout
+
+    certificates_unchecked.undo()  # the fix
+    fixed = replay_document(document)
+    assert fixed.verdict == "diverges" and fixed.step == depth
+
+
+def test_the_text_report_prints_the_shortest_path(
+    certificates_unchecked: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    result = invoke("explore", "--trace-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert "Shortest path (4 actions" in result.stdout and "trace written to" in result.stdout
+
+
+def test_depth_bounded_dfs_finds_the_bug_and_respects_its_bound(
+    certificates_unchecked: pytest.MonkeyPatch,
+) -> None:
+    found = dfs(SyncSystem(), max_depth=6)
+    assert found.violation is not None and len(found.violation.actions) <= 6
+    certificates_unchecked.undo()
+    clean = dfs(SyncSystem(ticks=2), max_depth=5)
+    assert clean.violation is None and clean.depth == 5 and not clean.complete
+
+
+def test_a_system_trace_of_a_changed_system_state_diverges() -> None:
+    system = SyncSystem(ticks=2)
+    invariant = StateInvariant("never-caught-up", "-", lambda w: w.committed < 0)
+    system.invariants = (*system.invariants, invariant)
+    report = bfs(system)
+    assert report.violation is not None
+    document = json.loads(json.dumps(system_document(system, report.violation)))
+    # The recorded invariant is not one of the registered system's: replay runs the real system,
+    # in which every step matches, so it reports that the recorded failure no longer happens.
+    result = replay_document(document)
+    assert result.verdict == "diverges" and "every step now passes" in result.detail
+    document["states"][2]["system"]["value"]["now"] = 5_000
+    result = replay_document(document)
+    assert result.verdict == "diverges" and result.step == 2
+    assert [d.path for d in result.differences] == ["system.now"]
+
+
+# --- symmetry reduction, on a system where it is sound ------------------------------------------
+
+
+@attrs.frozen
+class Counters:
+    """N interchangeable counters, each may step up to K: permuting them commutes with every
+    step, so a state and its sorted permutation have the same futures."""
+
+    n: int
+    k: int
+    symmetric: bool
+    name: str = "counters"
+    invariants: tuple[StateInvariant, ...] = (
+        StateInvariant("bounded", "no counter passes 3", lambda s: max(s, default=0) <= 3),
+    )
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {"n": self.n, "k": self.k}
+
+    def initial(self) -> tuple[int, ...]:
+        return (0,) * self.n
+
+    def actions(self, state: tuple[int, ...]) -> list[int]:
+        return [i for i, v in enumerate(state) if v < self.k]
+
+    def step(self, state: tuple[int, ...], i: int) -> tuple[int, ...]:
+        return (*state[:i], state[i] + 1, *state[i + 1 :])
+
+    def key(self, state: tuple[int, ...]) -> bytes:
+        return bytes(sorted(state) if self.symmetric else state)
+
+
+def test_symmetry_reduction_visits_one_state_per_class() -> None:
+    full = bfs(Counters(n=4, k=3, symmetric=False))
+    reduced = bfs(Counters(n=4, k=3, symmetric=True))
+    assert full.complete and reduced.complete
+    assert full.distinct == 4**4  # every vector in 0..3
+    assert reduced.distinct == 35  # multisets of size 4 over 4 values: C(7, 4)
+    assert full.depth == reduced.depth == 12
+
+
+def test_check_json_reports_the_exploration(tmp_path: Path) -> None:
+    result = invoke(
+        "check", "--machine", "sync_server", "--budget", "0.5", "--seed", "1", "--json",
+        "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    exploration = json.loads(result.stdout)["exploration"]
+    assert exploration["complete"] is True and exploration["states"] > 1_000
+    assert exploration["depth"] > 10
+
+
+def test_explore_refuses_bad_arguments_clearly() -> None:
+    for args in (["explore", "--dfs"], ["explore", "--nodes", "4"], ["explore", "--ticks", "-1"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "Error" in result.output
+
+
+def test_write_trace_writes_nothing_without_a_violation(tmp_path: Path) -> None:
+    system = SyncSystem(ticks=1)
+    assert write_trace(system, bfs(system), tmp_path) is None
+
+
+# --- the node cluster ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def attester_signs_twice(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The issue's planted bug: an attester that signs again in a round it already signed in."""
+    from blockfsm.machine import attester
+
+    monkeypatch.setattr(attester, "_signed", lambda *args: False)
+    return monkeypatch
+
+
+def test_an_attester_that_signs_twice_per_height_is_found_with_a_shortest_path(
+    attester_signs_twice: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    result = invoke(
+        "explore", "--system", "cluster", "--nodes", "4", "--heights", "3", "--json",
+        "--trace-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    violation = report["violation"]
+    assert violation["property"] == "C-4"
+    # The equivocating producer's tick, then its block and the twin reach one honest node.
+    assert violation["depth"] == 3 and violation["path"][0] == "tick"
+    assert all("Proposal 1->" in step for step in violation["path"][1:])
+    system = ClusterSystem()
+    assert bfs(system, max_depth=2).violation is None  # nothing shorter
+
+    document = json.loads(Path(report["trace_file"]).read_text())
+    assert replay_document(document).verdict == "reproduces"
+    attester_signs_twice.undo()
+    fixed = replay_document(document)
+    assert fixed.verdict == "diverges" and fixed.step == 3
+
+
+def test_the_honest_cluster_keeps_its_invariants_to_a_bounded_depth() -> None:
+    report = bfs(ClusterSystem(), max_depth=3)
+    assert report.violation is None and report.depth == 3 and not report.complete
+    assert report.distinct > 50
+
+
+def test_a_violation_in_the_initial_state_is_reported_at_depth_zero() -> None:
+    system = SyncSystem(ticks=1)
+    system.invariants = (StateInvariant("never", "nothing holds", lambda w: False),)
+    for report in (bfs(system), dfs(system, max_depth=3)):
+        assert report.violation is not None and report.violation.actions == ()
+        assert report.depth == 0

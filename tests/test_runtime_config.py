@@ -1,0 +1,106 @@
+"""Node config files and key files: every bad field is a clear error; keys are 0600."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from blockfsm.adapters.cli import main
+from blockfsm.adapters.config import ConfigFileError, load_config
+from blockfsm.adapters.keys import KeyFileError, load_key_file, write_key_file
+
+KEY = "ab" * 32
+GOOD = f"""
+chain_id = 3
+key_file = "n.key"
+data_dir = "data"
+listen = "127.0.0.1:7000"
+validators = ["{KEY}", "{"cd" * 32}"]
+[[peers]]
+key = "{KEY}"
+address = "localhost:7001"
+[timeouts]
+tick = 50
+[store]
+map_size_mb = 64
+[source]
+key_files = ["n.key"]
+max_height = 10
+"""
+
+
+def test_a_good_config_loads(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(GOOD)
+    cfg = load_config(tmp_path / "c.toml")
+    assert cfg.chain_id == 3 and cfg.listen_port == 7000 and cfg.tick == 50
+    assert cfg.key_file == tmp_path / "n.key" and cfg.peers[0].host == "localhost"
+    assert cfg.map_size_mb == 64 and cfg.source_max_height == 10
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("chain_id = 3", "chain_id = -3", "chain_id"),
+        ("chain_id = 3", 'chain_id = "3"', "chain_id"),
+        ("chain_id = 3", "", "missing required field chain_id"),
+        ('key_file = "n.key"', "key_file = 5", "key_file"),
+        ('data_dir = "data"', 'data_dir = ""', "data_dir"),
+        ('listen = "127.0.0.1:7000"', 'listen = "127.0.0.1"', "listen"),
+        ('listen = "127.0.0.1:7000"', 'listen = "h:99999"', "listen"),
+        (f'validators = ["{KEY}", ', 'validators = ["zz", ', "validators[0]"),
+        (f'validators = ["{KEY}", ', f'validators = ["{KEY}", "{KEY}", ', "twice"),
+        (f'key = "{KEY}"', 'key = "abcd"', "peers[0].key"),
+        ('address = "localhost:7001"', 'address = "x"', "peers[0].address"),
+        ("tick = 50", "tick = 0", "timeouts.tick"),
+        ("tick = 50", "tock = 50", "unknown field(s) in [timeouts]"),
+        ("map_size_mb = 64", "map_size_mb = 0", "store.map_size_mb"),
+        ("max_height = 10", "max_height = -1", "source.max_height"),
+        ("chain_id = 3", "chain_id = 3\ncolour = 1", "unknown field(s): colour"),
+        ("chain_id = 3", "chain_id = = 3", "not valid TOML"),
+    ],
+)
+def test_every_bad_field_is_a_clear_error(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in GOOD
+    (tmp_path / "c.toml").write_text(GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigFileError, match=r"c\.toml") as info:
+        load_config(tmp_path / "c.toml")
+    assert message in str(info.value)
+
+
+def test_keygen_writes_a_0600_key_that_loads(tmp_path: Path) -> None:
+    out = tmp_path / "k.key"
+    result = CliRunner().invoke(main, ["keygen", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    signer = load_key_file(out)
+    assert signer.public_key.hex() == result.output.strip()
+    again = CliRunner().invoke(main, ["keygen", "--out", str(out)])
+    assert again.exit_code != 0 and "refusing to overwrite" in again.output
+
+
+def test_bad_key_files_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "k.key"
+    signer = write_key_file(path)
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError, match="too open"):
+        load_key_file(path)
+    os.chmod(path, 0o600)
+    text = path.read_text()
+    path.write_text(text.replace(signer.public_key.hex(), "00" * 32))
+    with pytest.raises(KeyFileError, match="does not match"):
+        load_key_file(path)
+    path.write_text("not json")
+    with pytest.raises(KeyFileError, match="not JSON"):
+        load_key_file(path)
+    with pytest.raises(KeyFileError, match="cannot read"):
+        load_key_file(tmp_path / "missing.key")
+
+
+def test_node_command_reports_a_bad_config(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(GOOD.replace("tick = 50", "tick = 'x'"))
+    result = CliRunner().invoke(main, ["node", "--config", str(tmp_path / "c.toml")])
+    assert result.exit_code != 0 and "timeouts.tick" in result.output
