@@ -29,19 +29,6 @@ from __future__ import annotations
 from typing import Any
 
 from blockfsm.machine.producer_view import BlockRef
-from blockfsm.spec.producer_rules import (
-    MAX_U64,
-    ancestor_blocks,
-    ancestor_on_fallback,
-    block_id_of,
-    candidate_bytes,
-    derived_selector,
-    is_u64,
-    named_by,
-    next_round_quorum,
-    next_round_success_bytes,
-    next_round_vote_bytes,
-)
 from blockfsm.spec.language import (
     Guard,
     Invariant,
@@ -54,6 +41,19 @@ from blockfsm.spec.language import (
     ignore,
     reject,
     row,
+)
+from blockfsm.spec.producer_rules import (
+    MAX_U64,
+    ancestor_blocks,
+    ancestor_on_fallback,
+    block_id_of,
+    candidate_bytes,
+    derived_selector,
+    is_u64,
+    named_by,
+    next_round_quorum,
+    next_round_success_bytes,
+    next_round_vote_bytes,
 )
 
 IDLE = "Idle"
@@ -223,7 +223,7 @@ def tick_regressed(state: Any, event: Any) -> bool:
     return type(now) is not int or not 0 <= now <= MAX_U64 or now < state.now
 
 
-def common_section_outcome(config: Any, view: Any, head: Any) -> tuple[str, bool]:  # noqa: C901
+def common_section_outcome(config: Any, view: Any, head: Any) -> tuple[str, bool]:
     """The spec's ``update_candidate_common_section``: (outcome, produced on the fallback path).
 
     Outcomes in priority order: ``not_in_keeper_set`` (AbortNotInBKSet); ``chain_broken``

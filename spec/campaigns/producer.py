@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
 from blockfsm.machine.core import Tick
+from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.producer import (
     PRODUCER,
     AttestationReceived,
@@ -22,6 +23,7 @@ from blockfsm.machine.producer import (
     ParentInvalidated,
     ProducerConfig,
     ProducerState,
+    RebroadcastCandidate,
     Restarted,
     RestoreMessages,
     Start,
@@ -29,8 +31,6 @@ from blockfsm.machine.producer import (
     StateSyncRequested,
     Stop,
 )
-from blockfsm.machine.crypto import StandInVerifier
-from blockfsm.machine.producer import RebroadcastCandidate
 from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
     GENESIS_ID,
@@ -463,31 +463,37 @@ class ProducerTest(MachineTest):
     def takeover(self, i: int, lock: bool) -> None:
         """A round > 0 takeover on a block; with ``lock``, one keeper reports a candidate another
         producer signed on that block, which must be re-broadcast instead of built upon."""
-        assert self.tree is not None
         block_id = self._pick(i)
-        params = self._params_on(block_id, 1)
-        if lock and params.round > 0:
-            info = self.tree.block(block_id)
-            assert info is not None
-            author = self.signers[-1]
-            block = build_block(
-                BlockRef(block_id=block_id, seq_no=info.seq_no, height=info.height),
-                self.tree.states.get(block_id, GENESIS_STATE),
-                (55_555,),
-                author.public_key,
-            )
-            self.tree.states[block.block_id] = block.state
-            keepers = self.tree.keeper_set()
-            seed, index = derived_selector(info.selector, keepers.seed, len(keepers.members), 0)
-            candidate = CandidateBlock(
-                block=block,
-                round=params.round - 1,
-                selector=ProducerSelector(seed=seed, index=index),
-                fallback=False,
-                signature=author.sign(candidate_bytes(block, params.round - 1, seed, index, False)),
-            )
-            params = attrs.evolve(params, votes=self._votes(params.round, block_id, candidate))
-        self._start(params)
+        self._start(self._locked_params(block_id, 1) if lock else self._params_on(block_id, 1))
+
+    def _locked_params(self, block_id: bytes, at_least: int) -> StartParams:
+        """A takeover on ``block_id`` in the first round >= ``at_least`` that selects us, one
+        keeper's vote reporting a candidate another producer signed on that block (when the round
+        is > 0, that is when we are a keeper)."""
+        assert self.tree is not None
+        params = self._params_on(block_id, at_least)
+        if params.round == 0:
+            return params
+        info = self.tree.block(block_id)
+        assert info is not None
+        author = self.signers[-1]
+        block = build_block(
+            BlockRef(block_id=block_id, seq_no=info.seq_no, height=info.height),
+            self.tree.states.get(block_id, GENESIS_STATE),
+            (55_555, params.round),
+            author.public_key,
+        )
+        self.tree.states[block.block_id] = block.state
+        keepers = self.tree.keeper_set()
+        seed, index = derived_selector(info.selector, keepers.seed, len(keepers.members), 0)
+        candidate = CandidateBlock(
+            block=block,
+            round=params.round - 1,
+            selector=ProducerSelector(seed=seed, index=index),
+            fallback=False,
+            signature=author.sign(candidate_bytes(block, params.round - 1, seed, index, False)),
+        )
+        return attrs.evolve(params, votes=self._votes(params.round, block_id, candidate))
 
     # --- the block tree -------------------------------------------------------------------
 
@@ -814,6 +820,83 @@ class ProducerTest(MachineTest):
                 if last is not None:
                     self.tree.update(last.block_id, invalidated=True)
                 self._tick_period()
+
+        self._rows_in_every_state()
+
+    def _locked_start(self) -> None:
+        assert self.tree is not None
+        self._start(self._locked_params(self.tree.last_finalized().block_id, self.max_round + 1))
+
+    def _rows_in_every_state(self) -> None:
+        """Rows a random run may miss, driven in each control state: a takeover reporting a
+        locked block (Idle, Stopped, Armed, Producing, Holding); in Holding, each event that
+        leaves the hold as it is or releases it; in Producing, a due head whose selector names
+        another keeper."""
+        assert self.tree is not None
+        self._heal_keepers()
+        self.feed(Restarted())
+        self._locked_start()  # Idle
+        self._fresh_session(1)
+        self.feed(Stop())
+        self._locked_start()  # Stopped
+        self._fresh_session(0)
+        self._locked_start()  # Armed
+        self._fresh_session(1)
+        self._locked_start()  # Producing
+        stray = build_block(self.tree_genesis, GENESIS_STATE, (), self.me)
+        for action in (
+            "locked",
+            "same",
+            "stale_build",
+            "inconsistent",
+            "accept",
+            "final_noted",
+            "waiting",
+            "sync",
+            "stop",
+        ):
+            if not self._holding():
+                continue
+            if action == "locked":
+                self._locked_start()
+            elif action == "same" and self.last_params is not None:
+                self.feed(Start(params=self.last_params))
+            elif action == "stale_build":
+                self.feed(BlockBuilt(session=2**40, build_id=0, block=stray))
+            elif action == "inconsistent":
+                self.inconsistent_build()
+            elif action == "accept" and self.pending:
+                self._answer(self.pending.pop(0))
+            elif action == "final_noted":
+                self.feed(FinalizationAdvanced(block_id=GENESIS_ID, seq_no=0))
+            elif action == "waiting":
+                self.feed(Tick(now=self.now))
+            elif action == "sync":
+                self.feed(StateSyncRequested(seq_no=0))
+            elif action == "stop":
+                self.feed(Stop())
+        self._not_selected_tick()
+
+    def _not_selected_tick(self) -> None:
+        """Producing with a due head whose selector, over a keeper set the view changed without a
+        KeeperSetChanged (so the assumptions check sees no new epoch), names another keeper."""
+        assert self.tree is not None
+        self._fresh_session(1)
+        s = self.st8
+        parent = self.tree.block(s.buffer[0].parent_id) if s.buffer else None
+        if parent is None:
+            return
+        rounds = s.round if s.last_produced is None else 0
+        others = [x.public_key for x in self.signers[1:]]
+        for n in range(1, len(others) + 1):
+            members = (self.me, *others[:n])
+            for k in range(8):
+                keepers = KeeperSet(epoch=self.epoch, seed=b"moved-%d" % k, members=members)
+                seed, i = derived_selector(parent.selector, keepers.seed, len(members), rounds)
+                if producer_order(members, seed)[i] != self.me:
+                    self.tree.set_keeper_set(keepers)
+                    self._tick_period()
+                    return
 
 
 CAMPAIGN = Campaign(spec=SPEC, test_class=ProducerTest, stats=ProducerTest.STATS)

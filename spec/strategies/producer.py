@@ -33,10 +33,10 @@ from blockfsm.machine.producer_view import (
     ProducedBlock,
     SigningGuard,
 )
-from blockfsm.spec.producer_rules import MAX_U64
-from blockfsm.spec.producer_rules import make_block as build_block
 from blockfsm.spec.producer import ACTIVE as SPEC_ACTIVE
 from blockfsm.spec.producer import HOLD_ANCESTOR, HOLD_ATTESTATION, HOLDING, SPEC
+from blockfsm.spec.producer_rules import MAX_U64
+from blockfsm.spec.producer_rules import make_block as build_block
 from blockfsm.spec.strategies.chains import u64_or_garbage
 
 GOOD_ID = b"\x11" * 32
