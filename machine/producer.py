@@ -281,7 +281,7 @@ class ProducerState:
     epoch: int = -1
     in_keeper_set: bool = True
     state_sync_at: int = -1
-    guard: SigningGuard = SigningGuard()
+    guard: SigningGuard = attrs.field(factory=SigningGuard)
 
 
 def initial(config: ProducerConfig, guard: SigningGuard | None = None) -> ProducerState:
