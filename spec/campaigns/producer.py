@@ -21,6 +21,7 @@ from blockfsm.machine.producer import (
     FinalizationAdvanced,
     KeeperSetChanged,
     ParentInvalidated,
+    PersistSigningGuard,
     ProducerConfig,
     ProducerState,
     RebroadcastCandidate,
@@ -30,6 +31,7 @@ from blockfsm.machine.producer import (
     StartParams,
     StateSyncRequested,
     Stop,
+    initial,
 )
 from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
@@ -40,6 +42,7 @@ from blockfsm.machine.producer_view import (
     InMemoryBlockTree,
     KeeperSet,
     NextRoundVote,
+    SigningGuard,
 )
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Stats
@@ -82,6 +85,7 @@ class ProducerTest(MachineTest):
         self.probed: set[str] = set()
         self.probing = False
         self.foreign_tip = b""
+        self.persisted: SigningGuard | None = None
 
     @initialize(
         data=st.data(),
@@ -170,6 +174,8 @@ class ProducerTest(MachineTest):
                 self.queue.extend(e.messages)
             elif kind is RebroadcastCandidate:
                 self.tree.add(e.candidate.block, selector=e.candidate.selector)
+            elif kind is PersistSigningGuard:
+                self.persisted = e.guard
         return effects
 
     def _pick(self, i: int) -> bytes:
@@ -286,6 +292,18 @@ class ProducerTest(MachineTest):
     @rule()
     def restart_node(self) -> None:
         self.feed(Restarted())
+
+    @rule()
+    def crash(self) -> None:
+        """A real crash: the process starts again from a fresh ``initial`` holding only the last
+        guard a ``PersistSigningGuard`` stored; builds in flight are lost, and the node learns
+        the keeper set again. The ``Restarted`` step first tells the monitors that memory is
+        gone; the state it leaves is then replaced by the fresh one."""
+        assert self.config is not None and self.tree is not None
+        self.feed(Restarted())
+        self.state = initial(self.config, self.persisted)
+        self.pending.clear()
+        self.feed(KeeperSetChanged(keepers=self.tree.keeper_set()))
 
     @rule(seq_no=st.integers(min_value=0, max_value=30))
     def state_sync(self, seq_no: int) -> None:
@@ -760,9 +778,10 @@ class ProducerTest(MachineTest):
             if self.st8.control == "Holding":
                 self._check_pl1()
                 break
-        # Equivocation: two blocks broadcast in a round, then (after a Stop, or a restart) a
-        # Start in the same round on the first of them would sign the second height again.
-        for interruption in (Stop(), Restarted()):
+        # Equivocation: two blocks broadcast in a round, then (after a Stop, a restart or a
+        # crash) a Start in the same round on the first of them would sign the second height
+        # again.
+        for interruption in ("stop", "restart", "crash"):
             self._fresh_session(1)
             first = None
             for _ in range(2):
@@ -773,11 +792,14 @@ class ProducerTest(MachineTest):
                 if first is None and self.st8.last_produced is not None:
                     first = self.st8.last_produced
             if first is not None and self.last_params is not None:
-                self.feed(interruption)
+                if interruption == "stop":
+                    self.feed(Stop())
+                elif interruption == "restart":
+                    self.feed(Restarted())
+                else:
+                    self.crash()
                 params = self.last_params
-                self._start(
-                    params if type(interruption) is Restarted else self._other_params(params)
-                )
+                self._start(params if interruption != "stop" else self._other_params(params))
                 while self.pending and not self.st8.buffer:
                     self._answer(self.pending.pop(0))
                 self._attest_all()
