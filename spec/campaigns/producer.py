@@ -10,7 +10,7 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
-from blockfsm.machine.core import Tick
+from blockfsm.machine.core import Rejected, Tick
 from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.producer import (
     PRODUCER,
@@ -86,6 +86,7 @@ class ProducerTest(MachineTest):
         self.probing = False
         self.foreign_tip = b""
         self.persisted: SigningGuard | None = None
+        self.latest_keepers: KeeperSet | None = None
 
     @initialize(
         data=st.data(),
@@ -159,6 +160,10 @@ class ProducerTest(MachineTest):
     def feed(self, event: Any) -> tuple[Any, ...]:
         assert self.tree is not None
         effects = self.apply(event, self.tree.snapshot())
+        if type(event) is KeeperSetChanged and not any(type(e) is Rejected for e in effects):
+            k = event.keepers
+            if self.latest_keepers is None or k.epoch > self.latest_keepers.epoch:
+                self.latest_keepers = k
         probe = self.state.control + ("+announced" if self.state.guard.announced else "")
         if probe not in self.probed:
             self.probed.add(probe)
@@ -297,13 +302,14 @@ class ProducerTest(MachineTest):
     def crash(self) -> None:
         """A real crash: the process starts again from a fresh ``initial`` holding only the last
         guard a ``PersistSigningGuard`` stored; builds in flight are lost, and the node learns
-        the keeper set again. The ``Restarted`` step first tells the monitors that memory is
+        the latest keeper set again. The ``Restarted`` step first tells the monitors that memory is
         gone; the state it leaves is then replaced by the fresh one."""
         assert self.config is not None and self.tree is not None
-        self.feed(Restarted())
+        self.apply(Restarted(), self.tree.snapshot())  # no probe: the state is replaced at once
         self.state = initial(self.config, self.persisted)
         self.pending.clear()
-        self.feed(KeeperSetChanged(keepers=self.tree.keeper_set()))
+        known = self.latest_keepers
+        self.feed(KeeperSetChanged(keepers=known if known is not None else self.tree.keeper_set()))
 
     @rule(seq_no=st.integers(min_value=0, max_value=30))
     def state_sync(self, seq_no: int) -> None:
