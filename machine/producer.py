@@ -1,25 +1,48 @@
 """The block producer as a pure machine. Its rules are stated in ``blockfsm.spec.producer``.
 
+Public API (what an embedding node uses):
+
+- ``PRODUCER`` (the ``MachineDef``), ``ProducerConfig`` (``signer``, and ``verifier`` for the
+  keepers' NextRound votes), ``initial(config, guard=None)``: pass the last ``SigningGuard``
+  persisted by a ``PersistSigningGuard`` effect after a crash, or None on first start.
+- Events: ``Start(params=StartParams(parent_id, parent_seq_no, parent_height, round, votes))``,
+  ``Stop``, ``Tick``, ``BlockBuilt``, ``AttestationReceived``, ``FinalizationAdvanced``,
+  ``KeeperSetChanged``, ``ParentInvalidated``, ``StateSyncRequested``, ``Restarted``.
+- Effects, executed in order: ``PersistSigningGuard`` (write it durably before executing any later
+  effect of the same step: the signatures after it are released only once it is stored),
+  ``StartExecutor``, ``StopExecutor``, ``BuildBlock``, ``SendToSelf``, ``BroadcastCandidate``,
+  ``RebroadcastCandidate``, ``BroadcastNextRoundSuccess``, ``SaveOptimisticState``,
+  ``ExternalMessageFeedback``, ``RestoreMessages``, ``Rejected``.
+- The view (``ProducerView``) gives each block's selector, so a Start names who may produce:
+  ``child_selector(parent's selector, seed, N, round)`` must name us.
+
 Rules this module enforces, in the order a step applies them:
 
 1. Malformed input is refused with a counted ``Rejected``; nothing raises for bad input.
 2. ``Start(params)`` picks the continuation point: the last produced block if this node already
    produced under equal params, else the Start's parent. Below the last finalized seq_no it falls
-   back to ``Idle``; otherwise it announces a round > 0 takeover (``BroadcastNextRoundSuccess``),
-   starts the executor and requests the first build. A Start with new params while running drops
-   the buffer first. ``Stop`` (absent upstream) drops the buffer; both keep nothing running.
+   back to ``Idle``. The parent must be known to the view, and the selector derived from the
+   parent's selector and the round must name us (we in both keeper sets), else the Start is
+   refused. A round > 0 takeover needs NextRound votes from ceil((N+1)/2) distinct keepers
+   (right round and parent, signed); it announces ``NextRoundSuccess`` once per (round, parent
+   height), never for another parent at that height; if a valid vote reports a locked
+   (attested) candidate on the parent, that block is re-broadcast and nothing is produced.
+   Otherwise it starts the executor and requests the first build. A Start with new params while
+   running drops the buffer first. ``Stop`` (absent upstream) drops the buffer.
 3. One build request is outstanding at a time; its ``BlockBuilt`` must extend the tip by one.
+   An inconsistent answer is rejected, its messages restored and the build asked for again.
    Builds from a superseded request or session have their messages restored. The buffer holds at
    most ``buffer_cap`` blocks: building pauses while it is full.
 4. On a due ``Tick`` the buffer head goes through ``update_candidate_common_section``; the outcome
-   decides: broadcast (after the assumptions check and the (height, round) signing guard), hold
-   (NotReadyYet until an ``AttestationReceived``, AncestorIsNotReadyYet until the next due Tick;
-   a released block is re-evaluated at the following Tick)
-   or stop and drop everything (AbortNotInBKSet, FailedToBuildChainToTheLastFinalizedBlock, a head
-   at or below finality, leaving the keeper set, a (height, round) already signed).
+   decides: broadcast (after the assumptions check, the selector check and the durable (height,
+   round) signing guard), hold (NotReadyYet, AncestorIsNotReadyYet: re-evaluated after the next
+   due Tick, attestation, finality change or keeper-set change), or stop and drop everything
+   (AbortNotInBKSet, FailedToBuildChainToTheLastFinalizedBlock, a head at or below finality,
+   leaving the keeper set, a selector naming another keeper, a (height, round) already signed).
 5. Every discarded block's messages are restored; every broadcast block's feedback is sent, and
    optimistic state is saved on the ``save_state_frequency`` boundaries and for a state sync.
-6. ``Restarted`` forgets everything in memory; the signing guard and keeper-set knowledge survive.
+6. ``Restarted`` forgets everything in memory but the persisted guard (and, in this model, the
+   keeper-set knowledge and session counters); a real crash is ``initial(config, guard)``.
 """
 
 from __future__ import annotations
@@ -30,12 +53,13 @@ from typing import Any
 import attrs
 
 from blockfsm.machine.core import MachineDef, Rejected, Step, Tick, require, require_int
-from blockfsm.machine.crypto import Signer, require_signer
+from blockfsm.machine.crypto import Signer, Verifier, require_signer
 from blockfsm.machine.producer_selection import (
     ProducerSelector,
+    child_selector,
     misses_primary,
+    next_round_quorum,
     required_attestations,
-    selector_for,
 )
 from blockfsm.machine.producer_view import (
     PRODUCER_BLOCK_DOMAIN,
@@ -43,16 +67,27 @@ from blockfsm.machine.producer_view import (
     CandidateBlock,
     KeeperSet,
     NextRoundSuccess,
+    NextRoundVote,
     ProducedBlock,
     ProducerView,
+    SigningGuard,
     candidate_payload,
     next_round_payload,
+    next_round_vote_payload,
     produced_block_id,
 )
 from blockfsm.machine.types import MAX_U64
 from blockfsm.spec.producer import ARMED, HOLDING, IDLE, PRODUCING, SPEC, STOPPED
 
-__all__ = ["PRODUCER", "PRODUCER_BLOCK_DOMAIN", "ProducerConfig", "ProducerState"]
+__all__ = [
+    "PRODUCER",
+    "PRODUCER_BLOCK_DOMAIN",
+    "NextRoundVote",
+    "ProducerConfig",
+    "ProducerState",
+    "SigningGuard",
+    "initial",
+]
 
 UPSTREAM_BUFFER_CAP = 30
 _ACTIVE = (ARMED, PRODUCING, HOLDING)
@@ -64,6 +99,7 @@ class ProducerConfig:
     state saved every 200 blocks."""
 
     signer: Signer = attrs.field(eq=False, hash=False)
+    verifier: Verifier | None = attrs.field(default=None, eq=False, hash=False)
     buffer_cap: int = UPSTREAM_BUFFER_CAP
     production_period: int = 297
     save_state_frequency: int = 200
@@ -89,12 +125,14 @@ class ProducerConfig:
 
 @attrs.frozen(kw_only=True)
 class StartParams:
-    """Upstream's StartBlockProducerThreadInitialParameters, reduced to the continuation point."""
+    """Upstream's StartBlockProducerThreadInitialParameters, reduced to the continuation point;
+    a round > 0 takeover carries the keepers' NextRound votes for (round, parent)."""
 
     parent_id: bytes
     parent_seq_no: int
     parent_height: int
     round: int
+    votes: tuple[NextRoundVote, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -173,6 +211,20 @@ class BuildBlock:
 
 
 @attrs.frozen(kw_only=True)
+class PersistSigningGuard:
+    """Store ``guard`` durably before executing the rest of the step's effects."""
+
+    guard: SigningGuard
+
+
+@attrs.frozen(kw_only=True)
+class RebroadcastCandidate:
+    """Send again a locked candidate another producer signed (a NextRound takeover)."""
+
+    candidate: CandidateBlock
+
+
+@attrs.frozen(kw_only=True)
 class SendToSelf:
     candidate: CandidateBlock
 
@@ -211,7 +263,7 @@ class RestoreMessages:
 
 @attrs.frozen(kw_only=True)
 class ProducerState:
-    """``signed`` holds (round, highest height, highest seq_no) signed in that round."""
+    """``guard`` is the durable part (see ``SigningGuard``); the rest lives in memory only."""
 
     control: str
     now: int = -1
@@ -229,11 +281,15 @@ class ProducerState:
     epoch: int = -1
     in_keeper_set: bool = True
     state_sync_at: int = -1
-    signed: tuple[tuple[int, int, int], ...] = ()
+    guard: SigningGuard = attrs.field(factory=SigningGuard)
 
 
-def initial(config: ProducerConfig) -> ProducerState:
-    return ProducerState(control=IDLE)
+def initial(config: ProducerConfig, guard: SigningGuard | None = None) -> ProducerState:
+    """A fresh producer; after a crash pass the last guard a ``PersistSigningGuard`` stored."""
+    if guard is None:
+        return ProducerState(control=IDLE)
+    require(type(guard) is SigningGuard, "guard must be a SigningGuard or None")
+    return ProducerState(control=IDLE, guard=guard)
 
 
 # --- update_candidate_common_section ---------------------------------------------------------
@@ -255,11 +311,12 @@ class CommonSection:
 
 
 def update_candidate_common_section(
-    config: ProducerConfig, view: ProducerView, block: ProducedBlock
+    config: ProducerConfig, view: ProducerView, block: ProducedBlock, rounds: int = 0
 ) -> CommonSection:
     """Walk from ``block``'s parent to the last finalized block and decide whether ``block`` may
     be signed now. Severity order: AbortNotInBKSet, FailedToBuildChain..., AncestorIsNotReadyYet,
-    NotReadyYet, Success (a missing ancestor hides anything above it)."""
+    NotReadyYet, Success (a missing ancestor hides anything above it). On Success the selector is
+    the parent's moved by ``rounds`` (the caller checks that it names us)."""
     keepers = view.keeper_set()
     members = keepers.members
     key = config.signer.public_key
@@ -270,6 +327,7 @@ def update_candidate_common_section(
     not_ready = attestations_missing = fallback = False
     seq_no = block.seq_no
     info = view.block(block.parent_id)
+    parent_selector = info.selector if info is not None else None
     while True:
         if info is None:
             not_ready = True
@@ -298,9 +356,12 @@ def update_candidate_common_section(
         return CommonSection(outcome=ANCESTOR_NOT_READY_YET)
     if attestations_missing:
         return CommonSection(outcome=NOT_READY_YET)
-    return CommonSection(
-        outcome=SUCCESS, selector=selector_for(members, keepers.seed, key), fallback=fallback
-    )
+    selector = child_selector(parent_selector, keepers.seed, n, rounds)
+    return CommonSection(outcome=SUCCESS, selector=selector, fallback=fallback)
+
+
+def selected_producer(members: tuple[bytes, ...], selector: ProducerSelector) -> bytes | None:
+    return selector.producer(members)
 
 
 # --- step ----------------------------------------------------------------------------------------
@@ -345,7 +406,7 @@ def _halt(state: ProducerState, control: str, *, keep_progress: bool) -> Produce
         epoch=state.epoch,
         in_keeper_set=state.in_keeper_set,
         state_sync_at=state.state_sync_at,
-        signed=state.signed,
+        guard=state.guard,
     )
 
 
@@ -353,22 +414,108 @@ def _stop_effects(state: ProducerState) -> tuple[Any, ...]:
     return (StopExecutor(session=state.session), *_restore(state.buffer))
 
 
-def _on_start(
-    config: ProducerConfig, state: ProducerState, event: Start, view: ProducerView
-) -> Step:
-    p = event.params
-    if not (
+def _well_formed_candidate(c: object) -> bool:
+    return (
+        type(c) is CandidateBlock
+        and _well_formed_block(c.block)
+        and _u64(c.round)
+        and type(c.selector) is ProducerSelector
+        and type(c.selector.seed) is bytes
+        and _u64(c.selector.index)
+        and type(c.fallback) is bool
+        and type(c.signature) is bytes
+    )
+
+
+def _well_formed_vote(v: object) -> bool:
+    return (
+        type(v) is NextRoundVote
+        and _u64(v.round)
+        and _is_id(v.parent_id)
+        and _is_id(v.keeper)
+        and type(v.signature) is bytes
+        and (v.locked is None or _well_formed_candidate(v.locked))
+    )
+
+
+def _well_formed_params(p: object) -> bool:
+    return (
         type(p) is StartParams
         and _is_id(p.parent_id)
         and _u64(p.parent_seq_no)
         and _u64(p.parent_height)
         and _u64(p.round)
-    ):
+        and type(p.votes) is tuple
+        and all(_well_formed_vote(v) for v in p.votes)
+    )
+
+
+def _lock_valid(config: ProducerConfig, p: StartParams, c: CandidateBlock) -> bool:
+    """A locked candidate extends the Start's parent by one, its id commits to its fields and its
+    producer signed it."""
+    b = c.block
+    verifier = config.verifier
+    return (
+        verifier is not None
+        and b.parent_id == p.parent_id
+        and b.seq_no == p.parent_seq_no + 1
+        and b.height == p.parent_height + 1
+        and b.block_id
+        == produced_block_id(b.parent_id, b.seq_no, b.height, b.state, b.inputs, b.producer)
+        and verifier.verify(
+            b.producer, candidate_payload(b, c.round, c.selector, c.fallback), c.signature
+        )
+    )
+
+
+def _vote_valid(
+    config: ProducerConfig, p: StartParams, members: tuple[bytes, ...], v: NextRoundVote
+) -> bool:
+    verifier = config.verifier
+    locked_id = v.locked.block.block_id if v.locked is not None else None
+    return (
+        verifier is not None
+        and v.round == p.round
+        and v.parent_id == p.parent_id
+        and v.keeper in members
+        and verifier.verify(
+            v.keeper,
+            next_round_vote_payload(v.round, v.parent_id, v.keeper, locked_id),
+            v.signature,
+        )
+        and (v.locked is None or _lock_valid(config, p, v.locked))
+    )
+
+
+def _takeover(
+    config: ProducerConfig, p: StartParams, members: tuple[bytes, ...]
+) -> tuple[bool, CandidateBlock | None]:
+    """(quorum reached, the locked candidate to re-broadcast): distinct keepers' valid votes; of
+    several locks the one with the smallest block id (two attested blocks on one parent cannot
+    both have honest quorums)."""
+    voters: set[bytes] = set()
+    lock: CandidateBlock | None = None
+    for v in p.votes:
+        if v.keeper in voters or not _vote_valid(config, p, members, v):
+            continue
+        voters.add(v.keeper)
+        if v.locked is not None and (lock is None or v.locked.block.block_id < lock.block.block_id):
+            lock = v.locked
+    return len(voters) >= next_round_quorum(len(members)), lock
+
+
+def _on_start(
+    config: ProducerConfig, state: ProducerState, event: Start, view: ProducerView
+) -> Step:
+    p = event.params
+    if not _well_formed_params(p):
         return Step(state, (Rejected(reason="malformed_start"),))
     active = state.control in _ACTIVE
     if active and state.params == p:
         return Step(state, ())
-    if state.last_produced is not None and state.params == p:
+    continuing = state.last_produced is not None and state.params == p
+    if continuing:
+        assert state.last_produced is not None
         base = state.last_produced
         last_produced: BlockRef | None = base
     else:
@@ -377,22 +524,49 @@ def _on_start(
     stopping = _stop_effects(state) if active else ()
     if base.seq_no < view.last_finalized().seq_no:
         return Step(_halt(state, IDLE, keep_progress=False), stopping)
-    session = state.session + 1
-    build_id = state.next_build
-    effects: list[Any] = list(stopping)
+    parent = view.block(base.block_id)
+    if parent is None:
+        return Step(state, (Rejected(reason="unknown_parent"),))
+    keepers = view.keeper_set()
+    members = keepers.members
     key = config.signer.public_key
-    if p.round > 0 and state.in_keeper_set and key in view.keeper_set().members:
-        payload = next_round_payload(p.round, base.block_id, key)
-        effects.append(
-            BroadcastNextRoundSuccess(
-                announcement=NextRoundSuccess(
-                    round=p.round,
-                    parent_id=base.block_id,
-                    producer=key,
-                    signature=config.signer.sign(payload),
+    rounds = 0 if continuing else p.round
+    selector = child_selector(parent.selector, keepers.seed, len(members), rounds)
+    if key not in members or not state.in_keeper_set or selected_producer(members, selector) != key:
+        return Step(state, (Rejected(reason="not_selected"),))
+    effects: list[Any] = []
+    guard = state.guard
+    lock: CandidateBlock | None = None
+    if rounds > 0:
+        quorum, lock = _takeover(config, p, members)
+        if not quorum:
+            return Step(state, (Rejected(reason="no_next_round_quorum"),))
+        announced = guard.announced
+        for r, height, parent_id in announced:
+            if r == p.round and height == base.height and parent_id != base.block_id:
+                return Step(state, (Rejected(reason="round_already_announced"),))
+        if (p.round, base.height, base.block_id) not in announced:
+            final_height = view.last_finalized().height
+            kept = tuple(a for a in announced if a[1] >= final_height)
+            guard = attrs.evolve(guard, announced=(*kept, (p.round, base.height, base.block_id)))
+            effects.append(PersistSigningGuard(guard=guard))
+            payload = next_round_payload(p.round, base.block_id, key)
+            effects.append(
+                BroadcastNextRoundSuccess(
+                    announcement=NextRoundSuccess(
+                        round=p.round,
+                        parent_id=base.block_id,
+                        producer=key,
+                        signature=config.signer.sign(payload),
+                    )
                 )
             )
-        )
+    if lock is not None:
+        halted = attrs.evolve(_halt(state, IDLE, keep_progress=False), guard=guard)
+        return Step(halted, (*stopping, *effects, RebroadcastCandidate(candidate=lock)))
+    session = state.session + 1
+    build_id = state.next_build
+    effects = [*stopping, *effects]
     effects.append(StartExecutor(session=session, parent=base))
     effects.append(BuildBlock(session=session, build_id=build_id, parent=base))
     new_state = ProducerState(
@@ -410,7 +584,7 @@ def _on_start(
         epoch=state.epoch,
         in_keeper_set=state.in_keeper_set,
         state_sync_at=state.state_sync_at,
-        signed=state.signed,
+        guard=guard,
     )
     return Step(new_state, tuple(effects))
 
@@ -434,7 +608,7 @@ def _on_tick(config: ProducerConfig, state: ProducerState, event: Tick, view: Pr
             return Step(attrs.evolve(state, now=now, next_due=now + config.production_period), ())
         return _evaluate(config, state, now, view)
     if control == HOLDING:
-        if due and state.hold == "ancestor":
+        if due:
             return Step(attrs.evolve(state, control=PRODUCING, now=now, next_due=now, hold=""), ())
         return Step(attrs.evolve(state, now=now), ())
     return Step(attrs.evolve(state, now=now), ())
@@ -449,7 +623,8 @@ def _evaluate(config: ProducerConfig, state: ProducerState, now: int, view: Prod
     final_seq_no = view.last_finalized().seq_no
     if head.seq_no <= final_seq_no:
         return _drop(state)
-    section = update_candidate_common_section(config, view, head)
+    rounds = state.round if state.last_produced is None else 0
+    section = update_candidate_common_section(config, view, head, rounds)
     next_due = now + config.production_period
     outcome = section.outcome
     if outcome in (ABORT_NOT_IN_BK_SET, FAILED_TO_BUILD_CHAIN):
@@ -488,10 +663,14 @@ def _evaluate(config: ProducerConfig, state: ProducerState, now: int, view: Prod
             BuildBlock(session=state.session, build_id=build_id, parent=parent),
         )
         return Step(restarted, effects)
-    # the (height, round) signing guard
+    # only the selected producer produces
+    assert section.selector is not None
+    if selected_producer(view.keeper_set().members, section.selector) != config.signer.public_key:
+        return _drop(state)
+    # the durable (height, round) signing guard
     round_ = state.round
     signed = []
-    for r, height, seq_no in state.signed:
+    for r, height, seq_no in state.guard.blocks:
         if r == round_:
             if height >= head.height:
                 return _drop(state)
@@ -499,7 +678,7 @@ def _evaluate(config: ProducerConfig, state: ProducerState, now: int, view: Prod
         if seq_no > final_seq_no:
             signed.append((r, height, seq_no))
     signed.append((round_, head.height, head.seq_no))
-    assert section.selector is not None
+    guard = attrs.evolve(state.guard, blocks=tuple(signed))
     candidate = CandidateBlock(
         block=head,
         round=round_,
@@ -510,6 +689,7 @@ def _evaluate(config: ProducerConfig, state: ProducerState, now: int, view: Prod
         ),
     )
     effects_list: list[Any] = [
+        PersistSigningGuard(guard=guard),
         SendToSelf(candidate=candidate),
         BroadcastCandidate(candidate=candidate),
         ExternalMessageFeedback(block_id=head.block_id, messages=head.inputs),
@@ -547,7 +727,7 @@ def _evaluate(config: ProducerConfig, state: ProducerState, now: int, view: Prod
         epoch=state.epoch,
         in_keeper_set=state.in_keeper_set,
         state_sync_at=state_sync_at,
-        signed=tuple(signed),
+        guard=guard,
     )
     return Step(new_state, tuple(effects_list))
 
@@ -591,7 +771,15 @@ def _on_built(
         or b.block_id
         != produced_block_id(b.parent_id, b.seq_no, b.height, b.state, b.inputs, b.producer)
     ):
-        return Step(state, (Rejected(reason="inconsistent_build"),))
+        assert state.building >= 0
+        return Step(
+            state,
+            (
+                Rejected(reason="inconsistent_build"),
+                RestoreMessages(block_id=b.block_id, messages=b.inputs),
+                BuildBlock(session=state.session, build_id=state.building, parent=parent),
+            ),
+        )
     buffer = (*state.buffer, b)
     control = PRODUCING if state.control == ARMED else state.control
     if len(buffer) < config.buffer_cap:
@@ -610,9 +798,14 @@ def _on_attestation(
 ) -> Step:
     if not (_is_id(event.block_id) and _u64(event.count)):
         return Step(state, (Rejected(reason="malformed_attestation"),))
-    if state.control == HOLDING and state.hold == "attestation":
-        return Step(attrs.evolve(state, control=PRODUCING, next_due=state.now, hold=""), ())
+    if state.control == HOLDING:
+        return Step(_release(state), ())
     return Step(state, ())
+
+
+def _release(state: ProducerState) -> ProducerState:
+    """A held head is re-evaluated at the next Tick."""
+    return attrs.evolve(state, control=PRODUCING, next_due=state.now, hold="")
 
 
 def _on_finalization(
@@ -627,6 +820,8 @@ def _on_finalization(
         and state.buffer[0].seq_no <= event.seq_no
     ):
         return _drop(state)
+    if state.control == HOLDING:
+        return Step(_release(state), ())
     return Step(state, ())
 
 
@@ -651,7 +846,10 @@ def _on_keepers(
     if k.epoch <= state.epoch:
         return Step(state, ())
     inside = config.signer.public_key in k.members
-    return Step(attrs.evolve(state, epoch=k.epoch, in_keeper_set=inside), ())
+    updated = attrs.evolve(state, epoch=k.epoch, in_keeper_set=inside)
+    if state.control == HOLDING:
+        updated = _release(updated)
+    return Step(updated, ())
 
 
 def _on_invalidated(
@@ -693,7 +891,7 @@ def _on_restarted(
             next_build=state.next_build,
             epoch=state.epoch,
             in_keeper_set=state.in_keeper_set,
-            signed=state.signed,
+            guard=state.guard,
         ),
         (),
     )

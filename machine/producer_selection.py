@@ -8,9 +8,14 @@ Rules this module enforces (Acki Nacki's ``ProducerSelector`` and attestation ta
 2. A ``ProducerSelector(seed, index)`` names the producer: the keeper at ``index`` of the shuffled
    order. Moving to round ``r`` moves the index by ``r`` modulo N, so every keeper becomes producer
    within N consecutive rounds.
-3. ``distance(from, to)`` is the number of rounds from ``from``'s turn to ``to``'s turn; for a fixed
+3. A block's selector is **derived from its parent's** (``child_selector``): the parent's selector
+   moved by the rounds the parent's thread was taken over (0 when a producer continues its own
+   chain, the Start's round for the first block on the Start's parent). A parent without a selector
+   (the thread's first block, genesis here) gives ``ProducerSelector(seed, 0)`` with the keeper
+   set's seed. A producer signs only when the derived selector names itself.
+4. ``distance(from, to)`` is the number of rounds from ``from``'s turn to ``to``'s turn; for a fixed
    ``from`` it is a bijection from the keepers onto ``0..N-1``.
-4. Attestation thresholds over N keepers: the **primary** target is ``ceil(2N/3)``
+5. Attestation thresholds over N keepers: the **primary** target is ``ceil(2N/3)``
    attestations, due by ``primary_deadline`` blocks of descent; the **fallback** target is
    ``floor(N/2)+1``, due by the later ``fallback_deadline``. A candidate may be produced only if
    every ancestor at or beyond the fallback deadline reached the fallback target; an ancestor
@@ -76,6 +81,20 @@ def selector_for(members: Sequence[PeerId], seed: bytes, node: PeerId) -> Produc
     """The selector that names ``node`` (None when ``node`` is not a keeper)."""
     index = position(members, seed, node)
     return None if index is None else ProducerSelector(seed=seed, index=index)
+
+
+def child_selector(
+    parent: ProducerSelector | None, seed: bytes, n: int, rounds: int
+) -> ProducerSelector:
+    """The selector a block on a parent with selector ``parent`` carries, ``rounds`` rounds after
+    the parent's producer (``seed`` is the keeper set's, used only when ``parent`` is None)."""
+    base = parent if parent is not None else ProducerSelector(seed=seed, index=0)
+    return ProducerSelector(seed=base.seed, index=(base.index + rounds) % n)
+
+
+def next_round_quorum(n: int) -> int:
+    """ceil((N+1)/2): NextRound messages the round-r producer needs before it takes over."""
+    return (n + 2) // 2
 
 
 def distance(members: Sequence[PeerId], seed: bytes, from_node: PeerId, to_node: PeerId) -> int:

@@ -6,10 +6,13 @@ Rules this module enforces:
 1. The producer never holds the block tree. It reads a ``ProducerView``: the last finalized
    block, the keeper set effective for new blocks, and per block its parent, seq_no, height,
    attestation count, whether its data is ready and whether it was invalidated.
-2. Every signed payload starts with a domain tag: ``PRODUCER_BLOCK_DOMAIN`` for candidate blocks and
-   ``NEXT_ROUND_DOMAIN`` for next-round announcements, so a producer signature can never be replayed
+2. Every signed payload starts with a domain tag: ``PRODUCER_BLOCK_DOMAIN`` for candidate blocks,
+   ``NEXT_ROUND_DOMAIN`` for next-round announcements and ``NEXT_ROUND_VOTE_DOMAIN`` for a keeper's
+   NextRound message, so a producer signature can never be replayed
    as a keeper's attestation or any other message.
-3. The executor (TVM upstream) is a deterministic function ``execute(parent_state, inputs)``; a
+3. Each block in the view carries the selector it was produced under (None for the thread's first
+   block), so a child's selector is derived from its parent's.
+4. The executor (TVM upstream) is a deterministic function ``execute(parent_state, inputs)``; a
    built block's id commits to its parent, position, resulting state, inputs and producer.
 """
 
@@ -26,6 +29,7 @@ from blockfsm.machine.types import u64
 
 PRODUCER_BLOCK_DOMAIN = b"blockfsm/producer-block/v1\x00"
 NEXT_ROUND_DOMAIN = b"blockfsm/next-round-success/v1\x00"
+NEXT_ROUND_VOTE_DOMAIN = b"blockfsm/next-round-vote/v1\x00"
 BLOCK_ID_DOMAIN = b"blockfsm/producer-block-id/v1\x00"
 EXECUTOR_DOMAIN = b"blockfsm/executor-state/v1\x00"
 ID_SIZE = 32
@@ -79,6 +83,28 @@ class NextRoundSuccess:
 
 
 @attrs.frozen(kw_only=True)
+class NextRoundVote:
+    """A keeper's signed NextRound message: the thread stalled after ``parent_id``, and ``locked``
+    is the candidate on that parent it attested, if any (upstream: a NACK-style round change)."""
+
+    round: int
+    parent_id: bytes
+    keeper: PeerId
+    locked: CandidateBlock | None
+    signature: bytes
+
+
+@attrs.frozen(kw_only=True)
+class SigningGuard:
+    """What must survive a crash, persisted (``PersistSigningGuard``) before any signature it
+    allows is released: per round, the highest (height, seq_no) signed, as (round, height,
+    seq_no); and the next-round announcements made, as (round, parent height, parent id)."""
+
+    blocks: tuple[tuple[int, int, int], ...] = ()
+    announced: tuple[tuple[int, int, bytes], ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class KeeperSet:
     """The block keeper set of one epoch and the seed its producer order is shuffled with."""
 
@@ -96,6 +122,7 @@ class BlockInfo:
     attestations: int = 0
     data_ready: bool = True
     invalidated: bool = False
+    selector: ProducerSelector | None = None
 
 
 def candidate_payload(
@@ -117,6 +144,14 @@ def candidate_payload(
 
 def next_round_payload(round_: int, parent_id: bytes, producer: PeerId) -> bytes:
     return NEXT_ROUND_DOMAIN + u64(round_) + parent_id + producer
+
+
+def next_round_vote_payload(
+    round_: int, parent_id: bytes, keeper: PeerId, locked_id: bytes | None
+) -> bytes:
+    """A vote without a locked block signs 32 zero bytes in its place."""
+    lock = locked_id if locked_id is not None else bytes(ID_SIZE)
+    return NEXT_ROUND_VOTE_DOMAIN + u64(round_) + parent_id + keeper + lock
 
 
 class ProducerView(Protocol):
@@ -229,7 +264,13 @@ class InMemoryBlockTree:
     def ids(self) -> list[bytes]:
         return list(self._blocks)
 
-    def add(self, block: ProducedBlock, *, data_ready: bool = True) -> None:
+    def add(
+        self,
+        block: ProducedBlock,
+        *,
+        data_ready: bool = True,
+        selector: ProducerSelector | None = None,
+    ) -> None:
         if block.block_id not in self._blocks:
             self._writable()[block.block_id] = BlockInfo(
                 block_id=block.block_id,
@@ -237,6 +278,7 @@ class InMemoryBlockTree:
                 seq_no=block.seq_no,
                 height=block.height,
                 data_ready=data_ready,
+                selector=selector,
             )
             self.states[block.block_id] = block.state
 

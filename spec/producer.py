@@ -28,14 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blockfsm.machine.producer_selection import fallback_threshold, primary_threshold, shuffle
-from blockfsm.machine.producer_view import (
-    BlockRef,
-    candidate_payload,
-    next_round_payload,
-    produced_block_id,
-)
-from blockfsm.machine.types import MAX_U64, is_u64
+from blockfsm.machine.producer_view import BlockRef
 from blockfsm.spec.language import (
     Guard,
     Invariant,
@@ -48,6 +41,19 @@ from blockfsm.spec.language import (
     ignore,
     reject,
     row,
+)
+from blockfsm.spec.producer_rules import (
+    MAX_U64,
+    ancestor_blocks,
+    ancestor_on_fallback,
+    block_id_of,
+    candidate_bytes,
+    derived_selector,
+    is_u64,
+    named_by,
+    next_round_quorum,
+    next_round_success_bytes,
+    next_round_vote_bytes,
 )
 
 IDLE = "Idle"
@@ -87,23 +93,129 @@ def continuation(state: Any, params: Any) -> BlockRef:
     )
 
 
-def start_kind(config: Any, state: Any, event: Any, view: Any) -> str:
-    """``malformed``, ``same`` (already producing with these params), ``below_finalized``
-    (continuation point below the last finalized seq_no), or ``begin``."""
-    p = event.params
-    if not (
+def _candidate_ok(c: Any) -> bool:
+    if type(c).__name__ != "CandidateBlock" or not block_well_formed(c.block):
+        return False
+    sel = c.selector
+    return (
+        is_u64(c.round)
+        and type(sel).__name__ == "ProducerSelector"
+        and type(sel.seed) is bytes
+        and is_u64(sel.index)
+        and type(c.fallback) is bool
+        and type(c.signature) is bytes
+    )
+
+
+def _vote_ok(v: Any) -> bool:
+    return (
+        type(v).__name__ == "NextRoundVote"
+        and is_u64(v.round)
+        and _is_id(v.parent_id)
+        and _is_id(v.keeper)
+        and type(v.signature) is bytes
+        and (v.locked is None or _candidate_ok(v.locked))
+    )
+
+
+def params_well_formed(p: Any) -> bool:
+    return (
         type(p).__name__ == "StartParams"
         and _is_id(p.parent_id)
         and is_u64(p.parent_seq_no)
         and is_u64(p.parent_height)
         and is_u64(p.round)
-    ):
+        and type(p.votes) is tuple
+        and all(_vote_ok(v) for v in p.votes)
+    )
+
+
+def lock_acceptable(config: Any, p: Any, c: Any) -> bool:
+    """A reported lock counts only if it is a block on the Start's parent, one position up, whose
+    id commits to its contents and which its producer signed."""
+    b = c.block
+    return (
+        config.verifier is not None
+        and b.parent_id == p.parent_id
+        and b.seq_no == p.parent_seq_no + 1
+        and b.height == p.parent_height + 1
+        and b.block_id
+        == block_id_of(b.parent_id, b.seq_no, b.height, b.state, b.inputs, b.producer)
+        and config.verifier.verify(
+            b.producer,
+            candidate_bytes(b, c.round, c.selector.seed, c.selector.index, c.fallback),
+            c.signature,
+        )
+    )
+
+
+def counted_votes(config: Any, p: Any, members: Any) -> tuple[set[bytes], list[Any]]:
+    """The keepers whose votes count for (p.round, p.parent_id), each once, and their locks."""
+    voters: set[bytes] = set()
+    locks = []
+    for v in p.votes:
+        if v.keeper in voters or config.verifier is None:
+            continue
+        lock_id = None if v.locked is None else v.locked.block.block_id
+        if not (
+            v.round == p.round
+            and v.parent_id == p.parent_id
+            and v.keeper in members
+            and config.verifier.verify(
+                v.keeper,
+                next_round_vote_bytes(v.round, v.parent_id, v.keeper, lock_id),
+                v.signature,
+            )
+        ):
+            continue
+        if v.locked is not None and not lock_acceptable(config, p, v.locked):
+            continue
+        voters.add(v.keeper)
+        if v.locked is not None:
+            locks.append(v.locked)
+    return voters, locks
+
+
+def start_kind(config: Any, state: Any, event: Any, view: Any) -> str:
+    """``malformed``, ``same`` (already producing with these params), ``below_finalized``
+    (continuation point below the last finalized seq_no), ``unknown_parent``, ``not_selected``
+    (the selector derived from the parent's and the round names another keeper, or we are not in
+    both keeper sets), ``no_quorum`` (a takeover without ceil((N+1)/2) counted NextRound votes),
+    ``announced_elsewhere`` (this round was announced at this height for another parent),
+    ``locked`` (a counted vote reports a locked block: re-broadcast it), or ``begin``."""
+    p = event.params
+    if not params_well_formed(p):
         return "malformed"
     if state.control in ACTIVE and state.params == p:
         return "same"
-    if continuation(state, p).seq_no < view.last_finalized().seq_no:
+    base = continuation(state, p)
+    if base.seq_no < view.last_finalized().seq_no:
         return "below_finalized"
-    return "begin"
+    parent = view.block(base.block_id)
+    if parent is None:
+        return "unknown_parent"
+    keepers = view.keeper_set()
+    me = config.signer.public_key
+    continuing = state.last_produced is not None and state.params == p
+    rounds = 0 if continuing else p.round
+    seed, index = derived_selector(parent.selector, keepers.seed, len(keepers.members), rounds)
+    if (
+        me not in keepers.members
+        or not state.in_keeper_set
+        or named_by(keepers.members, seed, index) != me
+    ):
+        return "not_selected"
+    if rounds == 0:
+        return "begin"
+    voters, locks = counted_votes(config, p, keepers.members)
+    if len(voters) < next_round_quorum(len(keepers.members)):
+        return "no_quorum"
+    if any(
+        r == p.round and h == base.height and i != base.block_id
+        for r, h, i in state.guard.announced
+    ):
+        return "announced_elsewhere"
+    return "locked" if locks else "begin"
 
 
 def tick_regressed(state: Any, event: Any) -> bool:
@@ -148,17 +260,29 @@ def common_section_outcome(config: Any, view: Any, head: Any) -> tuple[str, bool
     n = len(keepers.members)
     for i in chain:
         depth = head.seq_no - i.seq_no
-        if depth >= config.fallback_deadline and i.attestations < fallback_threshold(n):
+        if ancestor_blocks(
+            depth, i.attestations, n, config.primary_deadline, config.fallback_deadline
+        ):
             return "attestations_not_ready", False
     fallback = any(
-        head.seq_no - i.seq_no >= config.primary_deadline and i.attestations < primary_threshold(n)
+        ancestor_on_fallback(head.seq_no - i.seq_no, i.attestations, n, config.primary_deadline)
         for i in chain
     )
     return "ready", fallback
 
 
+def head_selector(view: Any, state: Any) -> tuple[bytes, int]:
+    """The head's selector: its parent's moved by the session's round for the first block on the
+    Start's parent, else by 0 (we continue our own chain)."""
+    head = state.buffer[0]
+    keepers = view.keeper_set()
+    parent = view.block(head.parent_id)
+    rounds = state.round if state.last_produced is None else 0
+    return derived_selector(parent.selector, keepers.seed, len(keepers.members), rounds)
+
+
 def already_signed(state: Any, height: int, round_: int) -> bool:
-    return any(r == round_ and h >= height for r, h, _ in state.signed)
+    return any(r == round_ and h >= height for r, h, _ in state.guard.blocks)
 
 
 def evaluation(config: Any, state: Any, view: Any) -> str:
@@ -173,6 +297,9 @@ def evaluation(config: Any, state: Any, view: Any) -> str:
         return "assumptions_stop"
     if state.epoch != state.assumed_epoch:
         return "assumptions_restart"
+    seed, index = head_selector(view, state)
+    if named_by(view.keeper_set().members, seed, index) != config.signer.public_key:
+        return "not_selected"
     if already_signed(state, head.height, state.round):
         return "equivocation"
     return "broadcast"
@@ -186,6 +313,7 @@ OUTCOMES = (
     "attestations_not_ready",
     "assumptions_stop",
     "assumptions_restart",
+    "not_selected",
     "equivocation",
     "broadcast",
 )
@@ -201,21 +329,15 @@ def tick_kind(config: Any, state: Any, event: Any, view: Any) -> str:
             return "due_empty"
         return "due:" + evaluation(config, state, view)
     if state.control == HOLDING:
-        if state.hold == HOLD_ANCESTOR and event.now >= state.next_due:
+        if event.now >= state.next_due:
             return "release"
         return "waiting"
     return "clock"
 
 
-def built_kind(config: Any, state: Any, event: Any) -> str:
-    """``malformed``, ``stale`` (not the outstanding request of this session), ``inconsistent``
-    (does not extend the tip by one, is not ours, or its id does not commit to its fields), or
-    ``accept``."""
-    b = event.block
-    if not (
-        is_u64(event.session)
-        and is_u64(event.build_id)
-        and type(b).__name__ == "ProducedBlock"
+def block_well_formed(b: Any) -> bool:
+    return (
+        type(b).__name__ == "ProducedBlock"
         and _is_id(b.block_id)
         and _is_id(b.parent_id)
         and is_u64(b.seq_no)
@@ -224,7 +346,15 @@ def built_kind(config: Any, state: Any, event: Any) -> str:
         and type(b.inputs) is tuple
         and all(is_u64(m) for m in b.inputs)
         and type(b.producer) is bytes
-    ):
+    )
+
+
+def built_kind(config: Any, state: Any, event: Any) -> str:
+    """``malformed``, ``stale`` (not the outstanding request of this session), ``inconsistent``
+    (does not extend the tip by one, is not ours, or its id does not commit to its fields), or
+    ``accept``."""
+    b = event.block
+    if not (is_u64(event.session) and is_u64(event.build_id) and block_well_formed(b)):
         return "malformed"
     if (
         state.control not in ACTIVE
@@ -239,8 +369,7 @@ def built_kind(config: Any, state: Any, event: Any) -> str:
         or b.seq_no != parent.seq_no + 1
         or b.height != parent.height + 1
         or b.producer != config.signer.public_key
-        or b.block_id
-        != produced_block_id(b.parent_id, b.seq_no, b.height, b.state, b.inputs, b.producer)
+        or b.block_id != block_id_of(b.parent_id, b.seq_no, b.height, b.state, b.inputs, b.producer)
     ):
         return "inconsistent"
     return "accept"
@@ -249,7 +378,7 @@ def built_kind(config: Any, state: Any, event: Any) -> str:
 def attestation_kind(state: Any, event: Any) -> str:
     if not (_is_id(event.block_id) and is_u64(event.count)):
         return "malformed"
-    if state.control == HOLDING and state.hold == HOLD_ATTESTATION:
+    if state.control == HOLDING:
         return "wake"
     return "noted"
 
@@ -301,7 +430,13 @@ def invalidation_kind(state: Any, event: Any) -> str:
 
 
 START_TEXT = {
-    "malformed": "a param is not a 32-byte id or an unsigned 64-bit integer",
+    "malformed": "a param or a vote field has the wrong type or size",
+    "unknown_parent": "the continuation point is not in the view",
+    "not_selected": "the selector derived from the parent's and the round names another keeper, "
+    "or we are not in both keeper sets",
+    "no_quorum": "round > 0 without ceil((N+1)/2) distinct keepers' valid NextRound votes",
+    "announced_elsewhere": "this round was already announced at this height for another parent",
+    "locked": "a counted vote reports a locked block on the parent",
     "same": "already producing with equal params",
     "below_finalized": "continuation seq_no < last finalized seq_no",
     "begin": "well-formed, continuation at or above the last finalized seq_no",
@@ -320,6 +455,7 @@ OUTCOME_TEXT = {
     "attestations_not_ready": "NotReadyYet: an ancestor misses its fallback target",
     "assumptions_stop": "Success, but our latest keeper set excludes us",
     "assumptions_restart": "Success, but the keeper-set epoch changed (still in the set)",
+    "not_selected": "Success, but the head's selector names another keeper",
     "equivocation": "Success, but (height, round) was already signed",
     "broadcast": "Success, assumptions hold, (height, round) not signed yet",
 }
@@ -329,8 +465,8 @@ TICK_TEXT = {
     "clock": "a valid Tick (nothing to produce in this state)",
     "not_due": "now < next_due",
     "due_empty": "due, buffer empty",
-    "waiting": "NotReadyYet waits for an attestation, or AncestorIsNotReadyYet and not due",
-    "release": "AncestorIsNotReadyYet and due: release the block for the next Tick",
+    "waiting": "a held head, not due",
+    "release": "a held head, due: release it for the next Tick",
     **{"due:" + k: "due; " + v for k, v in OUTCOME_TEXT.items()},
 }
 
@@ -356,8 +492,17 @@ def _built(kind: str) -> Guard:
 
 STOP = ("StopExecutor", "RestoreMessages*")
 DROP = ("StopExecutor", "RestoreMessages+")
-BEGIN = ("BroadcastNextRoundSuccess?", "StartExecutor", "BuildBlock")
+ANNOUNCE = ("PersistSigningGuard?", "BroadcastNextRoundSuccess?")
+BEGIN = (*ANNOUNCE, "StartExecutor", "BuildBlock")
+LOCKED = (*ANNOUNCE, "RebroadcastCandidate")
+START_REJECTS = (
+    ("unknown_parent", "unknown_parent"),
+    ("not_selected", "not_selected"),
+    ("no_quorum", "no_next_round_quorum"),
+    ("announced_elsewhere", "round_already_announced"),
+)
 BROADCAST = (
+    "PersistSigningGuard",
     "SendToSelf",
     "BroadcastCandidate",
     "ExternalMessageFeedback",
@@ -373,6 +518,7 @@ OUTCOME_ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "attestations_not_ready": (HOLDING, ()),
     "assumptions_stop": (STOPPED, DROP),
     "assumptions_restart": (PRODUCING, (*DROP, "StartExecutor", "BuildBlock")),
+    "not_selected": (STOPPED, DROP),
     "equivocation": (STOPPED, DROP),
     "broadcast": (PRODUCING, BROADCAST),
 }
@@ -397,9 +543,10 @@ def _common_rows(state: str) -> list[RowDraft]:
         row(
             state,
             "KeeperSetChanged",
-            state,
+            PRODUCING if state == HOLDING else state,
             guard=_simple(keeper_kind, "newer", "epoch > the epoch we know"),
-            note="remember the epoch and whether we are in the set",
+            note="remember the epoch and whether we are in the set"
+            + ("; re-evaluate the held head at the next Tick" if state == HOLDING else ""),
         ),
         reject(
             state,
@@ -447,6 +594,10 @@ def _common_rows(state: str) -> list[RowDraft]:
         ),
         reject(state, "Tick", "clock_regressed", guard=_tick("regressed")),
         reject(state, "Start", "malformed_start", guard=_start("malformed")),
+        *(
+            reject(state, "Start", reason, guard=_start(kind), note="nothing else changes")
+            for kind, reason in START_REJECTS
+        ),
         reject(state, "BlockBuilt", "malformed_build", guard=_built("malformed")),
     ]
     return rows
@@ -472,6 +623,14 @@ def _rows() -> list[RowDraft]:
                 effects=BEGIN,
                 note="announce a round > 0 takeover, start the executor, build on the "
                 "continuation point",
+            ),
+            row(
+                state,
+                "Start",
+                IDLE,
+                guard=_start("locked"),
+                effects=LOCKED,
+                note="announce the takeover and re-broadcast the locked block; produce nothing",
             ),
             ignore(state, "Stop", note="nothing is running"),
             row(state, "Tick", state, guard=_tick("clock"), note="only the clock moves"),
@@ -521,6 +680,14 @@ def _rows() -> list[RowDraft]:
             ),
             row(
                 state,
+                "Start",
+                IDLE,
+                guard=_start("locked"),
+                effects=(*STOP, *LOCKED),
+                note="drop the buffer, announce, re-broadcast the locked block; produce nothing",
+            ),
+            row(
+                state,
                 "Stop",
                 STOPPED,
                 effects=STOP,
@@ -534,7 +701,16 @@ def _rows() -> list[RowDraft]:
                 effects=("RestoreMessages",),
                 note="superseded build: its messages go back to the queue",
             ),
-            reject(state, "BlockBuilt", "inconsistent_build", guard=_built("inconsistent")),
+            RowDraft(
+                source=state,
+                event="BlockBuilt",
+                target=state,
+                guard=_built("inconsistent"),
+                effects=("Rejected", "RestoreMessages", "BuildBlock"),
+                kind="reject",
+                reason="inconsistent_build",
+                note="restore its messages and ask for the build again",
+            ),
             row(
                 state,
                 "BlockBuilt",
@@ -567,13 +743,8 @@ def _rows() -> list[RowDraft]:
                     state,
                     "AttestationReceived",
                     PRODUCING,
-                    guard=_simple(attestation_kind, "wake", "NotReadyYet is waiting"),
+                    guard=_simple(attestation_kind, "wake", "well-formed"),
                     note="re-evaluate at the next Tick (upstream: the condition variable)",
-                ),
-                ignore(
-                    state,
-                    "AttestationReceived",
-                    guard=_simple(attestation_kind, "noted", "waiting for ancestor data"),
                 ),
             ]
         else:
@@ -606,7 +777,15 @@ def _rows() -> list[RowDraft]:
                 ),
                 effects=DROP,
             ),
-            ignore(
+            row(
+                state,
+                "FinalizationAdvanced",
+                PRODUCING,
+                guard=_simple(finalization_kind, "noted", "buffer not overtaken"),
+                note="finality moved: re-evaluate the held head at the next Tick",
+            )
+            if state == HOLDING
+            else ignore(
                 state,
                 "FinalizationAdvanced",
                 guard=_simple(finalization_kind, "noted", "buffer not overtaken"),
@@ -653,6 +832,8 @@ PRODUCTION = frozenset(
         "BroadcastNextRoundSuccess",
         "SaveOptimisticState",
         "ExternalMessageFeedback",
+        "PersistSigningGuard",
+        "RebroadcastCandidate",
     }
 )
 
@@ -675,7 +856,7 @@ class NothingWithoutStart:
         event = type(t.event).__name__
         names = [type(e).__name__ for e in t.effects]
         produces = any(n in PRODUCTION for n in names)
-        if event == "Start" and "StartExecutor" in names:
+        if event == "Start" and ({"StartExecutor", "RebroadcastCandidate"} & set(names)):
             ok = True
         elif event in ("Stop", "Restarted"):
             ok = not produces
@@ -717,30 +898,109 @@ class SignedOnlyInKeeperSet:
         return bool(key in t.view.keeper_set().members and self.in_set is not False)
 
 
-def selector_names_producer(t: Transition) -> bool:
-    members = t.view.keeper_set().members
-    key = t.config.signer.public_key
-    for c in _candidates(t):
-        order = shuffle(members, c.selector.seed)
-        if not order or order[c.selector.index % len(order)] != key or c.block.producer != key:
-            return False
-        if c.selector.seed != t.view.keeper_set().seed:
-            return False
-    return True
+class OnlySelectedProducerSigns:
+    """Restates selection: a session's first block on the Start's parent is that parent's
+    selector moved by the Start's round; every later block keeps its parent's selector; the
+    resulting (seed, index) over the view's keeper set names us. A Start with a round > 0 that
+    announces a takeover is held to the same rule for its first block."""
+
+    def __init__(self) -> None:
+        self.first_parent: bytes | None = None
+        self.first_rounds = 0
+        self.signed_in_session = False
+
+    def observe(self, t: Transition) -> bool:
+        event = type(t.event).__name__
+        for e in t.effects:
+            if type(e).__name__ == "StartExecutor":
+                if event == "Start":
+                    p = t.event.params
+                    before = t.before
+                    fresh = not (before.last_produced is not None and before.params == p)
+                    self.first_parent = e.parent.block_id
+                    self.first_rounds = p.round if fresh else 0
+                    self.signed_in_session = False
+                elif self.signed_in_session:
+                    self.first_parent = None
+        me = t.config.signer.public_key
+        keepers = t.view.keeper_set()
+        n = len(keepers.members)
+        for c in _candidates(t):
+            parent = t.view.block(c.block.parent_id)
+            if parent is None:
+                return False
+            first = not self.signed_in_session and c.block.parent_id == self.first_parent
+            rounds = self.first_rounds if first else 0
+            seed, index = derived_selector(parent.selector, keepers.seed, n, rounds)
+            if (c.selector.seed, c.selector.index) != (seed, index):
+                return False
+            if named_by(keepers.members, seed, index) != me or c.block.producer != me:
+                return False
+            self.signed_in_session = True
+        return True
 
 
 def signatures_authentic(t: Transition) -> bool:
     signer = t.config.signer
     for c in _candidates(t) + [e.candidate for e in _named(t, "SendToSelf")]:
-        payload = candidate_payload(c.block, c.round, c.selector, c.fallback)
+        payload = candidate_bytes(c.block, c.round, c.selector.seed, c.selector.index, c.fallback)
         if c.signature != signer.sign(payload):
             return False
     for e in _named(t, "BroadcastNextRoundSuccess"):
         a = e.announcement
         if a.producer != signer.public_key or a.signature != signer.sign(
-            next_round_payload(a.round, a.parent_id, a.producer)
+            next_round_success_bytes(a.round, a.parent_id, a.producer)
         ):
             return False
+    return True
+
+
+class OneAnnouncementPerRound:
+    """At most one NextRoundSuccess per (round, parent height) in a run, crashes included, and
+    each backed by ceil((N+1)/2) distinct keepers' valid votes in the Start that made it."""
+
+    def __init__(self) -> None:
+        self.announced: dict[tuple[int, int], bytes] = {}
+
+    def observe(self, t: Transition) -> bool:
+        for e in _named(t, "BroadcastNextRoundSuccess"):
+            if type(t.event).__name__ != "Start":
+                return False
+            p = t.event.params
+            a = e.announcement
+            if (a.round, a.parent_id) != (p.round, p.parent_id):
+                return False
+            key = (a.round, p.parent_height)
+            if key in self.announced:
+                return False
+            self.announced[key] = a.parent_id
+            members = t.view.keeper_set().members
+            voters, _ = counted_votes(t.config, p, members)
+            if len(voters) < next_round_quorum(len(members)):
+                return False
+        return True
+
+
+def guard_persisted_first(t: Transition) -> bool:
+    """Every signature released in a step comes after a PersistSigningGuard whose guard already
+    records it: the block's (round, height) or the announcement's (round, parent)."""
+    stored: Any = None
+    for e in t.effects:
+        kind = type(e).__name__
+        if kind == "PersistSigningGuard":
+            stored = e.guard
+        elif kind == "BroadcastCandidate" or kind == "SendToSelf":
+            c = e.candidate
+            if stored is None or not any(
+                r == c.round and h == c.block.height for r, h, _ in stored.blocks
+            ):
+                return False
+        elif kind == "BroadcastNextRoundSuccess":
+            a = e.announcement
+            if stored is None or not any(
+                r == a.round and i == a.parent_id for r, _, i in stored.announced
+            ):
+                return False
     return True
 
 
@@ -885,10 +1145,12 @@ INVARIANTS = (
     ),
     Invariant(
         id="PB-4",
-        statement="every broadcast block's selector, over the view's keeper set and seed, names "
-        "its producer, and the producer is us",
-        check=selector_names_producer,
-        catches="a stale or shifted selector; receivers would reject the block",
+        statement="only the selected producer produces: every broadcast block's selector is its "
+        "parent's moved by the Start's round (first block on the Start's parent) or by 0, and "
+        "names us over the view's keeper set",
+        monitor=OnlySelectedProducerSigns,
+        catches="a selector computed from our own key (always naming us) instead of from the "
+        "parent's selector and the round; receivers would reject the block",
     ),
     Invariant(
         id="PB-5",
@@ -931,6 +1193,22 @@ INVARIANTS = (
         "domain-tagged payload",
         check=signatures_authentic,
         catches="signing the wrong bytes, or bytes another message type could reuse",
+    ),
+    Invariant(
+        id="PB-11",
+        statement="at most one NextRoundSuccess per (round, parent height), across crashes, each "
+        "from a Start carrying ceil((N+1)/2) distinct keepers' valid NextRound votes",
+        monitor=OneAnnouncementPerRound,
+        catches="two Starts in one round signing conflicting announcements; a takeover "
+        "without the NextRound quorum",
+    ),
+    Invariant(
+        id="PB-12",
+        statement="no signature is released before a PersistSigningGuard in the same step that "
+        "records it",
+        check=guard_persisted_first,
+        catches="a signing guard kept only in memory: after a crash the producer signs a second "
+        "block at the same (height, round)",
     ),
 )
 
@@ -998,6 +1276,8 @@ SPEC: MachineSpec = define_machine(
         "SendToSelf",
         "BroadcastCandidate",
         "BroadcastNextRoundSuccess",
+        "RebroadcastCandidate",
+        "PersistSigningGuard",
         "SaveOptimisticState",
         "ExternalMessageFeedback",
         "RestoreMessages",

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
-from blockfsm.machine.core import Tick
+from blockfsm.machine.core import Rejected, Tick
+from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.producer import (
     PRODUCER,
     AttestationReceived,
@@ -19,26 +21,39 @@ from blockfsm.machine.producer import (
     FinalizationAdvanced,
     KeeperSetChanged,
     ParentInvalidated,
+    PersistSigningGuard,
     ProducerConfig,
     ProducerState,
+    RebroadcastCandidate,
     Restarted,
     RestoreMessages,
     Start,
     StartParams,
     StateSyncRequested,
     Stop,
+    initial,
 )
+from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
     GENESIS_ID,
     GENESIS_STATE,
     BlockRef,
+    CandidateBlock,
     InMemoryBlockTree,
     KeeperSet,
-    build_block,
+    NextRoundVote,
+    SigningGuard,
 )
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Stats
 from blockfsm.spec.producer import ACTIVE, SPEC
+from blockfsm.spec.producer_rules import (
+    candidate_bytes,
+    derived_selector,
+    next_round_vote_bytes,
+    producer_order,
+)
+from blockfsm.spec.producer_rules import make_block as build_block
 from blockfsm.spec.strategies.chains import make_signers
 from blockfsm.spec.strategies.producer import (
     malformed_samples,
@@ -68,7 +83,10 @@ class ProducerTest(MachineTest):
         self.last_params: StartParams | None = None
         self.broadcast: list[bytes] = []
         self.probed: set[str] = set()
+        self.probing = False
         self.foreign_tip = b""
+        self.persisted: SigningGuard | None = None
+        self.latest_keepers: KeeperSet | None = None
 
     @initialize(
         data=st.data(),
@@ -91,7 +109,10 @@ class ProducerTest(MachineTest):
     ) -> None:
         """A chain by other producers (attestation counts and data readiness drawn), a finalized
         prefix of it, and possibly a Start, so runs begin where the interesting rules are."""
-        self.config = data.draw(producer_configs(self.signers[0]))
+        self.config = attrs.evolve(
+            data.draw(producer_configs(self.signers[0])),
+            verifier=StandInVerifier.of(self.signers),
+        )
         self.members = tuple(s.public_key for s in self.signers[:keepers])
         self.tree = InMemoryBlockTree(self._keepers(0, self.members))
         self.start(PRODUCER, self.config, PRODUCER.initial(self.config))
@@ -139,19 +160,27 @@ class ProducerTest(MachineTest):
     def feed(self, event: Any) -> tuple[Any, ...]:
         assert self.tree is not None
         effects = self.apply(event, self.tree.snapshot())
-        control = self.state.control
-        if control not in self.probed:
-            self.probed.add(control)
+        if type(event) is KeeperSetChanged and not any(type(e) is Rejected for e in effects):
+            k = event.keepers
+            if self.latest_keepers is None or k.epoch > self.latest_keepers.epoch:
+                self.latest_keepers = k
+        probe = self.state.control + ("+announced" if self.state.guard.announced else "")
+        if probe not in self.probed:
+            self.probed.add(probe)
             self._probe()
         for e in effects:
             kind = type(e)
             if kind is BuildBlock:
                 self.pending.append(e)
             elif kind is BroadcastCandidate:
-                self.tree.add(e.candidate.block)
+                self.tree.add(e.candidate.block, selector=e.candidate.selector)
                 self.broadcast.append(e.candidate.block.block_id)
             elif kind is RestoreMessages:
                 self.queue.extend(e.messages)
+            elif kind is RebroadcastCandidate:
+                self.tree.add(e.candidate.block, selector=e.candidate.selector)
+            elif kind is PersistSigningGuard:
+                self.persisted = e.guard
         return effects
 
     def _pick(self, i: int) -> bytes:
@@ -159,12 +188,56 @@ class ProducerTest(MachineTest):
         ids = self.tree.ids()
         return ids[i % len(ids)]
 
-    def _params_on(self, block_id: bytes, round_: int) -> StartParams:
+    def _selected_round(self, block_id: bytes, at_least: int) -> int:
+        """The smallest round >= ``at_least`` whose selector on ``block_id`` names us (by the
+        spec's restatement of selection), or ``at_least`` when we are not a keeper."""
         assert self.tree is not None
         info = self.tree.block(block_id)
         assert info is not None
+        keepers = self.tree.keeper_set()
+        if self.me not in keepers.members:
+            return at_least
+        n = len(keepers.members)
+        seed, index = derived_selector(info.selector, keepers.seed, n, 0)
+        first = (producer_order(keepers.members, seed).index(self.me) - index) % n
+        return first + n * max(0, -(-(at_least - first) // n))
+
+    def _votes(
+        self, round_: int, block_id: bytes, locked: CandidateBlock | None = None
+    ) -> tuple[NextRoundVote, ...]:
+        """Every current keeper's signed NextRound vote; the first reports ``locked``."""
+        assert self.tree is not None
+        votes = []
+        by_key = {s.public_key: s for s in self.signers}
+        for n, key in enumerate(self.tree.keeper_set().members):
+            lock = locked if n == 0 else None
+            lock_id = lock.block.block_id if lock is not None else None
+            votes.append(
+                NextRoundVote(
+                    round=round_,
+                    parent_id=block_id,
+                    keeper=key,
+                    locked=lock,
+                    signature=by_key[key].sign(
+                        next_round_vote_bytes(round_, block_id, key, lock_id)
+                    ),
+                )
+            )
+        return tuple(votes)
+
+    def _params_on(self, block_id: bytes, round_: int, exact: bool = False) -> StartParams:
+        """A Start on ``block_id`` in the first round >= ``round_`` that selects us (``exact``:
+        in ``round_`` itself), with a quorum of votes when the round is > 0."""
+        assert self.tree is not None
+        info = self.tree.block(block_id)
+        assert info is not None
+        r = round_ if exact else self._selected_round(block_id, round_)
         return StartParams(
-            parent_id=block_id, parent_seq_no=info.seq_no, parent_height=info.height, round=round_
+            parent_id=block_id,
+            parent_seq_no=info.seq_no,
+            parent_height=info.height,
+            round=r,
+            votes=self._votes(r, block_id) if r > 0 else (),
         )
 
     def _start(self, params: StartParams) -> tuple[Any, ...]:
@@ -179,6 +252,9 @@ class ProducerTest(MachineTest):
         )
         inputs = tuple(self.queue[:3])
         del self.queue[:3]
+        if not inputs:  # a fresh message keeps every build distinct from invalidated old ones
+            inputs = (self.next_message,)
+            self.next_message += 1
         block = build_block(request.parent, parent_state, inputs, self.me)
         self.built_states[block.block_id] = block.state
         return self.feed(
@@ -221,6 +297,19 @@ class ProducerTest(MachineTest):
     @rule()
     def restart_node(self) -> None:
         self.feed(Restarted())
+
+    @rule()
+    def crash(self) -> None:
+        """A real crash: the process starts again from a fresh ``initial`` holding only the last
+        guard a ``PersistSigningGuard`` stored; builds in flight are lost, and the node learns
+        the latest keeper set again. The ``Restarted`` step first tells the monitors that memory is
+        gone; the state it leaves is then replaced by the fresh one."""
+        assert self.config is not None and self.tree is not None
+        self.apply(Restarted(), self.tree.snapshot())  # no probe: the state is replaced at once
+        self.state = initial(self.config, self.persisted)
+        self.pending.clear()
+        known = self.latest_keepers
+        self.feed(KeeperSetChanged(keepers=known if known is not None else self.tree.keeper_set()))
 
     @rule(seq_no=st.integers(min_value=0, max_value=30))
     def state_sync(self, seq_no: int) -> None:
@@ -289,6 +378,39 @@ class ProducerTest(MachineTest):
         stray = build_block(self.tree_genesis, GENESIS_STATE, (), self.me)
         self.feed(BlockBuilt(session=2**40, build_id=0, block=stray))
         self.feed(Tick(now=self.now))
+        self._refused_starts()
+
+    def _refused_starts(self) -> None:
+        """Starts each refused by one rule alone (the others hold): an unknown parent; a round
+        whose selector names another keeper; a takeover without its vote quorum; a round
+        already announced at this height for another parent."""
+        assert self.tree is not None
+        final = self.tree.last_finalized().block_id
+        good = self._params_on(final, 0)
+        self.feed(Start(params=attrs.evolve(good, parent_id=b"\xee" * 32)))
+        n = len(self.tree.keeper_set().members)
+        if n > 1:
+            wrong = self._params_on(final, good.round + 1, exact=True)
+            self.feed(Start(params=wrong))
+        takeover = self._params_on(final, 1)
+        if takeover.round > 0:
+            self.feed(Start(params=attrs.evolve(takeover, votes=takeover.votes[: -(n // 2 + 1)])))
+        for r, height, parent_id in self.st8.guard.announced:
+            info = self.tree.block(parent_id)
+            if info is None or info.parent_id == info.block_id or info.height != height:
+                continue
+            grand = self.tree.block(info.parent_id)
+            assert grand is not None
+            sibling = build_block(
+                BlockRef(block_id=grand.block_id, seq_no=grand.seq_no, height=grand.height),
+                self.tree.states.get(grand.block_id, GENESIS_STATE),
+                (77_777, r),
+                self.signers[-1].public_key,
+            )
+            self.tree.add(sibling, selector=info.selector)
+            self.tree.states[sibling.block_id] = sibling.state
+            self.feed(Start(params=self._params_on(sibling.block_id, r, exact=True)))
+            break
 
     @rule(
         kind=st.sampled_from(
@@ -351,11 +473,51 @@ class ProducerTest(MachineTest):
         assert self.tree is not None
         if not self.broadcast or self.last_params is None:
             return
-        ancestry = self.tree.ancestry(self.broadcast[-1])
-        parent = ancestry[min(depth, len(ancestry) - 1)]
+        del depth
         self.feed(Stop())
-        self._start(self._params_on(parent.block_id, self.last_params.round))
+        self._start(self._other_params(self.last_params))
         self.work(2, True)
+
+    def _other_params(self, params: StartParams) -> StartParams:
+        """Params equal to ``params`` but for one vote repeated (counted once): a Start in the
+        same round on the same parent that is not a continuation of the last session."""
+        return attrs.evolve(params, votes=(*params.votes, *params.votes[:1]))
+
+    @rule(i=index, lock=st.booleans())
+    def takeover(self, i: int, lock: bool) -> None:
+        """A round > 0 takeover on a block; with ``lock``, one keeper reports a candidate another
+        producer signed on that block, which must be re-broadcast instead of built upon."""
+        block_id = self._pick(i)
+        self._start(self._locked_params(block_id, 1) if lock else self._params_on(block_id, 1))
+
+    def _locked_params(self, block_id: bytes, at_least: int) -> StartParams:
+        """A takeover on ``block_id`` in the first round >= ``at_least`` that selects us, one
+        keeper's vote reporting a candidate another producer signed on that block (when the round
+        is > 0, that is when we are a keeper)."""
+        assert self.tree is not None
+        params = self._params_on(block_id, at_least)
+        if params.round == 0:
+            return params
+        info = self.tree.block(block_id)
+        assert info is not None
+        author = self.signers[-1]
+        block = build_block(
+            BlockRef(block_id=block_id, seq_no=info.seq_no, height=info.height),
+            self.tree.states.get(block_id, GENESIS_STATE),
+            (55_555, params.round),
+            author.public_key,
+        )
+        self.tree.states[block.block_id] = block.state
+        keepers = self.tree.keeper_set()
+        seed, index = derived_selector(info.selector, keepers.seed, len(keepers.members), 0)
+        candidate = CandidateBlock(
+            block=block,
+            round=params.round - 1,
+            selector=ProducerSelector(seed=seed, index=index),
+            fallback=False,
+            signature=author.sign(candidate_bytes(block, params.round - 1, seed, index, False)),
+        )
+        return attrs.evolve(params, votes=self._votes(params.round, block_id, candidate))
 
     # --- the block tree -------------------------------------------------------------------
 
@@ -622,9 +784,10 @@ class ProducerTest(MachineTest):
             if self.st8.control == "Holding":
                 self._check_pl1()
                 break
-        # Equivocation: two blocks broadcast in a round, then (after a Stop, or a restart) a
-        # Start in the same round on the first of them would sign the second height again.
-        for interruption in (Stop(), Restarted()):
+        # Equivocation: two blocks broadcast in a round, then (after a Stop, a restart or a
+        # crash) a Start in the same round on the first of them would sign the second height
+        # again.
+        for interruption in ("stop", "restart", "crash"):
             self._fresh_session(1)
             first = None
             for _ in range(2):
@@ -635,8 +798,14 @@ class ProducerTest(MachineTest):
                 if first is None and self.st8.last_produced is not None:
                     first = self.st8.last_produced
             if first is not None and self.last_params is not None:
-                self.feed(interruption)
-                self._start(self._params_on(first.block_id, self.last_params.round))
+                if interruption == "stop":
+                    self.feed(Stop())
+                elif interruption == "restart":
+                    self.feed(Restarted())
+                else:
+                    self.crash()
+                params = self.last_params
+                self._start(params if interruption != "stop" else self._other_params(params))
                 while self.pending and not self.st8.buffer:
                     self._answer(self.pending.pop(0))
                 self._attest_all()
@@ -679,6 +848,83 @@ class ProducerTest(MachineTest):
                 if last is not None:
                     self.tree.update(last.block_id, invalidated=True)
                 self._tick_period()
+
+        self._rows_in_every_state()
+
+    def _locked_start(self) -> None:
+        assert self.tree is not None
+        self._start(self._locked_params(self.tree.last_finalized().block_id, self.max_round + 1))
+
+    def _rows_in_every_state(self) -> None:
+        """Rows a random run may miss, driven in each control state: a takeover reporting a
+        locked block (Idle, Stopped, Armed, Producing, Holding); in Holding, each event that
+        leaves the hold as it is or releases it; in Producing, a due head whose selector names
+        another keeper."""
+        assert self.tree is not None
+        self._heal_keepers()
+        self.feed(Restarted())
+        self._locked_start()  # Idle
+        self._fresh_session(1)
+        self.feed(Stop())
+        self._locked_start()  # Stopped
+        self._fresh_session(0)
+        self._locked_start()  # Armed
+        self._fresh_session(1)
+        self._locked_start()  # Producing
+        stray = build_block(self.tree_genesis, GENESIS_STATE, (), self.me)
+        for action in (
+            "locked",
+            "same",
+            "stale_build",
+            "inconsistent",
+            "accept",
+            "final_noted",
+            "waiting",
+            "sync",
+            "stop",
+        ):
+            if not self._holding():
+                continue
+            if action == "locked":
+                self._locked_start()
+            elif action == "same" and self.last_params is not None:
+                self.feed(Start(params=self.last_params))
+            elif action == "stale_build":
+                self.feed(BlockBuilt(session=2**40, build_id=0, block=stray))
+            elif action == "inconsistent":
+                self.inconsistent_build()
+            elif action == "accept" and self.pending:
+                self._answer(self.pending.pop(0))
+            elif action == "final_noted":
+                self.feed(FinalizationAdvanced(block_id=GENESIS_ID, seq_no=0))
+            elif action == "waiting":
+                self.feed(Tick(now=self.now))
+            elif action == "sync":
+                self.feed(StateSyncRequested(seq_no=0))
+            elif action == "stop":
+                self.feed(Stop())
+        self._not_selected_tick()
+
+    def _not_selected_tick(self) -> None:
+        """Producing with a due head whose selector, over a keeper set the view changed without a
+        KeeperSetChanged (so the assumptions check sees no new epoch), names another keeper."""
+        assert self.tree is not None
+        self._fresh_session(1)
+        s = self.st8
+        parent = self.tree.block(s.buffer[0].parent_id) if s.buffer else None
+        if parent is None:
+            return
+        rounds = s.round if s.last_produced is None else 0
+        others = [x.public_key for x in self.signers[1:]]
+        for n in range(1, len(others) + 1):
+            members = (self.me, *others[:n])
+            for k in range(8):
+                keepers = KeeperSet(epoch=self.epoch, seed=b"moved-%d" % k, members=members)
+                seed, i = derived_selector(parent.selector, keepers.seed, len(members), rounds)
+                if producer_order(members, seed)[i] != self.me:
+                    self.tree.set_keeper_set(keepers)
+                    self._tick_period()
+                    return
 
 
 CAMPAIGN = Campaign(spec=SPEC, test_class=ProducerTest, stats=ProducerTest.STATS)

@@ -29,12 +29,14 @@ from blockfsm.machine.producer_view import (
     BlockRef,
     InMemoryBlockTree,
     KeeperSet,
+    NextRoundVote,
     ProducedBlock,
-    build_block,
+    SigningGuard,
 )
-from blockfsm.machine.types import MAX_U64
 from blockfsm.spec.producer import ACTIVE as SPEC_ACTIVE
 from blockfsm.spec.producer import HOLD_ANCESTOR, HOLD_ATTESTATION, HOLDING, SPEC
+from blockfsm.spec.producer_rules import MAX_U64
+from blockfsm.spec.producer_rules import make_block as build_block
 from blockfsm.spec.strategies.chains import u64_or_garbage
 
 GOOD_ID = b"\x11" * 32
@@ -256,7 +258,7 @@ def producer_states(
         now = draw(st.integers(min_value=0, max_value=3_000))
     else:
         now = MAX_U64
-    signed = draw(
+    blocks = draw(
         st.lists(
             st.tuples(
                 st.integers(min_value=0, max_value=2),
@@ -295,7 +297,21 @@ def producer_states(
         epoch=epoch,
         in_keeper_set=draw(st.booleans()),
         state_sync_at=draw(st.one_of(st.just(-1), positions)),
-        signed=tuple(signed),
+        guard=SigningGuard(
+            blocks=tuple(blocks),
+            announced=tuple(
+                draw(
+                    st.lists(
+                        st.tuples(
+                            st.integers(min_value=0, max_value=3),
+                            st.integers(min_value=0, max_value=12),
+                            st.sampled_from([GOOD_ID, *OTHER_IDS, *(r.block_id for r in refs)]),
+                        ),
+                        max_size=3,
+                    )
+                )
+            ),
+        ),
     )
 
 
@@ -314,6 +330,41 @@ def garbage_events(draw: st.DrawFn) -> Any:
         st.sampled_from(
             [
                 Start(params=junk),
+                Start(
+                    params=StartParams(
+                        parent_id=GOOD_ID, parent_seq_no=0, parent_height=0, round=1, votes=junk
+                    )
+                ),
+                Start(
+                    params=StartParams(
+                        parent_id=GOOD_ID,
+                        parent_seq_no=0,
+                        parent_height=0,
+                        round=1,
+                        votes=(
+                            NextRoundVote(
+                                round=1, parent_id=GOOD_ID, keeper=junk, locked=None, signature=b""
+                            ),
+                        ),
+                    )
+                ),
+                Start(
+                    params=StartParams(
+                        parent_id=GOOD_ID,
+                        parent_seq_no=0,
+                        parent_height=0,
+                        round=1,
+                        votes=(
+                            NextRoundVote(
+                                round=1,
+                                parent_id=GOOD_ID,
+                                keeper=GOOD_ID,
+                                locked=junk,
+                                signature=b"",
+                            ),
+                        ),
+                    )
+                ),
                 Tick(now=junk),
                 BlockBuilt(session=0, build_id=junk, block=_block()),
                 BlockBuilt(session=0, build_id=0, block=junk),
