@@ -211,13 +211,28 @@ GENESIS_ID = bytes(ID_SIZE)
 GENESIS_STATE = hashlib.blake2b(EXECUTOR_DOMAIN + b"genesis", digest_size=ID_SIZE).digest()
 
 
+def _at(history: list[tuple[int, BlockInfo]], version: int) -> BlockInfo | None:
+    """The entry of ``history`` (oldest first) current at ``version``, or None if it came later."""
+    i = len(history) - 1
+    while i >= 0:
+        entry = history[i]
+        if entry[0] <= version:
+            return entry[1]
+        i -= 1
+    return None
+
+
 @attrs.frozen
 class BlockTreeSnapshot:
-    """A consistent, immutable ``ProducerView`` of an ``InMemoryBlockTree`` at one instant."""
+    """A consistent, immutable ``ProducerView`` of an ``InMemoryBlockTree`` at one instant.
 
-    _blocks: dict[bytes, BlockInfo] = attrs.field(eq=False, repr=False)
+    It shares the tree's version table and reads each block as it was at ``_version``: entries
+    the tree writes later carry a higher version, so they never show here."""
+
+    _blocks: dict[bytes, list[tuple[int, BlockInfo]]] = attrs.field(eq=False, repr=False)
     _finalized: BlockRef
     _keepers: KeeperSet
+    _version: int = attrs.field(eq=False, repr=False)
 
     def last_finalized(self) -> BlockRef:
         return self._finalized
@@ -226,17 +241,29 @@ class BlockTreeSnapshot:
         return self._keepers
 
     def block(self, block_id: bytes) -> BlockInfo | None:
-        return self._blocks.get(block_id)
+        history = self._blocks.get(block_id)
+        if history is None:
+            return None
+        last = history[-1]
+        if last[0] <= self._version:
+            return last[1]
+        return _at(history, self._version)
 
 
 class InMemoryBlockTree:
-    """A mutable block tree. ``snapshot()`` is O(1): the block table is copied on the first write
-    after a snapshot, so a snapshot never changes under a step or a later replay."""
+    """A mutable block tree with O(1) snapshots and O(1) writes, whatever its size.
+
+    Each block keeps its history as ``(version, BlockInfo)`` entries, oldest first (a versioned
+    "fat node" table, after Driscoll, Sarnak, Sleator and Tarjan, "Making data structures
+    persistent", 1989). ``snapshot()`` hands out the current version and shares the table; the
+    first write after a snapshot opens a new version, and writes only ever append an entry at
+    the open version (or replace one at the open version, which no snapshot can see). So a
+    snapshot never changes under a step or a later replay, and no write copies the table."""
 
     def __init__(self, keepers: KeeperSet) -> None:
-        self._blocks: dict[bytes, BlockInfo] = {
-            GENESIS_ID: BlockInfo(block_id=GENESIS_ID, parent_id=GENESIS_ID, seq_no=0, height=0)
-        }
+        genesis = BlockInfo(block_id=GENESIS_ID, parent_id=GENESIS_ID, seq_no=0, height=0)
+        self._blocks: dict[bytes, list[tuple[int, BlockInfo]]] = {GENESIS_ID: [(0, genesis)]}
+        self._version = 0
         self._shared = False
         self.states: dict[bytes, bytes] = {GENESIS_ID: GENESIS_STATE}
         self._finalized = BlockRef(block_id=GENESIS_ID, seq_no=0, height=0)
@@ -244,13 +271,14 @@ class InMemoryBlockTree:
 
     def snapshot(self) -> BlockTreeSnapshot:
         self._shared = True
-        return BlockTreeSnapshot(self._blocks, self._finalized, self._keepers)
+        return BlockTreeSnapshot(self._blocks, self._finalized, self._keepers, self._version)
 
-    def _writable(self) -> dict[bytes, BlockInfo]:
+    def _open_version(self) -> int:
+        """The version a write goes to: a new one if a snapshot holds the current one."""
         if self._shared:
-            self._blocks = dict(self._blocks)
+            self._version += 1
             self._shared = False
-        return self._blocks
+        return self._version
 
     def last_finalized(self) -> BlockRef:
         return self._finalized
@@ -259,7 +287,8 @@ class InMemoryBlockTree:
         return self._keepers
 
     def block(self, block_id: bytes) -> BlockInfo | None:
-        return self._blocks.get(block_id)
+        history = self._blocks.get(block_id)
+        return None if history is None else history[-1][1]
 
     def ids(self) -> list[bytes]:
         return list(self._blocks)
@@ -272,7 +301,7 @@ class InMemoryBlockTree:
         selector: ProducerSelector | None = None,
     ) -> None:
         if block.block_id not in self._blocks:
-            self._writable()[block.block_id] = BlockInfo(
+            info = BlockInfo(
                 block_id=block.block_id,
                 parent_id=block.parent_id,
                 seq_no=block.seq_no,
@@ -280,15 +309,22 @@ class InMemoryBlockTree:
                 data_ready=data_ready,
                 selector=selector,
             )
+            self._blocks[block.block_id] = [(self._open_version(), info)]
             self.states[block.block_id] = block.state
 
     def update(self, block_id: bytes, **changes: object) -> None:
-        info = self._blocks.get(block_id)
-        if info is not None:
-            self._writable()[block_id] = attrs.evolve(info, **changes)  # type: ignore[arg-type]
+        history = self._blocks.get(block_id)
+        if history is None:
+            return
+        info = attrs.evolve(history[-1][1], **changes)  # type: ignore[arg-type]
+        version = self._open_version()
+        if history[-1][0] == version:
+            history[-1] = (version, info)
+        else:
+            history.append((version, info))
 
     def finalize(self, block_id: bytes) -> bool:
-        info = self._blocks.get(block_id)
+        info = self.block(block_id)
         if info is None or info.seq_no <= self._finalized.seq_no:
             return False
         self._finalized = BlockRef(block_id=block_id, seq_no=info.seq_no, height=info.height)
@@ -300,10 +336,10 @@ class InMemoryBlockTree:
     def ancestry(self, block_id: bytes) -> list[BlockInfo]:
         """``block_id`` and its known ancestors, nearest first, ending at genesis or a gap."""
         out: list[BlockInfo] = []
-        info = self._blocks.get(block_id)
+        info = self.block(block_id)
         while info is not None:
             out.append(info)
             if info.block_id == GENESIS_ID:
                 break
-            info = self._blocks.get(info.parent_id)
+            info = self.block(info.parent_id)
         return out
