@@ -25,13 +25,12 @@ from typing import Any
 
 import attrs
 
+from blockfsm.adapters.inbound import message_event
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.attester import (
     ATTEST,
     Proposal,
-    ProposalReceived,
     Vote,
-    VoteReceived,
     proposal_payload,
     vote_payload,
 )
@@ -39,13 +38,7 @@ from blockfsm.machine.core import Broadcast, Send, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import (
     AdvertiseBlock,
-    AdvertiseBlockReceived,
-    AdvertiseCertificate,
-    AdvertiseCertificateReceived,
-    SyncRequest,
-    SyncRequestReceived,
     SyncResponse,
-    SyncResponseReceived,
 )
 from blockfsm.machine.node import NodeConfig, NodeState, Steppers
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
@@ -78,16 +71,6 @@ class SimConfig:
     behaviours: tuple[str, ...] = BEHAVIOURS
     random_faults: bool = True
     """Partitions and crashes drawn from the seed; a campaign turns this off and drives them."""
-
-
-_WRAP: dict[type, Callable[[bytes, Any], Any]] = {
-    SyncRequest: lambda p, m: SyncRequestReceived(peer=p, request=m),
-    SyncResponse: lambda p, m: SyncResponseReceived(peer=p, response=m),
-    AdvertiseBlock: lambda p, m: AdvertiseBlockReceived(peer=p, advertisement=m),
-    AdvertiseCertificate: lambda p, m: AdvertiseCertificateReceived(peer=p, advertisement=m),
-    Proposal: lambda p, m: ProposalReceived(peer=p, proposal=m),
-    Vote: lambda p, m: VoteReceived(peer=p, vote=m),
-}
 
 
 class SimNode:
@@ -231,7 +214,7 @@ class Simulation:
             self.counters["delivered"] += 1
             if node.behaviour == "replay" and len(node.received) < 200:
                 node.received.append(message)
-            self._step(node, _WRAP[type(message)](self.nodes[src].key, message))
+            self._step(node, message_event(self.nodes[src].key, message))
         self.now = end
 
     def _connected(self, a: int, b: int) -> bool:
