@@ -7,6 +7,8 @@ that higher is better, next to its target:
 
 - ``transitions/<machine>``: the bare step against the same control logic written on the
   ``transitions`` library (checked to emit the same effects first); target 3x;
+- ``python-statemachine/<machine>``: the same, with the same conditions and callbacks on the
+  ``python-statemachine`` library (benchmarks/statemachine_baseline.py); target 3x;
 - ``conformant/<machine>``: the bare step over the conformant step; target 1/3 (at most 3x);
 - ``sync_throughput``: a fresh client catching up with real Ed25519 certificates (4 validators),
   blocks per second over the verification bound measured in the same run (Ed25519 verifications
@@ -22,6 +24,9 @@ that higher is better, next to its target:
   target 1/1.5;
 - ``scaling/client_registry``: an advertisement with 10 registered servers over one with 10,000
   (1,000 with ``--quick``); target 1/2.
+- ``scaling/producer_tree``: store work per block of the producer's block tree (add, record
+  attestations, snapshot, read back) at 1,000 blocks over the same at 100,000 (10,000 with
+  ``--quick``); target 1/2 (benchmarks/producer_tree.py);
 - ``sim_throughput``: simulated events per second of a fault-free 4-node cluster with the
   stand-in signer (benchmarks/sim_throughput.py), over the target of 50,000; target 1.
 
@@ -32,6 +37,7 @@ rot. Nothing here asserts a time: the figures are printed, and docs/performance.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -96,7 +102,14 @@ def paired(
     )
 
 
-def bench_transitions(repeat: int, count: int) -> Figure:
+def bench_transitions(repeat: int, count: int, library: str = "transitions") -> Figure:
+    """The bare step over the same control logic on ``library`` (``transitions`` or
+    ``python-statemachine``), after checking that both emit the same effects."""
+    baseline: Any = TransitionsServer
+    if library == "python-statemachine":
+        from benchmarks.statemachine_baseline import StateMachineServer
+
+        baseline = StateMachineServer
     signers = [StandInSigner.from_seed(i) for i in range(4)]
     chain = chain_of(200, signers, CHAIN)
     config = SyncServerConfig(chain_id=CHAIN, signer=signers[0], rate_limit_requests=1_000_000)
@@ -114,7 +127,7 @@ def bench_transitions(repeat: int, count: int) -> Figure:
         return time.perf_counter() - start, out
 
     def run_transitions() -> tuple[float, list[Any]]:
-        server = TransitionsServer(config)
+        server = baseline(config)
         out: list[Any] = []
         start = time.perf_counter()
         for event in events:
@@ -123,13 +136,13 @@ def bench_transitions(repeat: int, count: int) -> Figure:
 
     _, bare_effects = run_bare()
     _, fsm_effects = run_transitions()
-    assert bare_effects == fsm_effects, "the transitions baseline must emit the same effects"
+    assert bare_effects == fsm_effects, f"the {library} baseline must emit the same effects"
     bare, fsm, ratio = paired(lambda: run_bare()[0], lambda: run_transitions()[0], repeat)
     return Figure(
-        name="transitions/sync_server",
+        name=f"{library}/sync_server",
         value=count / bare,
         unit="events/s",
-        baseline="the same control logic on transitions",
+        baseline=f"the same control logic on {library}",
         baseline_value=count / fsm,
         ratio=ratio,
         target_ratio=3.0,
@@ -469,14 +482,47 @@ def bench_sim_throughput(repeat: int, ms: int) -> Figure:
     )
 
 
+def bench_producer_tree(repeat: int, sizes: tuple[int, int], blocks: int = 200) -> Figure:
+    """Store work per block of the producer's block tree (add, record attestations, snapshot,
+    read back) with the tree filled to the large size over the same with the small size."""
+    from benchmarks.producer_tree import chain, filled, per_block
+    from blockfsm.machine.producer_view import InMemoryBlockTree
+
+    small, large = sizes
+    runs = {size: (chain(size), chain(blocks, start=size)) for size in sizes}
+
+    def cost(size: int) -> float:
+        prefill, timed = runs[size]
+        return per_block(filled(InMemoryBlockTree, prefill), timed)
+
+    at_small, at_large, ratio = paired(lambda: cost(small), lambda: cost(large), repeat)
+    return Figure(
+        name="scaling/producer_tree",
+        value=at_large * 1e6,
+        unit=f"µs/block with {large:,} blocks",
+        baseline=f"{small:,} blocks",
+        baseline_value=at_small * 1e6,
+        ratio=1 / ratio,
+        target_ratio=1 / 2,
+    )
+
+
 def run(quick: bool) -> list[Figure]:
     repeat = 5
     figures = [bench_transitions(repeat, 2_000 if quick else 20_000)]
+    if importlib.util.find_spec("statemachine") is not None:  # the benchmarks extra
+        figures.append(bench_transitions(repeat, 2_000 if quick else 20_000, "python-statemachine"))
+    else:
+        print(
+            "python-statemachine is not installed (pip install '.[benchmarks]'): skipped",
+            file=sys.stderr,
+        )
     figures += bench_conformant(repeat, 300 if quick else 2_000)
     figures.append(bench_sync_throughput(repeat, 200 if quick else 10_000))
     figures += bench_sync_checks(1_000 if quick else 10_000)
     figures.append(bench_server_peers(repeat))
     figures.append(bench_client_registry(repeat, 1_000 if quick else 10_000))
+    figures.append(bench_producer_tree(repeat, (1_000, 10_000 if quick else 100_000)))
     figures.append(bench_sim_throughput(repeat, 2_000 if quick else 20_000))
     return figures
 

@@ -52,55 +52,45 @@ def _u64(value: object) -> bool:
     return type(value) is int and 0 <= value <= MAX_U64
 
 
-class TransitionsServer:
-    """The server as a ``transitions`` model; ``handle`` returns the effects of one event."""
+class ServerLogic:
+    """The conditions and callbacks of the server's control logic, shared by the ``transitions``
+    and the ``python-statemachine`` baselines (each library calls them with the event and the
+    view as its trigger's arguments); the model's fields are set by the subclass."""
 
-    states = ["Starting", "Serving"]
+    config: SyncServerConfig
+    now: int
+    last_advertised: int
+    window: int
+    counts: dict[bytes, int]
+    effects: tuple[Any, ...]
 
-    def __init__(self, config: SyncServerConfig) -> None:
+    def reset_model(self, config: SyncServerConfig) -> None:
         self.config = config
         self.now = -1
         self.last_advertised = -1
         self.window = -1
-        self.counts: dict[bytes, int] = {}
-        self.effects: tuple[Any, ...] = ()
-        self.machine = Machine(
-            model=self,
-            states=self.states,
-            initial="Starting",
-            auto_transitions=False,
-            transitions=[
-                {"trigger": "tick", "source": "*", "dest": None, "conditions": "regressed",
-                 "after": "refuse_clock"},
-                {"trigger": "tick", "source": "*", "dest": "Serving", "conditions": "due",
-                 "after": "advertise"},
-                {"trigger": "tick", "source": "*", "dest": None, "after": "advance"},
-                {"trigger": "request", "source": "*", "dest": None, "after": "serve"},
-            ],
-        )  # fmt: skip
-
-    # --- conditions and callbacks, called by transitions with the trigger's arguments ---------
-
-    def regressed(self, event: Tick, view: Any) -> bool:
-        now = event.now
-        return type(now) is not int or not 0 <= now <= MAX_U64 or now < self.now
-
-    def due(self, event: Tick, view: Any) -> bool:
-        return (
-            self.last_advertised < 0
-            or event.now - self.last_advertised >= self.config.advertise_time
-        )
-
-    def refuse_clock(self, event: Tick, view: Any) -> None:
-        self.effects = (Rejected(reason="clock_regressed"),)
-
-    def advance(self, event: Tick, view: Any) -> None:
-        self.now = event.now
+        self.counts = {}
         self.effects = ()
 
-    def advertise(self, event: Tick, view: Any) -> None:
+    def regressed(self, ev: Tick, view: Any) -> bool:
+        now = ev.now
+        return type(now) is not int or not 0 <= now <= MAX_U64 or now < self.now
+
+    def due(self, ev: Tick, view: Any) -> bool:
+        return (
+            self.last_advertised < 0 or ev.now - self.last_advertised >= self.config.advertise_time
+        )
+
+    def refuse_clock(self, ev: Tick, view: Any) -> None:
+        self.effects = (Rejected(reason="clock_regressed"),)
+
+    def advance(self, ev: Tick, view: Any) -> None:
+        self.now = ev.now
+        self.effects = ()
+
+    def advertise(self, ev: Tick, view: Any) -> None:
         config = self.config
-        now = event.now
+        now = ev.now
         committed = view.committed_height()
         payload = advertise_block_payload(config.chain_id, config.signer.public_key, committed, now)
         self.effects = (
@@ -118,10 +108,10 @@ class TransitionsServer:
         self.now = now
         self.last_advertised = now
 
-    def serve(self, event: SyncRequestReceived, view: Any) -> None:
+    def serve(self, ev: SyncRequestReceived, view: Any) -> None:
         config = self.config
-        req = event.request
-        peer = event.peer
+        req = ev.request
+        peer = ev.peer
         if not (
             type(req) is SyncRequest
             and _u64(req.chain_id)
@@ -171,6 +161,29 @@ class TransitionsServer:
             highest_certificate=certificate,
         )
         self.effects = (Send(peer=peer, message=response),)
+
+
+class TransitionsServer(ServerLogic):
+    """The server as a ``transitions`` model; ``handle`` returns the effects of one event."""
+
+    states = ["Starting", "Serving"]
+
+    def __init__(self, config: SyncServerConfig) -> None:
+        self.reset_model(config)
+        self.machine = Machine(
+            model=self,
+            states=self.states,
+            initial="Starting",
+            auto_transitions=False,
+            transitions=[
+                {"trigger": "tick", "source": "*", "dest": None, "conditions": "regressed",
+                 "after": "refuse_clock"},
+                {"trigger": "tick", "source": "*", "dest": "Serving", "conditions": "due",
+                 "after": "advertise"},
+                {"trigger": "tick", "source": "*", "dest": None, "after": "advance"},
+                {"trigger": "request", "source": "*", "dest": None, "after": "serve"},
+            ],
+        )  # fmt: skip
 
     def handle(self, event: Any, view: Any) -> tuple[Any, ...]:
         if type(event) is Tick:

@@ -3,6 +3,7 @@ asserted: speed targets are read from the printed ratios, never timed in the tes
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -26,6 +27,9 @@ def test_quick_benchmarks_print_one_object_of_figures() -> None:
     assert {"transitions/sync_server", "conformant/sync_client", "sync_throughput"} <= set(names)
     assert {"sync_checks", "sync_round_trips"} <= set(names)
     assert {"scaling/server_peers", "scaling/client_registry"} <= set(names)
+    assert "scaling/producer_tree" in names
+    if importlib.util.find_spec("statemachine") is not None:  # the benchmarks extra
+        assert "python-statemachine/sync_server" in names
     for entry in report["benchmarks"]:
         assert set(entry) == {
             "name", "value", "unit", "baseline", "baseline_value", "ratio", "target_ratio",
