@@ -52,7 +52,7 @@ from blockfsm.machine.core import (
     require_int,
 )
 from blockfsm.machine.crypto import Signer, Verifier, require_signer
-from blockfsm.machine.producer_selection import ProducerSelector
+from blockfsm.machine.producer_selection import child_selector
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import (
     MAX_U64,
@@ -109,13 +109,14 @@ def proposal_payload(
 
 @functools.lru_cache(maxsize=4096)
 def producer_for(keepers: tuple[PeerId, ...], parent_hash: BlockHash, round_: int) -> PeerId | None:
-    """The producer of round ``round_`` on top of ``parent_hash``: the parent's selector (seeded
-    by its hash, index 0) moved by the round. Memoized: every step of every keeper asks it, and
+    """The producer of round ``round_`` on top of ``parent_hash``: the producer's own
+    ``child_selector`` rule for a parent without a selector, seeded by the parent's hash (index 0
+    moved by the round). Memoized: every step of every keeper asks it, and
     the answer is a pure function of its (immutable) arguments."""
     n = len(keepers)
     if n == 0:
         return None
-    return ProducerSelector(seed=parent_hash, index=0).move_by_round(round_, n).producer(keepers)
+    return child_selector(None, parent_hash, n, round_).producer(keepers)
 
 
 # --- config, messages, events, effects -------------------------------------------------------
