@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import attrs
 from hypothesis.stateful import RuleBasedStateMachine
 
-from blockfsm.spec.conformance import Conformant, Stats, SteppableMachine
-from blockfsm.spec.language import MachineSpec
+from blockfsm.spec.conformance import Conformant, InvariantViolation, Stats, SteppableMachine
+from blockfsm.spec.language import MachineSpec, Row, Transition
 
 
 @attrs.frozen(kw_only=True)
@@ -93,3 +93,37 @@ def all_campaigns() -> list[Campaign]:
         if isinstance(campaign, Campaign):
             found.append(campaign)
     return found
+
+
+def single_rule_rows(machine: SteppableMachine, case: Any, stats: Stats) -> tuple[Row, Row]:
+    """The rows a single-rule case's valid and broken inputs take (``case`` is a
+    ``blockfsm.spec.strategies.single_rule.Case``).
+
+    Each input is stepped from its state under its own ``Conformant`` (the row, its target and
+    effects checked), then every single-transition safety invariant is checked; the machine is
+    pure, so neither step disturbs the other. History-keeping monitors are left out: the case's
+    state was built, not reached by a history they could have seen. Raises what the conformance
+    check raises."""
+    spec = machine.spec
+    rows = []
+    for state, event in ((case.state, case.valid), (case.state_for_broken, case.broken)):
+        runner = Conformant(machine, case.config, stats=stats, check_invariants=False)
+        # One case is part of the enclosing run, not an example of its own.
+        stats.runs -= 1
+        after, effects = runner.step(state, event, case.view)
+        t = Transition(
+            config=case.config,
+            before=state,
+            event=event,
+            after=after,
+            effects=tuple(effects),
+            view=case.view,
+        )
+        for inv in spec.invariants:
+            if inv.check is not None:
+                stats.steps[inv.id] += 1
+                if not inv.check(t):
+                    raise InvariantViolation(spec.name, inv.id, inv.statement, runner.trace)
+        (row,) = spec.matching_rows(case.config, state, event, case.view)
+        rows.append(row)
+    return rows[0], rows[1]

@@ -4,6 +4,7 @@ and malformed input; then a fair phase that checks PL-1, PL-2 and PL-3."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import attrs
@@ -44,8 +45,9 @@ from blockfsm.machine.producer_view import (
     NextRoundVote,
     SigningGuard,
 )
-from blockfsm.spec.campaigns import Campaign, MachineTest
+from blockfsm.spec.campaigns import Campaign, MachineTest, single_rule_rows
 from blockfsm.spec.conformance import Stats
+from blockfsm.spec.language import Row
 from blockfsm.spec.producer import ACTIVE, SPEC
 from blockfsm.spec.producer_rules import (
     candidate_bytes,
@@ -59,6 +61,13 @@ from blockfsm.spec.strategies.producer import (
     malformed_samples,
     producer_configs,
 )
+from blockfsm.spec.strategies.producer_single_rule import (
+    PRODUCER_RULES,
+    RULE_NAMES,
+    producer_single_rule_cases,
+    selecting_round,
+)
+from blockfsm.spec.strategies.single_rule import Case
 
 PRODUCTION_EFFECTS = ("BuildBlock", "BroadcastCandidate", "SendToSelf", "StartExecutor")
 index = st.integers(min_value=0, max_value=10**6)
@@ -87,6 +96,7 @@ class ProducerTest(MachineTest):
         self.foreign_tip = b""
         self.persisted: SigningGuard | None = None
         self.latest_keepers: KeeperSet | None = None
+        self.rule_turn = 0
 
     @initialize(
         data=st.data(),
@@ -189,18 +199,15 @@ class ProducerTest(MachineTest):
         return ids[i % len(ids)]
 
     def _selected_round(self, block_id: bytes, at_least: int) -> int:
-        """The smallest round >= ``at_least`` whose selector on ``block_id`` names us (by the
-        spec's restatement of selection), or ``at_least`` when we are not a keeper."""
+        """The smallest round >= ``at_least`` whose selector on ``block_id`` names us, or
+        ``at_least`` when we are not a keeper."""
         assert self.tree is not None
         info = self.tree.block(block_id)
         assert info is not None
         keepers = self.tree.keeper_set()
         if self.me not in keepers.members:
             return at_least
-        n = len(keepers.members)
-        seed, index = derived_selector(info.selector, keepers.seed, n, 0)
-        first = (producer_order(keepers.members, seed).index(self.me) - index) % n
-        return first + n * max(0, -(-(at_least - first) // n))
+        return selecting_round(info.selector, keepers, self.me, at_least)
 
     def _votes(
         self, round_: int, block_id: bytes, locked: CandidateBlock | None = None
@@ -645,6 +652,28 @@ class ProducerTest(MachineTest):
                 return
         raise self.runner.fail(property_id, liveness.statement)
 
+    @rule(data=st.data(), start=st.integers(min_value=0, max_value=len(RULE_NAMES) - 1))
+    def single_rule_inputs(self, data: st.DataObject, start: int) -> None:
+        """Inputs that each break one of the producer's checks alone (and the valid inputs they
+        were made from), in states of their own reached from ``initial``: counted per rule in
+        ``RULE_COUNTS``. Each call takes the next ``RULES_PER_CALL`` rules in turn from a start
+        drawn with the first call, so one batch of examples reaches every rule."""
+        assert self.runner is not None
+        if not self.rule_turn:
+            self.rule_turn = start + 1
+        for _ in range(RULES_PER_CALL):
+            name = RULE_NAMES[self.rule_turn % len(RULE_NAMES)]
+            self.rule_turn += 1
+            case = data.draw(producer_single_rule_cases(name), label=name)
+            outcome = run_producer_single_rule(case, self.STATS)
+            if not outcome.alone:
+                raise self.runner.fail(
+                    "single-rule",
+                    f"{case.rule}: the valid input took {outcome.valid_row.id} and the broken "
+                    f"one {outcome.broken_row.id}; the rule's own classification must decide it",
+                )
+            RULE_COUNTS[case.rule] += 1
+
     def check_liveness(self) -> None:
         assert self.config is not None and self.runner is not None
         self._check_pl1()
@@ -927,6 +956,53 @@ class ProducerTest(MachineTest):
                     return
 
 
-CAMPAIGN = Campaign(spec=SPEC, test_class=ProducerTest, stats=ProducerTest.STATS)
+# --- one rule at a time --------------------------------------------------------------------------
+
+RULES_PER_CALL = 6
+"""Single-rule cases per call of the campaign's ``single_rule_inputs`` rule."""
+RULE_COUNTS: Counter[str] = Counter()
+"""Per single-rule strategy (``blockfsm.spec.strategies.producer_single_rule``): how many broken
+inputs were decided by that rule's own classification while the valid input they were made from
+took its accepting class in the same state. ``blockfsm check`` reports it."""
+
+
+@attrs.frozen(kw_only=True)
+class ProducerRuleOutcome:
+    rule: str
+    valid_row: Row
+    broken_row: Row
+
+    @property
+    def alone(self) -> bool:
+        """The valid input took the rule's accepting class (any class but the rule's own, where
+        the rule names none) and the broken one the rule's own class."""
+        rule = PRODUCER_RULES[self.rule]
+        valid = _class(self.valid_row)
+        broken = _class(self.broken_row)
+        if rule.valid_classes:
+            valid_ok = valid in rule.valid_classes
+        else:
+            valid_ok = valid not in rule.decided_by
+        return valid_ok and broken in rule.decided_by
+
+
+def _class(row: Row) -> str:
+    return row.guard.name if row.guard is not None else ""
+
+
+def run_producer_single_rule(case: Case, stats: Stats) -> ProducerRuleOutcome:
+    """Step a producer single-rule case's valid and broken inputs, each under its own
+    ``Conformant`` (``blockfsm.spec.campaigns.single_rule_rows``)."""
+    valid_row, broken_row = single_rule_rows(PRODUCER, case, stats)
+    return ProducerRuleOutcome(rule=case.rule, valid_row=valid_row, broken_row=broken_row)
+
+
+CAMPAIGN = Campaign(
+    spec=SPEC,
+    test_class=ProducerTest,
+    stats=ProducerTest.STATS,
+    rules=RULE_COUNTS,
+    rule_names=RULE_NAMES,
+)
 
 __all__ = ["CAMPAIGN", "ProducerTest"]

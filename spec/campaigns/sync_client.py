@@ -47,9 +47,9 @@ from blockfsm.machine.sync_client import (
 from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
 from blockfsm.machine.types import Certificate, ValidatorSet, advertise_block_payload
 from blockfsm.machine.view import InMemoryChain
-from blockfsm.spec.campaigns import Campaign, MachineTest
-from blockfsm.spec.conformance import Conformant, InvariantViolation, Stats
-from blockfsm.spec.language import Row, Transition
+from blockfsm.spec.campaigns import Campaign, MachineTest, single_rule_rows
+from blockfsm.spec.conformance import Conformant, Stats
+from blockfsm.spec.language import Row
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
 from blockfsm.spec.strategies.single_rule import (
     ACCEPTED,
@@ -705,35 +705,12 @@ def _class(row: Row) -> str:
 
 
 def run_single_rule(case: Case, stats: Stats) -> RuleOutcome:
-    """Step the case's valid and broken inputs, each under its own ``Conformant`` (the row, its
-    target and effects checked), from the case's state, then every single-transition safety
-    invariant; the machine is pure, so neither step disturbs the other. History-keeping monitors
-    are left out: the case's state was built, not reached by a history they could have seen.
-    Raises what the conformance check raises."""
+    """Step the case's valid and broken inputs from its state, each under its own
+    ``Conformant`` (``blockfsm.spec.campaigns.single_rule_rows``). Raises what the conformance
+    check raises."""
     machine: Any = SYNC_CLIENT if RULES[case.rule].machine == "sync_client" else SYNC_SERVER
-    spec = machine.spec
-    rows = []
-    for state, event in ((case.state, case.valid), (case.state_for_broken, case.broken)):
-        runner = Conformant(machine, case.config, stats=stats, check_invariants=False)
-        # One case is part of the enclosing run, not an example of its own.
-        stats.runs -= 1
-        after, effects = runner.step(state, event, case.view)
-        t = Transition(
-            config=case.config,
-            before=state,
-            event=event,
-            after=after,
-            effects=tuple(effects),
-            view=case.view,
-        )
-        for inv in spec.invariants:
-            if inv.check is not None:
-                stats.steps[inv.id] += 1
-                if not inv.check(t):
-                    raise InvariantViolation(spec.name, inv.id, inv.statement, runner.trace)
-        (row,) = spec.matching_rows(case.config, state, event, case.view)
-        rows.append(row)
-    return RuleOutcome(rule=case.rule, valid_row=rows[0], broken_row=rows[1])
+    valid_row, broken_row = single_rule_rows(machine, case, stats)
+    return RuleOutcome(rule=case.rule, valid_row=valid_row, broken_row=broken_row)
 
 
 class OneHonestThreeByzantine(SyncClientTest):
