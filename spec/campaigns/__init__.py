@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
@@ -71,6 +72,35 @@ class MachineTest(RuleBasedStateMachine):
 
     def check_liveness(self) -> None:
         """Heal, run the fair schedule, assert every liveness property (override)."""
+
+    def single_rule_batch(
+        self,
+        data: Any,
+        names: tuple[str, ...],
+        turn: int,
+        cases: Callable[[str], Any],
+        run: Callable[[Any, Stats], Any],
+        counts: Counter[str],
+        size: int,
+    ) -> int:
+        """Draw and run ``size`` single-rule cases, rules ``names[turn]``, ``names[turn + 1]``,
+        ... in turn (so one batch of examples reaches every rule, where a drawn rule would favour
+        the first ones); count each in ``counts``. ``run(case, stats)`` returns an outcome with
+        ``alone``, ``valid_row`` and ``broken_row``. Returns the next turn."""
+        assert self.runner is not None
+        for _ in range(size):
+            name = names[turn % len(names)]
+            turn += 1
+            case = data.draw(cases(name), label=name)
+            outcome = run(case, self.STATS)
+            if not outcome.alone:
+                raise self.runner.fail(
+                    "single-rule",
+                    f"{case.rule}: the valid input took {outcome.valid_row.id} and the broken "
+                    f"one {outcome.broken_row.id}; the rule's own classification must decide it",
+                )
+            counts[case.rule] += 1
+        return turn
 
     def teardown(self) -> None:
         if self.runner is None:

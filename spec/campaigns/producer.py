@@ -658,21 +658,15 @@ class ProducerTest(MachineTest):
         were made from), in states of their own reached from ``initial``: counted per rule in
         ``RULE_COUNTS``. Each call takes the next ``RULES_PER_CALL`` rules in turn from a start
         drawn with the first call, so one batch of examples reaches every rule."""
-        assert self.runner is not None
-        if not self.rule_turn:
-            self.rule_turn = start + 1
-        for _ in range(RULES_PER_CALL):
-            name = RULE_NAMES[self.rule_turn % len(RULE_NAMES)]
-            self.rule_turn += 1
-            case = data.draw(producer_single_rule_cases(name), label=name)
-            outcome = run_producer_single_rule(case, self.STATS)
-            if not outcome.alone:
-                raise self.runner.fail(
-                    "single-rule",
-                    f"{case.rule}: the valid input took {outcome.valid_row.id} and the broken "
-                    f"one {outcome.broken_row.id}; the rule's own classification must decide it",
-                )
-            RULE_COUNTS[case.rule] += 1
+        self.rule_turn = self.single_rule_batch(
+            data,
+            RULE_NAMES,
+            self.rule_turn or start,
+            producer_single_rule_cases,
+            run_producer_single_rule,
+            RULE_COUNTS,
+            RULES_PER_CALL,
+        )
 
     def check_liveness(self) -> None:
         assert self.config is not None and self.runner is not None

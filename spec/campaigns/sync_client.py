@@ -571,19 +571,15 @@ class SyncClientTest(MachineTest):
         from), in states of their own: counted per rule in ``RULE_COUNTS``. Each call takes the
         next ``RULES_PER_CALL`` rules in turn from a start drawn with the run, so one batch of
         examples reaches every rule (a drawn rule would favour the first ones)."""
-        assert self.runner is not None
-        for _ in range(RULES_PER_CALL):
-            name = CLIENT_RULES[self.rule_turn % len(CLIENT_RULES)]
-            self.rule_turn += 1
-            case = data.draw(single_rule_cases(name), label=name)
-            outcome = run_single_rule(case, self.STATS)
-            if not outcome.alone:
-                raise self.runner.fail(
-                    "single-rule",
-                    f"{case.rule}: the valid input took {outcome.valid_row.id} and the broken "
-                    f"one {outcome.broken_row.id}; the rule's own classification must decide it",
-                )
-            RULE_COUNTS[case.rule] += 1
+        self.rule_turn = self.single_rule_batch(
+            data,
+            CLIENT_RULES,
+            self.rule_turn,
+            single_rule_cases,
+            run_single_rule,
+            RULE_COUNTS,
+            RULES_PER_CALL,
+        )
 
     # --- heal, fair schedule, liveness ----------------------------------------------------
 

@@ -69,6 +69,7 @@ from blockfsm.spec.producer_rules import (
     producer_order,
 )
 from blockfsm.spec.strategies.chains import make_signers
+from blockfsm.spec.strategies.producer import producer_configs
 from blockfsm.spec.strategies.single_rule import Case, garbled
 
 SIGNERS: tuple[StandInSigner, ...] = tuple(make_signers(4))
@@ -200,16 +201,7 @@ class World:
 
 @st.composite
 def worlds(draw: st.DrawFn, min_final: int = 0) -> World:
-    primary = draw(st.integers(min_value=1, max_value=3))
-    config = ProducerConfig(
-        signer=ME,
-        verifier=VERIFIER,
-        buffer_cap=draw(st.integers(min_value=1, max_value=4)),
-        production_period=draw(st.integers(min_value=50, max_value=400)),
-        save_state_frequency=draw(st.integers(min_value=1, max_value=5)),
-        primary_deadline=primary,
-        fallback_deadline=primary + draw(st.integers(min_value=1, max_value=3)),
-    )
+    config = attrs.evolve(draw(producer_configs(ME)), verifier=VERIFIER)
     tree = InMemoryBlockTree(KEEPERS)
     parent = tree.last_finalized()
     chain = []
@@ -543,9 +535,13 @@ def built_cases(draw: st.DrawFn, rule: str) -> Case:
         broken = attrs.evolve(valid, block=attrs.evolve(good, inputs=(*good.inputs, 1)))
     else:
         raise ValueError(f"unknown rule {rule!r}")
+    return _case(rule, world, state, valid, broken)
+
+
+def _case(rule: str, world: World, state: ProducerState, valid: Any, broken: Any) -> Case:
     return Case(
         rule=rule,
-        config=config,
+        config=world.config,
         state=state,
         view=world.tree.snapshot(),
         valid=valid,
@@ -608,14 +604,7 @@ def notice_cases(draw: st.DrawFn, rule: str) -> Case:
         broken = StateSyncRequested(seq_no=MAX_U64 + 1)
     else:
         raise ValueError(f"unknown rule {rule!r}")
-    return Case(
-        rule=rule,
-        config=config,
-        state=state,
-        view=world.tree.snapshot(),
-        valid=valid,
-        broken=broken,
-    )
+    return _case(rule, world, state, valid, broken)
 
 
 def producer_single_rule_cases(rule: str) -> st.SearchStrategy[Case]:
