@@ -74,6 +74,24 @@ class System(Protocol):
     def key(self, state: Any) -> bytes: ...
 
 
+class Reducible(System, Protocol):
+    """A system that states which of its actions commute: what ``bfs(..., reduce=True)`` needs.
+
+    ``footprint(state, action, after)`` describes what ``action`` read and wrote when it took
+    ``state`` to ``after``; ``independent(state, a, b)`` says, from two footprints of actions
+    enabled in ``state``, that the two actions commute there: each stays enabled after the other
+    and both orders reach the same state. A footprint must stay valid in every state reached from
+    ``state`` by actions independent of it (the action does there what it did here).
+    ``action_id`` names an action the same way in every state in which it is enabled.
+    """
+
+    def action_id(self, state: Any, action: Any) -> Any: ...
+
+    def footprint(self, state: Any, action: Any, after: Any) -> Any: ...
+
+    def independent(self, state: Any, a: Any, b: Any) -> bool: ...
+
+
 @attrs.frozen(kw_only=True)
 class Violation:
     property_id: str
@@ -148,8 +166,14 @@ def bfs(
     max_depth: int | None = None,
     max_states: int | None = None,
     progress: Progress | None = None,
+    reduce: bool = False,
 ) -> Report:
-    """Breadth-first search of every state reachable from ``system.initial()``."""
+    """Breadth-first search of every state reachable from ``system.initial()``; with ``reduce``,
+    with sleep sets over the system's independent actions (``bfs_sleep_sets``)."""
+    if reduce:
+        return bfs_sleep_sets(
+            _reducible(system), max_depth=max_depth, max_states=max_states, progress=progress
+        )
     started = time.monotonic()
     initial = system.initial()
     found = _check(system, initial)
@@ -203,6 +227,123 @@ def bfs(
     if progress is not None:
         progress(explored, len(parents), depth)
     return _report(system, "bfs", explored, len(parents), depth, complete, started, None)
+
+
+def _reducible(system: System) -> Reducible:
+    if not all(hasattr(system, m) for m in ("action_id", "footprint", "independent")):
+        raise ValueError(f"the {system.name} system does not state which of its actions commute")
+    return system  # type: ignore[return-value]
+
+
+Sleep = dict[Any, Any]
+"""A sleep set: the ids of actions not to take from a state, each with its footprint."""
+
+
+def bfs_sleep_sets(
+    system: Reducible,
+    *,
+    max_depth: int | None = None,
+    max_states: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Breadth-first search with sleep sets (Godefroid 1996, chapter 5) and state caching.
+
+    From a state, the actions are taken in order; the successor by action ``t`` sleeps on every
+    action taken before ``t`` from this state (and every action this state slept on) that is
+    independent of ``t`` there: its successor by that action is the successor of the earlier
+    action by ``t``, reached already. A state reached again with a sleep set that lacks some action
+    the stored one has is expanded again by exactly those actions, and the stored sleep set
+    becomes the intersection. Sleep sets prune transitions only, never states: every reachable
+    state is still visited and checked. ``states`` counts the transitions taken.
+    """
+    started = time.monotonic()
+    initial = system.initial()
+    found = _check(system, initial)
+    if found is not None:
+        return _report(
+            system,
+            "bfs+sleep",
+            1,
+            1,
+            0,
+            True,
+            started,
+            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
+        )
+    root = digest(system, initial)
+    parents: dict[bytes, tuple[bytes, Any] | None] = {root: None}
+    stored: dict[bytes, Sleep] = {root: {}}
+    expanded: set[bytes] = set()
+    # (state, key, sleep set to use, the only action ids to take, or None for all not asleep)
+    frontier: list[tuple[Any, bytes, Sleep | None, frozenset[Any] | None]] = [
+        (initial, root, None, None)
+    ]
+    explored = 0
+    depth = 0
+    complete = True
+    while frontier:
+        if max_depth is not None and depth >= max_depth:
+            complete = False
+            break
+        next_frontier: list[tuple[Any, bytes, Sleep | None, frozenset[Any] | None]] = []
+        for state, key, given, only in frontier:
+            sleep = dict(stored[key]) if given is None else given
+            expanded.add(key)
+            done: Sleep = {}
+            for action in system.actions(state):
+                ident = system.action_id(state, action)
+                if ident in sleep or (only is not None and ident not in only):
+                    continue
+                explored += 1
+                after, found = _successor(system, state, action)
+                if found is not None:
+                    path = (*_path(parents, key), action)
+                    violation = Violation(
+                        property_id=found[0], statement=found[1], message=found[2], actions=path
+                    )
+                    return _report(
+                        system,
+                        "bfs+sleep",
+                        explored,
+                        len(parents),
+                        depth + 1,
+                        False,
+                        started,
+                        violation,
+                    )
+                mark = system.footprint(state, action, after)
+                after_sleep = {
+                    other: its
+                    for other, its in (*sleep.items(), *done.items())
+                    if system.independent(state, its, mark)
+                }
+                done[ident] = mark
+                after_key = digest(system, after)
+                known = stored.get(after_key)
+                if known is None:
+                    parents[after_key] = (key, action)
+                    stored[after_key] = after_sleep
+                    next_frontier.append((after, after_key, None, None))
+                    if progress is not None and len(parents) % 2_000 == 0:
+                        progress(explored, len(parents), depth + 1)
+                    continue
+                missing = frozenset(known.keys() - after_sleep.keys())
+                if not missing:
+                    continue
+                stored[after_key] = {k: v for k, v in known.items() if k in after_sleep}
+                if after_key in expanded:
+                    # Expanded with a larger sleep set: take the actions it slept on then only.
+                    next_frontier.append((after, after_key, after_sleep, missing))
+            if max_states is not None and len(parents) >= max_states:
+                complete = False
+                next_frontier = []
+                break
+        frontier = next_frontier
+        if frontier:
+            depth += 1
+    if progress is not None:
+        progress(explored, len(parents), depth)
+    return _report(system, "bfs+sleep", explored, len(parents), depth, complete, started, None)
 
 
 def _path(parents: dict[bytes, tuple[bytes, Any] | None], key: bytes) -> tuple[Any, ...]:
@@ -819,6 +960,8 @@ class ClusterSystem:
 
         self.size, self.heights, self.ticks = nodes, heights, ticks
         self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
+        self._lost = 0
+        """Messages the last ``step`` lost to a full network (read by ``footprint``)."""
         self.signers = [StandInSigner.from_seed(i) for i in range(nodes)]
         validators = ValidatorSet.equal(s.public_key for s in self.signers)
         verifier = StandInVerifier.of(self.signers)
@@ -971,6 +1114,8 @@ class ClusterSystem:
             return
         if len(flight) < self.in_flight:
             flight.append((dest, source, message))
+        else:
+            self._lost += 1
 
     def _twin(self, i: int, p: Any) -> Any:
         from blockfsm.machine.attester import Proposal, proposal_payload
@@ -1001,6 +1146,7 @@ class ClusterSystem:
         from blockfsm.machine.core import Tick
 
         flight = list(world.flight)
+        self._lost = 0
         if action[0] == "tick":
             world = attrs.evolve(world, now=world.now + self.tick_ms)
             for i in range(self.size):
@@ -1014,6 +1160,43 @@ class ClusterSystem:
                 event = message_event(peer, m)
                 world = self._node_step(world, dest, event, flight)
         return attrs.evolve(world, flight=tuple(sorted(flight, key=itf.canonical)))
+
+    # --- which actions commute (the partial-order reduction, see docs/traces.md) ---------------
+
+    def action_id(self, world: ClusterWorld, action: Any) -> Any:
+        """A delivery or a drop is named by its message, (destination, source, message), which
+        is the same in every state it is enabled in; the index into ``flight`` is not."""
+        if action[0] == "tick":
+            return ("tick",)
+        return (action[0], world.flight[action[1]])
+
+    def footprint(self, world: ClusterWorld, action: Any, after: ClusterWorld) -> Any:
+        """(kind, message, node stepped, messages sent), or None for an action that commutes
+        with nothing: a tick (every node steps), and a step that lost a message to a full network
+        (what it sends then depends on what else is in flight)."""
+        if action[0] == "tick" or self._lost:
+            return None
+        dest, source, message = world.flight[action[1]]
+        if action[0] == "drop":
+            return ("drop", (dest, source, message), -1, 0)
+        sent = len(after.flight) - len(world.flight) + 1
+        return ("deliver", (dest, source, message), dest, sent)
+
+    def independent(self, world: ClusterWorld, a: Any, b: Any) -> bool:
+        """Two deliveries or drops commute when they take different messages, step different
+        nodes (a drop steps none), do not both spend the fault budget, and the network has room
+        for what both send in either order: each reads and writes only its own node's state and
+        chain, removes its own message, adds to the multiset of messages in flight and to the
+        ghost set of signed votes (both unions, which commute)."""
+        if a is None or b is None:
+            return False
+        kind_a, message_a, node_a, sent_a = a
+        kind_b, message_b, node_b, sent_b = b
+        if message_a == message_b or (kind_a == kind_b == "drop"):
+            return False
+        if node_a >= 0 and node_a == node_b:
+            return False
+        return len(world.flight) - 2 + sent_a + sent_b <= self.in_flight
 
 
 register("cluster")(ClusterSystem)
