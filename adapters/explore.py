@@ -230,7 +230,7 @@ def bfs(
 
 
 def _reducible(system: System) -> Reducible:
-    if not all(hasattr(system, m) for m in ("action_id", "footprint", "independent")):
+    if not reducible(system):
         raise ValueError(f"the {system.name} system does not state which of its actions commute")
     return system  # type: ignore[return-value]
 
@@ -1220,12 +1220,20 @@ def explore(
     use_dfs: bool = False,
     max_states: int | None = None,
     progress: Progress | None = None,
+    reduce: bool = False,
 ) -> Report:
     if use_dfs:
         if depth is None:
             raise ValueError("a depth-first search needs a depth bound")
+        if reduce:
+            raise ValueError("the reduction runs with the breadth-first search only")
         return dfs(system, max_depth=depth, max_states=max_states, progress=progress)
-    return bfs(system, max_depth=depth, max_states=max_states, progress=progress)
+    return bfs(system, max_depth=depth, max_states=max_states, progress=progress, reduce=reduce)
+
+
+def reducible(system: System) -> bool:
+    """Whether ``system`` states which of its actions commute (``Reducible``)."""
+    return all(hasattr(system, m) for m in ("action_id", "footprint", "independent"))
 
 
 def default_exploration(trace_dir: Path) -> tuple[Report, Path | None]:
@@ -1301,6 +1309,12 @@ def _print_report(report: Report, path: Path | None) -> None:
 )
 @click.option("--dfs", "use_dfs", is_flag=True, help="Depth-bounded depth-first search.")
 @click.option(
+    "--reduce/--no-reduce",
+    default=None,
+    help="Sleep sets over commuting actions (the cluster system, breadth-first): fewer "
+    "transitions, the same states. Default: on where the system supports it.",
+)
+@click.option(
     "--max-states",
     type=click.IntRange(min=1),
     default=None,
@@ -1323,6 +1337,7 @@ def explore_command(
     faults: int | None,
     depth: int | None,
     use_dfs: bool,
+    reduce: bool | None,
     max_states: int | None,
     as_json: bool,
     trace_dir: Path,
@@ -1344,6 +1359,12 @@ def explore_command(
     given = {"nodes": nodes, "heights": heights, "ticks": ticks, "in_flight": in_flight}
     given["faults"] = faults
     system = SYSTEMS[system_name](**{k: v for k, v in given.items() if v is not None})
+    if reduce and not reducible(system):
+        raise click.UsageError(f"--reduce: the {system_name} system has no independence relation")
+    if reduce and use_dfs:
+        raise click.UsageError("--reduce runs with the breadth-first search; drop --dfs")
+    if reduce is None:
+        reduce = reducible(system) and not use_dfs
     with Bar(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -1361,7 +1382,12 @@ def explore_command(
             )
 
         report = explore(
-            system, depth=depth, use_dfs=use_dfs, max_states=max_states, progress=shown
+            system,
+            depth=depth,
+            use_dfs=use_dfs,
+            max_states=max_states,
+            progress=shown,
+            reduce=reduce,
         )
     path = write_trace(system, report, trace_dir)
     if as_json:
