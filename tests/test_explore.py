@@ -330,3 +330,72 @@ def test_explore_cluster_reduces_by_default_and_no_reduce_visits_the_same_states
     assert reduced["mode"] == "bfs+sleep" and full["mode"] == "bfs"
     assert reduced["complete"] and full["complete"]
     assert reduced["distinct"] == full["distinct"] and reduced["states"] < full["states"]
+
+
+@attrs.define(slots=False)
+class Shifts:
+    """Small random systems over integer vectors: action (i, d, j, op, c) adds d to x[i] (kept
+    in 0..k) when x[j] compares with c (op: <, ==, >=). Two actions are independent in a state
+    exactly when both orders are possible there and reach the same state (the diamond), which is
+    what the sleep-set search assumes of a system's ``independent``."""
+
+    moves: tuple[tuple[int, int, int | None, int, int], ...]
+    k: int
+    n: int
+    name: str = "shifts"
+    invariants: tuple[StateInvariant, ...] = ()
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {}
+
+    def initial(self) -> tuple[int, ...]:
+        return (0,) * self.n
+
+    def enabled(self, s: tuple[int, ...], move: tuple[int, int, int | None, int, int]) -> bool:
+        i, d, j, op, c = move
+        if not 0 <= s[i] + d <= self.k:
+            return False
+        return j is None or (s[j] < c, s[j] == c, s[j] >= c)[op]
+
+    def actions(self, s: tuple[int, ...]) -> list[Any]:
+        return [m for m in self.moves if self.enabled(s, m)]
+
+    def step(self, s: tuple[int, ...], move: Any) -> tuple[int, ...]:
+        return (*s[: move[0]], s[move[0]] + move[1], *s[move[0] + 1 :])
+
+    def key(self, s: tuple[int, ...]) -> bytes:
+        return bytes(s)
+
+    def action_id(self, s: Any, move: Any) -> Any:
+        return move
+
+    def footprint(self, s: Any, move: Any, after: Any) -> Any:
+        return move
+
+    def independent(self, s: tuple[int, ...], a: Any, b: Any) -> bool:
+        if a == b or not (self.enabled(s, a) and self.enabled(s, b)):
+            return False
+        sa, sb = self.step(s, a), self.step(s, b)
+        return self.enabled(sa, b) and self.enabled(sb, a) and self.step(sa, b) == self.step(sb, a)
+
+
+def test_sleep_sets_reach_every_state_of_small_random_systems() -> None:
+    import random
+
+    rng = random.Random(1)
+    pruned = 0
+    for _ in range(300):
+        n, k = rng.randint(2, 4), rng.randint(1, 3)
+        moves = []
+        for _ in range(rng.randint(2, 7)):
+            i, j = rng.randrange(n), rng.choice([None, *range(n)])
+            d, op, c = rng.choice([1, 1, -1]), rng.randint(0, 2), rng.randint(0, k)
+            moves.append((i, d, None if j == i else j, op, c))
+        system = Shifts(moves=tuple(dict.fromkeys(moves)), k=k, n=n)
+        full, every = _visited(system, reduce=False)
+        reduced, visited = _visited(system, reduce=True)
+        assert visited == every, system
+        assert reduced.states <= full.states
+        pruned += full.states - reduced.states
+    assert pruned > 1_000  # the reduction did prune transitions
