@@ -279,7 +279,8 @@ def bfs_sleep_sets(
         (initial, root, None, None)
     ]
     explored = 0
-    depth = 0
+    depth = 0  # the level being expanded
+    deepest = 0  # the deepest level a new state was found at (a re-expansion may find none)
     complete = True
     while frontier:
         if max_depth is not None and depth >= max_depth:
@@ -306,7 +307,7 @@ def bfs_sleep_sets(
                         "bfs+sleep",
                         explored,
                         len(parents),
-                        depth + 1,
+                        len(path),
                         False,
                         started,
                         violation,
@@ -323,6 +324,7 @@ def bfs_sleep_sets(
                 if known is None:
                     parents[after_key] = (key, action)
                     stored[after_key] = after_sleep
+                    deepest = depth + 1
                     next_frontier.append((after, after_key, None, None))
                     if progress is not None and len(parents) % 2_000 == 0:
                         progress(explored, len(parents), depth + 1)
@@ -342,8 +344,8 @@ def bfs_sleep_sets(
         if frontier:
             depth += 1
     if progress is not None:
-        progress(explored, len(parents), depth)
-    return _report(system, "bfs+sleep", explored, len(parents), depth, complete, started, None)
+        progress(explored, len(parents), deepest)
+    return _report(system, "bfs+sleep", explored, len(parents), deepest, complete, started, None)
 
 
 def _path(parents: dict[bytes, tuple[bytes, Any] | None], key: bytes) -> tuple[Any, ...]:

@@ -3,6 +3,7 @@ planted bug with a shortest path written as a replayable ITF trace."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,12 @@ def _visited(system: Any, *, reduce: bool, max_depth: int | None = None) -> tupl
     return bfs(system, reduce=reduce, max_depth=max_depth), seen
 
 
+@functools.cache
+def _full_search(**parameters: int) -> tuple[Any, frozenset[bytes]]:
+    report, seen = _visited(ClusterSystem(**parameters), reduce=False)
+    return report, frozenset(seen)
+
+
 @pytest.mark.parametrize(
     "parameters",
     [
@@ -264,11 +271,12 @@ def _visited(system: Any, *, reduce: bool, max_depth: int | None = None) -> tupl
     ],
 )
 def test_sleep_sets_visit_every_state_with_fewer_transitions(parameters: dict[str, int]) -> None:
-    full, every = _visited(ClusterSystem(**parameters), reduce=False)
+    full, every = _full_search(**parameters)
     reduced, visited = _visited(ClusterSystem(**parameters), reduce=True)
     assert full.complete and reduced.complete
     assert full.violation is None and reduced.violation is None
     assert visited == every and reduced.distinct == full.distinct
+    assert reduced.depth == full.depth
     assert reduced.states < full.states  # transitions taken
     assert reduced.mode == "bfs+sleep"
 
@@ -296,7 +304,7 @@ def test_a_wrong_independence_relation_loses_states() -> None:
     """The comparison above can fail: claiming that deliveries to one node commute (they do not:
     the first proposal a node receives is the one it attests) prunes reachable states."""
     parameters = {"nodes": 3, "heights": 1, "in_flight": 4}
-    _, every = _visited(ClusterSystem(**parameters), reduce=False)
+    _, every = _full_search(**parameters)
     _, visited = _visited(_SameNodeCommutes(**parameters), reduce=True)
     assert visited < every
 
@@ -406,6 +414,7 @@ def test_sleep_sets_reach_every_state_of_small_random_systems() -> None:
         full, every = _visited(system, reduce=False)
         reduced, visited = _visited(system, reduce=True)
         assert visited == every, system
+        assert reduced.depth == full.depth, system  # each state at its breadth-first depth
         assert reduced.states <= full.states
         pruned += full.states - reduced.states
     assert pruned > 1_000  # the reduction did prune transitions
