@@ -964,6 +964,7 @@ class ClusterSystem:
         self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
         self._lost = 0
         """Messages the last ``step`` lost to a full network (read by ``footprint``)."""
+        self._encodings: dict[int, tuple[Any, bytes]] = {}
         self.signers = [StandInSigner.from_seed(i) for i in range(nodes)]
         validators = ValidatorSet.equal(s.public_key for s in self.signers)
         verifier = StandInVerifier.of(self.signers)
@@ -1041,7 +1042,28 @@ class ClusterSystem:
         )
 
     def key(self, world: ClusterWorld) -> bytes:
-        return itf.canonical(world)
+        """The canonical encodings of the world's parts, each prefixed by its length (so two
+        worlds have one key exactly when they are equal). A delivery changes one node and one
+        chain and shares every other part with the world it came from, so the parts' encodings
+        are kept by object (``_encoded``) and each is computed once."""
+        parts = [
+            itf.canonical((world.now, world.faults)),
+            *(self._encoded(n) for n in world.nodes),
+            *(self._encoded(c) for c in world.chains),
+            *(self._encoded(m) for m in world.flight),
+            self._encoded(world.signed),
+        ]
+        return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+    def _encoded(self, value: Any) -> bytes:
+        """``itf.canonical(value)``, kept per object: the cache holds the object, so its ``id``
+        is not reused while the entry lives; values are immutable."""
+        hit = self._encodings.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        encoded = itf.canonical(value)
+        self._encodings[id(value)] = (value, encoded)
+        return encoded
 
     def actions(self, world: ClusterWorld) -> list[Any]:
         out: list[Any] = []
@@ -1161,7 +1183,7 @@ class ClusterSystem:
                 peer = self.keys[source]
                 event = message_event(peer, m)
                 world = self._node_step(world, dest, event, flight)
-        return attrs.evolve(world, flight=tuple(sorted(flight, key=itf.canonical)))
+        return attrs.evolve(world, flight=tuple(sorted(flight, key=self._encoded)))
 
     # --- which actions commute (the partial-order reduction, see docs/traces.md) ---------------
 

@@ -418,3 +418,23 @@ def test_sleep_sets_reach_every_state_of_small_random_systems() -> None:
         assert reduced.states <= full.states
         pruned += full.states - reduced.states
     assert pruned > 1_000  # the reduction did prune transitions
+
+
+def test_the_cluster_key_tells_states_apart_exactly_as_their_encoding_does() -> None:
+    """The cluster's key is built from its parts' cached encodings; over every state of a small
+    search with faults, two states share a key exactly when their canonical encodings are equal."""
+    from blockfsm.adapters import itf
+
+    system = ClusterSystem(nodes=3, heights=1, in_flight=3, faults=1)
+    pairs: dict[bytes, bytes] = {}
+    key = system.key
+
+    def recording(world: Any) -> bytes:
+        encoded: bytes = key(world)
+        assert pairs.setdefault(encoded, itf.canonical(world)) == itf.canonical(world)
+        return encoded
+
+    system.key = recording
+    report = bfs(system, reduce=False)
+    assert report.complete and len(pairs) == report.distinct
+    assert len(set(pairs.values())) == len(pairs)
