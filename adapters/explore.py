@@ -1329,6 +1329,12 @@ def _print_report(report: Report, path: Path | None) -> None:
     help="Messages the adversary may drop or answer falsely (sync: 1; cluster: 0).",
 )
 @click.option(
+    "--byzantine",
+    type=click.IntRange(min=0, max=1),
+    default=None,
+    help="Cluster: 1 makes the producer of height 0 an equivocator; 0: every node honest (1).",
+)
+@click.option(
     "--depth", type=click.IntRange(min=1), default=None, help="Depth bound (required with --dfs)."
 )
 @click.option("--dfs", "use_dfs", is_flag=True, help="Depth-bounded depth-first search.")
@@ -1359,6 +1365,7 @@ def explore_command(
     ticks: int | None,
     in_flight: int | None,
     faults: int | None,
+    byzantine: int | None,
     depth: int | None,
     use_dfs: bool,
     reduce: bool | None,
@@ -1382,6 +1389,10 @@ def explore_command(
         )
     given = {"nodes": nodes, "heights": heights, "ticks": ticks, "in_flight": in_flight}
     given["faults"] = faults
+    if byzantine is not None:
+        if system_name != "cluster":
+            raise click.UsageError("--byzantine applies to the cluster system")
+        given["byzantine"] = byzantine
     system = SYSTEMS[system_name](**{k: v for k, v in given.items() if v is not None})
     if reduce and not reducible(system):
         raise click.UsageError(f"--reduce: the {system_name} system has no independence relation")

@@ -180,7 +180,12 @@ def test_check_json_reports_the_exploration(tmp_path: Path) -> None:
 
 
 def test_explore_refuses_bad_arguments_clearly() -> None:
-    for args in (["explore", "--dfs"], ["explore", "--nodes", "4"], ["explore", "--ticks", "-1"]):
+    for args in (
+        ["explore", "--dfs"],
+        ["explore", "--nodes", "4"],
+        ["explore", "--ticks", "-1"],
+        ["explore", "--byzantine", "0"],
+    ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and "Error" in result.output
 
