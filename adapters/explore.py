@@ -8,7 +8,12 @@ system's safety invariants over states, and a canonical encoding. The explorer i
   and the path to it is a shortest one;
 - ``dfs`` is depth-bounded, for configurations too large for a complete breadth-first search; a
   state seen before is expanded again only when reached at a smaller depth, so every state within
-  the bound is still visited.
+  the bound is still visited;
+- ``bfs_sleep_sets`` (``bfs(..., reduce=True)``) is the breadth-first search with sleep sets, for a
+  system that states which of its actions commute (``Reducible``): it skips a transition whose
+  target it reaches in the other order, so it takes fewer transitions and still visits, and checks,
+  every reachable state, each at its breadth-first depth (docs/traces.md, "Partial-order
+  reduction").
 
 States are deduplicated by a 16-byte BLAKE2b digest of their canonical ITF encoding
 (``blockfsm.adapters.itf.canonical``): never by ``hash()``, which is salted per process, so two
