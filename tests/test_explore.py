@@ -259,7 +259,10 @@ def _visited(system: Any, *, reduce: bool, max_depth: int | None = None) -> tupl
         return encoded
 
     system.key = recording
-    return bfs(system, reduce=reduce, max_depth=max_depth), seen
+    try:
+        return bfs(system, reduce=reduce, max_depth=max_depth), seen
+    finally:
+        system.key = key
 
 
 @functools.cache
@@ -419,9 +422,14 @@ def test_sleep_sets_reach_every_state_of_small_random_systems() -> None:
         full, every = _visited(system, reduce=False)
         reduced, visited = _visited(system, reduce=True)
         assert visited == every, system
-        assert reduced.depth == full.depth, system  # each state at its breadth-first depth
+        assert reduced.depth == full.depth, system
         assert reduced.states <= full.states
         pruned += full.states - reduced.states
+        for bound in range(1, full.depth):  # each state is reached at its breadth-first depth
+            assert (
+                _visited(system, reduce=True, max_depth=bound)[1]
+                == (_visited(system, reduce=False, max_depth=bound)[1])
+            ), (system, bound)
     assert pruned > 1_000  # the reduction did prune transitions
 
 
