@@ -8,7 +8,12 @@ system's safety invariants over states, and a canonical encoding. The explorer i
   and the path to it is a shortest one;
 - ``dfs`` is depth-bounded, for configurations too large for a complete breadth-first search; a
   state seen before is expanded again only when reached at a smaller depth, so every state within
-  the bound is still visited.
+  the bound is still visited;
+- ``bfs_sleep_sets`` (``bfs(..., reduce=True)``) is the breadth-first search with sleep sets, for a
+  system that states which of its actions commute (``Reducible``): it skips a transition whose
+  target it reaches in the other order, so it takes fewer transitions and still visits, and checks,
+  every reachable state, each at its breadth-first depth (docs/traces.md, "Partial-order
+  reduction").
 
 States are deduplicated by a 16-byte BLAKE2b digest of their canonical ITF encoding
 (``blockfsm.adapters.itf.canonical``): never by ``hash()``, which is salted per process, so two
@@ -72,6 +77,24 @@ class System(Protocol):
     def step(self, state: Any, action: Any) -> Any: ...
 
     def key(self, state: Any) -> bytes: ...
+
+
+class Reducible(System, Protocol):
+    """A system that states which of its actions commute: what ``bfs(..., reduce=True)`` needs.
+
+    ``footprint(state, action, after)`` describes what ``action`` read and wrote when it took
+    ``state`` to ``after``; ``independent(state, a, b)`` says, from two footprints of actions
+    enabled in ``state``, that the two actions commute there: each stays enabled after the other
+    and both orders reach the same state. A footprint must stay valid in every state reached from
+    ``state`` by actions independent of it (the action does there what it did here).
+    ``action_id`` names an action the same way in every state in which it is enabled.
+    """
+
+    def action_id(self, state: Any, action: Any) -> Any: ...
+
+    def footprint(self, state: Any, action: Any, after: Any) -> Any: ...
+
+    def independent(self, state: Any, a: Any, b: Any) -> bool: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -148,8 +171,14 @@ def bfs(
     max_depth: int | None = None,
     max_states: int | None = None,
     progress: Progress | None = None,
+    reduce: bool = False,
 ) -> Report:
-    """Breadth-first search of every state reachable from ``system.initial()``."""
+    """Breadth-first search of every state reachable from ``system.initial()``; with ``reduce``,
+    with sleep sets over the system's independent actions (``bfs_sleep_sets``)."""
+    if reduce:
+        return bfs_sleep_sets(
+            _reducible(system), max_depth=max_depth, max_states=max_states, progress=progress
+        )
     started = time.monotonic()
     initial = system.initial()
     found = _check(system, initial)
@@ -203,6 +232,125 @@ def bfs(
     if progress is not None:
         progress(explored, len(parents), depth)
     return _report(system, "bfs", explored, len(parents), depth, complete, started, None)
+
+
+def _reducible(system: System) -> Reducible:
+    if not reducible(system):
+        raise ValueError(f"the {system.name} system does not state which of its actions commute")
+    return system  # type: ignore[return-value]
+
+
+Sleep = dict[Any, Any]
+"""A sleep set: the ids of actions not to take from a state, each with its footprint."""
+
+
+def bfs_sleep_sets(
+    system: Reducible,
+    *,
+    max_depth: int | None = None,
+    max_states: int | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Breadth-first search with sleep sets (Godefroid 1996, chapter 5) and state caching.
+
+    From a state, the actions are taken in order; the successor by action ``t`` sleeps on every
+    action taken before ``t`` from this state (and every action this state slept on) that is
+    independent of ``t`` there: its successor by that action is the successor of the earlier
+    action by ``t``, reached already. A state reached again with a sleep set that lacks some action
+    the stored one has is expanded again by exactly those actions, and the stored sleep set
+    becomes the intersection. Sleep sets prune transitions only, never states: every reachable
+    state is still visited and checked. ``states`` counts the transitions taken.
+    """
+    started = time.monotonic()
+    initial = system.initial()
+    found = _check(system, initial)
+    if found is not None:
+        return _report(
+            system,
+            "bfs+sleep",
+            1,
+            1,
+            0,
+            True,
+            started,
+            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
+        )
+    root = digest(system, initial)
+    parents: dict[bytes, tuple[bytes, Any] | None] = {root: None}
+    stored: dict[bytes, Sleep] = {root: {}}
+    expanded: set[bytes] = set()
+    # (state, key, sleep set to use, the only action ids to take, or None for all not asleep)
+    frontier: list[tuple[Any, bytes, Sleep | None, frozenset[Any] | None]] = [
+        (initial, root, None, None)
+    ]
+    explored = 0
+    depth = 0  # the level being expanded
+    deepest = 0  # the deepest level a new state was found at (a re-expansion may find none)
+    complete = True
+    while frontier:
+        if max_depth is not None and depth >= max_depth:
+            complete = False
+            break
+        next_frontier: list[tuple[Any, bytes, Sleep | None, frozenset[Any] | None]] = []
+        for state, key, given, only in frontier:
+            sleep = dict(stored[key]) if given is None else given
+            expanded.add(key)
+            done: Sleep = {}
+            for action in system.actions(state):
+                ident = system.action_id(state, action)
+                if ident in sleep or (only is not None and ident not in only):
+                    continue
+                explored += 1
+                after, found = _successor(system, state, action)
+                if found is not None:
+                    path = (*_path(parents, key), action)
+                    violation = Violation(
+                        property_id=found[0], statement=found[1], message=found[2], actions=path
+                    )
+                    return _report(
+                        system,
+                        "bfs+sleep",
+                        explored,
+                        len(parents),
+                        len(path),
+                        False,
+                        started,
+                        violation,
+                    )
+                mark = system.footprint(state, action, after)
+                after_sleep = {
+                    other: its
+                    for other, its in (*sleep.items(), *done.items())
+                    if system.independent(state, its, mark)
+                }
+                done[ident] = mark
+                after_key = digest(system, after)
+                known = stored.get(after_key)
+                if known is None:
+                    parents[after_key] = (key, action)
+                    stored[after_key] = after_sleep
+                    deepest = depth + 1
+                    next_frontier.append((after, after_key, None, None))
+                    if progress is not None and len(parents) % 2_000 == 0:
+                        progress(explored, len(parents), depth + 1)
+                    continue
+                missing = frozenset(known.keys() - after_sleep.keys())
+                if not missing:
+                    continue
+                stored[after_key] = {k: v for k, v in known.items() if k in after_sleep}
+                if after_key in expanded:
+                    # Expanded with a larger sleep set: take the actions it slept on then only.
+                    next_frontier.append((after, after_key, after_sleep, missing))
+            if max_states is not None and len(parents) >= max_states:
+                complete = False
+                next_frontier = []
+                break
+        frontier = next_frontier
+        if frontier:
+            depth += 1
+    if progress is not None:
+        progress(explored, len(parents), deepest)
+    return _report(system, "bfs+sleep", explored, len(parents), deepest, complete, started, None)
 
 
 def _path(parents: dict[bytes, tuple[bytes, Any] | None], key: bytes) -> tuple[Any, ...]:
@@ -819,6 +967,9 @@ class ClusterSystem:
 
         self.size, self.heights, self.ticks = nodes, heights, ticks
         self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
+        self._lost = 0
+        """Messages the last ``step`` lost to a full network (read by ``footprint``)."""
+        self._encodings: dict[int, tuple[Any, bytes]] = {}
         self.signers = [StandInSigner.from_seed(i) for i in range(nodes)]
         validators = ValidatorSet.equal(s.public_key for s in self.signers)
         verifier = StandInVerifier.of(self.signers)
@@ -896,7 +1047,28 @@ class ClusterSystem:
         )
 
     def key(self, world: ClusterWorld) -> bytes:
-        return itf.canonical(world)
+        """The canonical encodings of the world's parts, each prefixed by its length (so two
+        worlds have one key exactly when they are equal). A delivery changes one node and one
+        chain and shares every other part with the world it came from, so the parts' encodings
+        are kept by object (``_encoded``) and each is computed once."""
+        parts = [
+            itf.canonical((world.now, world.faults)),
+            *(self._encoded(n) for n in world.nodes),
+            *(self._encoded(c) for c in world.chains),
+            *(self._encoded(m) for m in world.flight),
+            self._encoded(world.signed),
+        ]
+        return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+    def _encoded(self, value: Any) -> bytes:
+        """``itf.canonical(value)``, kept per object: the cache holds the object, so its ``id``
+        is not reused while the entry lives; values are immutable."""
+        hit = self._encodings.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        encoded = itf.canonical(value)
+        self._encodings[id(value)] = (value, encoded)
+        return encoded
 
     def actions(self, world: ClusterWorld) -> list[Any]:
         out: list[Any] = []
@@ -971,6 +1143,8 @@ class ClusterSystem:
             return
         if len(flight) < self.in_flight:
             flight.append((dest, source, message))
+        else:
+            self._lost += 1
 
     def _twin(self, i: int, p: Any) -> Any:
         from blockfsm.machine.attester import Proposal, proposal_payload
@@ -1001,6 +1175,7 @@ class ClusterSystem:
         from blockfsm.machine.core import Tick
 
         flight = list(world.flight)
+        self._lost = 0
         if action[0] == "tick":
             world = attrs.evolve(world, now=world.now + self.tick_ms)
             for i in range(self.size):
@@ -1013,7 +1188,44 @@ class ClusterSystem:
                 peer = self.keys[source]
                 event = message_event(peer, m)
                 world = self._node_step(world, dest, event, flight)
-        return attrs.evolve(world, flight=tuple(sorted(flight, key=itf.canonical)))
+        return attrs.evolve(world, flight=tuple(sorted(flight, key=self._encoded)))
+
+    # --- which actions commute (the partial-order reduction, see docs/traces.md) ---------------
+
+    def action_id(self, world: ClusterWorld, action: Any) -> Any:
+        """A delivery or a drop is named by its message, (destination, source, message), which
+        is the same in every state it is enabled in; the index into ``flight`` is not."""
+        if action[0] == "tick":
+            return ("tick",)
+        return (action[0], world.flight[action[1]])
+
+    def footprint(self, world: ClusterWorld, action: Any, after: ClusterWorld) -> Any:
+        """(kind, message, node stepped, messages sent), or None for an action that commutes
+        with nothing: a tick (every node steps), and a step that lost a message to a full network
+        (what it sends then depends on what else is in flight)."""
+        if action[0] == "tick" or self._lost:
+            return None
+        dest, source, message = world.flight[action[1]]
+        if action[0] == "drop":
+            return ("drop", (dest, source, message), -1, 0)
+        sent = len(after.flight) - len(world.flight) + 1
+        return ("deliver", (dest, source, message), dest, sent)
+
+    def independent(self, world: ClusterWorld, a: Any, b: Any) -> bool:
+        """Two deliveries or drops commute when they take different messages, step different
+        nodes (a drop steps none), do not both spend the fault budget, and the network has room
+        for what both send in either order: each reads and writes only its own node's state and
+        chain, removes its own message, adds to the multiset of messages in flight and to the
+        ghost set of signed votes (both unions, which commute)."""
+        if a is None or b is None:
+            return False
+        kind_a, message_a, node_a, sent_a = a
+        kind_b, message_b, node_b, sent_b = b
+        if message_a == message_b or (kind_a == kind_b == "drop"):
+            return False
+        if node_a >= 0 and node_a == node_b:
+            return False
+        return len(world.flight) - 2 + sent_a + sent_b <= self.in_flight
 
 
 register("cluster")(ClusterSystem)
@@ -1037,12 +1249,20 @@ def explore(
     use_dfs: bool = False,
     max_states: int | None = None,
     progress: Progress | None = None,
+    reduce: bool = False,
 ) -> Report:
     if use_dfs:
         if depth is None:
             raise ValueError("a depth-first search needs a depth bound")
+        if reduce:
+            raise ValueError("the reduction runs with the breadth-first search only")
         return dfs(system, max_depth=depth, max_states=max_states, progress=progress)
-    return bfs(system, max_depth=depth, max_states=max_states, progress=progress)
+    return bfs(system, max_depth=depth, max_states=max_states, progress=progress, reduce=reduce)
+
+
+def reducible(system: System) -> bool:
+    """Whether ``system`` states which of its actions commute (``Reducible``)."""
+    return all(hasattr(system, m) for m in ("action_id", "footprint", "independent"))
 
 
 def default_exploration(trace_dir: Path) -> tuple[Report, Path | None]:
@@ -1114,9 +1334,21 @@ def _print_report(report: Report, path: Path | None) -> None:
     help="Messages the adversary may drop or answer falsely (sync: 1; cluster: 0).",
 )
 @click.option(
+    "--byzantine",
+    type=click.IntRange(min=0, max=1),
+    default=None,
+    help="Cluster: 1 makes the producer of height 0 an equivocator; 0: every node honest (1).",
+)
+@click.option(
     "--depth", type=click.IntRange(min=1), default=None, help="Depth bound (required with --dfs)."
 )
 @click.option("--dfs", "use_dfs", is_flag=True, help="Depth-bounded depth-first search.")
+@click.option(
+    "--reduce/--no-reduce",
+    default=None,
+    help="Sleep sets over commuting actions (the cluster system, breadth-first): fewer "
+    "transitions, the same states. Default: on where the system supports it.",
+)
 @click.option(
     "--max-states",
     type=click.IntRange(min=1),
@@ -1138,8 +1370,10 @@ def explore_command(
     ticks: int | None,
     in_flight: int | None,
     faults: int | None,
+    byzantine: int | None,
     depth: int | None,
     use_dfs: bool,
+    reduce: bool | None,
     max_states: int | None,
     as_json: bool,
     trace_dir: Path,
@@ -1160,7 +1394,17 @@ def explore_command(
         )
     given = {"nodes": nodes, "heights": heights, "ticks": ticks, "in_flight": in_flight}
     given["faults"] = faults
+    if byzantine is not None:
+        if system_name != "cluster":
+            raise click.UsageError("--byzantine applies to the cluster system")
+        given["byzantine"] = byzantine
     system = SYSTEMS[system_name](**{k: v for k, v in given.items() if v is not None})
+    if reduce and not reducible(system):
+        raise click.UsageError(f"--reduce: the {system_name} system has no independence relation")
+    if reduce and use_dfs:
+        raise click.UsageError("--reduce runs with the breadth-first search; drop --dfs")
+    if reduce is None:
+        reduce = reducible(system) and not use_dfs
     with Bar(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -1178,7 +1422,12 @@ def explore_command(
             )
 
         report = explore(
-            system, depth=depth, use_dfs=use_dfs, max_states=max_states, progress=shown
+            system,
+            depth=depth,
+            use_dfs=use_dfs,
+            max_states=max_states,
+            progress=shown,
+            reduce=reduce,
         )
     path = write_trace(system, report, trace_dir)
     if as_json:

@@ -3,6 +3,7 @@ planted bug with a shortest path written as a replayable ITF trace."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,12 @@ def test_check_json_reports_the_exploration(tmp_path: Path) -> None:
 
 
 def test_explore_refuses_bad_arguments_clearly() -> None:
-    for args in (["explore", "--dfs"], ["explore", "--nodes", "4"], ["explore", "--ticks", "-1"]):
+    for args in (
+        ["explore", "--dfs"],
+        ["explore", "--nodes", "4"],
+        ["explore", "--ticks", "-1"],
+        ["explore", "--byzantine", "0"],
+    ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and "Error" in result.output
 
@@ -237,3 +243,211 @@ def test_a_violation_in_the_initial_state_is_reported_at_depth_zero() -> None:
     for report in (bfs(system), dfs(system, max_depth=3)):
         assert report.violation is not None and report.violation.actions == ()
         assert report.depth == 0
+
+
+# --- the partial-order reduction: sleep sets over commuting deliveries -------------------------
+
+
+def _visited(system: Any, *, reduce: bool, max_depth: int | None = None) -> tuple[Any, set[bytes]]:
+    """The report of a breadth-first search and the encodings of every state it reached."""
+    seen: set[bytes] = set()
+    key = system.key
+
+    def recording(world: Any) -> bytes:
+        encoded: bytes = key(world)
+        seen.add(encoded)
+        return encoded
+
+    system.key = recording
+    try:
+        return bfs(system, reduce=reduce, max_depth=max_depth), seen
+    finally:
+        system.key = key
+
+
+@functools.cache
+def _full_search(**parameters: int) -> tuple[Any, frozenset[bytes]]:
+    report, seen = _visited(ClusterSystem(**parameters), reduce=False)
+    return report, frozenset(seen)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"nodes": 3, "heights": 1, "in_flight": 4},
+        {"nodes": 3, "heights": 1, "in_flight": 3, "faults": 1},
+    ],
+)
+def test_sleep_sets_visit_every_state_with_fewer_transitions(parameters: dict[str, int]) -> None:
+    full, every = _full_search(**parameters)
+    reduced, visited = _visited(ClusterSystem(**parameters), reduce=True)
+    assert full.complete and reduced.complete
+    assert full.violation is None and reduced.violation is None
+    assert visited == every and reduced.distinct == full.distinct
+    assert reduced.depth == full.depth
+    assert reduced.states < full.states  # transitions taken
+    assert reduced.mode == "bfs+sleep"
+
+
+def test_sleep_sets_reach_every_state_within_a_depth_bound() -> None:
+    """The default 4 nodes and 3 heights do not complete; to depth 4 the reduced search reaches
+    exactly the states the full one does, at the same depths (a pruned transition's successor is
+    reached by a path of the same length)."""
+    full, every = _visited(ClusterSystem(), reduce=False, max_depth=4)
+    reduced, visited = _visited(ClusterSystem(), reduce=True, max_depth=4)
+    assert visited == every and reduced.distinct == full.distinct > 500
+    assert reduced.states < full.states
+
+
+class _SameNodeCommutes(ClusterSystem):
+    """A wrong independence relation: two deliveries to one node are said to commute."""
+
+    def independent(self, world: Any, a: Any, b: Any) -> bool:
+        if a is None or b is None or a[1] == b[1]:
+            return False
+        return len(world.flight) - 2 + a[3] + b[3] <= self.in_flight
+
+
+def test_a_wrong_independence_relation_loses_states() -> None:
+    """The comparison above can fail: claiming that deliveries to one node commute (they do not:
+    the first proposal a node receives is the one it attests) prunes reachable states."""
+    parameters = {"nodes": 3, "heights": 1, "in_flight": 4}
+    _, every = _full_search(**parameters)
+    _, visited = _visited(_SameNodeCommutes(**parameters), reduce=True)
+    assert visited < every
+
+
+def test_the_reduced_search_finds_the_planted_bug_at_the_same_depth(
+    attester_signs_twice: pytest.MonkeyPatch,
+) -> None:
+    full = bfs(ClusterSystem(), reduce=False)
+    reduced = bfs(ClusterSystem(), reduce=True)
+    assert full.violation is not None and reduced.violation is not None
+    assert full.violation.property_id == reduced.violation.property_id == "C-4"
+    assert len(reduced.violation.actions) == len(full.violation.actions) == 3
+
+
+def test_reduce_is_refused_where_it_does_not_apply() -> None:
+    for args in (
+        ["explore", "--reduce"],
+        ["explore", "--system", "cluster", "--reduce", "--dfs", "--depth", "2"],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "--reduce" in result.output
+    with pytest.raises(ValueError, match="does not state which"):
+        bfs(SyncSystem(ticks=1), reduce=True)
+
+
+def test_explore_cluster_reduces_by_default_and_no_reduce_visits_the_same_states() -> None:
+    common = [
+        "explore",
+        "--system",
+        "cluster",
+        "--nodes",
+        "3",
+        "--heights",
+        "1",
+        "--in-flight",
+        "4",
+    ]
+    common.append("--json")
+    reduced = json.loads(invoke(*common).stdout)
+    full = json.loads(invoke(*common, "--no-reduce").stdout)
+    assert reduced["mode"] == "bfs+sleep" and full["mode"] == "bfs"
+    assert reduced["complete"] and full["complete"]
+    assert reduced["distinct"] == full["distinct"] and reduced["states"] < full["states"]
+
+
+@attrs.define(slots=False)
+class Shifts:
+    """Small random systems over integer vectors: action (i, d, j, op, c) adds d to x[i] (kept
+    in 0..k) when x[j] compares with c (op: <, ==, >=). Two actions are independent in a state
+    exactly when both orders are possible there and reach the same state (the diamond), which is
+    what the sleep-set search assumes of a system's ``independent``."""
+
+    moves: tuple[tuple[int, int, int | None, int, int], ...]
+    k: int
+    n: int
+    name: str = "shifts"
+    invariants: tuple[StateInvariant, ...] = ()
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {}
+
+    def initial(self) -> tuple[int, ...]:
+        return (0,) * self.n
+
+    def enabled(self, s: tuple[int, ...], move: tuple[int, int, int | None, int, int]) -> bool:
+        i, d, j, op, c = move
+        if not 0 <= s[i] + d <= self.k:
+            return False
+        return j is None or (s[j] < c, s[j] == c, s[j] >= c)[op]
+
+    def actions(self, s: tuple[int, ...]) -> list[Any]:
+        return [m for m in self.moves if self.enabled(s, m)]
+
+    def step(self, s: tuple[int, ...], move: Any) -> tuple[int, ...]:
+        return (*s[: move[0]], s[move[0]] + move[1], *s[move[0] + 1 :])
+
+    def key(self, s: tuple[int, ...]) -> bytes:
+        return bytes(s)
+
+    def action_id(self, s: Any, move: Any) -> Any:
+        return move
+
+    def footprint(self, s: Any, move: Any, after: Any) -> Any:
+        return move
+
+    def independent(self, s: tuple[int, ...], a: Any, b: Any) -> bool:
+        if a == b or not (self.enabled(s, a) and self.enabled(s, b)):
+            return False
+        sa, sb = self.step(s, a), self.step(s, b)
+        return self.enabled(sa, b) and self.enabled(sb, a) and self.step(sa, b) == self.step(sb, a)
+
+
+def test_sleep_sets_reach_every_state_of_small_random_systems() -> None:
+    import random
+
+    rng = random.Random(1)
+    pruned = 0
+    for _ in range(300):
+        n, k = rng.randint(2, 4), rng.randint(1, 3)
+        moves = []
+        for _ in range(rng.randint(2, 7)):
+            i, j = rng.randrange(n), rng.choice([None, *range(n)])
+            d, op, c = rng.choice([1, 1, -1]), rng.randint(0, 2), rng.randint(0, k)
+            moves.append((i, d, None if j == i else j, op, c))
+        system = Shifts(moves=tuple(dict.fromkeys(moves)), k=k, n=n)
+        full, every = _visited(system, reduce=False)
+        reduced, visited = _visited(system, reduce=True)
+        assert visited == every, system
+        assert reduced.depth == full.depth, system
+        assert reduced.states <= full.states
+        pruned += full.states - reduced.states
+        for bound in range(1, full.depth):  # each state is reached at its breadth-first depth
+            assert (
+                _visited(system, reduce=True, max_depth=bound)[1]
+                == (_visited(system, reduce=False, max_depth=bound)[1])
+            ), (system, bound)
+    assert pruned > 1_000  # the reduction did prune transitions
+
+
+def test_the_cluster_key_tells_states_apart_exactly_as_their_encoding_does() -> None:
+    """The cluster's key is built from its parts' cached encodings; over every state of a small
+    search with faults, two states share a key exactly when their canonical encodings are equal."""
+    from blockfsm.adapters import itf
+
+    system = ClusterSystem(nodes=3, heights=1, in_flight=3, faults=1)
+    pairs: dict[bytes, bytes] = {}
+    key = system.key
+
+    def recording(world: Any) -> bytes:
+        encoded: bytes = key(world)
+        assert pairs.setdefault(encoded, itf.canonical(world)) == itf.canonical(world)
+        return encoded
+
+    system.key = recording
+    report = bfs(system, reduce=False)
+    assert report.complete and len(pairs) == report.distinct
+    assert len(set(pairs.values())) == len(pairs)
