@@ -227,12 +227,12 @@ _RANK = {
     "Commit": 1,
     "UpdateHighestCertificate": 2,
     "PersistGuard": 3,
-    "PersistSigningGuard": 3,
-    "Send": 4,
-    "Broadcast": 5,
-    "Rejected": 6,
-    "Blacklisted": 7,
-    "Observe": 8,
+    "PersistSigningGuard": 4,
+    "Send": 5,
+    "Broadcast": 6,
+    "Rejected": 7,
+    "Blacklisted": 8,
+    "Observe": 9,
 }
 
 
@@ -466,7 +466,7 @@ def _proposal(config: AttesterConfig, block: Block, round_: int) -> Proposal:
 def _ordered(effects: tuple[Any, ...]) -> tuple[Any, ...]:
     """Effects in one canonical order (stable): store writes, then the guard, then messages."""
     if len(effects) > 1:
-        return tuple(sorted(effects, key=lambda e: _RANK.get(type(e).__name__, 9)))
+        return tuple(sorted(effects, key=lambda e: _RANK.get(type(e).__name__, 10)))
     return effects
 
 
