@@ -236,26 +236,26 @@ _RANK = {
 }
 
 
-def _steppers(config: NodeConfig) -> tuple[SubStep, SubStep, SubStep, SubStep]:
+def _steppers(config: NodeConfig) -> tuple[SubStep, SubStep, SubStep]:
     s = config.steppers
-    if s is not None and s.producer is not None:
-        return s.server, s.client, s.attester, s.producer
-
-    def producer_step(st: Any, ev: Any, v: Any) -> Step:
-        return prod.step(config.producer, st, ev, v)
-
     if s is not None:
-        return s.server, s.client, s.attester, producer_step
+        return s.server, s.client, s.attester
     return (
         lambda st, ev, v: ss.step(config.server, st, ev, v),
         lambda st, ev, v: sc.step(config.client, st, ev, v),
         lambda st, ev, v: att.step(config.attester, st, ev, v),
-        producer_step,
     )
 
 
+def _producer_stepper(config: NodeConfig) -> SubStep:
+    s = config.steppers
+    if s is not None and s.producer is not None:
+        return s.producer
+    return lambda st, ev, v: prod.step(config.producer, st, ev, v)
+
+
 def step(config: NodeConfig, state: NodeState, event: Any, view: ChainView) -> Step:
-    server_step, client_step, attester_step, producer_step = _steppers(config)
+    server_step, client_step, attester_step = _steppers(config)
     kind = type(event)
     if kind is ProposalReceived or kind is VoteReceived:
         a, effects = attester_step(state.attester, event, view)
@@ -263,8 +263,9 @@ def step(config: NodeConfig, state: NodeState, event: Any, view: ChainView) -> S
         if _finalized(effects):
             client, more = client_step(client, ChainAdvanced(), view)
             effects = (*effects, *more)
-        a, p, slot, made = _produce(config, state, a, effects, view, attester_step, producer_step)
-        if made:
+        p, slot = state.producer, state.slot
+        if a is not state.attester and (a.height != slot[0] or a.round != slot[1]):
+            a, p, slot, made = _produce(config, state, a, effects, view, attester_step)
             effects = (*effects, *made)
         after = NodeState(
             control=RUNNING,
@@ -289,7 +290,9 @@ def step(config: NodeConfig, state: NodeState, event: Any, view: ChainView) -> S
         return Step(_with(state, client=c), _ordered(effects))
     if kind is Tick:
         a, e1 = attester_step(state.attester, event, view)
-        a, p, slot, made = _produce(config, state, a, e1, view, attester_step, producer_step)
+        p, slot, made = state.producer, state.slot, ()
+        if a is not state.attester and (a.height != slot[0] or a.round != slot[1]):
+            a, p, slot, made = _produce(config, state, a, e1, view, attester_step)
         s, e2 = server_step(state.server, event, view)
         c, e3 = client_step(state.client, event, view)
         if _finalized(e1):
@@ -370,18 +373,20 @@ def _produce(
     attester_effects: tuple[Any, ...],
     view: ChainView,
     attester_step: SubStep,
-    producer_step: SubStep,
 ) -> tuple[AttesterState, ProducerState, tuple[int, int], tuple[Any, ...]]:
-    """After the attester's step: stop the producer when its slot is over, start it when this
-    node is producer of the attester's (height, round), and release its block as a proposal."""
+    """After an attester step that settled in another slot than the last one (the caller checks
+    that much): stop the producer when its slot is over, start it when this node is producer of
+    the attester's (height, round), and release its block as a proposal. An attester step that
+    changed nothing changes nothing here: a slot can only end by the attester moving."""
     p = state.producer
     slot = state.slot
     height = view.committed_height() + 1
     here = a.control == RUNNING and a.height == height
     current = (a.height, a.round)
     active = p.control in _ACTIVE
-    if not active and (slot == current or not here or a is state.attester):
+    if not active and not here:
         return a, p, slot, ()
+    producer_step = _producer_stepper(config)
     keepers = config.attester.keepers
     tip = view.block_at(height - 1) if height > 0 else None
     parent = tip.hash if tip is not None else ZERO_HASH
@@ -396,9 +401,7 @@ def _produce(
         if p.control in _ACTIVE:
             p, out = producer_step(p, Stop(), sv)
             effects.extend(x for x in out if type(x) in _SURFACED)
-    if not here or slot == current or a is state.attester:
-        # Start only where the attester's own step settled (it moved, or its state changed), as
-        # its proposer did: an event the attester ignored starts nothing.
+    if not here:
         return a, p, slot, tuple(effects)
     h, r = current
     me = config.attester.signer.public_key
