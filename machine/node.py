@@ -42,6 +42,7 @@ by default the parts' plain ``step`` functions are used.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -142,6 +143,25 @@ class NodeConfig:
     attester: AttesterConfig
     producer: ProducerConfig
     steppers: Steppers | None = attrs.field(default=None, eq=False, hash=False)
+    parts: tuple[SubStep, SubStep, SubStep, SubStep] = attrs.field(
+        init=False, eq=False, hash=False, repr=False
+    )
+    """The four parts' steps (server, client, attester, producer) with their configs bound, made
+    once here rather than on every step: ``steppers`` where given, else the plain steps."""
+
+    def __attrs_post_init__(self) -> None:
+        s = self.steppers
+        plain: tuple[SubStep, SubStep, SubStep, SubStep] = (
+            functools.partial(ss.step, self.server),
+            functools.partial(sc.step, self.client),
+            functools.partial(att.step, self.attester),
+            functools.partial(prod.step, self.producer),
+        )
+        parts = plain
+        if s is not None:
+            producer = s.producer if s.producer is not None else plain[3]
+            parts = (s.server, s.client, s.attester, producer)
+        object.__setattr__(self, "parts", parts)
 
     @classmethod
     def make(
@@ -236,26 +256,8 @@ _RANK = {
 }
 
 
-def _steppers(config: NodeConfig) -> tuple[SubStep, SubStep, SubStep]:
-    s = config.steppers
-    if s is not None:
-        return s.server, s.client, s.attester
-    return (
-        lambda st, ev, v: ss.step(config.server, st, ev, v),
-        lambda st, ev, v: sc.step(config.client, st, ev, v),
-        lambda st, ev, v: att.step(config.attester, st, ev, v),
-    )
-
-
-def _producer_stepper(config: NodeConfig) -> SubStep:
-    s = config.steppers
-    if s is not None and s.producer is not None:
-        return s.producer
-    return lambda st, ev, v: prod.step(config.producer, st, ev, v)
-
-
 def step(config: NodeConfig, state: NodeState, event: Any, view: ChainView) -> Step:
-    server_step, client_step, attester_step = _steppers(config)
+    server_step, client_step, attester_step, _ = config.parts
     kind = type(event)
     if kind is ProposalReceived or kind is VoteReceived:
         a, effects = attester_step(state.attester, event, view)
@@ -386,11 +388,12 @@ def _produce(
     active = p.control in _ACTIVE
     if not active and not here:
         return a, p, slot, ()
-    producer_step = _producer_stepper(config)
+    producer_step = config.parts[3]
     keepers = config.attester.keepers
     tip = view.block_at(height - 1) if height > 0 else None
     parent = tip.hash if tip is not None else ZERO_HASH
     effects: list[Any] = []
+    sv: SlotView | None = None
     if active and (slot != current or not here):
         sv = slot_view(keepers, parent, height, a.round)
         for e in attester_effects:
@@ -411,7 +414,8 @@ def _produce(
     justify = view.highest_certificate()
     if not att.justifies_tip(config.attester, justify, h, parent):
         return a, p, slot, tuple(effects)  # the tip's certificate is not in hand yet
-    sv = slot_view(keepers, parent, h, r)
+    if sv is None:
+        sv = slot_view(keepers, parent, h, r)
     start = StartParams(
         parent_id=parent, parent_seq_no=sv.final.seq_no, parent_height=sv.final.height, round=0
     )
