@@ -447,7 +447,7 @@ def _produce(
         elif (
             kind is BroadcastCandidate
             and block is not None
-            and e.candidate.block.state == (block.hash)
+            and e.candidate.block.state == block.hash
         ):
             proposal = _proposal(config.attester, block, r)
             effects.append(Broadcast(message=proposal))
