@@ -11,8 +11,9 @@ to reorder), ``partition``, ``crash``. Byzantine behaviours, one per Byzantine n
 ``lie`` (a sync server that serves a forged fork and advertises a height it does not have),
 ``withhold`` (sends nothing), ``replay`` (re-sends old messages it received).
 
-Crash-restart: a crashed node loses its memory; its store (chain and the last ``PersistGuard``)
-is kept, and it restarts from ``initial(config, guard)`` over that store.
+Crash-restart: a crashed node loses its memory; its store (chain, the last ``PersistGuard`` and
+the last ``PersistSigningGuard``) is kept, and it restarts from ``initial(config, guard,
+signing_guard)`` over that store.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class SimNode:
         self.behaviour = behaviour
         self.chain = InMemoryChain(CHAIN_ID)
         self.guard: Any = None
+        self.signing_guard: Any = None
         self.state: NodeState = node_machine.initial(config)
         self.alive = True
         self.step: Callable[[Any, Any, Any], Any] = lambda s, e, v: node_machine.step(
@@ -151,24 +153,31 @@ class Simulation:
     def _conform(self, node: SimNode) -> None:
         from blockfsm.machine.attester import ATTESTER
         from blockfsm.machine.node import NODE
+        from blockfsm.machine.producer import PRODUCER
         from blockfsm.machine.sync_client import SYNC_CLIENT
         from blockfsm.machine.sync_server import SYNC_SERVER
         from blockfsm.spec.conformance import Conformant
 
         cfg = node.config
-        # The attester's checker lives across restarts (its guard is persisted, so A-1 holds
-        # across them); the sync machines keep nothing durable and start a new run on restart.
+        # The attester's and the producer's checkers live across restarts (their guards are
+        # persisted, so A-1 and PB-7 hold across them); the sync machines keep nothing durable
+        # and start a new run on restart.
         kept = node.config.steppers
         server = Conformant(SYNC_SERVER, cfg.server, stats=self.stats.get("sync_server"))
         client = Conformant(SYNC_CLIENT, cfg.client, stats=self.stats.get("sync_client"))
         runners = [server, client]
+        attester_step: Callable[[Any, Any, Any], Any]
+        producer_step: Callable[[Any, Any, Any], Any] | None
         if kept is None:
             attester = Conformant(ATTESTER, cfg.attester, stats=self.stats.get("attester"))
-            runners.append(attester)
-            attester_step = attester.step
+            producer = Conformant(PRODUCER, cfg.producer, stats=self.stats.get("producer"))
+            runners.extend((attester, producer))
+            attester_step, producer_step = attester.step, producer.step
         else:
-            attester_step = kept.attester
-        steppers = Steppers(server=server.step, client=client.step, attester=attester_step)
+            attester_step, producer_step = kept.attester, kept.producer
+        steppers = Steppers(
+            server=server.step, client=client.step, attester=attester_step, producer=producer_step
+        )
         cfg = attrs.evolve(cfg, steppers=steppers)
         node.config = cfg
         whole = Conformant(NODE, cfg, stats=self.stats.get("node"))
@@ -236,6 +245,8 @@ class Simulation:
                 node.chain.set_highest_certificate(e.certificate)
             elif kind is node_machine.PersistGuard:
                 node.guard = e.guard
+            elif kind is node_machine.PersistSigningGuard:
+                node.signing_guard = e.guard
             elif kind is Send:
                 self._send(node, self.by_key.get(e.peer, -1), e.message)
             elif kind is Broadcast:
@@ -390,7 +401,7 @@ class Simulation:
 
     def restart(self, node: SimNode) -> None:
         before = node.chain.committed_height
-        node.state = node_machine.initial(node.config, node.guard)
+        node.state = node_machine.initial(node.config, node.guard, node.signing_guard)
         node.alive = True
         if self.config.conformant and node.honest:
             self._conform(node)

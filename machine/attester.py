@@ -130,6 +130,10 @@ class AttesterConfig:
     verifier: Verifier = attrs.field(eq=False, hash=False)
     round_timeout: int = 1_000
     round_timeout_increment: int = 500
+    new_blocks: bool = True
+    """Whether the attester makes its new blocks itself (``_propose``). The node sets it False:
+    there the block producer (``machine/producer.py``) makes them and the node hands the
+    attester the resulting proposal; re-proposing a valid block stays here either way."""
     keepers: tuple[PeerId, ...] = attrs.field(init=False)
     is_keeper: bool = attrs.field(init=False)
     """Whether our key is in the validator set: only keepers sign votes (a follower only
@@ -145,6 +149,7 @@ class AttesterConfig:
         require(callable(getattr(self.verifier, "verify", None)), "verifier needs verify()")
         require_int(self.round_timeout, "round_timeout (ms)", 1, MAX_PERIOD_MS)
         require_int(self.round_timeout_increment, "round_timeout_increment (ms)", 0, MAX_PERIOD_MS)
+        require(type(self.new_blocks) is bool, "new_blocks must be a bool")
         object.__setattr__(self, "keepers", tuple(k for k, _ in self.validators.members))
         object.__setattr__(self, "is_keeper", self.signer.public_key in self.validators)
 
@@ -461,9 +466,11 @@ def _propose(
         return state
     if state.valid_block is not None:
         block, valid_round, proof = state.valid_block, state.valid_round, state.valid_proof
+    elif not config.new_blocks:
+        return state
     else:
         justify = view.highest_certificate()
-        if not _justifies_tip(config, justify, state.height, parent_hash):
+        if not justifies_tip(config, justify, state.height, parent_hash):
             return state
         block = Block.make(
             chain_id=config.chain_id,
@@ -487,7 +494,7 @@ def _propose(
     return _accept_proposal(config, state, proposal, view, effects)
 
 
-def _justifies_tip(
+def justifies_tip(
     config: AttesterConfig, justify: Certificate, height: Height, parent_hash: BlockHash
 ) -> bool:
     """``justify`` is a valid finality certificate for the final tip below ``height``."""
@@ -532,7 +539,7 @@ def proposal_refusal(
         return "wrong_chain"
     tip = view.block_at(b.height - 1) if b.height > 0 else None
     parent_hash = tip.hash if tip is not None else ZERO_HASH
-    if b.parent_hash != parent_hash or not _justifies_tip(config, b.justify, b.height, parent_hash):
+    if b.parent_hash != parent_hash or not justifies_tip(config, b.justify, b.height, parent_hash):
         return "unknown_parent"
     if producer_for(config.keepers, parent_hash, p.round) != p.producer:
         return "wrong_producer"
@@ -591,6 +598,9 @@ def _on_proposal(
     if p.round > state.round:
         # The producer the selector names for a later round is there: follow it (round sync).
         state = _enter_round(state, p.round)
+    if p.producer == config.signer.public_key and p.round not in state.proposed_in:
+        # Our own proposal, handed back by the node that made it: that round is proposed.
+        state = _evolve(state, proposed_in=(*state.proposed_in, p.round))
     effects: list[Any] = []
     state = _accept_proposal(config, state, p, view, effects)
     return _settle(config, state, view, effects)
