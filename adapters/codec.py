@@ -34,6 +34,7 @@ from blockfsm.machine.messages import (
     SyncRequest,
     SyncResponse,
 )
+from blockfsm.machine.producer_view import SigningGuard
 from blockfsm.machine.types import HASH_SIZE, MAX_U64, Block, Certificate
 
 WIRE_VERSION = 1
@@ -374,6 +375,38 @@ def decode_guard(data: bytes) -> Guard:
         locked_block=_to_block(f[4]) if f[4] is not None else None,
         locked_proof=_votes(f[5], "guard locked_proof"),
     )
+
+
+def encode_signing_guard(g: SigningGuard) -> bytes:
+    """The producer's signing guard, for storage."""
+    return msgpack.packb(
+        [[list(b) for b in g.blocks], [[r, h, i] for r, h, i in g.announced]], use_bin_type=True
+    )
+
+
+def decode_signing_guard(data: bytes) -> SigningGuard:
+    f = _list(_unpack(data), "signing guard", 2)
+    blocks = []
+    for entry in _list(f[0], "signing guard blocks"):
+        e = _list(entry, "signing guard block", 3)
+        blocks.append(
+            (
+                _int(e[0], 0, MAX_U64, "signed round"),
+                _int(e[1], 0, MAX_U64, "signed height"),
+                _int(e[2], 0, MAX_U64, "signed seq_no"),
+            )
+        )
+    announced = []
+    for entry in _list(f[1], "signing guard announced"):
+        e = _list(entry, "signing guard announcement", 3)
+        announced.append(
+            (
+                _int(e[0], 0, MAX_U64, "announced round"),
+                _int(e[1], 0, MAX_U64, "announced height"),
+                _bytes(e[2], "announced parent id", 32),
+            )
+        )
+    return SigningGuard(blocks=tuple(blocks), announced=tuple(announced))
 
 
 def decode_block(data: bytes) -> Block:

@@ -61,7 +61,8 @@ async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> No
         )
         state = None
     else:
-        # The full node: sync server, sync client and attester; restarts from its guard.
+        # The full node: sync server, sync client, attester and producer; restarts from their
+        # persisted guards.
         machine = NODE
         config = NodeConfig.make(
             chain_id=cfg.chain_id,
@@ -73,7 +74,7 @@ async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> No
             advertise_time=cfg.advertise,
             trigger_timeout=cfg.trigger,
         )
-        state = node_initial(config, store.attester_guard())
+        state = node_initial(config, store.attester_guard(), store.producer_guard())
     runtime: Runtime
     transport = Transport(
         chain_id=cfg.chain_id,

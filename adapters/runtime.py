@@ -4,11 +4,10 @@
 ``step(config, state, event, view)`` (a ``MachineDef`` fits). One task consumes one event queue,
 so steps are strictly sequential; each step reads a fresh LMDB snapshot. Effects run in order:
 
-- write effects (``Persist``, ``Commit``, ``UpdateHighestCertificate``, ``PersistGuard``) are
-  gathered into a batch,
-  and the batch is applied in one durable LMDB write transaction before the next ``Send`` or
-  ``Broadcast`` and at the end of the step, so no message that depends on a write leaves before
-  the write is on disk;
+- write effects (``Persist``, ``Commit``, ``UpdateHighestCertificate``, ``PersistGuard``,
+  ``PersistSigningGuard``) are gathered into a batch, and the batch is applied in one durable
+  LMDB write transaction before the next ``Send`` or ``Broadcast`` and at the end of the step, so
+  no message that depends on a write leaves before the write is on disk;
 - ``Send``/``Broadcast`` go to the transport's bounded per-peer queues;
 - ``Rejected``, ``Blacklisted`` and ``Observe`` are counted and logged (one JSON line each).
 

@@ -7,15 +7,18 @@ Layout (one LMDB environment, a directory, with named databases):
 - ``certs``: height (u64 big-endian, offset by one so that -1 fits) -> the highest certificate
   seen for the block at that height;
 - ``meta``: ``chain_id``, ``committed`` (final height, i64), ``highest_cert``, the attester's
-  ``attester_guard`` (its lock and every (height, round, phase) it signed, from ``PersistGuard``)
-  and the generic signing guards ``guard/<name>`` (height, round) a signer must never go back on.
+  ``attester_guard`` (its lock and every (height, round, phase) it signed, from ``PersistGuard``),
+  the producer's ``producer_guard`` (the slots it signed blocks at and the rounds it announced,
+  from ``PersistSigningGuard``) and the generic signing guards ``guard/<name>`` (height, round) a
+  signer must never go back on.
 
 Consistency and durability:
 
 - ``snapshot()`` opens one read transaction: a ``ChainView`` whose every answer is from the same
   instant (LMDB MVCC), however many writes happen meanwhile.
 - ``apply(effects)`` applies a batch of write effects (``Persist``, ``Commit``,
-  ``UpdateHighestCertificate``, ``PersistGuard``) in one write transaction. The environment is
+  ``UpdateHighestCertificate``, ``PersistGuard``, ``PersistSigningGuard``) in one write
+  transaction. The environment is
   opened with ``sync=True``, so when ``apply`` returns the batch is on disk; the runtime calls it
   before sending any message produced after those effects. A crash (even ``kill -9``) leaves
   either the whole batch or none of it.
@@ -39,11 +42,15 @@ from blockfsm.adapters.codec import (
     decode_block,
     decode_certificate,
     decode_guard,
+    decode_signing_guard,
     encode_block,
     encode_certificate,
     encode_guard,
+    encode_signing_guard,
 )
 from blockfsm.machine.attester import Guard, PersistGuard
+from blockfsm.machine.producer import PersistSigningGuard
+from blockfsm.machine.producer_view import SigningGuard
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ZERO_HASH, Block, BlockHash, Certificate, ChainId, Height
 
@@ -52,7 +59,7 @@ _U64 = struct.Struct(">Q")
 _I64 = struct.Struct(">q")
 _GUARD = struct.Struct(">qq")
 
-WRITE_EFFECTS = (Persist, Commit, UpdateHighestCertificate, PersistGuard)
+WRITE_EFFECTS = (Persist, Commit, UpdateHighestCertificate, PersistGuard, PersistSigningGuard)
 
 
 class StoreError(RuntimeError):
@@ -247,6 +254,9 @@ class LmdbStore:
                     self._set_cert(txn, effect.certificate)
                 elif kind is PersistGuard:
                     txn.put(b"attester_guard", encode_guard(effect.guard), db=self._meta)
+                elif kind is PersistSigningGuard:
+                    raw = encode_signing_guard(effect.guard)
+                    txn.put(b"producer_guard", raw, db=self._meta)
                 else:
                     raise TypeError(f"not a write effect: {kind.__name__}")
                 n += 1
@@ -308,6 +318,13 @@ class LmdbStore:
         with self._env.begin() as txn:
             raw = txn.get(b"attester_guard", db=self._meta)
         return decode_guard(raw) if raw is not None else None
+
+    def producer_guard(self) -> SigningGuard | None:
+        """The last ``PersistSigningGuard`` applied: the (round, height) slots the producer signed
+        blocks at and the rounds it announced."""
+        with self._env.begin() as txn:
+            raw = txn.get(b"producer_guard", db=self._meta)
+        return decode_signing_guard(raw) if raw is not None else None
 
     def signing_guard(self, name: str) -> tuple[int, int] | None:
         """The highest (height, round) recorded as signed under ``name``, or None."""

@@ -18,10 +18,12 @@ from blockfsm.adapters.codec import (
     decode_body,
     decode_frame,
     decode_guard,
+    decode_signing_guard,
     encode_block,
     encode_body,
     encode_frame,
     encode_guard,
+    encode_signing_guard,
     to_body,
 )
 from blockfsm.machine.attester import Guard, Proposal, Vote
@@ -31,6 +33,7 @@ from blockfsm.machine.messages import (
     SyncRequest,
     SyncResponse,
 )
+from blockfsm.machine.producer_view import SigningGuard
 from blockfsm.machine.types import MAX_U64, Block, Certificate
 
 u64 = st.integers(0, MAX_U64)
@@ -119,6 +122,32 @@ def test_blocks_round_trip_for_storage(block: Block) -> None:
 @given(guards)
 def test_guards_round_trip_for_storage(guard: Guard) -> None:
     assert decode_guard(encode_guard(guard)) == guard
+
+
+signing_guards = st.builds(
+    SigningGuard,
+    blocks=st.lists(st.tuples(u64, u64, u64), max_size=4).map(tuple),
+    announced=st.lists(st.tuples(u64, u64, key), max_size=4).map(tuple),
+)
+
+
+@given(signing_guards)
+def test_producer_signing_guards_round_trip_for_storage(guard: SigningGuard) -> None:
+    assert decode_signing_guard(encode_signing_guard(guard)) == guard
+
+
+@given(st.binary(max_size=200))
+def test_a_garbled_stored_signing_guard_is_a_codec_error(data: bytes) -> None:
+    try:
+        decode_signing_guard(data)
+    except CodecError:
+        pass
+
+
+def test_a_signing_guard_with_a_short_parent_id_is_refused() -> None:
+    bad = SigningGuard(blocks=(), announced=((1, 2, b"\x01" * 31),))
+    with pytest.raises(CodecError, match="announced parent id"):
+        decode_signing_guard(encode_signing_guard(bad))
 
 
 @given(st.binary(max_size=200))

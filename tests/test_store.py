@@ -227,3 +227,19 @@ def test_kill_9_loses_nothing_final_and_shows_nothing_half_written(tmp_path: Pat
             data = tmp_path / f"chain{generation}"
             reported = -1
     assert kills >= 20
+
+
+def test_the_producer_guard_is_applied_with_the_batch_and_survives_reopen(tmp_path: Path) -> None:
+    from blockfsm.machine.producer import PersistSigningGuard
+    from blockfsm.machine.producer_view import SigningGuard
+
+    blocks, _ = make_chain(2)
+    guard = SigningGuard(blocks=((0, 4, 4), (1, 7, 7)), announced=((1, 6, b"\x05" * 32),))
+    with LmdbStore(tmp_path, CHAIN) as store:
+        assert store.producer_guard() is None
+        with pytest.raises(StoreError):  # the batch fails as a whole: no guard either
+            store.apply([PersistSigningGuard(guard=guard), Persist(block=blocks[1])])
+        assert store.producer_guard() is None
+        store.apply([Persist(block=blocks[0]), PersistSigningGuard(guard=guard)])
+    with LmdbStore(tmp_path, CHAIN) as store:
+        assert store.producer_guard() == guard
