@@ -12,9 +12,52 @@
 #   tools/mutation-testing.sh sync_client types  # only these modules (file stems)
 #   STAGE=/tmp/mm tools/mutation-testing.sh      # where to stage (default: .mutmut/ here)
 #   MAX_CHILDREN=2                               # parallel mutants (default 2)
+#   HYPOTHESIS_PROFILE=mutation                  # the default: few examples, derandomized
+#
+# With modules named, only the tests that speak of them run (tests_for below, plus each module's
+# tests/test_mutants_<module>.py); with none, the selection in pyproject.toml (all fast tests).
 #
 # Results: "mutmut results" and "mutmut show NAME" in $STAGE, with $STAGE/.venv/bin on PATH.
 set -euo pipefail
+
+# The fast tests that can kill a mutant of each module (never the campaigns: minutes per run).
+# test_framework.py runs every machine's spec campaign briefly under the conformance checker.
+tests_for() {
+    case "$1" in
+        producer | producer_view | producer_selection)
+            echo tests/test_producer_unit.py tests/test_producer_selection.py \
+                tests/test_producer_regressions.py tests/test_producer_tree.py \
+                tests/test_framework.py ;;
+        attester | node)
+            echo tests/test_node_unit.py tests/test_framework.py tests/test_codec.py ;;
+        sync_server)
+            echo tests/test_sync_server_unit.py tests/test_adapters_crypto.py \
+                tests/test_framework.py tests/test_sync_maps.py ;;
+        sync_client)
+            echo tests/test_sync_client_unit.py tests/test_single_rule_sync_client.py \
+                tests/test_framework.py tests/test_sync_maps.py ;;
+        _maps)
+            echo tests/test_sync_maps.py tests/test_sync_server_unit.py \
+                tests/test_sync_client_unit.py ;;
+        types | crypto)
+            echo tests/test_sync_server_unit.py tests/test_sync_client_unit.py \
+                tests/test_single_rule_sync_client.py tests/test_signed_bytes.py \
+                tests/test_adapters_crypto.py tests/test_framework.py tests/test_mutants_types.py ;;
+        *)  # shared modules (core, messages, view): every fast test
+            echo tests/test_sync_server_unit.py tests/test_sync_client_unit.py \
+                tests/test_single_rule_sync_client.py tests/test_producer_unit.py \
+                tests/test_producer_selection.py tests/test_producer_regressions.py \
+                tests/test_producer_tree.py tests/test_node_unit.py tests/test_codec.py \
+                tests/test_signed_bytes.py tests/test_sync_maps.py tests/test_adapters_crypto.py \
+                tests/test_framework.py ;;
+    esac
+    for f in "$here"/tests/test_mutants_*.py; do
+        case "$(basename "$f")" in
+            "test_mutants_$1.py" | "test_mutants_$1_"*.py) echo "tests/$(basename "$f")" ;;
+        esac
+    done
+}
+
 here="$(cd "$(dirname "$0")/.." && pwd)"
 stage="${STAGE:-$here/.mutmut}"
 venv="${MUTMUT_VENV:-$stage/.venv}"
@@ -34,12 +77,32 @@ find "$stage/src" -name __pycache__ -prune -exec rm -rf {} +
 cp -r "$here/tests" "$stage/tests"
 cp "$here/pyproject.toml" "$stage/pyproject.toml"
 if [ "$#" -gt 0 ]; then
-    # Narrow source_paths to the named modules.
+    # Narrow source_paths to the named modules and the test selection to their tests.
     paths=""
-    for m in "$@"; do paths="$paths\"src/blockfsm/machine/$m.py\", "; done
+    tests=""
+    for m in "$@"; do
+        paths="$paths\"src/blockfsm/machine/$m.py\", "
+        tests="$tests $(tests_for "$m")"
+    done
     sed -i "s|^source_paths = .*|source_paths = [${paths%, }]|" "$stage/pyproject.toml"
+    selection="$(printf '%s\n' $tests | sort -u | sed 's/.*/"&", /' | tr -d '\n')"
+    python3 - "$stage/pyproject.toml" "[${selection%, }]" <<'PY'
+import re
+import sys
+
+path, selection = sys.argv[1], sys.argv[2]
+text = open(path).read()
+text = re.sub(
+    r"^pytest_add_cli_args_test_selection = \[.*?^\]",
+    lambda _: f"pytest_add_cli_args_test_selection = {selection}",
+    text,
+    count=1,
+    flags=re.S | re.M,
+)
+open(path, "w").write(text)
+PY
 fi
 cd "$stage"
-export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-mutation}"
 "$venv/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}"
 "$venv/bin/mutmut" results
