@@ -14,8 +14,8 @@
 #   MAX_CHILDREN=2                               # parallel mutants (default 2)
 #   HYPOTHESIS_PROFILE=mutation                  # the default: few examples, derandomized
 #
-# With modules named, only the tests that speak of them run (tests_for below, plus each module's
-# tests/test_mutants_<module>.py); with none, the selection in pyproject.toml (all fast tests).
+# Only the tests that speak of the modules mutated run (tests_for below, plus each module's
+# tests/test_mutants_<module>.py); the selection in pyproject.toml is replaced by that list.
 #
 # Results: "mutmut results" and "mutmut show NAME" in $STAGE, with $STAGE/.venv/bin on PATH.
 set -euo pipefail
@@ -76,17 +76,18 @@ done
 find "$stage/src" -name __pycache__ -prune -exec rm -rf {} +
 cp -r "$here/tests" "$stage/tests"
 cp "$here/pyproject.toml" "$stage/pyproject.toml"
-if [ "$#" -gt 0 ]; then
-    # Narrow source_paths to the named modules and the test selection to their tests.
-    paths=""
-    tests=""
-    for m in "$@"; do
-        paths="$paths\"src/blockfsm/machine/$m.py\", "
-        tests="$tests $(tests_for "$m")"
+# The test selection: the tests of the named modules, or of every module of machine/.
+modules=("$@")
+if [ "$#" -eq 0 ]; then
+    for f in "$here"/machine/*.py; do
+        m="$(basename "$f" .py)"
+        [ "$m" = __init__ ] || modules+=("$m")
     done
-    sed -i "s|^source_paths = .*|source_paths = [${paths%, }]|" "$stage/pyproject.toml"
-    selection="$(printf '%s\n' $tests | sort -u | sed 's/.*/"&", /' | tr -d '\n')"
-    python3 - "$stage/pyproject.toml" "[${selection%, }]" <<'PY'
+fi
+tests=""
+for m in "${modules[@]}"; do tests="$tests $(tests_for "$m")"; done
+selection="$(printf '%s\n' $tests | sort -u | sed 's/.*/"&", /' | tr -d '\n')"
+python3 - "$stage/pyproject.toml" "[${selection%, }]" <<'PY'
 import re
 import sys
 
@@ -101,6 +102,11 @@ text = re.sub(
 )
 open(path, "w").write(text)
 PY
+if [ "$#" -gt 0 ]; then
+    # Narrow source_paths to the named modules.
+    paths=""
+    for m in "$@"; do paths="$paths\"src/blockfsm/machine/$m.py\", "; done
+    sed -i "s|^source_paths = .*|source_paths = [${paths%, }]|" "$stage/pyproject.toml"
 fi
 cd "$stage"
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-mutation}"
