@@ -61,3 +61,11 @@ def test_equal_maps_hash_alike_and_print_their_entries() -> None:
     grown = SortedMap([(1, "a")]).set(2, "b")
     assert hash(built) == hash(grown) == hash(((1, "a"), (2, "b")))
     assert repr(built) == "SortedMap([(1, 'a'), (2, 'b')])"
+
+
+def test_first_of_an_empty_map_raises_with_its_message() -> None:
+    """``first_mutmut_2`` to ``_5``: the IndexError lost or changed its text."""
+    with pytest.raises(IndexError) as raised:
+        SortedMap().first()
+    assert raised.value.args == ("first() of an empty SortedMap",)
+    assert SortedMap([(2, "b"), (1, "a")]).first() == (1, "a")
