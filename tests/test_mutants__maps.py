@@ -69,3 +69,60 @@ def test_first_of_an_empty_map_raises_with_its_message() -> None:
         SortedMap().first()
     assert raised.value.args == ("first() of an empty SortedMap",)
     assert SortedMap([(2, "b"), (1, "a")]).first() == (1, "a")
+
+
+def _chunk_sizes(m: SortedMap[int, int]) -> list[int]:
+    return [len(ks) for ks in m._keys]
+
+
+def _built(sizes: list[int]) -> tuple[SortedMap[int, int], dict[int, int]]:
+    """A map whose chunks have ``sizes`` (keys 0, 10, 20, ... so that any key fits between),
+    grown from half-full chunks by inserting keys."""
+    m: SortedMap[int, int] = SortedMap((10 * k, k) for k in range(len(sizes) * CHUNK // 2))
+    assert _chunk_sizes(m) == [CHUNK // 2] * len(sizes)
+    for c, size in enumerate(sizes):
+        base = 10 * c * CHUNK // 2
+        for k in range(size - CHUNK // 2):  # grow: keys between those of chunk c
+            m = m.set(base + 1 + k % 9 + 10 * (k // 9), -1)
+        for k in range(CHUNK // 2 - size):  # shrink: its last keys
+            m = m.delete(base + 10 * (CHUNK // 2 - 1 - k))
+    m.check()
+    assert _chunk_sizes(m) == sizes
+    return m, dict(m.items())
+
+
+def _delete(m: SortedMap[int, int], model: dict[int, int], key: int) -> SortedMap[int, int]:
+    m = m.delete(key)
+    del model[key]
+    m.check()
+    assert list(m.items()) == sorted(model.items())
+    return m
+
+
+@pytest.mark.parametrize("before", [CHUNK // 2, CHUNK - 10])
+def test_the_last_chunk_shrunk_below_a_quarter_merges_into_the_one_before(before: int) -> None:
+    """``delete_mutmut_34`` to ``_52``: the merge of the *last* chunk with its previous one (the
+    property tests seldom shrink the last chunk) read past the end or merged the wrong chunks;
+    with a full previous chunk the merged one splits again."""
+    m, model = _built([CHUNK // 2, before, _MIN])
+    last = max(model)
+    m = _delete(m, model, last)
+    merged = before + _MIN - 1
+    expect = (
+        [CHUNK // 2, merged] if merged <= CHUNK else [CHUNK // 2, merged // 2, merged - merged // 2]
+    )
+    assert _chunk_sizes(m) == expect
+    for key in sorted(model, reverse=True):  # and down to nothing
+        m = _delete(m, model, key)
+    assert len(m) == 0
+
+
+def test_a_chunk_merges_only_below_a_quarter_and_splits_only_past_chunk() -> None:
+    """``delete_mutmut_31`` (``<= _MIN``: a chunk at exactly a quarter merged) and ``_53``
+    (``>= CHUNK``: a merged chunk of exactly CHUNK entries split): the layout the module's
+    docstring states."""
+    m, model = _built([_MIN + 1, CHUNK - _MIN + 1])
+    m = _delete(m, model, min(model))
+    assert _chunk_sizes(m) == [_MIN, CHUNK - _MIN + 1]  # a quarter full: kept
+    m = _delete(m, model, min(model))
+    assert _chunk_sizes(m) == [CHUNK]  # merged into exactly CHUNK: not split
