@@ -126,3 +126,35 @@ def test_a_chunk_merges_only_below_a_quarter_and_splits_only_past_chunk() -> Non
     assert _chunk_sizes(m) == [_MIN, CHUNK - _MIN + 1]  # a quarter full: kept
     m = _delete(m, model, min(model))
     assert _chunk_sizes(m) == [CHUNK]  # merged into exactly CHUNK: not split
+
+
+def test_a_middle_chunk_merged_and_split_keeps_the_chunks_after_it() -> None:
+    """``delete_mutmut_56`` (a split into a third and two thirds), ``_69``, ``_73``, ``_77`` (the
+    chunk after the merged pair dropped from the index, the keys or the values)."""
+    m, model = _built([_MIN, CHUNK - 10, CHUNK // 2, CHUNK // 2])
+    m = _delete(m, model, min(model))
+    merged = _MIN - 1 + CHUNK - 10
+    assert _chunk_sizes(m) == [merged // 2, merged - merged // 2, CHUNK // 2, CHUNK // 2]
+
+
+def test_setting_keys_in_a_middle_chunk_keeps_the_chunks_after_it() -> None:
+    """``set_mutmut_51`` (a new value for a key in a middle chunk dropped the next chunk's values),
+    ``_58`` (a chunk of exactly CHUNK entries split), ``_61`` (a split into a third and two
+    thirds), ``_74``, ``_78``, ``_82`` (a split of a middle chunk dropped the next chunk)."""
+    m, model = _built([CHUNK // 2, CHUNK - 1, CHUNK // 2])
+    middle = 10 * (CHUNK // 2 + 8)  # a key of the middle chunk; the two below it are free
+    assert middle in model and middle - 9 not in model and middle - 8 not in model
+    m = m.set(middle, 99)
+    model[middle] = 99
+    m.check()
+    assert list(m.items()) == sorted(model.items())
+    expected = {
+        middle - 9: [CHUNK // 2, CHUNK, CHUNK // 2],
+        middle - 8: [CHUNK // 2, CHUNK // 2, CHUNK // 2 + 1, CHUNK // 2],
+    }
+    for key, sizes in expected.items():  # to exactly CHUNK: no split; one more: halves
+        m = m.set(key, 7)
+        model[key] = 7
+        m.check()
+        assert list(m.items()) == sorted(model.items())
+        assert _chunk_sizes(m) == sizes
