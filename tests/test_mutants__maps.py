@@ -158,3 +158,16 @@ def test_setting_keys_in_a_middle_chunk_keeps_the_chunks_after_it() -> None:
         m.check()
         assert list(m.items()) == sorted(model.items())
         assert _chunk_sizes(m) == sizes
+
+
+def test_a_new_least_key_and_a_new_middle_key_keep_the_chunks_after_them() -> None:
+    """``set_mutmut_91``, ``_103``, ``_107``: an insert without a split dropped the next chunk
+    from the index, the keys or the values (a new least key is the one insert that changes an
+    index entry)."""
+    m, model = _built([CHUNK // 2, CHUNK // 2, CHUNK // 2])
+    for key in (-5, 10 * (CHUNK // 2 + 3) + 1):
+        m = m.set(key, 1)
+        model[key] = 1
+        m.check()
+        assert list(m.items()) == sorted(model.items())
+        assert len(_chunk_sizes(m)) == 3
