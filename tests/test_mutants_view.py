@@ -1,0 +1,70 @@
+"""Tests that kill the mutants mutmut left alive in machine/view.py.
+
+Each names the mutant it was written against (docs/mutation-testing.md lists every survivor and
+why it is killed or equivalent). ``InMemoryChain`` is the store the simulator and the tests write
+through; its refusals are a caller's bug surfacing, so each is pinned with its exact message, and
+its bounds (committed history, the tip) at the boundary itself.
+"""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from blockfsm.machine.types import ZERO_HASH, Block, Certificate
+from blockfsm.machine.view import ChainWriteError, InMemoryChain
+
+CHAIN = 5
+
+
+def _chain(length: int) -> tuple[InMemoryChain, list[Block]]:
+    chain = InMemoryChain(CHAIN)
+    blocks: list[Block] = []
+    parent = ZERO_HASH
+    for h in range(length):
+        b = Block.make(
+            chain_id=CHAIN,
+            height=h,
+            parent_hash=parent,
+            justify=Certificate.genesis(CHAIN),
+            payload=b"main",
+        )
+        chain.persist(b)
+        blocks.append(b)
+        parent = b.hash
+    return chain, blocks
+
+
+def _fork(parent: Block | None, height: int) -> Block:
+    return Block.make(
+        chain_id=CHAIN,
+        height=height,
+        parent_hash=ZERO_HASH if parent is None else parent.hash,
+        justify=Certificate.genesis(CHAIN),
+        payload=b"fork",
+    )
+
+
+@pytest.mark.parametrize("height", [-1, 4, 9])
+def test_a_block_that_does_not_touch_the_chain_is_refused_by_name(height: int) -> None:
+    """``persist_mutmut_2`` (``or`` became ``and``: a block above the tip was appended) and
+    ``_6`` (the message lost)."""
+    chain, blocks = _chain(3)
+    stray = attrs.evolve(_fork(blocks[-1], max(height, 0)), height=height)
+    with pytest.raises(ChainWriteError) as raised:
+        chain.persist(stray)
+    assert str(raised.value) == f"block at height {height} does not touch the chain (tip 2)"
+    assert chain.highest_height == 2
+
+
+def test_the_committed_tip_itself_cannot_be_rewritten() -> None:
+    """``persist_mutmut_9`` (``h < committed``: the committed block itself was replaced) and
+    ``_10`` (the message lost)."""
+    chain, blocks = _chain(3)
+    chain.commit(1)
+    with pytest.raises(ChainWriteError) as raised:
+        chain.persist(_fork(blocks[0], 1))
+    assert str(raised.value) == "block at height 1 would rewrite committed history"
+    assert chain.block_at(1) == blocks[1]
+    chain.persist(_fork(blocks[1], 2))  # above the committed height: the suffix is replaced
+    assert chain.block_at(2) == _fork(blocks[1], 2) and chain.highest_height == 2
