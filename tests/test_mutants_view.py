@@ -68,3 +68,39 @@ def test_the_committed_tip_itself_cannot_be_rewritten() -> None:
     assert chain.block_at(1) == blocks[1]
     chain.persist(_fork(blocks[1], 2))  # above the committed height: the suffix is replaced
     assert chain.block_at(2) == _fork(blocks[1], 2) and chain.highest_height == 2
+
+
+def test_a_block_that_does_not_link_to_its_parent_is_refused_by_name() -> None:
+    """``persist_mutmut_21``: the message lost."""
+    chain, _ = _chain(2)
+    with pytest.raises(ChainWriteError) as raised:
+        chain.persist(_fork(None, 2))
+    assert str(raised.value) == "block at height 2 does not link to its parent"
+
+
+def test_a_commit_above_the_tip_is_refused_by_name_and_the_tip_itself_commits() -> None:
+    """``commit_mutmut_2``: the message lost (``_1``, the tip refused, timed out the suite)."""
+    chain, _ = _chain(3)
+    with pytest.raises(ChainWriteError) as raised:
+        chain.commit(3)
+    assert str(raised.value) == "cannot commit height 3 above tip 2"
+    chain.commit(2)
+    chain.commit(1)
+    assert chain.committed_height == 2
+
+
+def _certificate(view: int, block_hash: bytes) -> Certificate:
+    return Certificate(chain_id=CHAIN, view=view, height=0, block_hash=block_hash)
+
+
+def test_a_certificate_of_an_equal_view_replaces_the_highest_as_the_store_does() -> None:
+    """``set_highest_certificate_mutmut_1`` (``>``: an equal view kept the older certificate):
+    the LMDB store (``adapters/store.py``) keeps the later one, and a runtime and a simulation
+    must agree on what a node advertises."""
+    chain, _ = _chain(1)
+    first, second = _certificate(4, b"\x01" * 32), _certificate(4, b"\x02" * 32)
+    chain.set_highest_certificate(first)
+    chain.set_highest_certificate(second)
+    assert chain.highest_certificate == second
+    chain.set_highest_certificate(_certificate(3, b"\x03" * 32))
+    assert chain.highest_certificate == second
