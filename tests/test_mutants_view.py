@@ -104,3 +104,20 @@ def test_a_certificate_of_an_equal_view_replaces_the_highest_as_the_store_does()
     assert chain.highest_certificate == second
     chain.set_highest_certificate(_certificate(3, b"\x03" * 32))
     assert chain.highest_certificate == second
+
+
+def test_a_new_chain_holds_its_own_genesis_certificate() -> None:
+    """``InMemoryChain.__init___mutmut_7``: the genesis certificate named no chain."""
+    chain = InMemoryChain(CHAIN)
+    assert chain.highest_certificate == Certificate.genesis(CHAIN)
+    assert chain.snapshot().highest_certificate() == Certificate.genesis(CHAIN)
+
+
+@pytest.mark.parametrize(("start", "limit"), [(-1, 5), (-3, 2), (0, 0), (1, -1)])
+def test_a_negative_start_or_an_empty_limit_reads_nothing(start: int, limit: int) -> None:
+    """``InMemoryChainView.blocks_from_mutmut_1`` (``or`` became ``and``: a negative start with a
+    positive limit read a slice from the end of the list)."""
+    chain, blocks = _chain(3)
+    view = chain.snapshot()
+    assert view.blocks_from(start, limit) == ()
+    assert view.blocks_from(1, 5) == tuple(blocks[1:])
