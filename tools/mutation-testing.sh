@@ -28,8 +28,9 @@ tests_for() {
             echo tests/test_producer_unit.py tests/test_producer_selection.py \
                 tests/test_producer_regressions.py tests/test_producer_tree.py \
                 tests/test_framework.py ;;
-        attester | node)
-            echo tests/test_node_unit.py tests/test_framework.py tests/test_codec.py ;;
+        attester | node)  # test_sim.py: small clusters in the simulator, seconds in all
+            echo tests/test_node_unit.py tests/test_framework.py tests/test_codec.py \
+                tests/test_sim.py ;;
         sync_server)
             echo tests/test_sync_server_unit.py tests/test_adapters_crypto.py \
                 tests/test_framework.py tests/test_sync_maps.py ;;
