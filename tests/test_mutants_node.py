@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 
-from blockfsm.machine.attester import AttesterConfig
+from blockfsm.machine import node as node_machine
+from blockfsm.machine.attester import AttesterConfig, Guard, ProposalReceived, VoteReceived
+from blockfsm.machine.core import Observe, Step, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
-from blockfsm.machine.node import NodeConfig, Steppers, _commit_certified
+from blockfsm.machine.messages import SyncRequestReceived
+from blockfsm.machine.node import NodeConfig, NodeState, Steppers, _commit_certified
 from blockfsm.machine.sync_client import (
     Commit,
     Persist,
@@ -25,6 +28,7 @@ from blockfsm.machine.sync_client import (
 from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
 from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec.node import RUNNING
 
 CHAIN = 9
 SIGNERS = [StandInSigner.from_seed(300 + i) for i in range(4)]
@@ -205,3 +209,100 @@ def test_nothing_is_committed_again(committed: int) -> None:
     chain = _chain(blocks, committed=committed)
     effects = (UpdateHighestCertificate(certificate=_cert(blocks[committed])),)
     assert _commit_certified(effects, chain.snapshot()) == effects
+
+
+def _recording_steppers(log: list[tuple[str, str, object]]) -> Steppers:
+    """Parts that record what they were given; the attester reports a block final (a Commit)."""
+
+    def part(name: str, effects: tuple[Any, ...]) -> Any:
+        def step(state: str, event: Any, view: Any) -> Step:
+            log.append((name, type(event).__name__, view))
+            return Step(f"{state}+{type(event).__name__}", effects)
+
+        return step
+
+    return Steppers(
+        server=part("server", (Observe(name="server"),)),
+        client=part("client", (Observe(name="client"),)),
+        attester=part("attester", (Commit(height=3),)),
+    )
+
+
+def _node(log: list[tuple[str, str, object]]) -> tuple[NodeConfig, NodeState]:
+    config = NodeConfig.make(
+        chain_id=CHAIN,
+        signer=SIGNERS[0],
+        validators=VALIDATORS,
+        verifier=VERIFIER,
+        steppers=_recording_steppers(log),
+    )
+    return config, NodeState(control=RUNNING, server="s", client="c", attester="a")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("event", [ProposalReceived, VoteReceived])
+def test_a_block_the_attester_finalizes_advances_the_client(event: Any) -> None:
+    """``_steppers_mutmut_1`` (the config's steppers ignored), ``step`` mutants 31, 34 (the
+    client's advance dropped from the state)."""
+    log: list[tuple[str, str, object]] = []
+    config, state = _node(log)
+    view = InMemoryChain(CHAIN).snapshot()
+    field = "proposal" if event is ProposalReceived else "vote"
+    received = event(peer=KEYS[1], **{field: None})
+    after, effects = node_machine.step(config, state, received, view)
+    assert after.attester == f"a+{event.__name__}" and after.client == "c+ChainAdvanced"
+    assert after.server == "s"
+    assert effects == (Commit(height=3), Observe(name="client"))
+    assert log == [("attester", event.__name__, view), ("client", "ChainAdvanced", view)]
+
+
+def test_a_tick_that_finalizes_a_block_advances_the_client_after_its_tick() -> None:
+    """``step`` mutants 103 to 110: on a Tick, the client is told ``ChainAdvanced`` after its own
+    Tick, with the same view, and its effects are kept."""
+    log: list[tuple[str, str, object]] = []
+    config, state = _node(log)
+    view = InMemoryChain(CHAIN).snapshot()
+    after, effects = node_machine.step(config, state, Tick(now=1), view)
+    assert after == NodeState(
+        control=RUNNING, server="s+Tick", client="c+Tick+ChainAdvanced", attester="a+Tick"
+    )  # type: ignore[arg-type]
+    assert [type(e).__name__ for e in effects] == ["Commit", "Observe", "Observe", "Observe"]
+    assert log[-1] == ("client", "ChainAdvanced", view)
+
+
+def test_a_sync_request_updates_the_server_s_state() -> None:
+    """``step`` mutants 49, 51 and ``_with_mutmut_10``: the server's new state was dropped (its
+    rate-limit counts with it)."""
+    log: list[tuple[str, str, object]] = []
+    config, state = _node(log)
+    after, _ = node_machine.step(
+        config,
+        state,
+        SyncRequestReceived(peer=KEYS[1], request=None),
+        InMemoryChain(CHAIN).snapshot(),
+    )  # type: ignore[arg-type]
+    assert after.server == "s+SyncRequestReceived" and after.client == "c" and after.attester == "a"
+
+
+def test_an_unknown_event_is_named_in_the_error() -> None:
+    """``step_mutmut_125``: the TypeError lost its text."""
+    log: list[tuple[str, str, object]] = []
+    config, state = _node(log)
+    with pytest.raises(TypeError) as raised:
+        node_machine.step(config, state, 42, InMemoryChain(CHAIN).snapshot())
+    assert str(raised.value) == "node does not take int"
+
+
+def test_a_restarted_node_keeps_its_persisted_guard() -> None:
+    """``initial`` mutants 12 to 14: the guard passed after a crash was dropped."""
+    config = NodeConfig.make(
+        chain_id=CHAIN, signer=SIGNERS[0], validators=VALIDATORS, verifier=VERIFIER
+    )
+    guard = Guard(height=4, locked_round=2, signed=((2, 0, b"\x05" * 32),))
+    assert node_machine.initial(config, guard).attester.guard == guard
+    assert node_machine.initial(config).attester.guard == Guard()
+
+
+def test_a_certificate_on_an_empty_chain_commits_nothing() -> None:
+    """``_commit_certified_mutmut_44``: with no block held, nothing is certified (-1, not +1)."""
+    effects = (UpdateHighestCertificate(certificate=Certificate.genesis(CHAIN)),)
+    assert _commit_certified(effects, _chain([]).snapshot()) == effects
