@@ -77,7 +77,25 @@ def _expected(
 
 
 def _parts(config: NodeConfig) -> tuple[Any, ...]:
-    return config.server, config.client, config.attester
+    """The server and client configs whole, and the attester's fields ``make`` sets from its
+    parameters."""
+    a = config.attester
+    return (
+        config.server,
+        config.client,
+        (a.chain_id, a.signer, a.validators, a.round_timeout, a.round_timeout_increment),
+    )
+
+
+def _parts_of(
+    configs: tuple[SyncServerConfig, SyncClientConfig, AttesterConfig],
+) -> tuple[Any, ...]:
+    server, client, a = configs
+    return (
+        server,
+        client,
+        (a.chain_id, a.signer, a.validators, a.round_timeout, a.round_timeout_increment),
+    )
 
 
 def test_make_with_its_defaults_derives_every_part_s_config() -> None:
@@ -86,8 +104,10 @@ def test_make_with_its_defaults_derives_every_part_s_config() -> None:
     made = NodeConfig.make(
         chain_id=CHAIN, signer=SIGNERS[0], validators=VALIDATORS, verifier=VERIFIER
     )
-    assert _parts(made) == _expected(
-        seed=0, round_timeout=1_000, increment=500, advertise=1_000, limit=10, trigger=5_000
+    assert _parts(made) == _parts_of(
+        _expected(
+            seed=0, round_timeout=1_000, increment=500, advertise=1_000, limit=10, trigger=5_000
+        )
     )
     assert made.client.advertise_freshness == 3_000 and made.client.max_sync_time == 4_000
     assert made.steppers is None
@@ -110,8 +130,10 @@ def test_make_passes_every_parameter_on() -> None:
         trigger_timeout=9_000,
         steppers=steppers,
     )
-    assert _parts(made) == _expected(
-        seed=7, round_timeout=2_000, increment=300, advertise=1_500, limit=4, trigger=9_000
+    assert _parts(made) == _parts_of(
+        _expected(
+            seed=7, round_timeout=2_000, increment=300, advertise=1_500, limit=4, trigger=9_000
+        )
     )
     assert made.client.advertise_freshness == 4_000
     assert made.steppers is steppers
