@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from blockfsm.machine import node as node_machine
@@ -233,13 +234,23 @@ def test_nothing_is_committed_again(committed: int) -> None:
     assert _commit_certified(effects, chain.snapshot()) == effects
 
 
+@attrs.frozen
+class Part:
+    """A part's state in these tests: the events it took, in its ``tag``. Its height and round
+    never leave the node's initial slot, so a node that composes a producer never asks it."""
+
+    tag: str
+    height: int = -1
+    round: int = -1
+
+
 def _recording_steppers(log: list[tuple[str, str, object]]) -> Steppers:
     """Parts that record what they were given; the attester reports a block final (a Commit)."""
 
     def part(name: str, effects: tuple[Any, ...]) -> Any:
-        def step(state: str, event: Any, view: Any) -> Step:
+        def step(state: Part, event: Any, view: Any) -> Step:
             log.append((name, type(event).__name__, view))
-            return Step(f"{state}+{type(event).__name__}", effects)
+            return Step(Part(f"{state.tag}+{type(event).__name__}"), effects)
 
         return step
 
@@ -258,7 +269,14 @@ def _node(log: list[tuple[str, str, object]]) -> tuple[NodeConfig, NodeState]:
         verifier=VERIFIER,
         steppers=_recording_steppers(log),
     )
-    return config, NodeState(control=RUNNING, server="s", client="c", attester="a")  # type: ignore[arg-type]
+    parts = {"server": Part("s"), "client": Part("c"), "attester": Part("a")}
+    if "producer" in attrs.fields_dict(NodeState):  # a node that composes the producer too
+        parts["producer"] = Part("p")
+    return config, NodeState(control=RUNNING, **parts)  # type: ignore[arg-type]
+
+
+def _tags(state: NodeState) -> tuple[str, str, str]:
+    return state.server.tag, state.client.tag, state.attester.tag  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("event", [ProposalReceived, VoteReceived])
@@ -271,8 +289,7 @@ def test_a_block_the_attester_finalizes_advances_the_client(event: Any) -> None:
     field = "proposal" if event is ProposalReceived else "vote"
     received = event(peer=KEYS[1], **{field: None})
     after, effects = node_machine.step(config, state, received, view)
-    assert after.attester == f"a+{event.__name__}" and after.client == "c+ChainAdvanced"
-    assert after.server == "s"
+    assert _tags(after) == ("s", "c+ChainAdvanced", f"a+{event.__name__}")
     assert effects == (Commit(height=3), Observe(name="client"))
     assert log == [("attester", event.__name__, view), ("client", "ChainAdvanced", view)]
 
@@ -284,9 +301,8 @@ def test_a_tick_that_finalizes_a_block_advances_the_client_after_its_tick() -> N
     config, state = _node(log)
     view = InMemoryChain(CHAIN).snapshot()
     after, effects = node_machine.step(config, state, Tick(now=1), view)
-    assert after == NodeState(
-        control=RUNNING, server="s+Tick", client="c+Tick+ChainAdvanced", attester="a+Tick"
-    )  # type: ignore[arg-type]
+    assert after.control == RUNNING
+    assert _tags(after) == ("s+Tick", "c+Tick+ChainAdvanced", "a+Tick")
     assert [type(e).__name__ for e in effects] == ["Commit", "Observe", "Observe", "Observe"]
     assert log[-1] == ("client", "ChainAdvanced", view)
 
@@ -302,7 +318,7 @@ def test_a_sync_request_updates_the_server_s_state() -> None:
         SyncRequestReceived(peer=KEYS[1], request=None),
         InMemoryChain(CHAIN).snapshot(),
     )  # type: ignore[arg-type]
-    assert after.server == "s+SyncRequestReceived" and after.client == "c" and after.attester == "a"
+    assert _tags(after) == ("s+SyncRequestReceived", "c", "a")
 
 
 def test_an_unknown_event_is_named_in_the_error() -> None:
