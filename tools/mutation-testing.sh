@@ -12,9 +12,53 @@
 #   tools/mutation-testing.sh sync_client types  # only these modules (file stems)
 #   STAGE=/tmp/mm tools/mutation-testing.sh      # where to stage (default: .mutmut/ here)
 #   MAX_CHILDREN=2                               # parallel mutants (default 2)
+#   HYPOTHESIS_PROFILE=mutation                  # the default: few examples, derandomized
+#
+# Only the tests that speak of the modules mutated run (tests_for below, plus each module's
+# tests/test_mutants_<module>.py); the selection in pyproject.toml is replaced by that list.
 #
 # Results: "mutmut results" and "mutmut show NAME" in $STAGE, with $STAGE/.venv/bin on PATH.
 set -euo pipefail
+
+# The fast tests that can kill a mutant of each module (never the campaigns: minutes per run).
+# test_framework.py runs every machine's spec campaign briefly under the conformance checker.
+tests_for() {
+    case "$1" in
+        producer | producer_view | producer_selection)
+            echo tests/test_producer_unit.py tests/test_producer_selection.py \
+                tests/test_producer_regressions.py tests/test_producer_tree.py \
+                tests/test_framework.py ;;
+        attester | node)  # test_sim.py: small clusters in the simulator, seconds in all
+            echo tests/test_node_unit.py tests/test_framework.py tests/test_codec.py \
+                tests/test_sim.py ;;
+        sync_server)
+            echo tests/test_sync_server_unit.py tests/test_adapters_crypto.py \
+                tests/test_framework.py tests/test_sync_maps.py ;;
+        sync_client)
+            echo tests/test_sync_client_unit.py tests/test_single_rule_sync_client.py \
+                tests/test_framework.py tests/test_sync_maps.py ;;
+        _maps)
+            echo tests/test_sync_maps.py tests/test_sync_server_unit.py \
+                tests/test_sync_client_unit.py ;;
+        types | crypto)
+            echo tests/test_sync_server_unit.py tests/test_sync_client_unit.py \
+                tests/test_single_rule_sync_client.py tests/test_signed_bytes.py \
+                tests/test_adapters_crypto.py tests/test_framework.py tests/test_mutants_types.py ;;
+        *)  # shared modules (core, messages, view): every fast test
+            echo tests/test_sync_server_unit.py tests/test_sync_client_unit.py \
+                tests/test_single_rule_sync_client.py tests/test_producer_unit.py \
+                tests/test_producer_selection.py tests/test_producer_regressions.py \
+                tests/test_producer_tree.py tests/test_node_unit.py tests/test_codec.py \
+                tests/test_signed_bytes.py tests/test_sync_maps.py tests/test_adapters_crypto.py \
+                tests/test_framework.py ;;
+    esac
+    for f in "$here"/tests/test_mutants_*.py; do
+        case "$(basename "$f")" in
+            "test_mutants_$1.py" | "test_mutants_$1_"*.py) echo "tests/$(basename "$f")" ;;
+        esac
+    done
+}
+
 here="$(cd "$(dirname "$0")/.." && pwd)"
 stage="${STAGE:-$here/.mutmut}"
 venv="${MUTMUT_VENV:-$stage/.venv}"
@@ -33,6 +77,32 @@ done
 find "$stage/src" -name __pycache__ -prune -exec rm -rf {} +
 cp -r "$here/tests" "$stage/tests"
 cp "$here/pyproject.toml" "$stage/pyproject.toml"
+# The test selection: the tests of the named modules, or of every module of machine/.
+modules=("$@")
+if [ "$#" -eq 0 ]; then
+    for f in "$here"/machine/*.py; do
+        m="$(basename "$f" .py)"
+        [ "$m" = __init__ ] || modules+=("$m")
+    done
+fi
+tests=""
+for m in "${modules[@]}"; do tests="$tests $(tests_for "$m")"; done
+selection="$(printf '%s\n' $tests | sort -u | sed 's/.*/"&", /' | tr -d '\n')"
+python3 - "$stage/pyproject.toml" "[${selection%, }]" <<'PY'
+import re
+import sys
+
+path, selection = sys.argv[1], sys.argv[2]
+text = open(path).read()
+text = re.sub(
+    r"^pytest_add_cli_args_test_selection = \[.*?^\]",
+    lambda _: f"pytest_add_cli_args_test_selection = {selection}",
+    text,
+    count=1,
+    flags=re.S | re.M,
+)
+open(path, "w").write(text)
+PY
 if [ "$#" -gt 0 ]; then
     # Narrow source_paths to the named modules.
     paths=""
@@ -40,6 +110,6 @@ if [ "$#" -gt 0 ]; then
     sed -i "s|^source_paths = .*|source_paths = [${paths%, }]|" "$stage/pyproject.toml"
 fi
 cd "$stage"
-export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-ci}"
+export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-mutation}"
 "$venv/bin/mutmut" run --max-children "${MAX_CHILDREN:-2}"
 "$venv/bin/mutmut" results

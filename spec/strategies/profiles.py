@@ -3,6 +3,9 @@
 - ``dev`` (default): quick local runs.
 - ``ci``: derandomized and without deadlines, so CI is reproducible and immune to slow machines.
 - ``deep``: long campaigns for hunting rare interleavings.
+- ``mutation``: few examples, derandomized, no deadline and no database, for mutation testing
+  (``tools/mutation-testing.sh``): each mutant reruns the fast tests, so they must stay cheap, and
+  a mutant's verdict must not depend on luck or on what an earlier mutant left in a database.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ settings.register_profile(
 )
 settings.register_profile("deep", max_examples=3000, stateful_step_count=100, **_COMMON)  # type: ignore[arg-type]
 
-PROFILES = ("dev", "ci", "deep")
+settings.register_profile(
+    "mutation",
+    max_examples=25,
+    stateful_step_count=25,
+    derandomize=True,
+    database=None,
+    **_COMMON,  # type: ignore[arg-type]
+)
+
+PROFILES = ("dev", "ci", "deep", "mutation")
 
 
 def load_profile(name: str | None = None) -> str:
