@@ -27,10 +27,10 @@ tests_for() {
         producer | producer_view | producer_selection)
             echo tests/test_producer_unit.py tests/test_producer_selection.py \
                 tests/test_producer_regressions.py tests/test_producer_tree.py \
-                tests/test_framework.py ;;
+                tests/test_single_rule_producer.py tests/test_framework.py ;;
         attester | node)  # test_sim.py: small clusters in the simulator, seconds in all
-            echo tests/test_node_unit.py tests/test_framework.py tests/test_codec.py \
-                tests/test_sim.py ;;
+            echo tests/test_node_unit.py tests/test_node_producer.py tests/test_framework.py \
+                tests/test_codec.py tests/test_sim.py ;;
         sync_server)
             echo tests/test_sync_server_unit.py tests/test_adapters_crypto.py \
                 tests/test_framework.py tests/test_sync_maps.py ;;
@@ -48,7 +48,8 @@ tests_for() {
             echo tests/test_sync_server_unit.py tests/test_sync_client_unit.py \
                 tests/test_single_rule_sync_client.py tests/test_producer_unit.py \
                 tests/test_producer_selection.py tests/test_producer_regressions.py \
-                tests/test_producer_tree.py tests/test_node_unit.py tests/test_codec.py \
+                tests/test_producer_tree.py tests/test_single_rule_producer.py \
+                tests/test_node_unit.py tests/test_node_producer.py tests/test_codec.py \
                 tests/test_signed_bytes.py tests/test_sync_maps.py tests/test_adapters_crypto.py \
                 tests/test_framework.py ;;
     esac
