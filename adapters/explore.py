@@ -181,18 +181,9 @@ def bfs(
         )
     started = time.monotonic()
     initial = system.initial()
-    found = _check(system, initial)
-    if found is not None:
-        return _report(
-            system,
-            "bfs",
-            1,
-            1,
-            0,
-            True,
-            started,
-            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
-        )
+    at_start = _violated_at_start(system, initial, "bfs", started)
+    if at_start is not None:
+        return at_start
     parents: dict[bytes, tuple[bytes, Any] | None] = {digest(system, initial): None}
     frontier = [(initial, digest(system, initial))]
     explored = 0
@@ -263,18 +254,9 @@ def bfs_sleep_sets(
     """
     started = time.monotonic()
     initial = system.initial()
-    found = _check(system, initial)
-    if found is not None:
-        return _report(
-            system,
-            "bfs+sleep",
-            1,
-            1,
-            0,
-            True,
-            started,
-            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
-        )
+    at_start = _violated_at_start(system, initial, "bfs+sleep", started)
+    if at_start is not None:
+        return at_start
     root = digest(system, initial)
     parents: dict[bytes, tuple[bytes, Any] | None] = {root: None}
     stored: dict[bytes, Sleep] = {root: {}}
@@ -353,6 +335,23 @@ def bfs_sleep_sets(
     return _report(system, "bfs+sleep", explored, len(parents), deepest, complete, started, None)
 
 
+def _violated_at_start(system: System, initial: Any, mode: str, started: float) -> Report | None:
+    """The report of a search whose initial state already breaks an invariant, or None."""
+    found = _check(system, initial)
+    if found is None:
+        return None
+    return _report(
+        system,
+        mode,
+        1,
+        1,
+        0,
+        True,
+        started,
+        Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
+    )
+
+
 def _path(parents: dict[bytes, tuple[bytes, Any] | None], key: bytes) -> tuple[Any, ...]:
     actions = []
     link = parents[key]
@@ -373,18 +372,9 @@ def dfs(
     """Depth-bounded depth-first search; ``complete`` when nothing was cut off by the bound."""
     started = time.monotonic()
     initial = system.initial()
-    found = _check(system, initial)
-    if found is not None:
-        return _report(
-            system,
-            "dfs",
-            1,
-            1,
-            0,
-            True,
-            started,
-            Violation(property_id=found[0], statement=found[1], message=found[2], actions=()),
-        )
+    at_start = _violated_at_start(system, initial, "dfs", started)
+    if at_start is not None:
+        return at_start
     best: dict[bytes, int] = {digest(system, initial): 0}
     explored = 0
     deepest = 0
