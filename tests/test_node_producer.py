@@ -305,3 +305,29 @@ def test_n3_refuses_a_proposal_in_a_round_the_producer_did_not_sign() -> None:
 def test_n3_refuses_a_proposal_when_the_producer_released_nothing_in_the_step() -> None:
     t = _released_step()
     assert not proposals_released_by_producer(attrs.evolve(t, after=t.before))
+
+
+def test_a_vote_that_moves_the_round_to_our_turn_proposes_in_the_same_step() -> None:
+    """Votes of round 1 from f + 1 keepers move the attester from (0, 0) to (0, 1): when that slot
+    is ours, the proposal leaves in that step, not at the next Tick."""
+    i = producer_index(1)
+    n = Node(i)
+    n.feed(Tick(now=0))
+    assert n.state.attester.round == 0
+    b = Block.make(
+        chain_id=CHAIN,
+        height=0,
+        parent_hash=ZERO_HASH,
+        justify=Certificate.genesis(CHAIN),
+        payload=b"seen elsewhere",
+    )
+    moved = None
+    for j in (j for j in range(4) if j != i):
+        n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 1)))
+        if n.state.attester.round == 1:
+            moved = n.proposals()
+            break
+    assert moved is not None, "the round never moved"
+    (p,) = moved
+    assert (p.block.height, p.round, p.valid_round) == (0, 1, -1)
+    assert p.block.payload == n.key + u64(1)
