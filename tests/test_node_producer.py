@@ -12,6 +12,7 @@ from blockfsm.machine import node as node_machine
 from blockfsm.machine.attester import (
     ATTEST,
     ATTESTER,
+    CONFIRM,
     Proposal,
     ProposalReceived,
     Vote,
@@ -166,8 +167,9 @@ def test_the_producer_of_round_zero_proposes_the_block_its_producer_released() -
 
 def test_a_node_that_is_not_the_producer_never_starts_its_producer() -> None:
     n = Node(next(i for i in range(4) if i != producer_index(0)))
-    n.feed(Tick(now=0))
+    effects = n.feed(Tick(now=0))
     assert n.proposals() == [] and n.state.producer.control == IDLE
+    assert not [e for e in effects if type(e) is Rejected]  # not even a refused Start
     assert n.state.slot == (0, 0)
 
 
@@ -177,9 +179,12 @@ def test_the_producer_stops_when_the_round_moves_on_and_starts_again_in_its_next
     n.feed(Tick(now=0))
     assert n.state.producer.control == PRODUCING
     now, proposed = 0, []
+    internal = {"StartExecutor", "StopExecutor", "BuildBlock", "RestoreMessages", "SendToSelf"}
     while not proposed:
         now += 2_000
-        n.feed(Tick(now=now))
+        effects = n.feed(Tick(now=now))
+        # The producer's executor effects are the node's own business, never its output.
+        assert not internal & {type(e).__name__ for e in effects}
         if n.state.attester.round > 0 and not n.proposals():
             assert n.state.producer.control == STOPPED
         proposed = n.proposals()
@@ -331,3 +336,52 @@ def test_a_vote_that_moves_the_round_to_our_turn_proposes_in_the_same_step() -> 
     (p,) = moved
     assert (p.block.height, p.round, p.valid_round) == (0, 1, -1)
     assert p.block.payload == n.key + u64(1)
+
+
+def test_the_next_heights_producer_waits_for_the_tips_certificate_then_proposes() -> None:
+    """The step that finalizes height 0 moves the attester to (1, 0) before the tip's
+    certificate is in the node's store: the producer of (1, 0) proposes at the next Tick."""
+    first = Node(producer_index(0))
+    first.feed(Tick(now=0))
+    (p,) = first.proposals()
+    b = p.block
+    n = Node(producer_index(0, b.hash))
+    n.feed(Tick(now=0))
+    if n.key != first.key:
+        n.feed(ProposalReceived(peer=first.key, proposal=p))
+    others = [j for j in range(4) if j != n.i]
+    for j in others:
+        n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 0)))
+    finalizing = None
+    for j in others:
+        effects = n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, b, 0)))
+        if any(type(e).__name__ == "Commit" for e in effects):
+            finalizing = n.proposals()
+            break
+    assert finalizing == [], "height 0 was not finalized, or a proposal left without its justify"
+    assert n.state.attester.height == 1
+    n.feed(Tick(now=10))
+    (next_proposal,) = n.proposals()
+    assert (next_proposal.block.height, next_proposal.round) == (1, 0)
+    assert next_proposal.block.parent_hash == b.hash
+
+
+def test_the_producer_of_a_block_just_finalized_is_stopped_without_leaking_executor_effects() -> (
+    None
+):
+    n = Node(producer_index(0))
+    n.feed(Tick(now=0))
+    (p,) = n.proposals()
+    assert n.state.producer.control == PRODUCING
+    others = [j for j in range(4) if j != n.i]
+    for j in others:
+        n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, p.block, 0)))
+    internal = {"StartExecutor", "StopExecutor", "BuildBlock", "RestoreMessages", "SendToSelf"}
+    for j in others:
+        effects = n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, p.block, 0)))
+        names = {type(e).__name__ for e in effects}
+        assert not internal & names
+        if "Commit" in names:
+            break
+    assert n.chain.committed_height == 0
+    assert n.state.producer.control == STOPPED
