@@ -119,6 +119,24 @@ class Node:
         ]
 
 
+EXECUTOR_EFFECTS = {"StartExecutor", "StopExecutor", "BuildBlock", "RestoreMessages", "SendToSelf"}
+"""The producer's effects that the node consumes as its executor and never passes on."""
+
+
+def finalize(n: Node, b: Block) -> list[tuple[Any, ...]]:
+    """Every other keeper's round-0 attestation of ``b``, then their confirmations until ``n``
+    commits; the effects of each confirmation step, the last one the committing step."""
+    others = [j for j in range(4) if j != n.i]
+    for j in others:
+        n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 0)))
+    steps = []
+    for j in others:
+        steps.append(n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, b, 0))))
+        if any(type(e).__name__ == "Commit" for e in steps[-1]):
+            return steps
+    raise AssertionError(f"height {b.height} was never finalized")
+
+
 def vote(i: int, phase: int, b: Block, round_: int) -> Vote:
     s = SIGNERS[i]
     return Vote(
@@ -179,12 +197,11 @@ def test_the_producer_stops_when_the_round_moves_on_and_starts_again_in_its_next
     n.feed(Tick(now=0))
     assert n.state.producer.control == PRODUCING
     now, proposed = 0, []
-    internal = {"StartExecutor", "StopExecutor", "BuildBlock", "RestoreMessages", "SendToSelf"}
     while not proposed:
         now += 2_000
         effects = n.feed(Tick(now=now))
         # The producer's executor effects are the node's own business, never its output.
-        assert not internal & {type(e).__name__ for e in effects}
+        assert not EXECUTOR_EFFECTS & {type(e).__name__ for e in effects}
         if n.state.attester.round > 0 and not n.proposals():
             assert n.state.producer.control == STOPPED
         proposed = n.proposals()
@@ -349,16 +366,9 @@ def test_the_next_heights_producer_waits_for_the_tips_certificate_then_proposes(
     n.feed(Tick(now=0))
     if n.key != first.key:
         n.feed(ProposalReceived(peer=first.key, proposal=p))
-    others = [j for j in range(4) if j != n.i]
-    for j in others:
-        n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 0)))
-    finalizing = None
-    for j in others:
-        effects = n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, b, 0)))
-        if any(type(e).__name__ == "Commit" for e in effects):
-            finalizing = n.proposals()
-            break
-    assert finalizing == [], "height 0 was not finalized, or a proposal left without its justify"
+    finalize(n, b)
+    finalizing = n.proposals()
+    assert finalizing == [], "a proposal left without the tip's certificate as its justify"
     assert n.state.attester.height == 1
     n.feed(Tick(now=10))
     (next_proposal,) = n.proposals()
@@ -373,15 +383,7 @@ def test_the_producer_of_a_block_just_finalized_is_stopped_without_leaking_execu
     n.feed(Tick(now=0))
     (p,) = n.proposals()
     assert n.state.producer.control == PRODUCING
-    others = [j for j in range(4) if j != n.i]
-    for j in others:
-        n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, p.block, 0)))
-    internal = {"StartExecutor", "StopExecutor", "BuildBlock", "RestoreMessages", "SendToSelf"}
-    for j in others:
-        effects = n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, p.block, 0)))
-        names = {type(e).__name__ for e in effects}
-        assert not internal & names
-        if "Commit" in names:
-            break
+    for effects in finalize(n, p.block):
+        assert not EXECUTOR_EFFECTS & {type(e).__name__ for e in effects}
     assert n.chain.committed_height == 0
     assert n.state.producer.control == STOPPED
