@@ -472,26 +472,49 @@ def _propose(
         justify = view.highest_certificate()
         if not justifies_tip(config, justify, state.height, parent_hash):
             return state
-        block = Block.make(
-            chain_id=config.chain_id,
-            height=state.height,
-            parent_hash=parent_hash,
-            justify=justify,
-            payload=me + u64(state.round),
-        )
+        block = new_block(config, state.height, state.round, parent_hash, justify)
         valid_round, proof = -1, ()
-    payload = proposal_payload(config.chain_id, state.height, state.round, block.hash, valid_round)
-    proposal = Proposal(
-        round=state.round,
-        block=block,
-        valid_round=valid_round,
-        proof=proof,
-        producer=me,
-        signature=config.signer.sign(payload),
-    )
+    proposal = signed_proposal(config, block, state.round, valid_round, proof)
     effects.append(Broadcast(message=proposal))
     state = _evolve(state, proposed_in=(*state.proposed_in, state.round))
     return _accept_proposal(config, state, proposal, view, effects)
+
+
+def signed_proposal(
+    config: AttesterConfig,
+    block: Block,
+    round_: int,
+    valid_round: int = -1,
+    proof: tuple[Vote, ...] = (),
+) -> Proposal:
+    """Our proposal of ``block`` in ``round_``, signed (a new block: no valid round, no proof)."""
+    payload = proposal_payload(config.chain_id, block.height, round_, block.hash, valid_round)
+    return Proposal(
+        round=round_,
+        block=block,
+        valid_round=valid_round,
+        proof=proof,
+        producer=config.signer.public_key,
+        signature=config.signer.sign(payload),
+    )
+
+
+def new_block(
+    config: AttesterConfig,
+    height: Height,
+    round_: int,
+    parent_hash: BlockHash,
+    justify: Certificate,
+) -> Block:
+    """The new block a producer of (height, round) proposes on the final tip: its payload names
+    the producer and the round, so two slots never make the same block."""
+    return Block.make(
+        chain_id=config.chain_id,
+        height=height,
+        parent_hash=parent_hash,
+        justify=justify,
+        payload=config.signer.public_key + u64(round_),
+    )
 
 
 def justifies_tip(

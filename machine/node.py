@@ -57,11 +57,9 @@ from blockfsm.machine.attester import (
     AttesterState,
     Guard,
     PersistGuard,
-    Proposal,
     ProposalReceived,
     VoteReceived,
     producer_for,
-    proposal_payload,
     view_of,
 )
 from blockfsm.machine.core import Broadcast, MachineDef, Rejected, Step, Tick
@@ -102,7 +100,7 @@ from blockfsm.machine.sync_client import (
     UpdateHighestCertificate,
 )
 from blockfsm.machine.sync_server import SyncServerConfig, SyncServerState
-from blockfsm.machine.types import ZERO_HASH, Block, ChainId, Height, ValidatorSet, u64
+from blockfsm.machine.types import ZERO_HASH, Block, ChainId, Height, ValidatorSet
 from blockfsm.machine.view import ChainView
 from blockfsm.spec.node import NODE_SPEC, RUNNING
 from blockfsm.spec.producer import ARMED, HOLDING, PRODUCING
@@ -429,13 +427,7 @@ def _produce(
             effects.append(e)
         elif kind is BuildBlock and block is None and e.parent == sv.final:
             # The node is the executor: the block on the final tip, built at once.
-            block = Block.make(
-                chain_id=config.attester.chain_id,
-                height=h,
-                parent_hash=parent,
-                justify=justify,
-                payload=me + u64(r),
-            )
+            block = att.new_block(config.attester, h, r, parent, justify)
             built = BlockBuilt(
                 session=e.session, build_id=e.build_id, block=produced(block, sv.final, me)
             )
@@ -449,25 +441,11 @@ def _produce(
             and block is not None
             and e.candidate.block.state == block.hash
         ):
-            proposal = _proposal(config.attester, block, r)
+            proposal = att.signed_proposal(config.attester, block, r)
             effects.append(Broadcast(message=proposal))
             a, out = attester_step(a, ProposalReceived(peer=me, proposal=proposal), view)
             effects.extend(out)
     return a, p, current, tuple(effects)
-
-
-def _proposal(config: AttesterConfig, block: Block, round_: int) -> Proposal:
-    """The attester's signed proposal of a new block (no valid round, no proof)."""
-    signer = config.signer
-    payload = proposal_payload(config.chain_id, block.height, round_, block.hash, -1)
-    return Proposal(
-        round=round_,
-        block=block,
-        valid_round=-1,
-        proof=(),
-        producer=signer.public_key,
-        signature=signer.sign(payload),
-    )
 
 
 def _ordered(effects: tuple[Any, ...]) -> tuple[Any, ...]:
