@@ -126,19 +126,30 @@ def check(
     from blockfsm.adapters.itf import write_counterexamples
 
     trace_files = write_counterexamples(results, trace_dir, seed)
-    from blockfsm.adapters.explore import default_exploration
+    from blockfsm.adapters.explore import default_explorations
 
-    exploration, exploration_trace = default_exploration(trace_dir)
-    ok = ok and exploration.violation is None
+    explorations = default_explorations(trace_dir)
+    ok = ok and all(e.violation is None for e, _ in explorations)
     if as_json:
         report = _as_json(results, ok, seed, budget, profile)
+        systems = []
+        for exploration, exploration_trace in explorations:
+            entry = exploration.as_json()
+            entry.pop("violation", None)
+            entry["states"] = exploration.distinct
+            entry["transitions"] = exploration.states
+            del entry["distinct"]
+            if exploration.violation is not None:
+                entry["violation"] = exploration.violation.property_id
+            if exploration_trace is not None:
+                entry["trace_file"] = str(exploration_trace)
+            systems.append(entry)
         report["exploration"] = {  # type: ignore[index]
-            "states": exploration.distinct,
-            "depth": exploration.depth,
-            "complete": exploration.complete,
+            "states": sum(e.distinct for e, _ in explorations),
+            "depth": max(e.depth for e, _ in explorations),
+            "complete": all(e.complete for e, _ in explorations),
+            "systems": systems,
         }
-        if exploration_trace is not None:
-            report["exploration"]["trace_file"] = str(exploration_trace)  # type: ignore[index]
         for entry in report["invariants"]:  # type: ignore[index]
             if "counterexample" in entry and entry["machine"] in trace_files:
                 entry["trace_file"] = str(trace_files[entry["machine"]])
@@ -147,16 +158,20 @@ def check(
         _print_report(results, ok, seed, budget, profile)
         for machine, path in trace_files.items():
             Console().print(f"{machine}: counterexample trace written to {path}", highlight=False)
-        Console().print(
-            f"exploration ({exploration.system}): {exploration.distinct} distinct states, depth "
-            f"{exploration.depth}, {'complete' if exploration.complete else 'not complete'}, "
-            + (
-                "no violation"
-                if exploration.violation is None
-                else f"{exploration.violation.property_id} violated, trace {exploration_trace}"
-            ),
-            highlight=False,
-        )
+        for exploration, exploration_trace in explorations:
+            params = ", ".join(f"{k} {v}" for k, v in exploration.parameters.items())
+            Console().print(
+                f"exploration ({exploration.system}: {params}): {exploration.distinct} distinct "
+                f"states, depth {exploration.depth}, "
+                f"{'complete' if exploration.complete else 'not complete'}, "
+                f"{exploration.seconds:.1f} s, "
+                + (
+                    "no violation"
+                    if exploration.violation is None
+                    else f"{exploration.violation.property_id} violated, trace {exploration_trace}"
+                ),
+                highlight=False,
+            )
     sys.exit(0 if ok else 1)
 
 

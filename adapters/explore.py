@@ -913,14 +913,74 @@ register("sync")(SyncSystem)
 # --- the cluster system: nodes (attester, sync server, sync client) and an equivocator ----------
 
 
+class StateEncoder:
+    """Canonical bytes of an immutable value, for state keys: equal values give equal bytes in
+    every process (no ``hash()``, sets and maps sorted), and every encoding is self-delimiting
+    (lengths and counts first), so unequal values give unequal bytes. It is not ITF (traces are
+    written by ``itf``); it is a compact form of the same values, several times cheaper to make.
+
+    Each tuple, set, map and attrs instance is encoded once per object and the encoding kept:
+    successive states share most of their parts. The cache holds the object, so its ``id`` is
+    not reused while the entry lives."""
+
+    limit = 100_000
+    """Entries kept at most (each holds its object alive): about 100 MB in the cluster."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[Any, bytes]] = {}
+        self._fields: dict[type, tuple[bytes, tuple[str, ...]]] = {}
+
+    def __call__(self, value: Any) -> bytes:
+        kind = type(value)
+        if kind is int:
+            return b"i%d;" % value
+        if kind is bytes:
+            return b"b%d;%b" % (len(value), value)
+        if kind is str:
+            text = value.encode()
+            return b"s%d;%b" % (len(text), text)
+        if value is None:
+            return b"N"
+        if kind is bool:
+            return b"T" if value else b"F"
+        hit = self._cache.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        if kind is tuple or kind is list:
+            encoded = b"(%d;%b" % (len(value), b"".join([self(v) for v in value]))
+        elif kind is frozenset or kind is set:
+            encoded = b"{%d;%b" % (len(value), b"".join(sorted([self(v) for v in value])))
+        elif kind is dict:
+            items = sorted([self(k) + self(v) for k, v in value.items()])
+            encoded = b"[%d;%b" % (len(items), b"".join(items))
+        elif attrs.has(kind):
+            known = self._fields.get(kind)
+            if known is None:
+                name = f"{kind.__module__}.{kind.__qualname__}".encode()
+                fields = tuple(f.name for f in attrs.fields(kind) if f.eq)
+                known = self._fields[kind] = (b"<%d;%b" % (len(name), name), fields)
+            head, fields = known
+            encoded = head + b"".join([self(getattr(value, f)) for f in fields])
+        else:
+            text = itf.canonical(value)
+            encoded = b"?%d;%b" % (len(text), text)
+        if len(self._cache) >= self.limit:
+            self._cache.clear()  # a memo only: dropping it costs time, never correctness
+        self._cache[id(value)] = (value, encoded)
+        return encoded
+
+
 @attrs.frozen(kw_only=True)
 class ClusterWorld:
     now: int
     nodes: tuple[Any, ...]
     chains: tuple[tuple[tuple[Any, ...], int, Any], ...]
     flight: tuple[tuple[int, int, Any], ...]
-    """Messages in flight as (destination, source, message), kept sorted."""
+    """Messages in flight as (destination, source, message): kept sorted (a multiset) when
+    delays are unbounded, in the order they were sent when they are bounded."""
     faults: int
+    delays: int = 0
+    """Delays spent: messages overtaken by the deliveries so far (``ClusterSystem.delays``)."""
     signed: frozenset[tuple[int, int, int, int, bytes]]
     """Ghost history: every vote an honest node signed, as (node, height, round, phase, hash)."""
 
@@ -945,10 +1005,11 @@ class ClusterSystem:
         self,
         nodes: int = 4,
         heights: int = 3,
-        ticks: int = 1,
-        in_flight: int = 12,
+        ticks: int = 6,
+        in_flight: int = 64,
         faults: int = 0,
         byzantine: int = 1,
+        delays: int | None = 2,
     ) -> None:
         from blockfsm.machine.attester import producer_for
         from blockfsm.machine.crypto import StandInSigner, StandInVerifier
@@ -957,9 +1018,15 @@ class ClusterSystem:
 
         self.size, self.heights, self.ticks = nodes, heights, ticks
         self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
+        self.delays = delays
+        """None: any message in flight may be delivered next (an asynchronous network). An
+        integer: messages are delivered in the order they were sent, except that a run may
+        overtake at most this many messages in all (delay-bounded scheduling, docs/traces.md)."""
+        if delays is not None and delays < 0:
+            raise ValueError(f"delays must be None or >= 0, not {delays}")
         self._lost = 0
         """Messages the last ``step`` lost to a full network (read by ``footprint``)."""
-        self._encodings: dict[int, tuple[Any, bytes]] = {}
+        self._encoded = StateEncoder()
         self.signers = [StandInSigner.from_seed(i) for i in range(nodes)]
         validators = ValidatorSet.equal(s.public_key for s in self.signers)
         verifier = StandInVerifier.of(self.signers)
@@ -977,7 +1044,7 @@ class ClusterSystem:
             )
             for i, s in enumerate(self.signers)
         ]
-        self.tick_ms = self.configs[0].attester.round_timeout
+        self.tick_ms = self.configs[0].attester.round_timeout // 2
         self.keys = [s.public_key for s in self.signers]
         self.index = {k: i for i, k in enumerate(self.keys)}
         first = producer_for(self.configs[0].attester.keepers, ZERO_HASH, 0)
@@ -1004,6 +1071,7 @@ class ClusterSystem:
             "in_flight": self.in_flight,
             "faults": self.max_faults,
             "byzantine": self.byzantine_count,
+            "delays": self.delays,
         }
 
     def _one_block_per_vote(self, world: ClusterWorld) -> bool:
@@ -1037,43 +1105,50 @@ class ClusterSystem:
         )
 
     def key(self, world: ClusterWorld) -> bytes:
-        """The canonical encodings of the world's parts, each prefixed by its length (so two
-        worlds have one key exactly when they are equal). A delivery changes one node and one
-        chain and shares every other part with the world it came from, so the parts' encodings
-        are kept by object (``_encoded``) and each is computed once."""
-        parts = [
-            itf.canonical((world.now, world.faults)),
-            *(self._encoded(n) for n in world.nodes),
-            *(self._encoded(c) for c in world.chains),
-            *(self._encoded(m) for m in world.flight),
-            self._encoded(world.signed),
-        ]
-        return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
-
-    def _encoded(self, value: Any) -> bytes:
-        """``itf.canonical(value)``, kept per object: the cache holds the object, so its ``id``
-        is not reused while the entry lives; values are immutable."""
-        hit = self._encodings.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        encoded = itf.canonical(value)
-        self._encodings[id(value)] = (value, encoded)
-        return encoded
+        """The world's canonical bytes (``StateEncoder``: equal worlds, equal keys, and each
+        encoding self-delimiting, so unequal worlds have unequal keys). A delivery changes one
+        node and one chain and shares every other part with the world it came from; the encoder
+        keeps each part's encoding by object, so each is computed once."""
+        encode = self._encoded
+        parts = [b"%d;%d;%d;%d;" % (world.now, world.faults, world.delays, len(world.flight))]
+        parts.extend(encode(n) for n in world.nodes)
+        parts.extend(encode(c) for c in world.chains)
+        parts.extend(encode(m) for m in world.flight)
+        parts.append(encode(world.signed))
+        return b"".join(parts)
 
     def actions(self, world: ClusterWorld) -> list[Any]:
+        """A tick, while time is left; the delivery of each message in flight (once per run of
+        equal messages), and its drop while the fault budget lasts. With bounded delays, a
+        delivery overtakes every deliverable message sent before it, a tick overtakes every
+        deliverable message in flight (time passes as if it were the next message), and either
+        is enabled only while the delays it spends fit in the budget."""
         out: list[Any] = []
-        if world.now < self.ticks * self.tick_ms:
-            out.append(("tick",))
+        left = None if self.delays is None else self.delays - world.delays
+        overtaken = 0
         for i, (dest, source, message) in enumerate(world.flight):
-            if i > 0 and world.flight[i - 1] == (dest, source, message):
-                continue
             if getattr(getattr(message, "block", None), "height", 0) >= self.heights:
                 continue
+            if i > 0 and world.flight[i - 1] == (dest, source, message):
+                overtaken += 1
+                continue
             what = f"{type(message).__name__} {source}->{dest}"
-            out.append(("deliver", i, what))
+            if left is None or overtaken <= left:
+                out.append(("deliver", i, what))
             if world.faults < self.max_faults:
                 out.append(("drop", i, what))
+            overtaken += 1
+        if world.now < self.ticks * self.tick_ms and (left is None or min(overtaken, 1) <= left):
+            out.insert(0, ("tick",))
         return out
+
+    def _overtaken(self, world: ClusterWorld, index: int) -> int:
+        """How many deliverable messages sent before ``flight[index]`` its delivery overtakes."""
+        return sum(
+            1
+            for _, _, m in world.flight[:index]
+            if getattr(getattr(m, "block", None), "height", 0) < self.heights
+        )
 
     def _view(self, chain: tuple[tuple[Any, ...], int, Any]) -> Any:
         from blockfsm.machine.view import InMemoryChainView
@@ -1167,7 +1242,10 @@ class ClusterSystem:
         flight = list(world.flight)
         self._lost = 0
         if action[0] == "tick":
-            world = attrs.evolve(world, now=world.now + self.tick_ms)
+            spent = world.delays
+            if self.delays is not None and self._overtaken(world, len(world.flight)):
+                spent += 1  # a timer that fires while messages are in flight: one early event
+            world = attrs.evolve(world, now=world.now + self.tick_ms, delays=spent)
             for i in range(self.size):
                 world = self._node_step(world, i, Tick(now=world.now), flight)
         else:
@@ -1175,12 +1253,23 @@ class ClusterSystem:
             if action[0] == "drop":
                 world = attrs.evolve(world, faults=world.faults + 1)
             else:
+                if self.delays is not None and action[1] > 0:
+                    spent = world.delays + self._overtaken(world, action[1])
+                    world = attrs.evolve(world, delays=spent)
                 peer = self.keys[source]
                 event = message_event(peer, m)
                 world = self._node_step(world, dest, event, flight)
-        return attrs.evolve(world, flight=tuple(sorted(flight, key=self._encoded)))
+        if self.delays is None:
+            flight.sort(key=self._encoded)
+        return attrs.evolve(world, flight=tuple(flight))
 
     # --- which actions commute (the partial-order reduction, see docs/traces.md) ---------------
+
+    @property
+    def commutes(self) -> bool:
+        """Deliveries commute only on an asynchronous network: with bounded delays, the delays
+        a delivery spends depend on which messages were delivered before it."""
+        return self.delays is None
 
     def action_id(self, world: ClusterWorld, action: Any) -> Any:
         """A delivery or a drop is named by its message, (destination, source, message), which
@@ -1193,7 +1282,7 @@ class ClusterSystem:
         """(kind, message, node stepped, messages sent), or None for an action that commutes
         with nothing: a tick (every node steps), and a step that lost a message to a full network
         (what it sends then depends on what else is in flight)."""
-        if action[0] == "tick" or self._lost:
+        if action[0] == "tick" or self._lost or self.delays is not None:
             return None
         dest, source, message = world.flight[action[1]]
         if action[0] == "drop":
@@ -1251,15 +1340,21 @@ def explore(
 
 
 def reducible(system: System) -> bool:
-    """Whether ``system`` states which of its actions commute (``Reducible``)."""
-    return all(hasattr(system, m) for m in ("action_id", "footprint", "independent"))
+    """Whether ``system`` states which of its actions commute (``Reducible``) in this
+    configuration (``commutes``, true unless the system says otherwise)."""
+    return all(hasattr(system, m) for m in ("action_id", "footprint", "independent")) and bool(
+        getattr(system, "commutes", True)
+    )
 
 
-def default_exploration(trace_dir: Path) -> tuple[Report, Path | None]:
-    """The exploration ``blockfsm check`` runs: the sync system at its default bounds, complete."""
-    system = SyncSystem()
-    report = bfs(system)
-    return report, write_trace(system, report, trace_dir)
+def default_explorations(trace_dir: Path) -> list[tuple[Report, Path | None]]:
+    """The explorations ``blockfsm check`` runs, each at its system's default bounds and each
+    complete: the sync system, and the cluster of 4 nodes over 3 heights with 2 delays."""
+    out: list[tuple[Report, Path | None]] = []
+    for system in (SyncSystem(), ClusterSystem()):
+        report = bfs(system)
+        out.append((report, write_trace(system, report, trace_dir)))
+    return out
 
 
 def _print_report(report: Report, path: Path | None) -> None:
@@ -1282,6 +1377,29 @@ def _print_report(report: Report, path: Path | None) -> None:
         out.print(f"  {n:>3}. {describe_action(action)}", markup=False)
     if path is not None:
         out.print(f"trace written to {path} (replay it with `blockfsm replay {path}`)")
+
+
+class DelayBound(click.ParamType):
+    """A delay budget: an integer >= 0, or ``unbounded``."""
+
+    name = "N|unbounded"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is UNBOUNDED or (isinstance(value, int) and value >= 0):
+            return value
+        text = str(value).strip().lower()
+        if text in ("unbounded", "none", "any"):
+            return UNBOUNDED
+        try:
+            number = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is neither an integer >= 0 nor 'unbounded'", param, ctx)
+        if number < 0:
+            self.fail(f"{number} is negative; give an integer >= 0 or 'unbounded'", param, ctx)
+        return number
+
+
+UNBOUNDED = "unbounded"
 
 
 @click.command(name="explore")
@@ -1309,13 +1427,14 @@ def _print_report(report: Report, path: Path | None) -> None:
     "--ticks",
     type=click.IntRange(min=0, max=100),
     default=None,
-    help="Ticks of simulated time (sync: 3 s; cluster: 1 round timeout).",
+    help="Ticks of simulated time (sync: 3 of 1 s; cluster: 6 of half a round timeout).",
 )
 @click.option(
     "--in-flight",
-    type=click.IntRange(min=0, max=20),
+    type=click.IntRange(min=0, max=1_000),
     default=None,
-    help="Messages the network holds at once (sync: 2; cluster: 12).",
+    help="Messages the network holds at once; a message sent to a full network is lost "
+    "(sync: 2; cluster: 64).",
 )
 @click.option(
     "--faults",
@@ -1328,6 +1447,13 @@ def _print_report(report: Report, path: Path | None) -> None:
     type=click.IntRange(min=0, max=1),
     default=None,
     help="Cluster: 1 makes the producer of height 0 an equivocator; 0: every node honest (1).",
+)
+@click.option(
+    "--delays",
+    type=DelayBound(),
+    default=None,
+    help="Cluster: messages a run may deliver out of send order, one delay per message overtaken "
+    "and one per timer fired while messages are in flight (2); 'unbounded': any order.",
 )
 @click.option(
     "--depth", type=click.IntRange(min=1), default=None, help="Depth bound (required with --dfs)."
@@ -1361,6 +1487,7 @@ def explore_command(
     in_flight: int | None,
     faults: int | None,
     byzantine: int | None,
+    delays: int | str | None,
     depth: int | None,
     use_dfs: bool,
     reduce: bool | None,
@@ -1388,8 +1515,18 @@ def explore_command(
         if system_name != "cluster":
             raise click.UsageError("--byzantine applies to the cluster system")
         given["byzantine"] = byzantine
-    system = SYSTEMS[system_name](**{k: v for k, v in given.items() if v is not None})
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if delays is not None:
+        if system_name != "cluster":
+            raise click.UsageError("--delays applies to the cluster system")
+        chosen["delays"] = None if delays == UNBOUNDED else delays
+    system = SYSTEMS[system_name](**chosen)
     if reduce and not reducible(system):
+        if system_name == "cluster":
+            raise click.UsageError(
+                "--reduce: with bounded delays the cluster's deliveries do not commute (the "
+                "delays one spends depend on the order); use --delays unbounded"
+            )
         raise click.UsageError(f"--reduce: the {system_name} system has no independence relation")
     if reduce and use_dfs:
         raise click.UsageError("--reduce runs with the breadth-first search; drop --dfs")

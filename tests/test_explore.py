@@ -232,7 +232,7 @@ def test_an_attester_that_signs_twice_per_height_is_found_with_a_shortest_path(
 
 
 def test_the_honest_cluster_keeps_its_invariants_to_a_bounded_depth() -> None:
-    report = bfs(ClusterSystem(), max_depth=3)
+    report = bfs(ClusterSystem(**ASYNC), max_depth=3)
     assert report.violation is None and report.depth == 3 and not report.complete
     assert report.distinct > 50
 
@@ -246,6 +246,10 @@ def test_a_violation_in_the_initial_state_is_reported_at_depth_zero() -> None:
 
 
 # --- the partial-order reduction: sleep sets over commuting deliveries -------------------------
+
+ASYNC: dict[str, Any] = {"delays": None, "ticks": 1, "in_flight": 12}
+"""The cluster on an asynchronous network (any message in flight may be delivered next), with
+one tick and room for 12 messages: the configuration the sleep sets are measured on."""
 
 
 def _visited(system: Any, *, reduce: bool, max_depth: int | None = None) -> tuple[Any, set[bytes]]:
@@ -267,7 +271,7 @@ def _visited(system: Any, *, reduce: bool, max_depth: int | None = None) -> tupl
 
 @functools.cache
 def _full_search(**parameters: int) -> tuple[Any, frozenset[bytes]]:
-    report, seen = _visited(ClusterSystem(**parameters), reduce=False)
+    report, seen = _visited(ClusterSystem(**{**ASYNC, **parameters}), reduce=False)
     return report, frozenset(seen)
 
 
@@ -280,7 +284,7 @@ def _full_search(**parameters: int) -> tuple[Any, frozenset[bytes]]:
 )
 def test_sleep_sets_visit_every_state_with_fewer_transitions(parameters: dict[str, int]) -> None:
     full, every = _full_search(**parameters)
-    reduced, visited = _visited(ClusterSystem(**parameters), reduce=True)
+    reduced, visited = _visited(ClusterSystem(**{**ASYNC, **parameters}), reduce=True)
     assert full.complete and reduced.complete
     assert full.violation is None and reduced.violation is None
     assert visited == every and reduced.distinct == full.distinct
@@ -290,11 +294,11 @@ def test_sleep_sets_visit_every_state_with_fewer_transitions(parameters: dict[st
 
 
 def test_sleep_sets_reach_every_state_within_a_depth_bound() -> None:
-    """The default 4 nodes and 3 heights do not complete; to depth 4 the reduced search reaches
-    exactly the states the full one does, at the same depths (a pruned transition's successor is
-    reached by a path of the same length)."""
-    full, every = _visited(ClusterSystem(), reduce=False, max_depth=4)
-    reduced, visited = _visited(ClusterSystem(), reduce=True, max_depth=4)
+    """On an asynchronous network 4 nodes and 3 heights do not complete; to depth 4 the reduced
+    search reaches exactly the states the full one does, at the same depths (a pruned
+    transition's successor is reached by a path of the same length)."""
+    full, every = _visited(ClusterSystem(**ASYNC), reduce=False, max_depth=4)
+    reduced, visited = _visited(ClusterSystem(**ASYNC), reduce=True, max_depth=4)
     assert visited == every and reduced.distinct == full.distinct > 500
     assert reduced.states < full.states
 
@@ -313,15 +317,15 @@ def test_a_wrong_independence_relation_loses_states() -> None:
     the first proposal a node receives is the one it attests) prunes reachable states."""
     parameters = {"nodes": 3, "heights": 1, "in_flight": 4}
     _, every = _full_search(**parameters)
-    _, visited = _visited(_SameNodeCommutes(**parameters), reduce=True)
+    _, visited = _visited(_SameNodeCommutes(**{**ASYNC, **parameters}), reduce=True)
     assert visited < every
 
 
 def test_the_reduced_search_finds_the_planted_bug_at_the_same_depth(
     attester_signs_twice: pytest.MonkeyPatch,
 ) -> None:
-    full = bfs(ClusterSystem(), reduce=False)
-    reduced = bfs(ClusterSystem(), reduce=True)
+    full = bfs(ClusterSystem(**ASYNC), reduce=False)
+    reduced = bfs(ClusterSystem(**ASYNC), reduce=True)
     assert full.violation is not None and reduced.violation is not None
     assert full.violation.property_id == reduced.violation.property_id == "C-4"
     assert len(reduced.violation.actions) == len(full.violation.actions) == 3
@@ -330,7 +334,18 @@ def test_the_reduced_search_finds_the_planted_bug_at_the_same_depth(
 def test_reduce_is_refused_where_it_does_not_apply() -> None:
     for args in (
         ["explore", "--reduce"],
-        ["explore", "--system", "cluster", "--reduce", "--dfs", "--depth", "2"],
+        [
+            "explore",
+            "--system",
+            "cluster",
+            "--delays",
+            "unbounded",
+            "--reduce",
+            "--dfs",
+            "--depth",
+            "2",
+        ],
+        ["explore", "--system", "cluster", "--reduce"],
     ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and "--reduce" in result.output
@@ -349,6 +364,10 @@ def test_explore_cluster_reduces_by_default_and_no_reduce_visits_the_same_states
         "1",
         "--in-flight",
         "4",
+        "--ticks",
+        "1",
+        "--delays",
+        "unbounded",
     ]
     common.append("--json")
     reduced = json.loads(invoke(*common).stdout)
@@ -451,3 +470,114 @@ def test_the_cluster_key_tells_states_apart_exactly_as_their_encoding_does() -> 
     report = bfs(system, reduce=False)
     assert report.complete and len(pairs) == report.distinct
     assert len(set(pairs.values())) == len(pairs)
+
+
+# --- the delay-bounded network (the cluster's default) -------------------------------------------
+
+
+def _worlds(system: ClusterSystem, **bounds: Any) -> tuple[Any, set[bytes]]:
+    """The report of a breadth-first search and every world it reached, normalized so that
+    worlds of an asynchronous network and of a delay-bounded one compare: the delays spent are
+    forgotten and the messages in flight sorted."""
+    seen: set[bytes] = set()
+    key = system.key
+
+    def recording(world: Any) -> bytes:
+        flight = tuple(sorted(world.flight, key=system._encoded))
+        seen.add(key(attrs.evolve(world, delays=0, flight=flight)))
+        return key(world)
+
+    system.key = recording  # type: ignore[method-assign]
+    try:
+        return bfs(system, **bounds), seen
+    finally:
+        system.key = key  # type: ignore[method-assign]
+
+
+SMALL: dict[str, Any] = {"nodes": 3, "heights": 1, "in_flight": 4, "ticks": 1}
+
+
+def test_more_delays_reach_more_states_and_enough_reach_every_asynchronous_one() -> None:
+    """Each delay budget reaches a subset of the next one's states (a delay-bounded run is a run
+    of the asynchronous network), strictly more for the first budgets (so the delays are
+    charged: a free out-of-order delivery would make 0 delays reach as much as 1), and a budget
+    as large as the run's messages reaches every state of the asynchronous network."""
+    _, every = _worlds(ClusterSystem(**SMALL, delays=None))
+    reached = [_worlds(ClusterSystem(**SMALL, delays=k))[1] for k in (0, 1, 2, 40)]
+    assert reached[0] < reached[1] < reached[2] <= reached[3]
+    assert reached[3] == every
+
+
+def test_no_delays_is_one_run_that_finalizes_every_height() -> None:
+    """With no delay to spend the network delivers in send order and time passes only when no
+    message is in flight: one run, and in it every node finalizes all three heights (the
+    equivocating producer's block, sent before its twin, is final at height 0)."""
+    system = ClusterSystem(delays=0)
+    report = bfs(system)
+    assert report.complete and report.violation is None
+    assert report.distinct == report.depth + 1 == report.states + 1
+    world = system.initial()
+    while actions := system.actions(world):
+        (action,) = actions
+        world = system.step(world, action)
+    assert [committed for _, committed, _ in world.chains] == [2, 2, 2, 2]
+    assert b"/twin" not in world.chains[0][0][0].payload
+
+
+def test_a_delay_is_one_message_overtaken_or_one_early_timer() -> None:
+    """Delivering the third message in flight overtakes two; a timer fired while messages are in
+    flight spends one; the budget disables what it cannot pay for."""
+    system = ClusterSystem(delays=2)
+    world = system.step(system.initial(), ("tick",))  # the producer's block and twin, sent
+    assert len(world.flight) >= 3 and world.delays == 0
+    third = system.step(world, ("deliver", 2, ""))
+    assert third.delays == 2
+    assert all(a[0] != "deliver" or a[1] == 0 for a in system.actions(third))
+    assert ("tick",) not in system.actions(third)
+    early = system.step(world, ("tick",))
+    assert early.delays == 1
+
+
+def test_the_default_cluster_exploration_completes_and_covers_round_changes_and_locks() -> None:
+    """The default exploration is not vacuous: with one delay (a cheaper run of the same
+    configuration) some states have every node final at height 2, some a node in round 1, some
+    a node that carries a lock into a later round, and some a split vote over the twin."""
+    seen: dict[str, int] = {"all final": 0, "round 1": 0, "lock carried": 0, "split": 0}
+    system = ClusterSystem(delays=1)
+
+    def note(world: Any) -> bool:
+        attesters = [n.attester for n in world.nodes]
+        seen["all final"] += all(c == 2 for _, c, _ in world.chains)
+        seen["round 1"] += any(a.round >= 1 for a in attesters)
+        seen["lock carried"] += any(0 <= a.guard.locked_round < a.round for a in attesters)
+        attested = {
+            h for (_, height, r, phase, h) in world.signed if (height, r, phase) == (0, 0, 0)
+        }
+        seen["split"] += len(attested) > 1
+        return True
+
+    system.invariants = (*system.invariants, StateInvariant("seen", "coverage", note))
+    report = bfs(system)
+    assert report.complete and report.violation is None
+    assert all(count > 0 for count in seen.values()), seen
+
+
+def test_the_default_exploration_finds_the_planted_bug_with_no_delay(
+    attester_signs_twice: pytest.MonkeyPatch,
+) -> None:
+    report = bfs(ClusterSystem(delays=0))
+    assert report.violation is not None and report.violation.property_id == "C-4"
+    assert len(report.violation.actions) == 3
+
+
+def test_delays_are_refused_where_they_do_not_apply() -> None:
+    for args, message in (
+        (["explore", "--delays", "2"], "--delays applies to the cluster"),
+        (["explore", "--system", "cluster", "--delays", "-1"], "negative"),
+        (["explore", "--system", "cluster", "--delays", "soon"], "neither an integer"),
+        (["explore", "--system", "cluster", "--reduce"], "--delays unbounded"),
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and message in result.output, result.output
+    with pytest.raises(ValueError, match="delays"):
+        ClusterSystem(delays=-1)
