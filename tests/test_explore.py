@@ -177,6 +177,12 @@ def test_check_json_reports_the_exploration(tmp_path: Path) -> None:
     exploration = json.loads(result.stdout)["exploration"]
     assert exploration["complete"] is True and exploration["states"] > 1_000
     assert exploration["depth"] > 10
+    sync, cluster = exploration["systems"]
+    assert sync["system"] == "sync" and cluster["system"] == "cluster"
+    assert cluster["parameters"]["nodes"] == 4 and cluster["parameters"]["heights"] == 3
+    assert sync["complete"] and cluster["complete"] and cluster["ok"]
+    assert exploration["states"] == sync["states"] + cluster["states"]
+    assert exploration["depth"] == max(sync["depth"], cluster["depth"])
 
 
 def test_explore_refuses_bad_arguments_clearly() -> None:
