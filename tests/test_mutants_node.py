@@ -344,3 +344,21 @@ def test_a_certificate_on_an_empty_chain_commits_nothing() -> None:
     """``_commit_certified_mutmut_44``: with no block held, nothing is certified (-1, not +1)."""
     effects = (UpdateHighestCertificate(certificate=Certificate.genesis(CHAIN)),)
     assert _commit_certified(effects, _chain([]).snapshot()) == effects
+
+
+def test_steppers_without_a_producer_step_the_plain_producer() -> None:
+    """``NodeConfig.__attrs_post_init__`` mutant 23 (a checker's ``Steppers`` that gives no
+    producer step leaves the node with none): the node then steps its producer plainly."""
+    log: list[tuple[str, str, object]] = []
+    config = NodeConfig.make(
+        chain_id=CHAIN,
+        signer=SIGNERS[0],
+        validators=VALIDATORS,
+        verifier=VERIFIER,
+        steppers=_recording_steppers(log),
+    )
+    producer_step = config.parts[3]
+    assert producer_step is not None
+    plain = node_machine.prod.step
+    assert getattr(producer_step, "func", None) is plain
+    assert producer_step.args == (config.producer,)  # type: ignore[attr-defined]

@@ -387,3 +387,61 @@ def test_the_producer_of_a_block_just_finalized_is_stopped_without_leaking_execu
         assert not EXECUTOR_EFFECTS & {type(e).__name__ for e in effects}
     assert n.chain.committed_height == 0
     assert n.state.producer.control == STOPPED
+
+
+def _producer_of_height_one() -> tuple[Node, Proposal]:
+    """A node that finalized height 0 and proposed at (1, 0) as that slot's producer: a slot whose
+    height and round differ."""
+    first = Node(producer_index(0))
+    first.feed(Tick(now=0))
+    (p,) = first.proposals()
+    n = Node(producer_index(0, p.block.hash))
+    n.feed(Tick(now=0))
+    if n.key != first.key:
+        n.feed(ProposalReceived(peer=first.key, proposal=p))
+    finalize(n, p.block)
+    n.feed(Tick(now=10))
+    (proposal,) = n.proposals()
+    assert (proposal.block.height, proposal.round) == (1, 0)
+    return n, proposal
+
+
+def test_a_producer_refused_by_its_signing_guard_is_not_started_again_in_that_slot() -> None:
+    """Restarted in the slot (1, 0) it already signed, the producer builds, its guard refuses, and
+    the node keeps that slot: later Ticks and recorded votes of the slot leave the producer as it
+    is (a node that forgot its slot, or compared the height with the round, would start it
+    again on every step)."""
+    n, proposal = _producer_of_height_one()
+    restarted = Node(n.i, guard=n.guard, signing_guard=n.signing_guard)
+    restarted.chain = n.chain
+    restarted.feed(Tick(now=20))
+    assert restarted.proposals() == [] and restarted.state.producer.control == STOPPED
+    assert restarted.state.slot == (1, 0)
+    producer = restarted.state.producer
+    effects = restarted.feed(Tick(now=30))
+    assert restarted.state.producer == producer and restarted.state.slot == (1, 0)
+    others = [j for j in range(4) if j != n.i]
+    for j in others[:2]:
+        attester = restarted.state.attester
+        effects += restarted.feed(
+            VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, proposal.block, 0))
+        )
+        assert restarted.state.attester != attester, "the vote was not recorded"
+        assert restarted.state.slot == (1, 0) and restarted.state.producer == producer
+    assert not [e for e in effects if type(e) is Rejected]
+
+
+def test_a_producer_whose_tip_certificate_is_not_in_the_store_waits_for_it() -> None:
+    """The store holds the final tip (height 0) but not yet its certificate: the producer of
+    (1, 0) proposes nothing, and proposes once the certificate is written."""
+    n, _ = _producer_of_height_one()
+    certificate = n.chain.highest_certificate
+    late = Node(n.i)
+    late.chain.persist(n.chain.block_at(0))
+    late.chain.commit(0)
+    effects = late.feed(Tick(now=10))
+    assert late.proposals() == [] and not [e for e in effects if type(e) is Rejected]
+    late.chain.set_highest_certificate(certificate)
+    late.feed(Tick(now=20))
+    (p,) = late.proposals()
+    assert (p.block.height, p.round, p.block.justify) == (1, 0, certificate)
