@@ -349,14 +349,7 @@ def test_a_certificate_on_an_empty_chain_commits_nothing() -> None:
 def test_steppers_without_a_producer_step_the_plain_producer() -> None:
     """``NodeConfig.__attrs_post_init__`` mutant 23 (a checker's ``Steppers`` that gives no
     producer step leaves the node with none): the node then steps its producer plainly."""
-    log: list[tuple[str, str, object]] = []
-    config = NodeConfig.make(
-        chain_id=CHAIN,
-        signer=SIGNERS[0],
-        validators=VALIDATORS,
-        verifier=VERIFIER,
-        steppers=_recording_steppers(log),
-    )
+    config, _ = _node([])
     producer_step = config.parts[3]
     assert producer_step is not None
     plain = node_machine.prod.step
