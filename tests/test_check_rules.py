@@ -23,7 +23,17 @@ def test_check_json_counts_every_rule_of_the_sync_client() -> None:
     # one, 37 of 47 in the other), so four seeds' batches together must reach every rule in both.
     totals: dict[str, int] = dict.fromkeys(CLIENT_RULES, 0)
     for seed in ("1", "2", "3", "4"):
-        result = run("check", "--machine", "sync_client", "--budget", "0", "--seed", seed, "--json")
+        result = run(
+            "check",
+            "--no-explore",
+            "--machine",
+            "sync_client",
+            "--budget",
+            "0",
+            "--seed",
+            seed,
+            "--json",
+        )
         assert result.exit_code == 0, result.output
         rules = json.loads(result.stdout)["rules"]["sync_client"]
         assert list(rules["counts"]) == list(CLIENT_RULES)
@@ -36,7 +46,9 @@ def test_check_json_counts_every_rule_of_the_sync_client() -> None:
 
 
 def test_check_text_prints_the_per_rule_table() -> None:
-    result = run("check", "--machine", "sync_client", "--budget", "0", "--seed", "1")
+    result = run(
+        "check", "--no-explore", "--machine", "sync_client", "--budget", "0", "--seed", "1"
+    )
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "inputs rejected by one rule" in out
@@ -46,6 +58,16 @@ def test_check_text_prints_the_per_rule_table() -> None:
 
 
 def test_machines_without_single_rule_strategies_report_none() -> None:
-    result = run("check", "--machine", "sync_server", "--budget", "0", "--seed", "3", "--json")
+    result = run(
+        "check",
+        "--no-explore",
+        "--machine",
+        "sync_server",
+        "--budget",
+        "0",
+        "--seed",
+        "3",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rules"] == {}

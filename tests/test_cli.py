@@ -25,10 +25,21 @@ def run(*args: str) -> Any:
 
 
 def test_check_json_reports_every_invariant_held_with_counts() -> None:
-    result = run("check", "--machine", "sync_server", "--budget", "1", "--seed", "3", "--json")
+    result = run(
+        "check",
+        "--no-explore",
+        "--machine",
+        "sync_server",
+        "--budget",
+        "1",
+        "--seed",
+        "3",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ok"] is True
+    assert "exploration" not in report  # --no-explore: the campaigns only
     spec = server_campaign.SPEC
     ids = [i.id for i in spec.invariants] + [lv.id for lv in spec.liveness]
     entries = {e["id"]: e for e in report["invariants"] if e["machine"] == "sync_server"}
@@ -56,7 +67,17 @@ def test_check_reports_a_violation_with_a_shrunk_counterexample(
 ) -> None:
     buggy = attrs.evolve(server_module.SYNC_SERVER, step=_max_instead_of_min)
     monkeypatch.setattr(server_campaign, "SYNC_SERVER", buggy)
-    result = run("check", "--machine", "sync_server", "--budget", "1", "--seed", "3", "--json")
+    result = run(
+        "check",
+        "--no-explore",
+        "--machine",
+        "sync_server",
+        "--budget",
+        "1",
+        "--seed",
+        "3",
+        "--json",
+    )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["ok"] is False
@@ -98,7 +119,7 @@ def test_text_report_prints_the_counterexample(capsys: pytest.CaptureFixture[str
         ("check", "--budget", "-1"),
         ("check", "--budget", "soon"),
         ("check", "--seed", "-4"),
-        ("check", "--machine", "no_such_machine"),
+        ("check", "--no-explore", "--machine", "no_such_machine"),
     ],
 )
 def test_check_refuses_bad_arguments_clearly(args: tuple[str, ...]) -> None:

@@ -44,7 +44,7 @@ def test_a_counterexample_from_check_replays_and_reproduces_then_diverges_once_f
 ) -> None:
     monkeypatch.setattr(server_module, "_on_request", _wrong_request_id)
     result = invoke(
-        "check", "--machine", "sync_server", "--budget", "1", "--seed", "3",
+        "check", "--no-explore", "--machine", "sync_server", "--budget", "1", "--seed", "3",
         "--trace-dir", str(tmp_path), "--json",
     )  # fmt: skip
     assert result.exit_code == 1

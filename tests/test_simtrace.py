@@ -109,7 +109,17 @@ def test_the_cluster_campaign_writes_a_simulation_trace_for_a_cluster_violation(
 
     monkeypatch.setattr(sim_module.Simulation, "restart", forgetful_restart)
     runner = CliRunner()
-    args = ["check", "--machine", "cluster", "--budget", "5", "--seed", "2", "--json"]
+    args = [
+        "check",
+        "--no-explore",
+        "--machine",
+        "cluster",
+        "--budget",
+        "5",
+        "--seed",
+        "2",
+        "--json",
+    ]
     result = runner.invoke(main, [*args, "--trace-dir", str(tmp_path)])
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
