@@ -919,9 +919,10 @@ class StateEncoder:
     (lengths and counts first), so unequal values give unequal bytes. It is not ITF (traces are
     written by ``itf``); it is a compact form of the same values, several times cheaper to make.
 
-    Each tuple, set, map and attrs instance is encoded once per object and the encoding kept:
-    successive states share most of their parts. The cache holds the object, so its ``id`` is
-    not reused while the entry lives."""
+    Each tuple, frozenset and attrs instance (immutable: the explored states are made of frozen
+    records) is encoded once per object and the encoding kept: successive states share most of
+    their parts. The cache holds the object, so its ``id`` is not reused while the entry lives.
+    Lists, sets and dicts are encoded afresh each time."""
 
     limit = 100_000
     """Entries kept at most (each holds its object alive): about 100 MB in the cluster."""
@@ -943,16 +944,20 @@ class StateEncoder:
             return b"N"
         if kind is bool:
             return b"T" if value else b"F"
+        if kind is list:  # mutable containers: encoded every time, never kept
+            return b"(%d;%b" % (len(value), b"".join([self(v) for v in value]))
+        if kind is set:
+            return b"{%d;%b" % (len(value), b"".join(sorted([self(v) for v in value])))
+        if kind is dict:
+            items = sorted([self(k) + self(v) for k, v in value.items()])
+            return b"[%d;%b" % (len(items), b"".join(items))
         hit = self._cache.get(id(value))
         if hit is not None and hit[0] is value:
             return hit[1]
-        if kind is tuple or kind is list:
+        if kind is tuple:
             encoded = b"(%d;%b" % (len(value), b"".join([self(v) for v in value]))
-        elif kind is frozenset or kind is set:
+        elif kind is frozenset:
             encoded = b"{%d;%b" % (len(value), b"".join(sorted([self(v) for v in value])))
-        elif kind is dict:
-            items = sorted([self(k) + self(v) for k, v in value.items()])
-            encoded = b"[%d;%b" % (len(items), b"".join(items))
         elif attrs.has(kind):
             known = self._fields.get(kind)
             if known is None:
@@ -980,7 +985,8 @@ class ClusterWorld:
     delays are unbounded, in the order they were sent when they are bounded."""
     faults: int
     delays: int = 0
-    """Delays spent: messages overtaken by the deliveries so far (``ClusterSystem.delays``)."""
+    """Delays spent so far: messages overtaken by deliveries, and timers fired while messages
+    were in flight (``ClusterSystem.delays``)."""
     signed: frozenset[tuple[int, int, int, int, bytes]]
     """Ghost history: every vote an honest node signed, as (node, height, round, phase, hash)."""
 
