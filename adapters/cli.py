@@ -136,7 +136,19 @@ def check(
     trace_files = write_counterexamples(results, trace_dir, seed)
     from blockfsm.adapters.explore import default_explorations
 
-    explorations = default_explorations(trace_dir) if explore else []
+    explorations = []
+    if explore:
+        with Progress(
+            TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+        ) as bar:
+            task = bar.add_task("exploring", total=None)
+
+            def shown(system: str, explored: int, distinct: int, depth: int) -> None:
+                bar.update(
+                    task, description=f"exploring {system}: {distinct} states, depth {depth}"
+                )
+
+            explorations = default_explorations(trace_dir, shown)
     ok = ok and all(e.violation is None for e, _ in explorations)
     if as_json:
         report = _as_json(results, ok, seed, budget, profile)

@@ -29,6 +29,7 @@ A violation is reported with the shortest path to it and written as an ITF trace
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -1353,12 +1354,18 @@ def reducible(system: System) -> bool:
     )
 
 
-def default_explorations(trace_dir: Path) -> list[tuple[Report, Path | None]]:
+def default_explorations(
+    trace_dir: Path, progress: Callable[[str, int, int, int], None] | None = None
+) -> list[tuple[Report, Path | None]]:
     """The explorations ``blockfsm check`` runs, each at its system's default bounds and each
-    complete: the sync system, and the cluster of 4 nodes over 3 heights with 2 delays."""
+    complete: the sync system, and the cluster of 4 nodes over 3 heights with 2 delays.
+    ``progress`` is called now and then with (system, states explored, distinct, depth)."""
     out: list[tuple[Report, Path | None]] = []
     for system in (SyncSystem(), ClusterSystem()):
-        report = bfs(system)
+        shown: Progress | None = None
+        if progress is not None:
+            shown = functools.partial(progress, system.name)
+        report = bfs(system, progress=shown)
         out.append((report, write_trace(system, report, trace_dir)))
     return out
 
