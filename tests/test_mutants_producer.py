@@ -1,0 +1,366 @@
+"""Tests that kill the mutants mutmut left alive in machine/producer.py.
+
+Each names the mutants it was written against (docs/mutation-testing.md lists every survivor and
+why it is killed or equivalent). They drive one producer with plain ``PRODUCER.step`` calls over
+an in-memory block tree, so what fails is the assertion, not a conformance check. The keeper a
+parent without a selector names in round ``r`` is the one at ``r mod N`` of the shuffled set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+from blockfsm.machine.core import Rejected, Tick
+from blockfsm.machine.crypto import Signer, StandInVerifier
+from blockfsm.machine.producer import (
+    PRODUCER,
+    AttestationReceived,
+    BlockBuilt,
+    BroadcastCandidate,
+    BuildBlock,
+    KeeperSetChanged,
+    ParentInvalidated,
+    ProducerConfig,
+    ProducerState,
+    RebroadcastCandidate,
+    Restarted,
+    RestoreMessages,
+    Start,
+    StartExecutor,
+    StartParams,
+    initial,
+)
+from blockfsm.machine.producer_selection import ProducerSelector
+from blockfsm.machine.producer_view import (
+    GENESIS_ID,
+    GENESIS_STATE,
+    BlockRef,
+    CandidateBlock,
+    InMemoryBlockTree,
+    KeeperSet,
+    NextRoundVote,
+    build_block,
+)
+from blockfsm.spec.producer_rules import candidate_bytes, next_round_vote_bytes, producer_order
+from blockfsm.spec.strategies.chains import make_signers
+
+SIGNERS = make_signers(4)
+MEMBERS = tuple(s.public_key for s in SIGNERS)
+SEED = b"seed-0"
+KEEPERS = KeeperSet(epoch=0, seed=SEED, members=MEMBERS)
+ORDER = producer_order(MEMBERS, SEED)
+BY_KEY = {s.public_key: s for s in SIGNERS}
+GENESIS = BlockRef(block_id=GENESIS_ID, seq_no=0, height=0)
+PERIOD = 100
+
+
+def signer_of_round(round_: int) -> Signer:
+    """The keeper a parent without a selector names in ``round_``."""
+    return BY_KEY[ORDER[round_ % len(ORDER)]]
+
+
+def config_for(signer: Signer, **changes: Any) -> ProducerConfig:
+    return ProducerConfig(
+        signer=signer, verifier=StandInVerifier.of(SIGNERS), production_period=PERIOD, **changes
+    )
+
+
+class Node:
+    """One producer driven step by step over a block tree, recording every effect."""
+
+    def __init__(self, config: ProducerConfig, tree: InMemoryBlockTree, state: Any = None):
+        self.config = config
+        self.tree = tree
+        self.state: ProducerState = initial(config) if state is None else state
+        self.now = 0
+        self.effects: list[Any] = []
+        self.pending: list[BuildBlock] = []
+
+    def feed(self, event: Any) -> tuple[Any, ...]:
+        self.state, effects = PRODUCER.step(self.config, self.state, event, self.tree.snapshot())
+        self.effects.extend(effects)
+        for e in effects:
+            if type(e) is BuildBlock:
+                self.pending.append(e)
+            elif type(e) is BroadcastCandidate:
+                self.tree.add(e.candidate.block, selector=e.candidate.selector)
+        return tuple(effects)
+
+    def built(self, inputs: tuple[int, ...] = (1,)) -> BlockBuilt:
+        """The answer to the oldest outstanding build request (taken off the list)."""
+        request = self.pending.pop(0)
+        parent_state = self.tree.states.get(request.parent.block_id, GENESIS_STATE)
+        block = build_block(request.parent, parent_state, inputs, self.config.signer.public_key)
+        return BlockBuilt(session=request.session, build_id=request.build_id, block=block)
+
+    def answer(self, inputs: tuple[int, ...] = (1,)) -> tuple[Any, ...]:
+        return self.feed(self.built(inputs))
+
+    def tick(self, step: int = PERIOD) -> tuple[Any, ...]:
+        self.now += step
+        return self.feed(Tick(now=self.now))
+
+    def signed(self) -> list[CandidateBlock]:
+        return [e.candidate for e in self.effects if type(e) is BroadcastCandidate]
+
+
+def params_on(ref: BlockRef, round_: int, votes: tuple[NextRoundVote, ...] = ()) -> StartParams:
+    return StartParams(
+        parent_id=ref.block_id,
+        parent_seq_no=ref.seq_no,
+        parent_height=ref.height,
+        round=round_,
+        votes=votes,
+    )
+
+
+def votes_for(
+    round_: int, parent_id: bytes, keepers: tuple[bytes, ...], locked: CandidateBlock | None = None
+) -> tuple[NextRoundVote, ...]:
+    """Each keeper's signed NextRound vote; the first reports ``locked``."""
+    out = []
+    for n, key in enumerate(keepers):
+        lock = locked if n == 0 else None
+        lock_id = None if lock is None else lock.block.block_id
+        payload = next_round_vote_bytes(round_, parent_id, key, lock_id)
+        out.append(
+            NextRoundVote(
+                round=round_,
+                parent_id=parent_id,
+                keeper=key,
+                locked=lock,
+                signature=BY_KEY[key].sign(payload),
+            )
+        )
+    return tuple(out)
+
+
+def locked_on_genesis() -> CandidateBlock:
+    """A candidate the round-0 producer signed on genesis."""
+    author = signer_of_round(0)
+    block = build_block(GENESIS, GENESIS_STATE, (900,), author.public_key)
+    return CandidateBlock(
+        block=block,
+        round=0,
+        selector=ProducerSelector(seed=SEED, index=0),
+        fallback=False,
+        signature=author.sign(candidate_bytes(block, 0, SEED, 0, False)),
+    )
+
+
+# --- a locked candidate malformed in one field ---------------------------------------------------
+
+
+def test_a_well_formed_locked_candidate_is_rebroadcast() -> None:
+    """The baseline of the test below: the same Start with the lock intact re-broadcasts it."""
+    locked = locked_on_genesis()
+    node = Node(config_for(signer_of_round(1)), InMemoryBlockTree(KEEPERS))
+    effects = node.feed(
+        Start(params=params_on(GENESIS, 1, votes_for(1, GENESIS_ID, MEMBERS, locked)))
+    )
+    assert RebroadcastCandidate(candidate=locked) in effects
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["block", "round", "selector", "selector.seed", "selector.index", "fallback", "signature"],
+)
+def test_a_locked_candidate_malformed_in_one_field_makes_the_start_malformed(field: str) -> None:
+    """``x__well_formed_candidate__mutmut_1`` to ``_7``: each ``and`` of the candidate's shape
+    check became ``or``, so a candidate broken in the field before it passed when the fields
+    after it were well typed. The broken lock is signed into its vote as reported."""
+    good = locked_on_genesis()
+    broken: Any
+    if field == "block":
+        broken = attrs.evolve(good, block=attrs.evolve(good.block, seq_no=-1))
+    elif field == "round":
+        broken = attrs.evolve(good, round=-1)
+    elif field == "selector":
+        broken = attrs.evolve(good, selector=(SEED, 0))
+    elif field == "selector.seed":
+        broken = attrs.evolve(good, selector=ProducerSelector(seed="seed", index=0))  # type: ignore[arg-type]
+    elif field == "selector.index":
+        broken = attrs.evolve(good, selector=ProducerSelector(seed=SEED, index=-1))
+    elif field == "fallback":
+        broken = attrs.evolve(good, fallback=0)
+    else:
+        broken = attrs.evolve(good, signature="sig")
+    node = Node(config_for(signer_of_round(1)), InMemoryBlockTree(KEEPERS))
+    effects = node.feed(
+        Start(params=params_on(GENESIS, 1, votes_for(1, GENESIS_ID, MEMBERS, broken)))
+    )
+    assert effects == (Rejected(reason="malformed_start"),)
+    assert node.state == initial(node.config)
+
+
+# --- a drop forgets the continuation point --------------------------------------------------------
+
+
+def test_a_dropped_producer_starts_again_from_the_start_s_parent() -> None:
+    """``x__drop__mutmut_11`` (the drop kept params and the last produced block): after a drop,
+    the same Start again continued from the block it had produced, not from its parent."""
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    start = Start(params=params_on(GENESIS, 0))
+    node.feed(start)
+    node.answer()
+    node.tick()
+    (first,) = node.signed()
+    node.feed(ParentInvalidated(block_id=first.block.block_id))
+    assert node.state.control == "Stopped"
+    assert node.state.params is None and node.state.last_produced is None
+    effects = node.feed(start)
+    assert [e.parent for e in effects if type(e) is StartExecutor] == [GENESIS]
+
+
+# --- the next build after a full buffer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4])
+def test_a_full_buffer_resumes_building_on_its_last_block(cap: int) -> None:
+    """``x__tip_of__mutmut_1``, ``_3``, ``_4``: once a full buffer broadcast its head, the next
+    build extends the buffer's last block (or the head it just sent when the buffer is empty),
+    not the head, the second block or the one before the last."""
+    node = Node(config_for(signer_of_round(0), buffer_cap=cap), InMemoryBlockTree(KEEPERS))
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    for n in range(cap):
+        node.answer(inputs=(n,))
+    assert not node.pending and len(node.state.buffer) == cap
+    blocks = node.state.buffer
+    effects = node.tick()
+    (request,) = [e for e in effects if type(e) is BuildBlock]
+    assert request.parent == blocks[-1].ref
+    assert [c.block for c in node.signed()] == [blocks[0]]
+
+
+# --- a released hold ------------------------------------------------------------------------------
+
+
+def held(fallback_deadline: int = 2) -> tuple[Node, list[BlockRef]]:
+    """Round 0 on the tip of two unattested foreign blocks: our head is held (NotReadyYet)."""
+    tree = InMemoryBlockTree(KEEPERS)
+    parent, refs = GENESIS, []
+    for n in range(2):
+        block = build_block(parent, tree.states[parent.block_id], (500 + n,), MEMBERS[-1])
+        tree.add(block)
+        refs.append(block.ref)
+        parent = block.ref
+    c = config_for(signer_of_round(0), primary_deadline=1, fallback_deadline=fallback_deadline)
+    node = Node(c, tree)
+    node.feed(Start(params=params_on(refs[-1], 0)))
+    node.answer()
+    node.tick()
+    assert node.signed() == [] and node.state.control == "Holding"
+    assert node.state.hold == "attestation"
+    return node, refs
+
+
+def test_an_attestation_releases_a_hold_for_the_very_next_tick() -> None:
+    """``x__release__mutmut_4``, ``_7``, ``_8``, ``_9``: a released head is re-evaluated at the
+    next Tick, even one before the production period is over (the mutant kept the old due time),
+    and the state names no hold any more (``hold`` kept, ``None`` or another word)."""
+    node, refs = held()
+    for ref in refs:
+        node.tree.update(ref.block_id, attestations=4)
+    node.feed(AttestationReceived(block_id=refs[0].block_id, count=4))
+    assert node.state.control == "Producing" and node.state.hold == ""
+    assert node.state.next_due == node.now
+    node.tick(step=1)
+    assert [c.block.parent_id for c in node.signed()] == [refs[-1].block_id]
+
+
+# --- an invalidated continuation point -----------------------------------------------------------
+
+
+def test_invalidating_the_base_of_a_running_producer_stops_it() -> None:
+    """``x__on_invalidated__mutmut_16``, ``_17``, ``_19``: the Start's parent (not in the
+    buffer) invalidated while the first build is outstanding."""
+    tree = InMemoryBlockTree(KEEPERS)
+    block = build_block(GENESIS, GENESIS_STATE, (5,), MEMBERS[-1])
+    tree.add(block)
+    tree.update(block.block_id, attestations=4)
+    node = Node(config_for(signer_of_round(0)), tree)
+    node.feed(Start(params=params_on(block.ref, 0)))
+    assert node.state.control == "Armed" and node.state.buffer == ()
+    effects = node.feed(ParentInvalidated(block_id=block.block_id))
+    assert node.state.control == "Stopped"
+    assert any(type(e).__name__ == "StopExecutor" for e in effects)
+
+
+def test_invalidating_the_last_produced_block_stops_the_producer() -> None:
+    """``x__on_invalidated__mutmut_16``: the block we broadcast last (no longer in the buffer)."""
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    node.answer()
+    node.tick()
+    (first,) = node.signed()
+    assert node.state.last_produced == first.block.ref
+    assert all(b.block_id != first.block.block_id for b in node.state.buffer)
+    node.feed(ParentInvalidated(block_id=first.block.block_id))
+    assert node.state.control == "Stopped"
+
+
+def test_invalidating_another_block_changes_nothing() -> None:
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    before = node.state
+    assert node.feed(ParentInvalidated(block_id=b"\x07" * 32)) == ()
+    assert node.state == before
+
+
+# --- what a restart keeps -------------------------------------------------------------------------
+
+
+def test_a_restart_keeps_session_build_ids_epoch_and_guard() -> None:
+    """``x__on_restarted__mutmut_6`` to ``_8``, ``_10``, ``_12`` to ``_14``, ``_16``: after
+    ``Restarted`` the next session and build id are new ones (an executor answer from before the
+    restart cannot pass for a new one), a stale keeper set is still ignored, and the guard still
+    refuses a second block at a signed (height, round)."""
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    node.feed(KeeperSetChanged(keepers=attrs.evolve(KEEPERS, epoch=2)))
+    start = Start(params=params_on(GENESIS, 0))
+    node.feed(start)
+    old = node.built(inputs=(1,))
+    node.feed(old)
+    node.tick()
+    assert [(c.block.height, c.round) for c in node.signed()] == [(1, 0)]
+    sessions = {e.session for e in node.effects if type(e) is StartExecutor}
+    builds = {e.build_id for e in node.effects if type(e) is BuildBlock}
+
+    assert node.feed(Restarted()) == ()
+    me = node.config.signer.public_key
+    stale = KeeperSet(epoch=1, seed=SEED, members=tuple(m for m in MEMBERS if m != me))
+    node.feed(KeeperSetChanged(keepers=stale))
+    assert node.state.in_keeper_set and node.state.epoch == 2
+
+    node.pending.clear()
+    effects = node.feed(start)
+    (executor,) = [e for e in effects if type(e) is StartExecutor]
+    (request,) = [e for e in effects if type(e) is BuildBlock]
+    assert executor.session not in sessions and request.build_id not in builds
+    # The answer to the request made before the restart is not taken for the new one.
+    restored = RestoreMessages(block_id=old.block.block_id, messages=old.block.inputs)
+    assert node.feed(old) == (restored,)
+    node.answer(inputs=(2,))
+    for _ in range(3):
+        node.tick()
+    assert [(c.block.height, c.round) for c in node.signed()] == [(1, 0)]
+
+
+def test_a_restart_remembers_that_we_left_the_keeper_set() -> None:
+    """``x__on_restarted__mutmut_15`` (``in_keeper_set`` dropped: back to True) and ``_9``
+    (``None``: a restarted keeper inside the set refused every Start)."""
+    me = signer_of_round(0)
+    outside = KeeperSet(epoch=1, seed=SEED, members=tuple(m for m in MEMBERS if m != me.public_key))
+    node = Node(config_for(me), InMemoryBlockTree(KEEPERS))
+    node.feed(KeeperSetChanged(keepers=outside))
+    node.feed(Restarted())
+    assert node.feed(Start(params=params_on(GENESIS, 0))) == (Rejected(reason="not_selected"),)
+
+    inside = Node(config_for(me), InMemoryBlockTree(KEEPERS))
+    inside.feed(KeeperSetChanged(keepers=attrs.evolve(KEEPERS, epoch=1)))
+    inside.feed(Restarted())
+    effects = inside.feed(Start(params=params_on(GENESIS, 0)))
+    assert [type(e) for e in effects] == [StartExecutor, BuildBlock]
