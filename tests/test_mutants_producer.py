@@ -21,16 +21,21 @@ from blockfsm.machine.producer import (
     BlockBuilt,
     BroadcastCandidate,
     BuildBlock,
+    ExternalMessageFeedback,
     KeeperSetChanged,
     ParentInvalidated,
+    PersistSigningGuard,
     ProducerConfig,
     ProducerState,
     RebroadcastCandidate,
     Restarted,
     RestoreMessages,
+    SaveOptimisticState,
+    SendToSelf,
     Start,
     StartExecutor,
     StartParams,
+    StateSyncRequested,
     initial,
 )
 from blockfsm.machine.producer_selection import ProducerSelector
@@ -42,6 +47,8 @@ from blockfsm.machine.producer_view import (
     InMemoryBlockTree,
     KeeperSet,
     NextRoundVote,
+    ProducedBlock,
+    SigningGuard,
     build_block,
 )
 from blockfsm.spec.producer_rules import candidate_bytes, next_round_vote_bytes, producer_order
@@ -364,3 +371,101 @@ def test_a_restart_remembers_that_we_left_the_keeper_set() -> None:
     inside.feed(Restarted())
     effects = inside.feed(Start(params=params_on(GENESIS, 0)))
     assert [type(e) for e in effects] == [StartExecutor, BuildBlock]
+
+
+# --- the broadcast step, effect by effect ---------------------------------------------------------
+
+
+def producing(blocks: int = 1, **changes: Any) -> Node:
+    """A round-0 producer on genesis with ``blocks`` built blocks in its buffer, Producing, its
+    next build outstanding, and the production tick due at ``PERIOD``."""
+    node = Node(config_for(signer_of_round(0), **changes), InMemoryBlockTree(KEEPERS))
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    for n in range(blocks):
+        node.answer(inputs=(10 + n, 20 + n))
+    assert node.state.control == "Producing" and len(node.state.buffer) == blocks
+    return node
+
+
+def broadcast_effects(node: Node, head: ProducedBlock, guard: SigningGuard) -> list[Any]:
+    """The four effects every broadcast of ``head`` (round 0, on genesis's selector) starts with."""
+    selector = ProducerSelector(seed=SEED, index=0)
+    signer = node.config.signer
+    candidate = CandidateBlock(
+        block=head,
+        round=0,
+        selector=selector,
+        fallback=False,
+        signature=signer.sign(candidate_bytes(head, 0, SEED, 0, False)),
+    )
+    return [
+        PersistSigningGuard(guard=guard),
+        SendToSelf(candidate=candidate),
+        BroadcastCandidate(candidate=candidate),
+        ExternalMessageFeedback(block_id=head.block_id, messages=head.inputs),
+    ]
+
+
+@pytest.mark.parametrize("frequency", [1, 2])
+def test_a_broadcast_emits_exactly_its_effects_and_saves_state_on_the_frequency(
+    frequency: int,
+) -> None:
+    """``x__evaluate__mutmut_142``, ``_143``, ``_146``, ``_149`` to ``_157``: the feedback's
+    fields, the save on every ``save_state_frequency``-th seq_no (``%``, not ``/``) and its fields;
+    and the state after it (the head gone from the buffer, the next build still outstanding)."""
+    node = producing(2, save_state_frequency=frequency)
+    first, second = node.state.buffer
+    building = node.state.building
+    effects = node.tick()
+    expected = broadcast_effects(node, first, SigningGuard(blocks=((0, 1, 1),)))
+    if frequency == 1:
+        expected.append(SaveOptimisticState(block_id=first.block_id, seq_no=1, reason="frequency"))
+    assert list(effects) == expected
+    assert node.state.buffer == (second,) and node.state.building == building
+    effects = node.tick()
+    expected = broadcast_effects(node, second, SigningGuard(blocks=((0, 2, 2),)))
+    expected.append(SaveOptimisticState(block_id=second.block_id, seq_no=2, reason="frequency"))
+    assert list(effects) == expected
+
+
+@pytest.mark.parametrize("sync_at", [0, 1, 2])
+def test_a_state_sync_request_is_served_by_the_first_broadcast_at_or_past_it(sync_at: int) -> None:
+    """``x__on_state_sync__mutmut_15``, ``_17`` (the request not kept) and
+    ``x__evaluate__mutmut_159`` to ``_173``: a request at seq_no 0, or at the head's own
+    seq_no, is served by the head's broadcast, with the head's id and seq_no and the reason
+    ``state_sync``, once; a request above the head waits for a later block."""
+    node = producing(3, save_state_frequency=1000)
+    node.feed(StateSyncRequested(seq_no=sync_at))
+    assert node.state.state_sync_at == sync_at
+    saved: list[Any] = []
+    for _ in range(3):
+        head = node.state.buffer[0]
+        saves = [e for e in node.tick() if type(e) is SaveOptimisticState]
+        saved.extend(saves)
+        if saves:
+            assert saves == [
+                SaveOptimisticState(block_id=head.block_id, seq_no=head.seq_no, reason="state_sync")
+            ]
+            assert node.state.state_sync_at == -1
+    assert [s.seq_no for s in saved] == [max(sync_at, 1)]
+
+
+def test_the_build_paused_by_a_full_buffer_resumes_with_the_next_id() -> None:
+    """``x__evaluate__mutmut_177`` to ``_179``, ``_182``, ``_183``, ``_185``, ``_175``: a build
+    resumes only when none is outstanding (even when the outstanding one is build 0), with the
+    session, the next build id, and the id after it kept for the build after; the broadcast drops
+    only the head from the buffer."""
+    node = producing(2, buffer_cap=2)
+    assert node.state.building == -1
+    session, next_build = node.state.session, node.state.next_build
+    second = node.state.buffer[1]
+    effects = node.tick()
+    assert effects[-1] == BuildBlock(session=session, build_id=next_build, parent=second.ref)
+    assert node.state.buffer == (second,)
+    assert (node.state.building, node.state.next_build) == (next_build, next_build + 1)
+
+    # Build 0 outstanding (a state a fresh session reaches): no second build is asked for.
+    node = producing(1)
+    state = attrs.evolve(node.state, building=0)
+    _, effects = PRODUCER.step(node.config, state, Tick(now=PERIOD), node.tree.snapshot())
+    assert not any(type(e) is BuildBlock for e in effects)
