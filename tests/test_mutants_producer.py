@@ -21,6 +21,7 @@ from blockfsm.machine.producer import (
     BlockBuilt,
     BroadcastCandidate,
     BuildBlock,
+    CommonSection,
     ExternalMessageFeedback,
     KeeperSetChanged,
     ParentInvalidated,
@@ -37,6 +38,7 @@ from blockfsm.machine.producer import (
     StartParams,
     StateSyncRequested,
     initial,
+    update_candidate_common_section,
 )
 from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
@@ -51,6 +53,7 @@ from blockfsm.machine.producer_view import (
     SigningGuard,
     build_block,
 )
+from blockfsm.machine.types import MAX_U64
 from blockfsm.spec.producer_rules import candidate_bytes, next_round_vote_bytes, producer_order
 from blockfsm.spec.strategies.chains import make_signers
 
@@ -380,6 +383,7 @@ def producing(blocks: int = 1, **changes: Any) -> Node:
     """A round-0 producer on genesis with ``blocks`` built blocks in its buffer, Producing, its
     next build outstanding, and the production tick due at ``PERIOD``."""
     node = Node(config_for(signer_of_round(0), **changes), InMemoryBlockTree(KEEPERS))
+    node.feed(KeeperSetChanged(keepers=attrs.evolve(KEEPERS, epoch=3)))
     node.feed(Start(params=params_on(GENESIS, 0)))
     for n in range(blocks):
         node.answer(inputs=(10 + n, 20 + n))
@@ -412,7 +416,8 @@ def test_a_broadcast_emits_exactly_its_effects_and_saves_state_on_the_frequency(
 ) -> None:
     """``x__evaluate__mutmut_142``, ``_143``, ``_146``, ``_149`` to ``_157``: the feedback's
     fields, the save on every ``save_state_frequency``-th seq_no (``%``, not ``/``) and its fields;
-    and the state after it (the head gone from the buffer, the next build still outstanding)."""
+    and the whole state after it (``x__evaluate__mutmut_200`` to ``_226``: a field not carried
+    over, or reset)."""
     node = producing(2, save_state_frequency=frequency)
     first, second = node.state.buffer
     building = node.state.building
@@ -421,7 +426,24 @@ def test_a_broadcast_emits_exactly_its_effects_and_saves_state_on_the_frequency(
     if frequency == 1:
         expected.append(SaveOptimisticState(block_id=first.block_id, seq_no=1, reason="frequency"))
     assert list(effects) == expected
-    assert node.state.buffer == (second,) and node.state.building == building
+    assert node.state == ProducerState(
+        control="Producing",
+        now=PERIOD,
+        next_due=2 * PERIOD,
+        session=1,
+        params=params_on(GENESIS, 0),
+        base=GENESIS,
+        last_produced=first.ref,
+        round=0,
+        buffer=(second,),
+        building=building,
+        next_build=building + 1,
+        assumed_epoch=3,
+        epoch=3,
+        in_keeper_set=True,
+        state_sync_at=-1,
+        guard=SigningGuard(blocks=((0, 1, 1),)),
+    )
     effects = node.tick()
     expected = broadcast_effects(node, second, SigningGuard(blocks=((0, 2, 2),)))
     expected.append(SaveOptimisticState(block_id=second.block_id, seq_no=2, reason="frequency"))
@@ -442,6 +464,8 @@ def test_a_state_sync_request_is_served_by_the_first_broadcast_at_or_past_it(syn
         head = node.state.buffer[0]
         saves = [e for e in node.tick() if type(e) is SaveOptimisticState]
         saved.extend(saves)
+        if not saved and not saves:
+            assert node.state.state_sync_at == sync_at
         if saves:
             assert saves == [
                 SaveOptimisticState(block_id=head.block_id, seq_no=head.seq_no, reason="state_sync")
@@ -469,3 +493,70 @@ def test_the_build_paused_by_a_full_buffer_resumes_with_the_next_id() -> None:
     state = attrs.evolve(node.state, building=0)
     _, effects = PRODUCER.step(node.config, state, Tick(now=PERIOD), node.tree.snapshot())
     assert not any(type(e) is BuildBlock for e in effects)
+
+
+def test_the_default_round_count_of_the_common_section_is_zero() -> None:
+    """``x_update_candidate_common_section__mutmut_1``: called without ``rounds``, the selector is
+    the parent's, not moved by one."""
+    node = producing(1)
+    head = node.state.buffer[0]
+    section = update_candidate_common_section(node.config, node.tree.snapshot(), head)
+    assert section == CommonSection(
+        outcome="Success", selector=ProducerSelector(seed=SEED, index=0), fallback=False
+    )
+
+
+def test_an_ancestor_whose_seq_no_does_not_fall_fails_the_chain() -> None:
+    """``x_update_candidate_common_section__mutmut_23``, ``_24``: an ancestor at the seq_no of the
+    block above it (a view that breaks the chain's order) is FailedToBuildChain, by name."""
+    tree = InMemoryBlockTree(KEEPERS)
+    parent = build_block(GENESIS, GENESIS_STATE, (5,), MEMBERS[-1])
+    tree.add(parent)
+    me = signer_of_round(0)
+    head = attrs.evolve(
+        build_block(parent.ref, tree.states[parent.block_id], (6,), me.public_key), seq_no=1
+    )
+    section = update_candidate_common_section(config_for(me), tree.snapshot(), head)
+    assert section == CommonSection(outcome="FailedToBuildChainToTheLastFinalizedBlock")
+
+
+def test_a_repeated_vote_first_does_not_hide_the_votes_after_it() -> None:
+    """``x__takeover__mutmut_14``: the count skips a repeated (or invalid) vote and goes on."""
+    votes = votes_for(1, GENESIS_ID, MEMBERS[:3])
+    votes = (votes[0], votes[0], *votes[1:])
+    node = Node(config_for(signer_of_round(1)), InMemoryBlockTree(KEEPERS))
+    effects = node.feed(Start(params=params_on(GENESIS, 1, votes)))
+    assert [type(e) for e in effects][-2:] == [StartExecutor, BuildBlock]
+
+
+def test_a_tick_at_the_last_millisecond_of_the_clock_is_taken() -> None:
+    """``x__on_tick__mutmut_9``."""
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    assert node.feed(Tick(now=MAX_U64)) == ()
+    assert node.state.now == MAX_U64
+
+
+def test_every_tick_moves_the_clock_and_sets_the_next_due_time() -> None:
+    """``x__on_tick__mutmut_28``, ``_30`` (a tick before the due time left ``now``), ``_40`` to
+    ``_42`` (a due tick with an empty buffer left ``now`` or did not push the due time a period
+    on), ``_60`` to ``_66`` (a due tick releasing a hold: ``now``, ``next_due`` and ``hold``)."""
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    node.answer()
+    node.tick()  # the head broadcast; the next build outstanding, the buffer empty
+    assert node.state.buffer == () and node.state.next_due == 2 * PERIOD
+    before = node.state
+    assert node.tick(step=1) == ()
+    assert node.state == attrs.evolve(before, now=PERIOD + 1)
+    assert node.tick(step=PERIOD) == ()  # due, nothing to broadcast
+    assert node.state == attrs.evolve(before, now=2 * PERIOD + 1, next_due=3 * PERIOD + 1)
+
+    held_node, _ = held()
+    before = held_node.state
+    assert held_node.tick(step=1) == ()  # not due: still held
+    assert held_node.state == attrs.evolve(before, now=before.now + 1)
+    assert held_node.tick(step=PERIOD) == ()
+    now = before.now + 1 + PERIOD
+    assert held_node.state == attrs.evolve(
+        before, control="Producing", now=now, next_due=now, hold=""
+    )
