@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import pytest
 
-from blockfsm.machine.core import Rejected, Tick
+from blockfsm.machine.core import ConfigError, Rejected, Tick
 from blockfsm.machine.crypto import Signer, StandInVerifier
 from blockfsm.machine.producer import (
     PRODUCER,
@@ -37,6 +37,8 @@ from blockfsm.machine.producer import (
     StartExecutor,
     StartParams,
     StateSyncRequested,
+    Stop,
+    StopExecutor,
     initial,
     update_candidate_common_section,
 )
@@ -230,19 +232,25 @@ def test_a_dropped_producer_starts_again_from_the_start_s_parent() -> None:
 
 @pytest.mark.parametrize("cap", [1, 2, 4])
 def test_a_full_buffer_resumes_building_on_its_last_block(cap: int) -> None:
-    """``x__tip_of__mutmut_1``, ``_3``, ``_4``: once a full buffer broadcast its head, the next
+    """``x__tip_of__mutmut_1``, ``_3``, ``_4``, ``x__on_built__mutmut_115`` to ``_117`` (a full
+    buffer's ``building`` not -1): once a full buffer broadcast its head, the next
     build extends the buffer's last block (or the head it just sent when the buffer is empty),
     not the head, the second block or the one before the last."""
     node = Node(config_for(signer_of_round(0), buffer_cap=cap), InMemoryBlockTree(KEEPERS))
     node.feed(Start(params=params_on(GENESIS, 0)))
     for n in range(cap):
         node.answer(inputs=(n,))
-    assert not node.pending and len(node.state.buffer) == cap
+    assert not node.pending and len(node.state.buffer) == cap and node.state.building == -1
     blocks = node.state.buffer
     effects = node.tick()
     (request,) = [e for e in effects if type(e) is BuildBlock]
     assert request.parent == blocks[-1].ref
     assert [c.block for c in node.signed()] == [blocks[0]]
+    # ``x__tip__mutmut_4``: the answer extends the tip (the last produced block when the buffer
+    # is empty), not the Start's parent.
+    built = node.built(inputs=(77,))
+    assert node.feed(built) == ()
+    assert node.state.buffer == (*blocks[1:], built.block)
 
 
 # --- a released hold ------------------------------------------------------------------------------
@@ -560,3 +568,208 @@ def test_every_tick_moves_the_clock_and_sets_the_next_due_time() -> None:
     assert held_node.state == attrs.evolve(
         before, control="Producing", now=now, next_due=now, hold=""
     )
+
+
+class Gapped:
+    """A view of ``tree`` that has lost the blocks in ``hidden`` and reports ``final`` as the last
+    finalized block (a view pruned below finality)."""
+
+    def __init__(self, tree: InMemoryBlockTree, hidden: set[bytes], final: BlockRef) -> None:
+        self.snapshot = tree.snapshot()
+        self.hidden = hidden
+        self.final = final
+
+    def last_finalized(self) -> BlockRef:
+        return self.final
+
+    def keeper_set(self) -> KeeperSet:
+        return self.snapshot.keeper_set()
+
+    def block(self, block_id: bytes) -> Any:
+        return None if block_id in self.hidden else self.snapshot.block(block_id)
+
+
+def test_a_head_at_the_finalized_seq_no_is_dropped_even_when_its_parent_is_gone() -> None:
+    """``x__evaluate__mutmut_4`` (``<`` for ``<=``): a head at exactly the finalized seq_no is
+    dropped before its ancestry is read; the mutant read it, found the parent missing and held."""
+    node = producing(1)
+    head = node.state.buffer[0]
+    final = BlockRef(block_id=b"\x05" * 32, seq_no=head.seq_no, height=head.height)
+    view = Gapped(node.tree, {GENESIS_ID}, final)
+    state, effects = PRODUCER.step(node.config, node.state, Tick(now=PERIOD), view)
+    assert state.control == "Stopped"
+    assert effects == (
+        StopExecutor(session=1),
+        RestoreMessages(block_id=head.block_id, messages=head.inputs),
+    )
+
+
+@pytest.mark.parametrize("round_", [0, 1])
+def test_every_block_of_a_session_is_signed_in_its_round_with_its_parent_s_selector(
+    round_: int,
+) -> None:
+    """``x__evaluate__mutmut_8``, ``_10`` (the selector of a block after the first moved by the
+    round, or by one), ``_219`` (the round not kept after a broadcast): three blocks in a row."""
+    me = signer_of_round(round_)
+    node = Node(config_for(me), InMemoryBlockTree(KEEPERS))
+    votes = votes_for(round_, GENESIS_ID, MEMBERS) if round_ else ()
+    node.feed(Start(params=params_on(GENESIS, round_, votes)))
+    for n in range(3):
+        node.answer(inputs=(n,))
+        node.tick()
+        assert node.state.round == round_
+    signed = node.signed()
+    assert [(c.block.height, c.round) for c in signed] == [(1, round_), (2, round_), (3, round_)]
+    assert {c.selector for c in signed} == {ProducerSelector(seed=SEED, index=round_)}
+
+
+def test_a_hold_names_what_it_waits_for() -> None:
+    """``x__evaluate__mutmut_26``, ``_27``, ``_33``, ``_36`` to ``_44``: the held state, field by
+    field: ``attestation`` (NotReadyYet) or ``ancestor`` (AncestorIsNotReadyYet), the clock and
+    the next due time a period on."""
+    node, _ = held()
+    assert node.state.hold == "attestation"
+    assert (node.state.now, node.state.next_due) == (PERIOD, 2 * PERIOD)
+
+    tree = InMemoryBlockTree(KEEPERS)
+    parent = build_block(GENESIS, GENESIS_STATE, (5,), MEMBERS[-1])
+    tree.add(parent, data_ready=False)
+    node = Node(config_for(signer_of_round(0)), tree)
+    node.feed(Start(params=params_on(parent.ref, 0)))
+    node.answer()
+    before = node.state
+    assert node.tick() == ()
+    assert node.state == attrs.evolve(
+        before, control="Holding", now=PERIOD, next_due=2 * PERIOD, hold="ancestor"
+    )
+
+
+def test_a_producer_that_left_the_keeper_set_drops_its_head_at_the_tick() -> None:
+    """``x__evaluate__mutmut_50``: the view still lists us, the last KeeperSetChanged did not."""
+    node = producing(1)
+    head = node.state.buffer[0]
+    me = node.config.signer.public_key
+    outside = KeeperSet(epoch=4, seed=SEED, members=tuple(m for m in MEMBERS if m != me))
+    node.feed(KeeperSetChanged(keepers=outside))
+    assert node.tick() == (
+        StopExecutor(session=1),
+        RestoreMessages(block_id=head.block_id, messages=head.inputs),
+    )
+    assert node.state.control == "Stopped" and node.signed() == []
+
+
+def test_a_head_whose_selector_names_another_keeper_is_dropped() -> None:
+    """``x__evaluate__mutmut_102``: the view's seed changed (same epoch, no event) so that the
+    parent's child selector names another keeper."""
+    node = producing(1)
+    head = node.state.buffer[0]
+    me = node.config.signer.public_key
+    seed = next(
+        s for s in (b"other-%d" % i for i in range(100)) if producer_order(MEMBERS, s)[0] != me
+    )
+    node.tree.set_keeper_set(KeeperSet(epoch=0, seed=seed, members=MEMBERS))
+    assert node.tick() == (
+        StopExecutor(session=1),
+        RestoreMessages(block_id=head.block_id, messages=head.inputs),
+    )
+    assert node.state.control == "Stopped"
+
+
+def test_a_new_epoch_restarts_the_executor_on_the_last_produced_block() -> None:
+    """``x__evaluate__mutmut_53``, ``_66``, ``_69`` to ``_83``: after a keeper-set change the
+    head is not signed; the buffer is dropped (its messages restored) and the executor restarted
+    on the block produced last, with a new build; the state says so field by field."""
+    node = producing(2)
+    first, second = node.state.buffer
+    node.tick()
+    assert node.state.last_produced == first.ref
+    node.feed(KeeperSetChanged(keepers=attrs.evolve(KEEPERS, epoch=4)))
+    before = node.state
+    build_id = before.next_build
+    effects = node.tick()
+    assert effects == (
+        StopExecutor(session=1),
+        RestoreMessages(block_id=second.block_id, messages=second.inputs),
+        StartExecutor(session=1, parent=first.ref),
+        BuildBlock(session=1, build_id=build_id, parent=first.ref),
+    )
+    assert node.state == attrs.evolve(
+        before,
+        control="Producing",
+        now=2 * PERIOD,
+        next_due=3 * PERIOD,
+        buffer=(),
+        building=build_id,
+        next_build=build_id + 1,
+        hold="",
+        assumed_epoch=4,
+    )
+
+
+def test_the_guard_keeps_other_rounds_above_finality_and_replaces_its_own_round() -> None:
+    """``x__evaluate__mutmut_108`` to ``_110``: the guard written at a broadcast keeps every other
+    round's entry above the finalized seq_no (not one at it), in order, after skipping our own
+    round's lower entry."""
+    me = signer_of_round(0)
+    c = config_for(me)
+    old = SigningGuard(blocks=((0, 0, 0), (1, 7, 7), (2, 9, 0)))
+    node = Node(c, InMemoryBlockTree(KEEPERS), state=initial(c, old))
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    node.answer()
+    effects = node.tick()
+    expected = SigningGuard(blocks=((1, 7, 7), (0, 1, 1)))
+    assert effects[0] == PersistSigningGuard(guard=expected)
+    assert node.state.guard == expected
+
+
+def test_a_candidate_on_the_fallback_path_says_so_and_signs_it() -> None:
+    """``x__evaluate__mutmut_122``, ``_133``: the fallback flag in the candidate and in the bytes
+    its producer signs (an unattested parent past the primary deadline of 1)."""
+    tree = InMemoryBlockTree(KEEPERS)
+    parent = build_block(GENESIS, GENESIS_STATE, (5,), MEMBERS[-1])
+    tree.add(parent)
+    me = signer_of_round(0)
+    node = Node(config_for(me, primary_deadline=1, fallback_deadline=3), tree)
+    node.feed(Start(params=params_on(parent.ref, 0)))
+    node.answer()
+    node.tick()
+    (candidate,) = node.signed()
+    assert candidate.fallback is True
+    payload = candidate_bytes(candidate.block, 0, SEED, 0, True)
+    assert StandInVerifier.of(SIGNERS).verify(me.public_key, payload, candidate.signature)
+
+
+def test_a_tick_moves_the_clock_in_every_state_that_does_not_produce() -> None:
+    """``x__on_tick__mutmut_72``, ``_74``: Idle, Armed and Stopped."""
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    assert node.tick() == () and node.state == attrs.evolve(initial(node.config), now=PERIOD)
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    before = node.state
+    assert node.tick() == () and node.state == attrs.evolve(before, now=2 * PERIOD)
+    node.feed(Stop())
+    before = node.state
+    assert node.tick() == () and node.state == attrs.evolve(before, now=3 * PERIOD)
+
+
+def test_a_build_answered_while_held_is_buffered_without_releasing_the_hold() -> None:
+    """``x__on_built__mutmut_77`` (every accepted build made the producer Producing), ``_91``,
+    ``_93`` (the next build id after an accepted build)."""
+    node, _ = held()
+    before = node.state
+    built = node.built(inputs=(3,))
+    effects = node.feed(built)
+    build_id = before.building + 1
+    assert effects == (BuildBlock(session=1, build_id=build_id, parent=built.block.ref),)
+    assert node.state == attrs.evolve(
+        before,
+        buffer=(*before.buffer, built.block),
+        building=build_id,
+        next_build=build_id + 1,
+    )
+
+
+def test_initial_refuses_a_guard_of_another_type_with_its_message() -> None:
+    """``x_initial__mutmut_4``, ``_9`` to ``_11``."""
+    with pytest.raises(ConfigError) as refused:
+        initial(config_for(SIGNERS[0]), ((0, 1, 1),))  # type: ignore[arg-type]
+    assert str(refused.value) == "guard must be a SigningGuard or None"
