@@ -773,3 +773,47 @@ def test_initial_refuses_a_guard_of_another_type_with_its_message() -> None:
     with pytest.raises(ConfigError) as refused:
         initial(config_for(SIGNERS[0]), ((0, 1, 1),))  # type: ignore[arg-type]
     assert str(refused.value) == "guard must be a SigningGuard or None"
+
+
+def test_stop_keeps_the_progress_and_everything_durable_field_by_field() -> None:
+    """``x__halt__mutmut_4``, ``_5``, ``_12`` to ``_16``, ``_18`` to ``_24``,
+    ``x__stop_effects__mutmut_1``, ``x__on_stop__mutmut_12``, ``_16``: a Stop keeps the
+    continuation point (params, last produced block), the clock, session, build counter, keeper
+    knowledge, state-sync request and guard, and drops the buffer and the outstanding build."""
+    node = producing(2)
+    first, second = node.state.buffer
+    node.tick()
+    node.feed(StateSyncRequested(seq_no=9))
+    me = node.config.signer.public_key
+    node.feed(
+        KeeperSetChanged(
+            keepers=KeeperSet(epoch=4, seed=SEED, members=tuple(m for m in MEMBERS if m != me))
+        )
+    )
+    before = node.state
+    assert node.feed(Stop()) == (
+        StopExecutor(session=1),
+        RestoreMessages(block_id=second.block_id, messages=second.inputs),
+    )
+    assert node.state == ProducerState(
+        control="Stopped",
+        now=PERIOD,
+        session=1,
+        params=params_on(GENESIS, 0),
+        last_produced=first.ref,
+        next_build=before.next_build,
+        epoch=4,
+        in_keeper_set=False,
+        state_sync_at=9,
+        guard=SigningGuard(blocks=((0, 1, 1),)),
+    )
+
+
+def test_a_keeper_set_of_one_is_taken() -> None:
+    """``x__valid_keepers__mutmut_15``: one member is a valid set (an empty one is not)."""
+    me = signer_of_round(0).public_key
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    assert node.feed(KeeperSetChanged(keepers=KeeperSet(epoch=1, seed=SEED, members=(me,)))) == ()
+    assert node.state.epoch == 1 and node.state.in_keeper_set
+    empty = KeeperSet(epoch=2, seed=SEED, members=())
+    assert node.feed(KeeperSetChanged(keepers=empty)) == (Rejected(reason="malformed_keeper_set"),)
