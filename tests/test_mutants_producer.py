@@ -817,3 +817,26 @@ def test_a_keeper_set_of_one_is_taken() -> None:
     assert node.state.epoch == 1 and node.state.in_keeper_set
     empty = KeeperSet(epoch=2, seed=SEED, members=())
     assert node.feed(KeeperSetChanged(keepers=empty)) == (Rejected(reason="malformed_keeper_set"),)
+
+
+def test_a_stopped_producer_restarted_with_the_same_params_continues_its_own_chain() -> None:
+    """``x__on_start__mutmut_19`` (a Start never continued): after a Stop, the same Start resumes
+    on the block produced last, in a new session, and the next block is signed on it."""
+    node = producing(2)
+    first = node.state.buffer[0]
+    node.tick()
+    node.feed(Stop())
+    next_build = node.state.next_build
+    effects = node.feed(Start(params=params_on(GENESIS, 0)))
+    assert effects == (
+        StartExecutor(session=2, parent=first.ref),
+        BuildBlock(session=2, build_id=next_build, parent=first.ref),
+    )
+    assert node.state.last_produced == first.ref and node.state.base == first.ref
+    node.pending = node.pending[-1:]
+    node.answer(inputs=(8,))
+    node.tick()
+    assert [(c.block.height, c.block.parent_id) for c in node.signed()][-1] == (
+        2,
+        first.block_id,
+    )
