@@ -23,6 +23,7 @@ from blockfsm.machine.producer import (
     BuildBlock,
     CommonSection,
     ExternalMessageFeedback,
+    FinalizationAdvanced,
     KeeperSetChanged,
     ParentInvalidated,
     PersistSigningGuard,
@@ -840,3 +841,166 @@ def test_a_stopped_producer_restarted_with_the_same_params_continues_its_own_cha
         2,
         first.block_id,
     )
+
+
+# --- Start: the state it arms, the continuation below finality, a lock, the announcements kept --
+
+
+def test_a_start_arms_the_producer_field_by_field() -> None:
+    """``x__on_start__mutmut_196``, ``_208``, ``_209``, ``_211``, ``_216``, ``_217``, ``_220``,
+    ``_223``: the armed state keeps the clock (and is due at once), the params, the keeper-set
+    epoch as the one assumed, the state-sync request, and counts builds on by one."""
+    node = Node(config_for(signer_of_round(0)), InMemoryBlockTree(KEEPERS))
+    node.feed(KeeperSetChanged(keepers=attrs.evolve(KEEPERS, epoch=3)))
+    node.feed(Tick(now=50))
+    node.feed(StateSyncRequested(seq_no=7))
+    node.feed(Start(params=params_on(GENESIS, 0)))
+    assert node.state == ProducerState(
+        control="Armed",
+        now=50,
+        next_due=50,
+        session=1,
+        params=params_on(GENESIS, 0),
+        base=GENESIS,
+        round=0,
+        building=0,
+        next_build=1,
+        assumed_epoch=3,
+        epoch=3,
+        state_sync_at=7,
+    )
+
+
+@pytest.mark.parametrize("round_", [0, 1])
+def test_a_continued_start_does_not_move_the_selector_again(round_: int) -> None:
+    """``x__on_start__mutmut_64``, ``_66``: a Start that continues our own chain (same params,
+    after a Stop) checks the selector of our last block unmoved, in round 0 and in a takeover."""
+    me = signer_of_round(round_)
+    node = Node(config_for(me), InMemoryBlockTree(KEEPERS))
+    votes = votes_for(round_, GENESIS_ID, MEMBERS) if round_ else ()
+    start = Start(params=params_on(GENESIS, round_, votes))
+    node.feed(start)
+    node.answer()
+    node.tick()
+    (first,) = node.signed()
+    node.feed(Stop())
+    effects = node.feed(start)
+    assert [type(e) for e in effects] == [StartExecutor, BuildBlock]
+    assert node.state.base == first.block.ref
+
+
+def test_a_start_on_a_continuation_below_finality_forgets_it() -> None:
+    """``x__on_start__mutmut_45`` (``None``), ``_49``: the block we produced last is below the
+    finalized seq_no when the same Start comes again: Idle, the progress forgotten."""
+    node = producing(2)
+    node.tick()
+    node.feed(Stop())
+    parent = GENESIS
+    for n in range(2):
+        other = build_block(parent, node.tree.states[parent.block_id], (300 + n,), MEMBERS[-1])
+        node.tree.add(other)
+        parent = other.ref
+    node.tree.finalize(parent.block_id)
+    before = node.state
+    assert node.feed(Start(params=params_on(GENESIS, 0))) == ()
+    assert node.state == attrs.evolve(
+        before, control="Idle", params=None, last_produced=None, building=-1
+    )
+
+
+def test_a_rebroadcast_lock_leaves_the_producer_idle_without_its_progress() -> None:
+    """``x__on_start__mutmut_159``, ``_161``, ``_168`` (``_164``, ``None``, is falsy): after a
+    takeover Start that re-broadcasts a lock, the producer is Idle, keeps the guard with its
+    announcement, and has forgotten the params and block of its earlier session."""
+    me = signer_of_round(1)
+    node = Node(config_for(me), InMemoryBlockTree(KEEPERS))
+    node.feed(Start(params=params_on(GENESIS, 1, votes_for(1, GENESIS_ID, MEMBERS))))
+    node.answer()
+    node.tick()
+    node.feed(Stop())
+    before = node.state
+    assert before.params is not None and before.last_produced is not None
+    locked = locked_on_genesis()
+    effects = node.feed(
+        Start(params=params_on(GENESIS, 1, votes_for(1, GENESIS_ID, MEMBERS, locked)))
+    )
+    assert effects == (RebroadcastCandidate(candidate=locked),)
+    assert node.state == attrs.evolve(before, control="Idle", params=None, last_produced=None)
+    assert node.state.guard.announced == ((1, 0, GENESIS_ID),)
+
+
+def test_an_announcement_at_the_finalized_height_is_kept() -> None:
+    """``x__on_start__mutmut_130``: announcements at or above the finalized height stay in the
+    guard when a new one is added; only those below it go."""
+    me = signer_of_round(2)
+    c = config_for(me)
+    tree = InMemoryBlockTree(KEEPERS)
+    parent = build_block(GENESIS, GENESIS_STATE, (5,), MEMBERS[-1])
+    tree.add(parent)
+    tree.update(parent.block_id, attestations=4)
+    tree.finalize(parent.block_id)
+    old = SigningGuard(announced=((1, 0, GENESIS_ID), (1, 1, b"\x03" * 32)))
+    node = Node(c, tree, state=initial(c, old))
+    effects = node.feed(
+        Start(params=params_on(parent.ref, 2, votes_for(2, parent.block_id, MEMBERS)))
+    )
+    expected = SigningGuard(announced=((1, 1, b"\x03" * 32), (2, 1, parent.block_id)))
+    assert effects[0] == PersistSigningGuard(guard=expected)
+
+
+def test_finality_at_the_head_s_seq_no_drops_the_buffer() -> None:
+    """``x__on_finalization__mutmut_16``: a block at the head's own seq_no finalized (not ours)."""
+    node = producing(2)
+    first, second = node.state.buffer
+    effects = node.feed(FinalizationAdvanced(block_id=b"\x06" * 32, seq_no=first.seq_no))
+    assert effects == (
+        StopExecutor(session=1),
+        RestoreMessages(block_id=first.block_id, messages=first.inputs),
+        RestoreMessages(block_id=second.block_id, messages=second.inputs),
+    )
+    assert node.state.control == "Stopped"
+
+
+def test_an_unknown_event_is_named_in_the_error() -> None:
+    """``x_step__mutmut_5``, ``_6``."""
+    c = config_for(SIGNERS[0])
+    with pytest.raises(TypeError) as refused:
+        PRODUCER.step(c, initial(c), "go", InMemoryBlockTree(KEEPERS).snapshot())
+    assert str(refused.value) == "producer does not take str"
+
+
+CONFIG_BOUNDS = [
+    ("buffer_cap", "buffer_cap", 1, 10_000),
+    ("production_period", "production_period (ms)", 1, 3_600_000),
+    ("save_state_frequency", "save_state_frequency", 1, 1_000_000),
+    ("primary_deadline", "primary_deadline (blocks)", 1, 10_000),
+    ("fallback_deadline", "fallback_deadline (blocks)", 1, 10_000),
+]
+
+
+@pytest.mark.parametrize(("field", "label", "low", "high"), CONFIG_BOUNDS)
+def test_config_bounds_are_exact_and_name_the_field(
+    field: str, label: str, low: int, high: int
+) -> None:
+    """``ProducerConfig.__attrs_post_init__`` mutants 3, 10, 11, 13, 15, 22 to 25, 27, 34, 35,
+    37, 39, 46, 47, 49, 51, 58 to 61: each bound (where the deadlines' order allows it) is
+    accepted, and one past it refused with the whole message."""
+    # The deadlines must stay in order: the other one is put where the bound being tried fits.
+    others = {"primary_deadline": {"fallback_deadline": 10_000}, "fallback_deadline": {}}
+    base: dict[str, int] = others.get(field, {})
+    for value in (low, high):
+        if (field, value) in {("primary_deadline", 10_000), ("fallback_deadline", 1)}:
+            continue  # no deadline of the other kind fits beside it
+        ProducerConfig(signer=SIGNERS[0], **{**base, field: value})  # type: ignore[arg-type]
+    for bad in (low - 1, high + 1):
+        message = f"{label} must be an integer in [{low}, {high}], got {bad!r}"
+        with pytest.raises(ConfigError) as refused:
+            ProducerConfig(signer=SIGNERS[0], **{**base, field: bad})  # type: ignore[arg-type]
+        assert str(refused.value) == message
+
+
+def test_the_deadlines_out_of_order_are_refused_with_the_whole_message() -> None:
+    """``ProducerConfig.__attrs_post_init__`` mutant 63."""
+    with pytest.raises(ConfigError) as refused:
+        config_for(SIGNERS[0], primary_deadline=3, fallback_deadline=3)
+    assert str(refused.value) == "fallback_deadline (3) must be later than primary_deadline (3)"
