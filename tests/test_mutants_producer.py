@@ -1004,3 +1004,17 @@ def test_the_deadlines_out_of_order_are_refused_with_the_whole_message() -> None
     with pytest.raises(ConfigError) as refused:
         config_for(SIGNERS[0], primary_deadline=3, fallback_deadline=3)
     assert str(refused.value) == "fallback_deadline (3) must be later than primary_deadline (3)"
+
+
+def test_a_lock_rebroadcast_on_a_first_takeover_keeps_its_announcement_in_the_guard() -> None:
+    """``x__on_start__mutmut_161``: the announcement made in the step that re-broadcasts a lock
+    is persisted and stays in the state's guard (the mutant kept the guard from before it)."""
+    tree = InMemoryBlockTree(KEEPERS)
+    node = Node(config_for(signer_of_round(1)), tree)
+    locked = locked_on_genesis()
+    effects = node.feed(
+        Start(params=params_on(GENESIS, 1, votes_for(1, GENESIS_ID, MEMBERS, locked)))
+    )
+    guard = SigningGuard(announced=((1, 0, GENESIS_ID),))
+    assert effects[0] == PersistSigningGuard(guard=guard)
+    assert node.state.guard == guard
