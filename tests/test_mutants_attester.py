@@ -33,7 +33,15 @@ from blockfsm.machine.attester import (
 from blockfsm.machine.core import MAX_PERIOD_MS, Broadcast, ConfigError, Rejected, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
-from blockfsm.machine.types import MAX_U64, ZERO_HASH, Block, Certificate, ValidatorSet
+from blockfsm.machine.types import (
+    MAX_U64,
+    ZERO_HASH,
+    Block,
+    Certificate,
+    ValidatorSet,
+    certificate_is_valid,
+    certify,
+)
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.node import ATTESTER_SPEC
@@ -340,3 +348,48 @@ def test_attestations_of_a_round_left_behind_are_dropped() -> None:
     k.feed(Tick(now=1_000))
     assert k.state.round == 1
     assert [(v.phase, v.round) for v in k.state.votes if v.round == 0] == [(CONFIRM, 0)]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def test_evolve_is_attrs_evolve_for_every_field() -> None:
+    """_evolve mutants 25, 29, 30, 37, 41, 42: the step path's copy changes exactly the fields
+    it is given, including the two the step path never passes (control, height)."""
+    s = att.initial(config(0))
+    changes: dict[str, Any] = {
+        "control": "Running",
+        "now": 5,
+        "height": 3,
+        "round": 2,
+        "round_started": 4,
+        "guard": Guard(height=3),
+        "valid_round": 1,
+        "valid_block": block(),
+        "valid_proof": (vote(1, ATTEST, block(), 1),),
+        "blocks": (block(),),
+        "proposed_in": (1,),
+        "votes": (vote(2, ATTEST, block(), 2),),
+    }
+    for name, value in changes.items():
+        assert att._evolve(s, **{name: value}) == attrs.evolve(s, **{name: value}), name
+    assert att._evolve(s, **changes) == attrs.evolve(s, **changes)
+    assert att._evolve(s) == s
+
+
+def test_a_justify_for_another_block_at_the_tip_s_height_is_refused() -> None:
+    """justifies_tip mutant 6: a quorum-signed certificate of the right height for a block
+    that is not the tip does not justify a proposal on the tip."""
+    k = finalized_at(0)
+    tip = k.chain.block_at(0)
+    assert tip is not None
+    rival = block(b"rival")
+    forged = certify(chain_id=CHAIN, view=att.view_of(0, 3), block=rival, signers=SIGNERS[:3])
+    assert certificate_is_valid(forged, CHAIN, VALIDATORS, VERIFIER)
+    b = block(b"next", height=1, parent=tip.hash, justify=forged)
+    p = propose(b, 0)
+    assert k.feed(ProposalReceived(peer=KEYS[1], proposal=p)) == (
+        Rejected(reason="unknown_parent", peer=KEYS[1]),
+    )
+    assert not att.justifies_tip(k.config, forged, 1, tip.hash)
+    assert att.justifies_tip(k.config, k.chain.highest_certificate, 1, tip.hash)
