@@ -19,6 +19,7 @@ from blockfsm.machine.attester import (
     ATTEST,
     CONFIRM,
     ROUND_WINDOW,
+    ROUNDS_PER_HEIGHT,
     AttesterConfig,
     Guard,
     PersistGuard,
@@ -393,3 +394,24 @@ def test_a_justify_for_another_block_at_the_tip_s_height_is_refused() -> None:
     )
     assert not att.justifies_tip(k.config, forged, 1, tip.hash)
     assert att.justifies_tip(k.config, k.chain.highest_certificate, 1, tip.hash)
+
+
+# --- proposals -------------------------------------------------------------------------------
+
+
+def test_proposal_rounds_and_valid_rounds_are_bounded_exactly() -> None:
+    """proposal_refusal mutants 46, 48: a round of ROUNDS_PER_HEIGHT and a valid round below -1
+    are malformed, even when signed by the right producer; the last round is well formed (and
+    set aside, being past the round window)."""
+    k = running(not_producer(0))
+    last = propose(block(), ROUNDS_PER_HEIGHT - 1)
+    assert k.feed(ProposalReceived(peer=KEYS[1], proposal=last)) == ()
+    past = propose(block(), ROUNDS_PER_HEIGHT)
+    assert k.feed(ProposalReceived(peer=KEYS[1], proposal=past)) == (
+        Rejected(reason="malformed_proposal", peer=KEYS[1]),
+    )
+    before = propose(block(), 0, valid_round=-2)
+    assert k.feed(ProposalReceived(peer=KEYS[1], proposal=before)) == (
+        Rejected(reason="malformed_proposal", peer=KEYS[1]),
+    )
+    assert k.votes(ATTEST) == []
