@@ -415,3 +415,114 @@ def test_proposal_rounds_and_valid_rounds_are_bounded_exactly() -> None:
         Rejected(reason="malformed_proposal", peer=KEYS[1]),
     )
     assert k.votes(ATTEST) == []
+
+
+def test_a_refused_proposal_names_the_peer_it_came_from() -> None:
+    """_on_proposal mutants 33, 35."""
+    k = running(not_producer(0))
+    forged = attrs.evolve(propose(block(), 0), signature=bytes(64))
+    assert k.feed(ProposalReceived(peer=KEYS[2], proposal=forged)) == (
+        Rejected(reason="bad_signature", peer=KEYS[2]),
+    )
+
+
+def test_a_proposal_at_the_far_end_of_the_round_window_is_followed() -> None:
+    """_on_proposal mutant 36: a proposal for round r + ROUND_WINDOW moves us there and is
+    attested; one round further it is set aside."""
+    b = block()
+    i = not_producer(ROUND_WINDOW)
+    k = running(i)
+    assert k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, ROUND_WINDOW + 1))) == ()
+    assert k.state.round == 0
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, ROUND_WINDOW)))
+    assert k.state.round == ROUND_WINDOW
+    assert [(v.round, v.block_hash) for v in k.votes(ATTEST)] == [(ROUND_WINDOW, b.hash)]
+
+
+def test_a_block_proposed_again_is_held_once() -> None:
+    """_accept_proposal mutants 2, 4: a block already in hand is not stored again, so repeated
+    proposals of it do not fill the store of blocks, and a block proposed after them can still be
+    finalized."""
+    b, other = block(), block(b"other")
+    i = next(x for x in range(4) if KEYS[x] not in {producer(0).public_key, producer(1).public_key})
+    k = running(i)
+    p = propose(b, 0)
+    for _ in range(2 * ROUND_WINDOW):
+        k.feed(ProposalReceived(peer=KEYS[1], proposal=p))
+    assert [x.hash for x in k.state.blocks] == [b.hash]
+    k.feed(Tick(now=1_000))
+    assert k.state.round == 1
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(other, 1)))
+    assert [x.hash for x in k.state.blocks] == [b.hash, other.hash]
+    for j in others(i):
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, other, 1)))
+        if k.state.height == 1:
+            break
+    assert k.chain.block_at(0) == other
+
+
+def test_the_blocks_in_hand_are_bounded_by_twice_the_round_window() -> None:
+    """_accept_proposal mutants 8, 10: at most 2 * ROUND_WINDOW blocks are held per height."""
+    k = running(not_producer(0))
+    blocks = [block(bytes([n])) for n in range(2 * ROUND_WINDOW + 4)]
+    for b in blocks:
+        k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, 0)))
+    assert [x.hash for x in k.state.blocks] == [b.hash for b in blocks[: 2 * ROUND_WINDOW]]
+
+
+def _locked_on(b: Block, round_: int, i: int) -> Keeper:
+    """Keeper ``i``, locked on ``b`` in ``round_`` (it attested and confirmed it there)."""
+    k = running(i)
+    k.feed(Tick(now=sum(1_000 + 500 * r for r in range(round_))))
+    assert k.state.round == round_
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, round_)))
+    for j in others(i)[:2]:
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, round_)))
+    assert [v.block_hash for v in k.votes(CONFIRM)] == [b.hash]
+    assert (k.state.guard.locked_round, k.state.guard.locked_hash) == (round_, b.hash)
+    return k
+
+
+def _to_next_round(k: Keeper) -> int:
+    r = k.state.round
+    k.feed(Tick(now=k.state.round_started + 1_000 + 500 * r))
+    assert k.state.round == r + 1
+    return r + 1
+
+
+def _keeper_producing_none_of(rounds: range) -> int:
+    producers = {producer(r).public_key for r in rounds}
+    return next(x for x in range(4) if KEYS[x] not in producers)
+
+
+def test_a_keeper_locked_on_a_block_attests_it_again_without_a_proof() -> None:
+    """_accept_proposal mutant 35: "locked on this very block" allows the attestation whatever
+    the proposal's valid round."""
+    b = block()
+    k = _locked_on(b, 0, _keeper_producing_none_of(range(2)))
+    r = _to_next_round(k)
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, r)))
+    assert [(v.round, v.block_hash) for v in k.votes(ATTEST)] == [(r, b.hash)]
+
+
+def test_a_proof_from_a_round_before_the_lock_does_not_unlock() -> None:
+    """_accept_proposal mutant 40: a locked keeper refuses another block whose proof is older
+    than its lock."""
+    b, other = block(), block(b"other")
+    k = _locked_on(b, 1, _keeper_producing_none_of(range(3)))
+    r = _to_next_round(k)
+    proof = tuple(vote(j, ATTEST, other, 0) for j in range(3))
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(other, r, valid_round=0, proof=proof)))
+    assert k.votes(ATTEST) == []
+    assert k.state.guard.locked_hash == b.hash
+
+
+def test_a_proof_from_the_lock_s_own_round_unlocks() -> None:
+    """_accept_proposal mutants 41, 42, 43: a proof of a quorum in a round >= the lock round
+    (here equal to it, and round 0) allows another block."""
+    b, other = block(), block(b"other")
+    k = _locked_on(b, 0, _keeper_producing_none_of(range(2)))
+    r = _to_next_round(k)
+    proof = tuple(vote(j, ATTEST, other, 0) for j in range(3))
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(other, r, valid_round=0, proof=proof)))
+    assert [(v.round, v.block_hash) for v in k.votes(ATTEST)] == [(r, other.hash)]
