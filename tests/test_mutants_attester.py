@@ -526,3 +526,14 @@ def test_a_proof_from_the_lock_s_own_round_unlocks() -> None:
     proof = tuple(vote(j, ATTEST, other, 0) for j in range(3))
     k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(other, r, valid_round=0, proof=proof)))
     assert [(v.round, v.block_hash) for v in k.votes(ATTEST)] == [(r, other.hash)]
+
+
+# --- the clock -------------------------------------------------------------------------------
+
+
+def test_the_last_millisecond_of_the_clock_is_a_valid_tick() -> None:
+    """step mutant 12: a Tick at MAX_U64 is taken; a regression is refused."""
+    k = running(not_producer(0), now=MAX_U64 - 1)
+    k.feed(Tick(now=MAX_U64))
+    assert k.rejected() == [] and k.state.now == MAX_U64
+    assert k.feed(Tick(now=MAX_U64 - 1)) == (Rejected(reason="clock_regressed"),)
