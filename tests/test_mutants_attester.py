@@ -537,3 +537,77 @@ def test_the_last_millisecond_of_the_clock_is_a_valid_tick() -> None:
     k.feed(Tick(now=MAX_U64))
     assert k.rejected() == [] and k.state.now == MAX_U64
     assert k.feed(Tick(now=MAX_U64 - 1)) == (Rejected(reason="clock_regressed"),)
+
+
+def test_an_unknown_event_is_named_in_the_error() -> None:
+    """step mutant 53."""
+    k = running(0)
+    with pytest.raises(TypeError, match=r"^attester does not take object$"):
+        att.step(k.config, k.state, object(), k.chain.snapshot())
+
+
+# --- catch-up and restart --------------------------------------------------------------------
+
+
+def test_a_keeper_that_block_sync_moved_past_its_height_starts_a_fresh_guard_there() -> None:
+    """_at_tip mutant 17: the guard of the height the view moved to names that height, so what
+    the keeper signs there survives a crash."""
+    i = not_producer(0, block().hash)
+    k = running(i)
+    b = block()
+    k.chain.persist(b)
+    k.chain.commit(0)
+    k.chain.set_highest_certificate(
+        certify(chain_id=CHAIN, view=att.view_of(0, 0), block=b, signers=SIGNERS[:3])
+    )
+    k.feed(Tick(now=1))
+    assert (k.state.height, k.state.guard) == (1, Guard(height=1))
+    nxt = block(b"next", height=1, parent=b.hash, justify=k.chain.highest_certificate)
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(nxt, 0)))
+    assert [v.block_hash for v in k.votes(ATTEST)] == [nxt.hash]
+    assert k.guard.height == 1 and k.guard.signed == ((0, ATTEST, nxt.hash),)
+    restarted = Keeper(i, guard=k.guard)
+    restarted.chain = k.chain
+    restarted.runner = k.runner
+    restarted.feed(Tick(now=2))
+    restarted.feed(ProposalReceived(peer=KEYS[1], proposal=propose(nxt, 0)))
+    assert restarted.votes(ATTEST) == []
+
+
+def _restarted_locked(i: int) -> tuple[Keeper, Block, tuple[Vote, ...]]:
+    """Keeper ``i`` locked on a block in round 0, crashed and restarted from its guard."""
+    b = block()
+    k = _locked_on(b, 0, i)
+    proof = tuple(v for v in k.state.votes if v.phase == ATTEST and v.block_hash == b.hash)
+    assert len(proof) == 3 and k.guard.locked_proof == k.state.valid_proof
+    restarted = Keeper(i, guard=k.guard)
+    restarted.runner = k.runner  # one checker across the crash
+    restarted.feed(Tick(now=k.state.now))
+    return restarted, b, k.state.valid_proof
+
+
+def test_a_restarted_keeper_holds_its_locked_block_as_its_valid_block() -> None:
+    """_at_tip mutants 18, 26, 27, 35, 36, 37, 38, 40, 42: the locked block, its round and
+    proof come back from the guard as the valid block, and the block is in hand."""
+    i = not_producer(0)
+    k, b, proof = _restarted_locked(i)
+    s = k.state
+    assert (s.valid_round, s.valid_block, s.valid_proof, s.blocks) == (0, b, proof, (b,))
+    # In hand: a quorum of the others' confirmations finalizes it.
+    for j in others(i):
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, b, 0)))
+    assert k.state.height == 1 and k.chain.block_at(0) == b
+
+
+def test_a_restarted_locked_keeper_reproposes_its_locked_block_with_its_proof() -> None:
+    """_at_tip mutants 18, 26, 27, 35 to 37, 40, 42: in a round it produces, the restarted
+    keeper proposes its locked block, with the lock's round as valid round and its proof."""
+    i = not_producer(0)
+    k, b, proof = _restarted_locked(i)
+    proposals: list[Proposal] = []
+    while not proposals:
+        _to_next_round(k)
+        proposals = k.proposals()
+    (p,) = proposals
+    assert producer(p.round).public_key == KEYS[i]
+    assert (p.block, p.valid_round, p.proof) == (b, 0, proof)
