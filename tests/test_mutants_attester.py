@@ -611,3 +611,20 @@ def test_a_restarted_locked_keeper_reproposes_its_locked_block_with_its_proof() 
     (p,) = proposals
     assert producer(p.round).public_key == KEYS[i]
     assert (p.block, p.valid_round, p.proof) == (b, 0, proof)
+
+
+@pytest.mark.parametrize(("timeout", "increment"), [(1_000, 500), (300, 70)])
+def test_round_r_lasts_the_round_timeout_plus_r_increments_exactly(
+    timeout: int, increment: int
+) -> None:
+    """_settle mutants 8, 10: round r times out exactly round_timeout + r * increment ms after
+    it started, not a millisecond sooner."""
+    k = running(0, round_timeout=timeout, round_timeout_increment=increment)
+    start = 0
+    for r in range(4):
+        length = timeout + r * increment
+        k.feed(Tick(now=start + length - 1))
+        assert k.state.round == r
+        k.feed(Tick(now=start + length))
+        assert (k.state.round, k.state.round_started) == (r + 1, start + length)
+        start += length
