@@ -628,3 +628,43 @@ def test_round_r_lasts_the_round_timeout_plus_r_increments_exactly(
         k.feed(Tick(now=start + length))
         assert (k.state.round, k.state.round_started) == (r + 1, start + length)
         start += length
+
+
+# --- round sync and the vote tallies ---------------------------------------------------------
+
+
+def test_one_keeper_ahead_does_not_move_the_round_and_a_second_does() -> None:
+    """_round_with_f1 mutant 15: votes of power > f (f = 1 of 4) for a later round move us
+    there; one keeper alone does not."""
+    b = block()
+    k = running(0)
+    k.feed(VoteReceived(peer=KEYS[1], vote=vote(1, ATTEST, b, 3)))
+    assert k.state.round == 0
+    k.feed(VoteReceived(peer=KEYS[2], vote=vote(2, ATTEST, b, 3)))
+    assert k.state.round == 3
+
+
+def test_f_plus_1_keepers_move_us_to_the_highest_round_they_reached() -> None:
+    """_round_with_f1 mutants 8, 10: when one vote makes f + 1 keepers reach two later rounds
+    at once, we move to the higher one."""
+    b = block()
+    k = running(0)
+    k.feed(VoteReceived(peer=KEYS[1], vote=vote(1, ATTEST, b, 3)))
+    k.feed(VoteReceived(peer=KEYS[1], vote=vote(1, ATTEST, b, 4)))
+    assert k.state.round == 0
+    k.feed(VoteReceived(peer=KEYS[2], vote=vote(2, ATTEST, b, 4)))
+    assert k.state.round == 4
+
+
+def test_a_stray_attestation_in_a_later_round_does_not_hide_a_quorum() -> None:
+    """_advance mutant 37: the tally goes on past a (round, block) short of a quorum."""
+    b, c = block(), block(b"c")
+    i = not_producer(0)
+    k = running(i)
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, 0)))
+    first, second, third = others(i)
+    k.feed(VoteReceived(peer=KEYS[first], vote=vote(first, ATTEST, c, 1)))
+    assert k.state.round == 0
+    for j in (second, third):
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 0)))
+    assert [(v.round, v.block_hash) for v in k.votes(CONFIRM)] == [(0, b.hash)]
