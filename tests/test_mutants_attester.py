@@ -668,3 +668,45 @@ def test_a_stray_attestation_in_a_later_round_does_not_hide_a_quorum() -> None:
     for j in (second, third):
         k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 0)))
     assert [(v.round, v.block_hash) for v in k.votes(CONFIRM)] == [(0, b.hash)]
+
+
+def test_a_quorum_for_a_block_not_in_hand_does_not_hide_an_older_one_in_hand() -> None:
+    """_advance mutant 44: a quorum for a block we never received is passed over, and an older
+    quorum for a block we hold still makes it our valid block."""
+    b, c = block(), block(b"c")
+    i = _keeper_producing_none_of(range(2))
+    k = running(i)
+    r = _to_next_round(k)
+    for j in others(i):
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, c, r)))
+    assert k.state.valid_block is None
+    proof = tuple(vote(j, ATTEST, b, 0) for j in others(i))
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, r, valid_round=0, proof=proof)))
+    assert (k.state.valid_round, k.state.valid_block) == (0, b)
+    assert set(k.state.valid_proof) == set(proof)
+
+
+def test_the_valid_block_s_proof_is_the_first_quorum_of_its_attestations() -> None:
+    """_advance mutants 45, 48: the proof is the attestations of the valid round for the valid
+    block as first seen in quorum: no confirmation in it, not rewritten by a later attestation."""
+    b = block()
+    i = not_producer(0)
+    k = running(i)
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, 0)))
+    first, second, third = others(i)
+    k.feed(VoteReceived(peer=KEYS[first], vote=vote(first, CONFIRM, b, 0)))
+    k.feed(VoteReceived(peer=KEYS[second], vote=vote(second, ATTEST, b, 0)))
+    assert k.state.valid_block is None
+    k.feed(VoteReceived(peer=KEYS[third], vote=vote(third, ATTEST, b, 0)))
+    proof = k.state.valid_proof
+    assert {(v.phase, v.round, v.block_hash) for v in proof} == {(ATTEST, 0, b.hash)}
+    assert {v.voter for v in proof} == {KEYS[i], KEYS[second], KEYS[third]}
+    assert k.state.guard.locked_proof == proof
+    k.feed(VoteReceived(peer=KEYS[first], vote=vote(first, ATTEST, b, 0)))
+    assert k.state.valid_proof == proof
+
+
+def test_the_lock_is_persisted_for_its_own_height() -> None:
+    """_advance mutant 83: the guard written with the lock names the height it locks."""
+    k = _locked_on(block(), 0, not_producer(0))
+    assert k.guard.height == 0 and k.guard.locked_round == 0
