@@ -707,6 +707,23 @@ def test_the_valid_block_s_proof_is_the_first_quorum_of_its_attestations() -> No
 
 
 def test_the_lock_is_persisted_for_its_own_height() -> None:
-    """_advance mutant 83: the guard written with the lock names the height it locks."""
+    """_advance mutants 83, 89: the guard written with the lock names the height it locks, at
+    height 0 and above."""
     k = _locked_on(block(), 0, not_producer(0))
     assert k.guard.height == 0 and k.guard.locked_round == 0
+    # At height 1, reached by block sync.
+    b = block()
+    i = not_producer(0, b.hash)
+    k = running(i)
+    k.chain.persist(b)
+    k.chain.commit(0)
+    k.chain.set_highest_certificate(
+        certify(chain_id=CHAIN, view=att.view_of(0, 0), block=b, signers=SIGNERS[:3])
+    )
+    k.feed(Tick(now=1))
+    nxt = block(b"next", height=1, parent=b.hash, justify=k.chain.highest_certificate)
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(nxt, 0)))
+    for j in others(i)[:2]:
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, nxt, 0)))
+    assert [v.block_hash for v in k.votes(CONFIRM)] == [nxt.hash]
+    assert (k.guard.height, k.guard.locked_round, k.guard.locked_block) == (1, 0, nxt)
