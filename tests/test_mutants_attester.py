@@ -473,8 +473,8 @@ def test_the_blocks_in_hand_are_bounded_by_twice_the_round_window() -> None:
 def _locked_on(b: Block, round_: int, i: int) -> Keeper:
     """Keeper ``i``, locked on ``b`` in ``round_`` (it attested and confirmed it there)."""
     k = running(i)
-    k.feed(Tick(now=sum(1_000 + 500 * r for r in range(round_))))
-    assert k.state.round == round_
+    while k.state.round < round_:
+        _to_next_round(k)
     k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(b, round_)))
     for j in others(i)[:2]:
         k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, round_)))
@@ -727,3 +727,31 @@ def test_the_lock_is_persisted_for_its_own_height() -> None:
         k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, nxt, 0)))
     assert [v.block_hash for v in k.votes(CONFIRM)] == [nxt.hash]
     assert (k.guard.height, k.guard.locked_round, k.guard.locked_block) == (1, 0, nxt)
+
+
+# --- a regression: a restarted keeper confirming below its lock ------------------------------
+
+
+def test_a_restarted_keeper_never_confirms_in_a_round_below_its_lock() -> None:
+    """A keeper locked on B at round 2 crashes; restarted, it is back at round 0. Old messages
+    of round 0 (a proposal of X and a quorum of attestations for X, replayed by a Byzantine
+    keeper or just late) must not make it confirm X at round 0: its confirmation for B at round 2
+    may already be part of B's finality certificate, and with this one X could gather a quorum
+    of round-0 confirmations too (one honest keeper confirming both is all the two quorums need
+    to meet in). Found while classifying the ``_advance`` mutants of ``locked_proof``: a lock
+    whose round is not the valid round happens only after such a restart."""
+    b, x = block(b"B"), block(b"X")
+    i = _keeper_producing_none_of(range(3))
+    locked = _locked_on(b, 2, i)
+    k = Keeper(i, guard=locked.guard)
+    k.runner = locked.runner
+    k.feed(Tick(now=locked.state.now))
+    assert (k.state.round, k.state.guard.locked_round, k.state.guard.locked_hash) == (0, 2, b.hash)
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(x, 0)))
+    assert k.votes(ATTEST) == []  # the lock already refuses to attest X
+    confirms: list[Vote] = []
+    for j in others(i):
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, x, 0)))
+        confirms += k.votes(CONFIRM)
+    assert confirms == []
+    assert (k.state.guard.locked_round, k.state.guard.locked_hash) == (2, b.hash)
