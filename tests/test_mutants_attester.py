@@ -755,3 +755,38 @@ def test_a_restarted_keeper_never_confirms_in_a_round_below_its_lock() -> None:
         confirms += k.votes(CONFIRM)
     assert confirms == []
     assert (k.state.guard.locked_round, k.state.guard.locked_hash) == (2, b.hash)
+
+
+# --- our own proposals -----------------------------------------------------------------------
+
+
+def _synced_to_height_1(i: int) -> tuple[Keeper, Block]:
+    """Keeper ``i`` at height 1, the block at height 0 committed by block sync."""
+    b = block()
+    k = Keeper(i)
+    k.chain.persist(b)
+    k.chain.commit(0)
+    k.chain.set_highest_certificate(
+        certify(chain_id=CHAIN, view=att.view_of(0, 0), block=b, signers=SIGNERS[:3])
+    )
+    return k, b
+
+
+def test_the_producer_of_a_round_proposes_a_new_block_on_the_final_tip() -> None:
+    """_propose mutants 27, 31: with no valid block, the producer of (h, r) proposes a new block
+    justified by the tip's certificate, at height 0 (on genesis) and above."""
+    i = next(x for x in range(4) if KEYS[x] == producer(0).public_key)
+    k = running(i)
+    (p,) = k.proposals()
+    assert p.block == att.new_block(k.config, 0, 0, ZERO_HASH, Certificate.genesis(CHAIN))
+    assert (p.round, p.valid_round, p.proof, p.producer) == (0, -1, (), KEYS[i])
+    assert [v.block_hash for v in k.votes(ATTEST)] == [p.block.hash]
+
+    tip = block()
+    i = next(x for x in range(4) if KEYS[x] == producer(0, tip.hash).public_key)
+    k, tip = _synced_to_height_1(i)
+    k.feed(Tick(now=0))
+    (p,) = k.proposals()
+    cert = k.chain.highest_certificate
+    assert p.block == att.new_block(k.config, 1, 0, tip.hash, cert)
+    assert (p.block.height, p.block.parent_hash, p.block.justify) == (1, tip.hash, cert)
