@@ -773,14 +773,19 @@ def _synced_to_height_1(i: int) -> tuple[Keeper, Block]:
 
 
 def test_the_producer_of_a_round_proposes_a_new_block_on_the_final_tip() -> None:
-    """_propose mutants 27, 31: with no valid block, the producer of (h, r) proposes a new block
-    justified by the tip's certificate, at height 0 (on genesis) and above."""
+    """_propose mutants 27, 31, 48, 49, 67: with no valid block, the producer of (h, r)
+    proposes a new block justified by the tip's certificate, with no valid round, once per round,
+    at height 0 (on genesis) and above."""
     i = next(x for x in range(4) if KEYS[x] == producer(0).public_key)
     k = running(i)
     (p,) = k.proposals()
     assert p.block == att.new_block(k.config, 0, 0, ZERO_HASH, Certificate.genesis(CHAIN))
     assert (p.round, p.valid_round, p.proof, p.producer) == (0, -1, (), KEYS[i])
     assert [v.block_hash for v in k.votes(ATTEST)] == [p.block.hash]
+    # One proposal per round: later steps of the round propose nothing more.
+    k.feed(Tick(now=1))
+    k.feed(VoteReceived(peer=KEYS[i - 1], vote=vote(i - 1, ATTEST, p.block, 0)))
+    assert k.proposals() == [] and k.state.proposed_in == (0,)
 
     tip = block()
     i = next(x for x in range(4) if KEYS[x] == producer(0, tip.hash).public_key)
