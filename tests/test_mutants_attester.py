@@ -732,14 +732,16 @@ def test_the_lock_is_persisted_for_its_own_height() -> None:
 # --- a regression: a restarted keeper confirming below its lock ------------------------------
 
 
-def test_a_restarted_keeper_never_confirms_in_a_round_below_its_lock() -> None:
+@pytest.mark.parametrize("old_round", [0, 1])
+def test_a_restarted_keeper_never_confirms_in_a_round_below_its_lock(old_round: int) -> None:
     """A keeper locked on B at round 2 crashes; restarted, it is back at round 0. Old messages
-    of round 0 (a proposal of X and a quorum of attestations for X, replayed by a Byzantine
-    keeper or just late) must not make it confirm X at round 0: its confirmation for B at round 2
-    may already be part of B's finality certificate, and with this one X could gather a quorum
-    of round-0 confirmations too (one honest keeper confirming both is all the two quorums need
-    to meet in). Found while classifying the ``_advance`` mutants of ``locked_proof``: a lock
-    whose round is not the valid round happens only after such a restart."""
+    of an earlier round (a proposal of X and a quorum of attestations for X, replayed by a
+    Byzantine keeper or just late) must not make it confirm X there: its confirmation for B at
+    round 2 may already be part of B's finality certificate, and with this one X could gather a
+    quorum of confirmations in the earlier round too (one honest keeper confirming both is all
+    the two quorums need to meet in). Found while classifying the ``_advance`` mutants of
+    ``locked_proof``: a lock whose round is not the valid round happens only after such a
+    restart."""
     b, x = block(b"B"), block(b"X")
     i = _keeper_producing_none_of(range(3))
     locked = _locked_on(b, 2, i)
@@ -747,11 +749,12 @@ def test_a_restarted_keeper_never_confirms_in_a_round_below_its_lock() -> None:
     k.runner = locked.runner
     k.feed(Tick(now=locked.state.now))
     assert (k.state.round, k.state.guard.locked_round, k.state.guard.locked_hash) == (0, 2, b.hash)
-    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(x, 0)))
+    k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(x, old_round)))
+    assert k.state.round == old_round
     assert k.votes(ATTEST) == []  # the lock already refuses to attest X
     confirms: list[Vote] = []
     for j in others(i):
-        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, x, 0)))
+        k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, x, old_round)))
         confirms += k.votes(CONFIRM)
     assert confirms == []
     assert (k.state.guard.locked_round, k.state.guard.locked_hash) == (2, b.hash)
