@@ -16,7 +16,8 @@ brief, per height ``h`` (the final tip's height + 1) and round ``r``:
    set (``config.is_keeper`` false) never signs: it follows finality only.
 3. **Confirm** (second phase). On a quorum of attestations for block B in the current round, with
    B in hand, the keeper locks on B (lock round = r), records B as its valid block and confirms B,
-   at most once per (h, r).
+   at most once per (h, r), and never in a round below its lock round (a restarted keeper is back
+   at round 0: its confirmations keep the order of rounds across the crash).
 4. **Final.** A quorum of confirmations for B in any round of height h, with B in hand, makes B
    final: its confirmations are exactly a ``Certificate`` (view = ``view_of(h, r)``) that the sync
    client verifies unchanged. The attester emits ``Persist``, ``Commit`` and
@@ -407,7 +408,14 @@ def _advance(
             proof = tuple(v for v in state.votes if v.phase == ATTEST and v.round == r)
             proof = tuple(v for v in proof if v.block_hash == h)
             state = _evolve(state, valid_round=r, valid_block=block, valid_proof=proof)
-        if r == state.round and config.is_keeper and not _signed(state.guard, r, CONFIRM):
+        if (
+            r == state.round
+            and config.is_keeper
+            and not _signed(state.guard, r, CONFIRM)
+            and r >= state.guard.locked_round
+        ):
+            # Never below our lock: a restarted keeper is back at round 0, and a confirmation
+            # there, after one at the lock's round, could complete two finality quorums.
             vote, guard = _sign_vote(config, state, CONFIRM, h)
             guard = Guard(
                 height=guard.height,

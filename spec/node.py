@@ -20,7 +20,9 @@ confirmed B at (h, r) for some round r. Its confirmations are the ``Certificate`
 1. Two quorums intersect in more than f power, so in at least one honest keeper.
 2. An honest keeper attests at most once and confirms at most once per (h, r) (its persisted
    guard survives crashes). So two different blocks cannot both gather an attestation quorum, nor
-   a confirmation quorum, in one round.
+   a confirmation quorum, in one round. It never confirms in a round below its lock round, so its
+   confirmations follow the order of rounds even across a crash (a restarted keeper is back at
+   round 0): point 3's locks are in place before anything it signs in a later round.
 3. Suppose B is final by confirmations of round r. Those confirmers hold more than f honest power,
    each locked on B at round r (it confirmed only after seeing an attestation quorum for B at r).
    In a round r' > r such a keeper attests B' != B only given a proof of an attestation quorum for
