@@ -9,7 +9,8 @@ Three declarations:
 - ``CLUSTER_SPEC``: what only a network can break: the cluster safety invariants, checked after
   every simulator step, and the two liveness properties, checked VOPR style.
 
-The finality rule and the safety argument (also rendered into docs/spec/node.md):
+The finality rule and the safety argument (docs/node.md gives them to readers, with the rest of
+the node's design):
 
 **Rule.** Block B at height h is final when a quorum (power >= floor(2 total / 3) + 1) of keepers
 confirmed B at (h, r) for some round r. Its confirmations are the ``Certificate`` (view
@@ -431,6 +432,21 @@ def guard_before_vote(t: Transition) -> bool:
     return True
 
 
+def confirms_not_below_lock(t: Transition) -> bool:
+    """A-5: a keeper never confirms in a round below the lock round it held when the step began
+    (restarted, it is back at round 0 with the lock of a later round: point 2 above)."""
+    guard: Any = getattr(t.before, "guard", None)
+    if guard is None:
+        return True
+    me = t.config.signer.public_key
+    for e in t.effects:
+        m: Any = getattr(e, "message", None)
+        if type(e) is Broadcast and type(m).__name__ == "Vote" and m.phase == 1 and m.voter == me:
+            if m.height == guard.height and m.round < guard.locked_round:
+                return False
+    return True
+
+
 def spec_certificate_holds(c: Any, cert: Certificate) -> bool:
     """A quorum of distinct keepers' confirmations that verify (genesis: the all-zero certificate
     of view 0, height -1, no signatures). Stated here, from the validator set's members."""
@@ -512,6 +528,13 @@ ATTESTER_SPEC = define_machine(
             statement="a node whose key is not in the validator set never signs a vote",
             check=only_keepers_vote,
             catches="a non-validator that attests or confirms",
+        ),
+        Invariant(
+            id="A-5",
+            statement="a keeper never confirms in a round below its lock round",
+            check=confirms_not_below_lock,
+            catches="a restarted keeper (back at round 0) confirming, from old messages, a block "
+            "of an earlier round than its lock: two finality quorums can then meet in it alone",
         ),
     ),
     row_prefix="A",

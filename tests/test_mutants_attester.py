@@ -798,3 +798,29 @@ def test_the_producer_of_a_round_proposes_a_new_block_on_the_final_tip() -> None
     cert = k.chain.highest_certificate
     assert p.block == att.new_block(k.config, 1, 0, tip.hash, cert)
     assert (p.block.height, p.block.parent_hash, p.block.justify) == (1, tip.hash, cert)
+
+
+def test_a5_fails_a_confirmation_below_the_lock_and_passes_one_at_it() -> None:
+    """The spec's own statement of the rule (A-5) can fail: the same step judged against a guard
+    locked at a later round than the confirmation."""
+    from blockfsm.spec.language import Transition
+    from blockfsm.spec.node import confirms_not_below_lock
+
+    b = block(b"B")
+    i = _keeper_producing_none_of(range(3))
+    k = _locked_on(b, 0, i)
+    (confirm,) = [v for v in k.votes(CONFIRM)]
+    step = Transition(
+        config=k.config,
+        before=attrs.evolve(k.state, guard=attrs.evolve(k.state.guard, locked_round=-1)),
+        event=None,
+        after=k.state,
+        effects=k.effects,
+        view=k.chain.snapshot(),
+    )
+    assert confirm.round == 0 and confirms_not_below_lock(step)
+    below = attrs.evolve(
+        step,
+        before=attrs.evolve(step.before, guard=attrs.evolve(step.before.guard, locked_round=1)),
+    )
+    assert not confirms_not_below_lock(below)
