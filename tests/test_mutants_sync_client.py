@@ -1,5 +1,6 @@
 """Tests that kill mutants mutation testing found alive in machine/sync_client.py (see
-docs/mutation-testing.md): the config's exact bounds and messages."""
+docs/mutation-testing.md): the config's exact bounds and messages, and the steps the unit and
+single-rule tests did not reach."""
 
 from __future__ import annotations
 
@@ -9,9 +10,27 @@ from typing import Any
 import pytest
 
 from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError
-from blockfsm.machine.messages import MAX_RESPONSE_BYTES, MIN_RESPONSE_BYTES
-from blockfsm.machine.sync_client import MAX_REQUEST_LIMIT, SyncClientConfig
-from blockfsm.machine.types import MAX_U64, ValidatorSet
+from blockfsm.machine.messages import (
+    MAX_RESPONSE_BYTES,
+    MIN_RESPONSE_BYTES,
+    SyncResponse,
+    SyncResponseReceived,
+)
+from blockfsm.machine.sync_client import (
+    MAX_REQUEST_LIMIT,
+    Commit,
+    Outstanding,
+    Persist,
+    SyncClientConfig,
+    SyncClientState,
+    UpdateHighestCertificate,
+    initial,
+    step,
+)
+from blockfsm.machine.types import MAX_U64, Block, Certificate, ValidatorSet, certify
+from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec import sync_client as spec
+from blockfsm.spec.campaigns import sync_client as campaign
 from blockfsm.spec.strategies.chains import validator_setup
 
 SIGNERS, VALIDATORS, VERIFIER = validator_setup(4)
@@ -85,3 +104,116 @@ def test_a_single_validator_is_enough_and_an_empty_set_is_not() -> None:
     make(validators=ValidatorSet.equal([SIGNERS[1].public_key]))
     with pytest.raises(ConfigError, match=r"^validators must be a non-empty ValidatorSet$"):
         make(validators=ValidatorSet.equal([]))
+
+
+# --- steps ------------------------------------------------------------------------------------
+
+CANONICAL = campaign.CANONICAL
+SERVER = campaign.KEYS[1]
+
+
+def client_config(**fields: Any) -> SyncClientConfig:
+    return SyncClientConfig(
+        chain_id=campaign.CHAIN_ID,
+        own_key=campaign.CLIENT_KEY,
+        validators=campaign.VALIDATORS,
+        verifier=campaign.VERIFIER,
+        **fields,
+    )
+
+
+def canonical(height: int) -> Block:
+    block = CANONICAL.block_at(height)
+    assert block is not None
+    return block
+
+
+def chain_holding(top: int, committed: int, certified: int) -> InMemoryChain:
+    """A client chain holding canonical blocks 0..top, ``committed`` committed, its highest
+    certificate the canonical one of ``certified``."""
+    chain = InMemoryChain(campaign.CHAIN_ID)
+    for h in range(top + 1):
+        chain.persist(canonical(h))
+    chain.set_highest_certificate(campaign.certificate_of(certified))
+    chain.commit(committed)
+    return chain
+
+
+def fork_of(height: int) -> Block:
+    """A block at ``height`` off the canonical chain: the canonical parent and justify, another
+    payload (a valid block no honest server holds)."""
+    block = canonical(height)
+    return Block.make(
+        chain_id=campaign.CHAIN_ID,
+        height=height,
+        parent_hash=block.parent_hash,
+        justify=block.justify,
+        payload=b"fork",
+    )
+
+
+def answer(
+    chain: InMemoryChain, start: int, blocks: tuple[Block, ...], highest: Certificate
+) -> tuple[Any, ...]:
+    """The effects of a response to the one request in flight, asked of SERVER from ``start``."""
+    request = Outstanding(
+        server=SERVER, request_id=1, start_height=start, limit=10, target=40, deadline=3_000
+    )
+    state = SyncClientState(
+        control=spec.AWAITING, sync_started=0, request=request, next_request_id=2
+    )
+    response = SyncResponse(
+        chain_id=campaign.CHAIN_ID, request_id=1, blocks=blocks, highest_certificate=highest
+    )
+    event = SyncResponseReceived(peer=SERVER, response=response)
+    return step(client_config(), state, event, chain.snapshot()).effects
+
+
+def test_the_initial_state_draws_from_the_configured_seed() -> None:
+    assert initial(client_config(seed=5)).seed == 5
+    assert initial(client_config()).seed == 0
+
+
+def test_a_first_block_and_its_certificate_become_the_highest_certificate() -> None:
+    # The certificate certifies the response's first block, at height 0.
+    cert = campaign.certificate_of(0)
+    effects = answer(InMemoryChain(campaign.CHAIN_ID), 0, (canonical(0),), cert)
+    assert Persist(block=canonical(0)) in effects
+    assert UpdateHighestCertificate(certificate=cert) in effects
+    assert not any(type(e) is Commit for e in effects)
+
+
+def test_a_certificate_of_a_held_block_above_a_short_answer_commits_below_it() -> None:
+    # The server answers with no block, and a certificate of a block the client holds already.
+    chain = chain_holding(top=5, committed=2, certified=3)
+    cert = campaign.certificate_of(5)
+    effects = answer(chain, 4, (), cert)
+    assert Commit(height=4) in effects
+    assert UpdateHighestCertificate(certificate=cert) in effects
+    # The same with the held block below it in the answer.
+    effects = answer(chain, 4, (canonical(4),), cert)
+    assert Commit(height=4) in effects
+
+
+def test_a_certificate_of_a_block_a_diverging_answer_drops_commits_nothing() -> None:
+    # The answer's block 3 replaces the client's, dropping the client's block 4 above it; the
+    # certificate of that block 4 certifies no block the chain holds once the answer is applied,
+    # so the answer's own block 3 (certified by nobody) must not be committed.
+    chain = chain_holding(top=6, committed=2, certified=3)
+    cert = campaign.certificate_of(4)
+    effects = answer(chain, 3, (fork_of(3),), cert)
+    assert Persist(block=fork_of(3)) in effects
+    assert not any(type(e) is Commit for e in effects)
+    assert not any(type(e) is UpdateHighestCertificate for e in effects)
+
+
+def test_a_higher_certificate_of_a_block_below_a_diverging_answer_is_recorded() -> None:
+    # The answer diverges from block 4 up; its highest certificate certifies block 3, below the
+    # answer and kept by it, at a later view than any certificate the client has.
+    chain = chain_holding(top=6, committed=2, certified=3)
+    later = certify(
+        chain_id=campaign.CHAIN_ID, view=20, block=canonical(3), signers=campaign.SIGNERS[:5]
+    )
+    effects = answer(chain, 4, (fork_of(4),), later)
+    assert Persist(block=fork_of(4)) in effects
+    assert UpdateHighestCertificate(certificate=later) in effects
