@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError
+from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError, Tick
 from blockfsm.machine.messages import (
     MAX_RESPONSE_BYTES,
     MIN_RESPONSE_BYTES,
@@ -21,6 +21,7 @@ from blockfsm.machine.sync_client import (
     Commit,
     Outstanding,
     Persist,
+    Registration,
     SyncClientConfig,
     SyncClientState,
     UpdateHighestCertificate,
@@ -217,3 +218,15 @@ def test_a_higher_certificate_of_a_block_below_a_diverging_answer_is_recorded() 
     effects = answer(chain, 4, (fork_of(4),), later)
     assert Persist(block=fork_of(4)) in effects
     assert UpdateHighestCertificate(certificate=later) in effects
+
+
+def test_a_passive_tick_that_starts_nothing_drops_the_expired_registrations() -> None:
+    # S1's advertisement expires at 30 s; the timeout trigger (60 s without progress) is not due.
+    old = Registration(peer=SERVER, height=40, timestamp=1, received=0)
+    fresh = Registration(peer=campaign.KEYS[2], height=40, timestamp=1, received=10_000)
+    state = SyncClientState(control=spec.PASSIVE, registry=(old, fresh))
+    chain = chain_holding(top=5, committed=4, certified=5)
+    after, effects = step(client_config(), state, Tick(now=30_000), chain.snapshot())
+    assert effects == ()
+    assert after.now == 30_000
+    assert tuple(after.registry) == (fresh,)
