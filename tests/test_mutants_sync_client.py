@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError, Tick
+from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError, Observe, Tick
 from blockfsm.machine.messages import (
     MAX_RESPONSE_BYTES,
     MIN_RESPONSE_BYTES,
@@ -230,3 +230,35 @@ def test_a_passive_tick_that_starts_nothing_drops_the_expired_registrations() ->
     assert effects == ()
     assert after.now == 30_000
     assert tuple(after.registry) == (fresh,)
+
+
+def awaiting_state(**fields: Any) -> SyncClientState:
+    """A sync started at 0, its request to SERVER due at 3 s."""
+    request = Outstanding(
+        server=SERVER, request_id=1, start_height=5, limit=10, target=40, deadline=3_000
+    )
+    return SyncClientState(
+        control=spec.AWAITING, sync_started=0, request=request, next_request_id=2, **fields
+    )
+
+
+def test_a_sync_at_its_time_cap_ends_with_its_observation() -> None:
+    chain = chain_holding(top=5, committed=4, certified=5)
+    after, effects = step(client_config(), awaiting_state(), Tick(now=30_000), chain.snapshot())
+    assert after.control == spec.PASSIVE
+    assert effects == (Observe(name="sync_ended", detail="time_cap"),)
+
+
+def test_an_awaiting_tick_before_the_deadline_moves_the_clock_and_drops_expired_entries() -> None:
+    old = Registration(peer=campaign.KEYS[2], height=40, timestamp=1, received=0)
+    live = Registration(peer=SERVER, height=40, timestamp=1, received=1_000)
+    blacklist = ((campaign.KEYS[3], 2_000), (campaign.KEYS[4], 5_000))
+    state = awaiting_state(now=1_000, registry=(old, live), blacklist=blacklist)
+    cfg = client_config(advertise_expiry=1_500)
+    chain = chain_holding(top=5, committed=4, certified=5)
+    after, effects = step(cfg, state, Tick(now=2_000), chain.snapshot())
+    assert effects == ()
+    assert after.now == 2_000
+    assert after.request == state.request
+    assert tuple(after.registry) == (live,)
+    assert after.blacklist == ((campaign.KEYS[4], 5_000),)
