@@ -9,10 +9,14 @@ from typing import Any
 
 import pytest
 
-from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError, Observe, Tick
+from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError, Observe, Rejected, Send, Tick
 from blockfsm.machine.messages import (
     MAX_RESPONSE_BYTES,
     MIN_RESPONSE_BYTES,
+    AdvertiseBlock,
+    AdvertiseBlockReceived,
+    AdvertiseCertificate,
+    AdvertiseCertificateReceived,
     SyncResponse,
     SyncResponseReceived,
 )
@@ -28,7 +32,14 @@ from blockfsm.machine.sync_client import (
     initial,
     step,
 )
-from blockfsm.machine.types import MAX_U64, Block, Certificate, ValidatorSet, certify
+from blockfsm.machine.types import (
+    MAX_U64,
+    Block,
+    Certificate,
+    ValidatorSet,
+    advertise_block_payload,
+    certify,
+)
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec import sync_client as spec
 from blockfsm.spec.campaigns import sync_client as campaign
@@ -262,3 +273,127 @@ def test_an_awaiting_tick_before_the_deadline_moves_the_clock_and_drops_expired_
     assert after.request == state.request
     assert tuple(after.registry) == (live,)
     assert after.blacklist == ((campaign.KEYS[4], 5_000),)
+
+
+def test_the_expired_registrations_are_those_received_at_or_before_the_cutoff() -> None:
+    # advertise_expiry 30 s: at 30,001 the entries received at 0 and at 1 have expired.
+    first = Registration(peer=campaign.KEYS[2], height=40, timestamp=1, received=0)
+    second = Registration(peer=campaign.KEYS[3], height=40, timestamp=1, received=1)
+    kept = Registration(peer=SERVER, height=40, timestamp=1, received=2)
+    state = SyncClientState(control=spec.PASSIVE, registry=(first, second, kept))
+    chain = chain_holding(top=5, committed=4, certified=5)
+    after, _ = step(client_config(), state, Tick(now=30_001), chain.snapshot())
+    assert tuple(after.registry) == (kept,)
+    # Only the one received exactly at the cutoff.
+    state = SyncClientState(control=spec.PASSIVE, registry=(second, kept))
+    after, _ = step(client_config(), state, Tick(now=30_001), chain.snapshot())
+    assert tuple(after.registry) == (kept,)
+
+
+def test_a_sync_started_by_the_timeout_trigger_keeps_the_rest_of_the_state() -> None:
+    server = Registration(peer=SERVER, height=40, timestamp=1, received=50_000)
+    banned = ((campaign.KEYS[2], 70_000),)
+    state = SyncClientState(
+        control=spec.PASSIVE,
+        seed=7,
+        draws=3,
+        next_request_id=9,
+        registry=(server,),
+        blacklist=banned,
+        last_progress=1,
+        last_event_trigger=5,
+    )
+    chain = chain_holding(top=5, committed=4, certified=5)
+    after, effects = step(client_config(), state, Tick(now=60_001), chain.snapshot())
+    request = Outstanding(
+        server=SERVER, request_id=9, start_height=6, limit=10, target=40, deadline=63_001
+    )
+    assert after == SyncClientState(
+        control=spec.AWAITING,
+        now=60_001,
+        seed=7,
+        draws=4,
+        next_request_id=10,
+        registry=(server,),
+        blacklist=banned,
+        last_progress=1,
+        last_event_trigger=5,
+        sync_started=60_001,
+        tried=(),
+        request=request,
+    )
+    assert type(effects[-1]) is Send and effects[-1].peer == SERVER
+
+
+def test_a_certificate_s_sender_is_asked_first_whatever_the_seed() -> None:
+    other = campaign.KEYS[2]
+    registry = tuple(
+        Registration(peer=p, height=40, timestamp=1, received=1_000) for p in (SERVER, other)
+    )
+    chain = chain_holding(top=5, committed=4, certified=5)
+    ad = AdvertiseCertificate(certificate=campaign.certificate_of(10))
+    for seed in range(4):
+        for sender in (SERVER, other):
+            state = SyncClientState(control=spec.PASSIVE, now=1_000, seed=seed, registry=registry)
+            event = AdvertiseCertificateReceived(peer=sender, advertisement=ad)
+            after, effects = step(client_config(), state, event, chain.snapshot())
+            assert after.request is not None and after.request.server == sender
+            assert type(effects[-1]) is Send and effects[-1].peer == sender
+
+
+def test_a_request_past_its_deadline_moves_on_and_keeps_the_last_progress() -> None:
+    other = campaign.KEYS[2]
+    registry = tuple(
+        Registration(peer=p, height=40, timestamp=1, received=1_000) for p in (SERVER, other)
+    )
+    chain = chain_holding(top=5, committed=4, certified=5)
+    state = awaiting_state(now=1_000, registry=registry, last_progress=500)
+    after, effects = step(client_config(), state, Tick(now=3_000), chain.snapshot())
+    assert after.control == spec.AWAITING
+    assert after.request is not None and after.request.server == other
+    assert after.tried == (SERVER,)
+    assert after.last_progress == 500
+    # With no other server, the sync ends, and says why.
+    state = awaiting_state(now=1_000, registry=registry[:1], last_progress=500)
+    after, effects = step(client_config(), state, Tick(now=3_000), chain.snapshot())
+    assert after.control == spec.PASSIVE
+    assert effects == (Observe(name="sync_ended", detail="timeout"),)
+
+
+def advertisement(**fields: Any) -> AdvertiseBlockReceived:
+    values: dict[str, Any] = {
+        "chain_id": campaign.CHAIN_ID,
+        "server": SERVER,
+        "committed_height": 10,
+        "timestamp": 1_000,
+    }
+    values.update(fields)
+    payload = advertise_block_payload(
+        campaign.CHAIN_ID, SERVER, min(values["committed_height"], 10), values["timestamp"]
+    )
+    ad = AdvertiseBlock(signature=campaign.SIGNERS[1].sign(payload), **values)
+    return AdvertiseBlockReceived(peer=SERVER, advertisement=ad)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({}, None),
+        ({"chain_id": MAX_U64}, "wrong_chain"),
+        ({"committed_height": 2**63}, "malformed_advertisement"),
+        ({"committed_height": 2**64 - 1}, "malformed_advertisement"),
+        ({"timestamp": MAX_U64}, "stale_advertisement"),
+    ],
+)
+def test_an_advertisement_s_bounds_and_its_refusal_name_the_sender(
+    fields: dict[str, Any], reason: str | None
+) -> None:
+    state = SyncClientState(control=spec.PASSIVE, now=1_000)
+    view = InMemoryChain(campaign.CHAIN_ID).snapshot()
+    after, effects = step(client_config(), state, advertisement(**fields), view)
+    if reason is None:
+        assert effects == ()
+        assert after.registry.get(SERVER) is not None
+    else:
+        assert effects == (Rejected(reason=reason, peer=SERVER),)
+        assert after == state
