@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import attrs
 import pytest
 
 from blockfsm.machine.core import MAX_PERIOD_MS, ConfigError, Observe, Rejected, Send, Tick
@@ -22,6 +23,7 @@ from blockfsm.machine.messages import (
 )
 from blockfsm.machine.sync_client import (
     MAX_REQUEST_LIMIT,
+    Blacklisted,
     Commit,
     Outstanding,
     Persist,
@@ -322,7 +324,9 @@ def test_a_sync_started_by_the_timeout_trigger_keeps_the_rest_of_the_state() -> 
         tried=(),
         request=request,
     )
-    assert type(effects[-1]) is Send and effects[-1].peer == SERVER
+    assert effects[0] == Observe(name="sync_started", detail=SERVER.hex()[:8])
+    assert type(effects[1]) is Send and effects[1].peer == SERVER
+    assert len(effects) == 2
 
 
 def test_a_certificate_s_sender_is_asked_first_whatever_the_seed() -> None:
@@ -353,10 +357,29 @@ def test_a_request_past_its_deadline_moves_on_and_keeps_the_last_progress() -> N
     assert after.request is not None and after.request.server == other
     assert after.tried == (SERVER,)
     assert after.last_progress == 500
-    # With no other server, the sync ends, and says why.
-    state = awaiting_state(now=1_000, registry=registry[:1], last_progress=500)
+    # With no other server, the sync ends, and says why; the timeout trigger restarts then.
+    banned = ((campaign.KEYS[3], 9_000),)
+    state = awaiting_state(
+        now=1_000,
+        seed=7,
+        draws=3,
+        registry=registry[:1],
+        blacklist=banned,
+        last_progress=500,
+        last_event_trigger=400,
+    )
     after, effects = step(client_config(), state, Tick(now=3_000), chain.snapshot())
-    assert after.control == spec.PASSIVE
+    assert after == SyncClientState(
+        control=spec.PASSIVE,
+        now=3_000,
+        seed=7,
+        draws=3,
+        next_request_id=2,
+        registry=registry[:1],
+        blacklist=banned,
+        last_progress=3_000,
+        last_event_trigger=400,
+    )
     assert effects == (Observe(name="sync_ended", detail="timeout"),)
 
 
@@ -397,3 +420,57 @@ def test_an_advertisement_s_bounds_and_its_refusal_name_the_sender(
     else:
         assert effects == (Rejected(reason=reason, peer=SERVER),)
         assert after == state
+
+
+@pytest.mark.parametrize(
+    ("certificate", "reason"),
+    [
+        (None, "malformed_certificate"),
+        (attrs.evolve(campaign.certificate_of(10), chain_id=MAX_U64), "wrong_chain"),
+        (attrs.evolve(campaign.certificate_of(10), signatures=()), "invalid_certificate"),
+    ],
+)
+def test_a_refused_certificate_names_its_sender(certificate: Any, reason: str) -> None:
+    chain = chain_holding(top=5, committed=4, certified=5)
+    state = SyncClientState(control=spec.PASSIVE, now=1_000)
+    event = AdvertiseCertificateReceived(
+        peer=SERVER, advertisement=AdvertiseCertificate(certificate=certificate)
+    )
+    _, effects = step(client_config(), state, event, chain.snapshot())
+    assert effects == (Rejected(reason=reason, peer=SERVER),)
+
+
+def invalid_answer(state: SyncClientState) -> tuple[SyncClientState, tuple[Any, ...]]:
+    """``state``'s request answered by SERVER on another chain: an invalid response."""
+    response = SyncResponse(
+        chain_id=campaign.CHAIN_ID + 1,
+        request_id=1,
+        blocks=(),
+        highest_certificate=campaign.certificate_of(5),
+    )
+    event = SyncResponseReceived(peer=SERVER, response=response)
+    chain = chain_holding(top=5, committed=4, certified=5)
+    return step(client_config(), state, event, chain.snapshot())
+
+
+def test_an_invalid_response_blames_its_sender_once_and_says_why() -> None:
+    other = campaign.KEYS[2]
+    registry = tuple(
+        Registration(peer=p, height=40, timestamp=1, received=1_000) for p in (SERVER, other)
+    )
+    # Another server is asked; the progress clock is the sync's.
+    after, effects = invalid_answer(awaiting_state(now=1_000, registry=registry, last_progress=5))
+    assert after.request is not None and after.request.server == other
+    assert after.last_progress == 5
+    assert after.blacklist == ((SERVER, 11_000),)
+    assert effects[0] == Blacklisted(peer=SERVER, until=11_000, reason="invalid_response")
+    # No other server: the sync ends, saying why. A stale entry of the sender's is replaced.
+    stale = ((SERVER, 500), (other, 20_000))
+    state = awaiting_state(now=1_000, registry=registry[:1], blacklist=stale)
+    after, effects = invalid_answer(state)
+    assert after.control == spec.PASSIVE
+    assert after.blacklist == ((other, 20_000), (SERVER, 11_000))
+    assert effects == (
+        Blacklisted(peer=SERVER, until=11_000, reason="invalid_response"),
+        Observe(name="sync_ended", detail="invalid_response"),
+    )
