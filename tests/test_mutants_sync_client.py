@@ -20,6 +20,7 @@ from blockfsm.machine.messages import (
     AdvertiseCertificateReceived,
     SyncResponse,
     SyncResponseReceived,
+    response_size,
 )
 from blockfsm.machine.sync_client import (
     MAX_REQUEST_LIMIT,
@@ -351,12 +352,15 @@ def test_a_request_past_its_deadline_moves_on_and_keeps_the_last_progress() -> N
         Registration(peer=p, height=40, timestamp=1, received=1_000) for p in (SERVER, other)
     )
     chain = chain_holding(top=5, committed=4, certified=5)
-    state = awaiting_state(now=1_000, registry=registry, last_progress=500)
+    state = awaiting_state(now=1_000, seed=7, registry=registry, last_progress=500)
     after, effects = step(client_config(), state, Tick(now=3_000), chain.snapshot())
-    assert after.control == spec.AWAITING
-    assert after.request is not None and after.request.server == other
-    assert after.tried == (SERVER,)
-    assert after.last_progress == 500
+    request = Outstanding(
+        server=other, request_id=2, start_height=6, limit=10, target=40, deadline=6_000
+    )
+    assert after == attrs.evolve(
+        state, now=3_000, draws=1, next_request_id=3, tried=(SERVER,), request=request
+    )
+    assert len(effects) == 1 and type(effects[0]) is Send and effects[0].peer == other
     # With no other server, the sync ends, and says why; the timeout trigger restarts then.
     banned = ((campaign.KEYS[3], 9_000),)
     state = awaiting_state(
@@ -474,3 +478,42 @@ def test_an_invalid_response_blames_its_sender_once_and_says_why() -> None:
         Blacklisted(peer=SERVER, until=11_000, reason="invalid_response"),
         Observe(name="sync_ended", detail="invalid_response"),
     )
+
+
+def test_a_response_s_ids_are_well_formed_up_to_the_largest_u64() -> None:
+    registry = (Registration(peer=SERVER, height=40, timestamp=1, received=1_000),)
+    state = awaiting_state(now=1_000, registry=registry)
+    chain = chain_holding(top=4, committed=3, certified=4)
+    for chain_id, request_id, reason in (
+        (MAX_U64, 1, None),  # checked, found invalid, blamed
+        (campaign.CHAIN_ID, MAX_U64, "unexpected_response"),
+    ):
+        response = SyncResponse(
+            chain_id=chain_id,
+            request_id=request_id,
+            blocks=(),
+            highest_certificate=campaign.certificate_of(4),
+        )
+        event = SyncResponseReceived(peer=SERVER, response=response)
+        _, effects = step(client_config(), state, event, chain.snapshot())
+        if reason is None:
+            assert Blacklisted(peer=SERVER, until=11_000, reason="invalid_response") in effects
+        else:
+            assert effects == (Rejected(reason=reason, peer=SERVER),)
+
+
+def test_a_response_of_exactly_the_byte_bound_is_valid() -> None:
+    chain = chain_holding(top=4, committed=3, certified=4)
+    response = SyncResponse(
+        chain_id=campaign.CHAIN_ID,
+        request_id=1,
+        blocks=(canonical(5),),
+        highest_certificate=campaign.certificate_of(5),
+    )
+    event = SyncResponseReceived(peer=SERVER, response=response)
+    size = response_size(response)
+    for bound, valid in ((size, True), (size - 1, False)):
+        cfg = client_config(max_response_bytes=bound)
+        _, effects = step(cfg, awaiting_state(now=1_000), event, chain.snapshot())
+        assert (Persist(block=canonical(5)) in effects) is valid
+        assert any(type(e) is Blacklisted for e in effects) is not valid
