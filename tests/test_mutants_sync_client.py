@@ -517,3 +517,99 @@ def test_a_response_of_exactly_the_byte_bound_is_valid() -> None:
         _, effects = step(cfg, awaiting_state(now=1_000), event, chain.snapshot())
         assert (Persist(block=canonical(5)) in effects) is valid
         assert any(type(e) is Blacklisted for e in effects) is not valid
+
+
+def test_a_malformed_response_and_a_well_formed_block_at_the_largest_u64() -> None:
+    state = awaiting_state(now=1_000)
+    chain = chain_holding(top=4, committed=3, certified=4)
+    event = SyncResponseReceived(peer=SERVER, response=None)  # type: ignore[arg-type]
+    _, effects = step(client_config(), state, event, chain.snapshot())
+    assert effects == (Rejected(reason="malformed_response", peer=SERVER),)
+    for field in ("chain_id", "height"):
+        block = attrs.evolve(canonical(5), **{field: MAX_U64})
+        response = SyncResponse(
+            chain_id=campaign.CHAIN_ID,
+            request_id=1,
+            blocks=(block,),
+            highest_certificate=campaign.certificate_of(5),
+        )
+        event = SyncResponseReceived(peer=SERVER, response=response)
+        _, effects = step(client_config(), state, event, chain.snapshot())
+        assert Blacklisted(peer=SERVER, until=11_000, reason="invalid_response") in effects
+
+
+def test_the_last_block_s_certificate_is_recorded_when_the_highest_is_not_held() -> None:
+    chain = chain_holding(top=4, committed=3, certified=4)
+    blocks = (canonical(5), canonical(6))
+    effects = answer(chain, 5, blocks, campaign.certificate_of(10))
+    assert UpdateHighestCertificate(certificate=campaign.certificate_of(5)) in effects
+
+
+def test_a_certificate_of_the_client_s_own_view_is_not_recorded_again() -> None:
+    chain = chain_holding(top=5, committed=4, certified=5)
+    effects = answer(chain, 6, (), campaign.certificate_of(5))
+    assert not any(type(e) is UpdateHighestCertificate for e in effects)
+
+
+def progressing_answer(received: int, now: int) -> tuple[SyncClientState, Any]:
+    """SERVER, asked from 5 for a target of 6 and registered at 40, answers blocks 5 to 7 and
+    the certificate of 7: the client commits 6."""
+    chain = chain_holding(top=4, committed=3, certified=4)
+    request = Outstanding(
+        server=SERVER, request_id=1, start_height=5, limit=10, target=6, deadline=now + 3_000
+    )
+    state = SyncClientState(
+        control=spec.AWAITING,
+        now=now,
+        seed=7,
+        draws=2,
+        next_request_id=2,
+        registry=(Registration(peer=SERVER, height=40, timestamp=1, received=received),),
+        blacklist=((campaign.KEYS[3], now + 9_000),),
+        last_progress=5,
+        last_event_trigger=4,
+        sync_started=now - 100,
+        request=request,
+    )
+    response = SyncResponse(
+        chain_id=campaign.CHAIN_ID,
+        request_id=1,
+        blocks=(canonical(5), canonical(6), canonical(7)),
+        highest_certificate=campaign.certificate_of(7),
+    )
+    event = SyncResponseReceived(peer=SERVER, response=response)
+    return state, step(client_config(), state, event, chain.snapshot())
+
+
+def test_a_server_that_makes_progress_is_asked_again_up_to_its_registered_height() -> None:
+    state, (after, effects) = progressing_answer(received=1_000, now=1_000)
+    request = Outstanding(
+        server=SERVER, request_id=2, start_height=8, limit=10, target=40, deadline=4_000
+    )
+    assert after == attrs.evolve(state, next_request_id=3, last_progress=1_000, request=request)
+    assert Commit(height=6) in effects
+    assert type(effects[-1]) is Send and effects[-1].peer == SERVER
+    # Its registration expired exactly now: the request's own target (6) is reached.
+    state, (after, effects) = progressing_answer(received=1_000, now=31_000)
+    assert after.control == spec.PASSIVE
+    assert after.last_progress == 31_000
+    assert effects[-1] == Observe(name="sync_ended", detail="caught_up")
+
+
+def test_a_valid_response_without_progress_moves_on_with_the_sync_s_progress_clock() -> None:
+    other = campaign.KEYS[2]
+    registry = tuple(
+        Registration(peer=p, height=40, timestamp=1, received=1_000) for p in (SERVER, other)
+    )
+    chain = chain_holding(top=5, committed=4, certified=5)
+    state = awaiting_state(now=1_000, registry=registry, last_progress=5)
+    response = SyncResponse(
+        chain_id=campaign.CHAIN_ID,
+        request_id=1,
+        blocks=(),
+        highest_certificate=campaign.certificate_of(5),
+    )
+    event = SyncResponseReceived(peer=SERVER, response=response)
+    after, _ = step(client_config(), state, event, chain.snapshot())
+    assert after.request is not None and after.request.server == other
+    assert after.last_progress == 5
