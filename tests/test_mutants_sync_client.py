@@ -95,7 +95,8 @@ def test_config_bounds_are_exact_and_name_the_field(
 
 def test_max_sync_time_must_exceed_the_response_timeout() -> None:
     make(response_timeout=999, max_sync_time=1_000)
-    with pytest.raises(ConfigError, match="max_sync_time must exceed response_timeout"):
+    message = "max_sync_time must exceed response_timeout, or no response could ever be awaited"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         make(response_timeout=1_000, max_sync_time=1_000)
 
 
