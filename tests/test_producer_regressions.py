@@ -46,8 +46,10 @@ from blockfsm.machine.producer_view import (
     SigningGuard,
     build_block,
 )
-from blockfsm.spec.producer_rules import candidate_bytes, next_round_vote_bytes, producer_order
+from blockfsm.spec.producer_rules import candidate_bytes, producer_order
 from blockfsm.spec.strategies.chains import make_signers
+from blockfsm.spec.strategies.producer import start_params_on
+from blockfsm.spec.strategies.producer_single_rule import vote as next_round_vote
 
 SIGNERS = make_signers(4)
 MEMBERS = tuple(s.public_key for s in SIGNERS)
@@ -114,34 +116,17 @@ class Node:
 
 
 def params_on(ref: BlockRef, round_: int, votes: tuple[NextRoundVote, ...] = ()) -> StartParams:
-    return StartParams(
-        parent_id=ref.block_id,
-        parent_seq_no=ref.seq_no,
-        parent_height=ref.height,
-        round=round_,
-        votes=votes,
-    )
+    return start_params_on(ref, round_, votes)
 
 
 def votes_for(
     round_: int, parent_id: bytes, keepers: tuple[bytes, ...], locked: CandidateBlock | None = None
 ) -> tuple[NextRoundVote, ...]:
     """Each keeper's signed NextRound vote; the first reports ``locked``."""
-    out = []
-    for n, key in enumerate(keepers):
-        lock = locked if n == 0 else None
-        lock_id = None if lock is None else lock.block.block_id
-        payload = next_round_vote_bytes(round_, parent_id, key, lock_id)
-        out.append(
-            NextRoundVote(
-                round=round_,
-                parent_id=parent_id,
-                keeper=key,
-                locked=lock,
-                signature=BY_KEY[key].sign(payload),
-            )
-        )
-    return tuple(out)
+    return tuple(
+        next_round_vote(BY_KEY[key], round_, parent_id, locked if n == 0 else None)
+        for n, key in enumerate(keepers)
+    )
 
 
 def foreign_chain(tree: InMemoryBlockTree, length: int, attestations: int) -> list[BlockRef]:

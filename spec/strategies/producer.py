@@ -189,6 +189,17 @@ def block_refs(draw: st.DrawFn, refs: Sequence[BlockRef] = ()) -> BlockRef:
     return BlockRef(block_id=block_id, seq_no=draw(positions), height=draw(positions))
 
 
+def start_params_on(parent: Any, round_: int, votes: tuple[Any, ...] = ()) -> StartParams:
+    """The Start params of a turn on ``parent`` (a ``BlockRef`` or a produced block)."""
+    return StartParams(
+        parent_id=parent.block_id,
+        parent_seq_no=parent.seq_no,
+        parent_height=parent.height,
+        round=round_,
+        votes=votes,
+    )
+
+
 @st.composite
 def start_params(draw: st.DrawFn, refs: Sequence[BlockRef] = ()) -> StartParams:
     parent = draw(block_refs(refs))

@@ -69,7 +69,7 @@ from blockfsm.spec.producer_rules import (
     producer_order,
 )
 from blockfsm.spec.strategies.chains import make_signers
-from blockfsm.spec.strategies.producer import producer_configs
+from blockfsm.spec.strategies.producer import producer_configs, start_params_on
 from blockfsm.spec.strategies.single_rule import Case, garbled
 
 SIGNERS: tuple[StandInSigner, ...] = tuple(make_signers(4))
@@ -276,13 +276,7 @@ def _after(config: ProducerConfig, state: ProducerState, event: Any, world: Worl
 
 
 def _params(parent: ProducedBlock, round_: int, votes: tuple[NextRoundVote, ...]) -> StartParams:
-    return StartParams(
-        parent_id=parent.block_id,
-        parent_seq_no=parent.seq_no,
-        parent_height=parent.height,
-        round=round_,
-        votes=votes,
-    )
+    return start_params_on(parent, round_, votes)
 
 
 def _quorum_votes(
