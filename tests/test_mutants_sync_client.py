@@ -29,6 +29,7 @@ from blockfsm.machine.sync_client import (
     Outstanding,
     Persist,
     Registration,
+    Registry,
     SyncClientConfig,
     SyncClientState,
     UpdateHighestCertificate,
@@ -433,6 +434,24 @@ def test_an_advertisement_s_bounds_and_its_refusal_name_the_sender(
         (None, "malformed_certificate"),
         (attrs.evolve(campaign.certificate_of(10), chain_id=MAX_U64), "wrong_chain"),
         (attrs.evolve(campaign.certificate_of(10), signatures=()), "invalid_certificate"),
+        # _certificate_well_formed's bounds, each side (mutants 22, 23, 27, 29 to 36): a field
+        # at its bound is well formed and fails a later check; one past it is malformed.
+        (attrs.evolve(campaign.certificate_of(10), chain_id=0), "wrong_chain"),
+        (attrs.evolve(campaign.certificate_of(10), view=MAX_U64), "invalid_certificate"),
+        (attrs.evolve(campaign.certificate_of(10), height=-(2**63)), "invalid_certificate"),
+        (attrs.evolve(campaign.certificate_of(10), height=2**63 - 1), "invalid_certificate"),
+        (attrs.evolve(campaign.certificate_of(10), height=-(2**63) - 1), "malformed_certificate"),
+        (attrs.evolve(campaign.certificate_of(10), height=2**63), "malformed_certificate"),
+        # its signature pairs (mutants 44, 46, 51): a pair of the wrong shape or types.
+        (attrs.evolve(campaign.certificate_of(10), signatures=((b"k",),)), "malformed_certificate"),
+        (
+            attrs.evolve(campaign.certificate_of(10), signatures=((b"k", 5),)),
+            "malformed_certificate",
+        ),
+        (
+            attrs.evolve(campaign.certificate_of(10), signatures=((5, b"s"),)),
+            "malformed_certificate",
+        ),
     ],
 )
 def test_a_refused_certificate_names_its_sender(certificate: Any, reason: str) -> None:
@@ -614,3 +633,18 @@ def test_a_valid_response_without_progress_moves_on_with_the_sync_s_progress_clo
     after, _ = step(client_config(), state, event, chain.snapshot())
     assert after.request is not None and after.request.server == other
     assert after.last_progress == 5
+
+
+def test_a_registry_refuses_two_registrations_of_one_peer_and_says_so() -> None:
+    """``Registry.__attrs_post_init__`` mutant 4: the error's text."""
+    twice = [Registration(peer=SERVER, height=h, timestamp=1, received=h) for h in (1, 2)]
+    with pytest.raises(ValueError, match=r"^a registry holds one registration per peer$"):
+        Registry(entries=tuple(twice))
+
+
+def test_an_unknown_event_is_named_in_the_error() -> None:
+    """``step`` mutant 46: the TypeError names the event's type."""
+    chain = chain_holding(top=5, committed=4, certified=5)
+    state = SyncClientState(control=spec.PASSIVE, now=1_000)
+    with pytest.raises(TypeError, match=r"^sync client does not take int$"):
+        step(client_config(), state, 7, chain.snapshot())
