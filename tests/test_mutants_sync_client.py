@@ -33,6 +33,7 @@ from blockfsm.machine.sync_client import (
     SyncClientConfig,
     SyncClientState,
     UpdateHighestCertificate,
+    _resume,
     initial,
     step,
 )
@@ -648,3 +649,22 @@ def test_an_unknown_event_is_named_in_the_error() -> None:
     state = SyncClientState(control=spec.PASSIVE, now=1_000)
     with pytest.raises(TypeError, match=r"^sync client does not take int$"):
         step(client_config(), state, 7, chain.snapshot())
+
+
+def test_the_next_request_starts_past_a_held_block_its_held_child_certifies() -> None:
+    """``_resume`` mutants 18, 29, 30, 35 to 37: block 1 is held and block 2, held too, is its
+    child and carries its certificate, so the next request starts at 2; with no child held and
+    only block 0 certified, block 1 is asked for again."""
+    view = chain_holding(top=3, committed=0, certified=0).snapshot()
+    assert _resume(view, 0, view.highest_certificate()) == 2
+    short = chain_holding(top=1, committed=0, certified=0).snapshot()
+    assert _resume(short, 0, short.highest_certificate()) == 1
+
+
+def test_a_certificate_of_another_block_at_the_next_height_certifies_nothing_held() -> None:
+    """``_resume`` mutant 40: the highest certificate must name the held block, not only its
+    height."""
+    view = chain_holding(top=1, committed=0, certified=0).snapshot()
+    other = attrs.evolve(campaign.certificate_of(1), block_hash=fork_of(1).hash)
+    assert _resume(view, 0, other) == 1
+    assert _resume(view, 0, campaign.certificate_of(1)) == 2
