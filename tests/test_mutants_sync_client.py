@@ -590,6 +590,7 @@ def progressing_answer(received: int, now: int) -> tuple[SyncClientState, Any]:
         last_progress=5,
         last_event_trigger=4,
         sync_started=now - 100,
+        tried=(campaign.KEYS[2],),
         request=request,
     )
     response = SyncResponse(
@@ -603,6 +604,7 @@ def progressing_answer(received: int, now: int) -> tuple[SyncClientState, Any]:
 
 
 def test_a_server_that_makes_progress_is_asked_again_up_to_its_registered_height() -> None:
+    """... and the servers this sync already tried stay tried (``_on_response`` mutant 209)."""
     state, (after, effects) = progressing_answer(received=1_000, now=1_000)
     request = Outstanding(
         server=SERVER, request_id=2, start_height=8, limit=10, target=40, deadline=4_000
