@@ -28,8 +28,6 @@ from blockfsm.machine.attester import (
     Vote,
     VoteReceived,
     producer_for,
-    proposal_payload,
-    vote_payload,
 )
 from blockfsm.machine.core import MAX_PERIOD_MS, Broadcast, ConfigError, Rejected, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
@@ -46,6 +44,7 @@ from blockfsm.machine.types import (
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.node import ATTESTER_SPEC
+from blockfsm.spec.strategies.attester import signed_proposal, signed_vote
 
 CHAIN = 11
 SIGNERS = [StandInSigner.from_seed(500 + i) for i in range(4)]
@@ -142,29 +141,11 @@ def block(
 
 
 def propose(b: Block, round_: int, valid_round: int = -1, proof: tuple[Vote, ...] = ()) -> Proposal:
-    p = producer(round_, b.parent_hash)
-    sig = p.sign(proposal_payload(CHAIN, b.height, round_, b.hash, valid_round))
-    return Proposal(
-        round=round_,
-        block=b,
-        valid_round=valid_round,
-        proof=proof,
-        producer=p.public_key,
-        signature=sig,
-    )
+    return signed_proposal(producer(round_, b.parent_hash), CHAIN, b, round_, valid_round, proof)
 
 
 def vote(i: int, phase: int, b: Block, round_: int) -> Vote:
-    s = SIGNERS[i]
-    return Vote(
-        phase=phase,
-        chain_id=CHAIN,
-        height=b.height,
-        round=round_,
-        block_hash=b.hash,
-        voter=s.public_key,
-        signature=s.sign(vote_payload(phase, CHAIN, b.height, round_, b.hash)),
-    )
+    return signed_vote(SIGNERS[i], phase, CHAIN, b, round_)
 
 
 class Keeper:

@@ -20,7 +20,6 @@ from blockfsm.machine.attester import (
     producer_for,
     proposal_payload,
     view_of,
-    vote_payload,
 )
 from blockfsm.machine.core import Broadcast, Rejected, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
@@ -32,6 +31,7 @@ from blockfsm.spec.conformance import Conformant, Stats
 from blockfsm.spec.language import Transition
 from blockfsm.spec.node import proposals_released_by_producer
 from blockfsm.spec.producer import IDLE, PRODUCING, STOPPED
+from blockfsm.spec.strategies.attester import signed_vote
 
 CHAIN = 7
 SIGNERS = [StandInSigner.from_seed(300 + i) for i in range(4)]
@@ -138,16 +138,7 @@ def finalize(n: Node, b: Block) -> list[tuple[Any, ...]]:
 
 
 def vote(i: int, phase: int, b: Block, round_: int) -> Vote:
-    s = SIGNERS[i]
-    return Vote(
-        phase=phase,
-        chain_id=CHAIN,
-        height=b.height,
-        round=round_,
-        block_hash=b.hash,
-        voter=s.public_key,
-        signature=s.sign(vote_payload(phase, CHAIN, b.height, round_, b.hash)),
-    )
+    return signed_vote(SIGNERS[i], phase, CHAIN, b, round_)
 
 
 def test_the_producer_of_round_zero_proposes_the_block_its_producer_released() -> None:
