@@ -1,20 +1,28 @@
 """The campaign runner behind ``blockfsm check``.
 
 Each machine's campaign (its Hypothesis state machine) is run in batches of examples, each batch
-with its own seed derived from the run's seed, until the machine's share of the time budget is
-spent (at least one batch always runs). The first violation stops that machine's campaign; the
-counterexample reported is the one Hypothesis shrank, as the readable step list the conformance
-wrapper recorded.
+with its own seed derived from the run's seed, until either a fixed number of examples ran
+(``max_examples``: what tests use, so a run decides the same way on any machine) or the machine's
+share of the time budget is spent (at least one batch always runs). Under a time budget the
+batches are sized from the time an example took so far, so the last batch ends near the budget
+even when one example takes seconds (the cluster's).
+
+The first violation stops that machine's campaign; the counterexample reported is the one
+Hypothesis shrank, as the readable step list the conformance wrapper recorded. Shrinking is
+capped at ``shrink_cap(budget)`` seconds; a counterexample whose shrinking was cut short says so
+(``CampaignResult.fully_shrunk``). A run therefore ends within the budget, plus the shrink cap,
+plus one example's time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
-from hypothesis import Verbosity, settings
+from hypothesis import Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.stateful import run_state_machine_as_test
 from rich.console import Console
@@ -26,6 +34,64 @@ from blockfsm.spec.conformance import ConformanceError, InvariantViolation, Stat
 from blockfsm.spec.language import MachineSpec
 
 BATCH_EXAMPLES = 20
+SHRINK_SHARE = 0.5
+MIN_SHRINK_SECONDS = 5.0
+MAX_SHRINK_SECONDS = 300.0
+PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)
+"""No ``explain`` phase: for a stateful campaign it re-runs the counterexample many times to
+comment on it, which the readable step list already does."""
+
+
+def shrink_cap(budget_seconds: float) -> float:
+    """Seconds Hypothesis may spend shrinking one counterexample: half the budget, at least
+    ``MIN_SHRINK_SECONDS``, at most ``MAX_SHRINK_SECONDS`` (Hypothesis's own cap)."""
+    return min(MAX_SHRINK_SECONDS, max(MIN_SHRINK_SECONDS, budget_seconds * SHRINK_SHARE))
+
+
+@contextlib.contextmanager
+def _shrinking_capped(seconds: float, cut: list[bool]) -> Iterator[None]:
+    """Cap Hypothesis's shrink phase at ``seconds``; append True to ``cut`` when a shrink ran
+    into the cap (the counterexample is then smaller than the one found, not minimal).
+
+    Hypothesis has no public setting for this: its engine stops shrinking after
+    ``MAX_SHRINKING_SECONDS`` (300). The constant is read at each shrink, so it is set for the
+    duration of one batch and restored. Should a Hypothesis release rename it, shrinking is
+    uncapped (as before) rather than broken."""
+    try:
+        from hypothesis.internal.conjecture import engine
+    except ImportError:  # pragma: no cover - a Hypothesis without that module
+        yield
+        return
+    runner = getattr(engine, "ConjectureRunner", None)
+    name = next(
+        (
+            n
+            for n in ("shrink_interesting_test_cases", "shrink_interesting_examples")
+            if hasattr(runner, n)
+        ),
+        "",
+    )
+    original_shrink = getattr(runner, name, None)
+    if not hasattr(engine, "MAX_SHRINKING_SECONDS") or original_shrink is None:
+        yield  # pragma: no cover
+        return
+    saved = engine.MAX_SHRINKING_SECONDS
+
+    def timed(self: Any) -> None:
+        started = time.perf_counter()
+        try:
+            original_shrink(self)
+        finally:
+            if time.perf_counter() - started >= seconds:
+                cut.append(True)
+
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    setattr(runner, name, timed)
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved
+        setattr(runner, name, original_shrink)
 
 
 @attrs.frozen(kw_only=True)
@@ -67,6 +133,10 @@ class CampaignResult:
     """Per single-rule strategy: (rule, inputs rejected by that rule alone), in rule order."""
     also: tuple[CampaignResult, ...] = ()
     unrecoverable: int = 0
+    fully_shrunk: bool = True
+    """False when shrinking the counterexample ran into the shrink cap (it is then a smaller
+    counterexample than the one first found, but maybe not the smallest)."""
+    shrink_cap_seconds: float = MAX_SHRINK_SECONDS
 
     @property
     def ok(self) -> bool:
@@ -125,8 +195,11 @@ def run_campaign(
     budget_seconds: float,
     seed: int,
     on_batch: Callable[[float], None] | None = None,
+    max_examples: int | None = None,
 ) -> CampaignResult:
-    """Run ``campaign`` for about ``budget_seconds``; ``on_batch`` gets the fraction done."""
+    """Run ``campaign`` for about ``budget_seconds``, or for ``max_examples`` examples when it is
+    given (then the budget does not bound generation, only shrinking); ``on_batch`` gets the
+    fraction done."""
     stats = campaign.stats
     stats.reset()
     if campaign.rules is not None:
@@ -135,32 +208,51 @@ def run_campaign(
         extra.reset()
     started = time.monotonic()
     batches = 0
+    requested = 0
     violation = None
+    cut: list[bool] = []
+    cap = shrink_cap(budget_seconds)
     base = settings()
     while True:
+        elapsed = time.monotonic() - started
+        if max_examples is not None:
+            size = min(BATCH_EXAMPLES, max_examples - requested)
+        elif requested == 0:
+            size = 2  # measure an example's cost before committing to a full batch
+        else:
+            per_example = elapsed / requested
+            size = int((budget_seconds - elapsed) / per_example) if per_example > 0 else 0
+            size = max(1, min(BATCH_EXAMPLES, size))
         runnable = type(campaign.test_class.__name__, (campaign.test_class,), {})
         hypothesis_seed(seed * 1_000_003 + batches)(runnable)
         run_settings = settings(
             base,
-            max_examples=BATCH_EXAMPLES,
+            max_examples=max(1, size),
             derandomize=False,
             database=None,
             deadline=None,
             verbosity=Verbosity.quiet,
             print_blob=False,
+            phases=PHASES,
+            report_multiple_bugs=False,
         )
         try:
-            with recording():
+            with recording(), _shrinking_capped(cap, cut):
                 run_state_machine_as_test(runnable, settings=run_settings)
         except BaseException as error:  # a failing campaign raises whatever the machine raised
             if isinstance(error, KeyboardInterrupt | SystemExit):
                 raise
             violation = _violation(campaign, error)
         batches += 1
+        requested += max(1, size)
         elapsed = time.monotonic() - started
+        if max_examples is not None:
+            done = requested / max_examples if max_examples > 0 else 1.0
+        else:
+            done = elapsed / budget_seconds if budget_seconds > 0 else 1.0
         if on_batch is not None:
-            on_batch(min(1.0, elapsed / budget_seconds) if budget_seconds > 0 else 1.0)
-        if violation is not None or elapsed >= budget_seconds:
+            on_batch(min(1.0, done))
+        if violation is not None or done >= 1.0:
             break
     spec = campaign.spec
     properties = []
@@ -213,6 +305,8 @@ def run_campaign(
         seconds=time.monotonic() - started,
         violation=violation,
         rules=_rule_counts(campaign),
+        fully_shrunk=not cut,
+        shrink_cap_seconds=cap,
     )
 
 
@@ -305,7 +399,13 @@ def _also_result(
     )
 
 
-def run_named(machine: str, budget_seconds: float, seed: int, profile: str) -> CampaignResult:
+def run_named(
+    machine: str,
+    budget_seconds: float,
+    seed: int,
+    profile: str,
+    max_examples: int | None = None,
+) -> CampaignResult:
     """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``)."""
     from blockfsm.spec.campaigns import all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
@@ -313,5 +413,7 @@ def run_named(machine: str, budget_seconds: float, seed: int, profile: str) -> C
     load_profile(profile)
     for campaign in all_campaigns():
         if campaign.machine == machine:
-            return run_campaign(campaign, budget_seconds=budget_seconds, seed=seed)
+            return run_campaign(
+                campaign, budget_seconds=budget_seconds, seed=seed, max_examples=max_examples
+            )
     raise KeyError(machine)

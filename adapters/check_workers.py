@@ -16,6 +16,7 @@ def run_parallel(
     seed: int,
     profile: str,
     workers: int,
+    max_examples: int | None = None,
 ) -> list[CampaignResult]:
     """Run every campaign in a pool of ``workers`` processes; results in campaign order.
 
@@ -26,7 +27,10 @@ def run_parallel(
     tasks = {c.machine: progress.add_task(c.machine, total=1.0, status="queued") for c in campaigns}
     results: list[CampaignResult] = []
     with ProcessPoolExecutor(max_workers=parallel) as pool:
-        futures = [(c, pool.submit(run_named, c.machine, each, seed, profile)) for c in campaigns]
+        futures = [
+            (c, pool.submit(run_named, c.machine, each, seed, profile, max_examples))
+            for c in campaigns
+        ]
         for campaign, future in futures:
             result = future.result()
             status = (

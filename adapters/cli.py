@@ -32,7 +32,16 @@ def main() -> None:
     type=click.FloatRange(min=0.0, max=7 * 24 * 3600.0),
     default=30.0,
     show_default=True,
-    help="Seconds of campaign time in total, shared equally by the machines.",
+    help="Seconds of campaign time in total, shared equally by the machines. A run ends "
+    "within the budget, plus the shrink cap (half the budget, 5 s to 300 s) when a "
+    "counterexample is found, plus one example's time.",
+)
+@click.option(
+    "--examples",
+    type=click.IntRange(min=1, max=10**9),
+    default=None,
+    help="Run this many examples per machine instead of a time budget: with --seed, the run "
+    "decides the same way on any machine (the budget then only caps shrinking).",
 )
 @click.option(
     "--seed",
@@ -70,6 +79,7 @@ def main() -> None:
 )
 def check(
     budget: float,
+    examples: int | None,
     seed: int | None,
     as_json: bool,
     machines: tuple[str, ...],
@@ -109,7 +119,9 @@ def check(
         if workers > 1:
             from blockfsm.adapters.check_workers import run_parallel
 
-            results = run_parallel(campaigns, progress, share, seed, profile, workers)
+            results = run_parallel(
+                campaigns, progress, share, seed, profile, workers, max_examples=examples
+            )
             campaigns = []
         for campaign in campaigns:
             task = progress.add_task(campaign.machine, total=1.0, status="running")
@@ -117,7 +129,13 @@ def check(
             def advance(fraction: float, task_id: TaskID = task) -> None:
                 progress.update(task_id, completed=fraction)
 
-            result = run_campaign(campaign, budget_seconds=share, seed=seed, on_batch=advance)
+            result = run_campaign(
+                campaign,
+                budget_seconds=share,
+                seed=seed,
+                on_batch=advance,
+                max_examples=examples,
+            )
             progress.update(
                 task,
                 completed=1.0,
@@ -152,6 +170,8 @@ def check(
     ok = ok and all(e.violation is None for e, _ in explorations)
     if as_json:
         report = _as_json(results, ok, seed, budget, profile)
+        if examples is not None:
+            report["examples_per_machine"] = examples  # type: ignore[index]
         systems = []
         for exploration, exploration_trace in explorations:
             entry = exploration.as_json()
@@ -215,6 +235,7 @@ def _as_json(
             }
             if r.violation is not None and r.violation.property_id == p.id:
                 entry["counterexample"] = list(r.violation.trace)
+                entry["fully_shrunk"] = r.fully_shrunk
             invariants.append(entry)
         coverage[r.machine] = [r.rows_hit, r.rows_declared]
     return {
@@ -255,7 +276,14 @@ def _print_report(
             out.print(f"\n[red bold]{v.machine} {v.property_id} violated:[/] {v.statement}")
             if v.property_id in ("conformance", "crash"):
                 out.print(v.message, markup=False, highlight=False)
-            out.print("Shrunk counterexample (events in order):", style="bold")
+            if r.fully_shrunk:
+                out.print("Shrunk counterexample (events in order):", style="bold")
+            else:
+                out.print(
+                    "Counterexample, not fully shrunk: shrinking stopped at its cap of "
+                    f"{r.shrink_cap_seconds:g} s (events in order):",
+                    style="bold",
+                )
             for n, line in enumerate(v.trace, start=1):
                 out.print(f"  {n:>3}. {line}", markup=False, highlight=False)
     from blockfsm.adapters.check import print_rules

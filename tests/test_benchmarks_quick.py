@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,7 +23,7 @@ def test_quick_benchmarks_print_one_object_of_figures() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=110,
         check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -17,7 +17,7 @@ def run(*args: str) -> Any:
 
 
 def test_check_json_counts_every_rule_of_the_sync_client() -> None:
-    # Budget 0 runs exactly one batch of examples from the seed given: the same inputs every
+    # --examples 20 runs exactly one batch of examples from the seed given: the same inputs every
     # time for one installation. Hypothesis draws differently when blockfsm is installed as a
     # package than from an editable checkout (one batch of seed 1 reaches every rule in the
     # one, 37 of 47 in the other), so four seeds' batches together must reach every rule in both.
@@ -28,8 +28,8 @@ def test_check_json_counts_every_rule_of_the_sync_client() -> None:
             "--no-explore",
             "--machine",
             "sync_client",
-            "--budget",
-            "0",
+            "--examples",
+            "20",
             "--seed",
             seed,
             "--json",
@@ -47,7 +47,7 @@ def test_check_json_counts_every_rule_of_the_sync_client() -> None:
 
 def test_check_text_prints_the_per_rule_table() -> None:
     result = run(
-        "check", "--no-explore", "--machine", "sync_client", "--budget", "0", "--seed", "1"
+        "check", "--no-explore", "--machine", "sync_client", "--examples", "20", "--seed", "1"
     )
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -63,8 +63,8 @@ def test_machines_without_single_rule_strategies_report_none() -> None:
         "--no-explore",
         "--machine",
         "sync_server",
-        "--budget",
-        "0",
+        "--examples",
+        "20",
         "--seed",
         "3",
         "--json",

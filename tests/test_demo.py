@@ -18,6 +18,9 @@ from blockfsm.adapters.store import LmdbStore
 from blockfsm.machine.crypto import StandInSigner
 from blockfsm.machine.types import ValidatorSet
 
+pytestmark = pytest.mark.timeout(120)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 
 def test_demo_passes_and_reports_json() -> None:
     run = subprocess.run(

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.timeout(120)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 REQUIRED = os.environ.get("BLOCKFSM_REQUIRE_DOCS_SITE") == "1"

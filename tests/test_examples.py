@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.timeout(90)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 

@@ -174,7 +174,7 @@ def test_symmetry_reduction_visits_one_state_per_class() -> None:
 
 def test_check_json_reports_the_exploration(tmp_path: Path) -> None:
     result = invoke(
-        "check", "--machine", "sync_server", "--budget", "0.5", "--seed", "1", "--json",
+        "check", "--machine", "sync_server", "--examples", "20", "--seed", "1", "--json",
         "--trace-dir", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 0, result.output

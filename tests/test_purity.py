@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 ROOT = Path(__file__).resolve().parent.parent
 
 WORLD_MODULES = {

@@ -56,6 +56,9 @@ from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
 
+pytestmark = pytest.mark.timeout(300)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "spec" / "quint" / "blocksync.qnt"
 TRACES = 1_000
@@ -83,7 +86,7 @@ def run_quint(*args: str) -> subprocess.CompletedProcess[str]:
         [quint(), "run", "--backend=typescript", *args, str(MODEL)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=280,
         cwd=ROOT,
     )
 

@@ -44,8 +44,8 @@ def test_a_counterexample_from_check_replays_and_reproduces_then_diverges_once_f
 ) -> None:
     monkeypatch.setattr(server_module, "_on_request", _wrong_request_id)
     result = invoke(
-        "check", "--no-explore", "--machine", "sync_server", "--budget", "1", "--seed", "3",
-        "--trace-dir", str(tmp_path), "--json",
+        "check", "--no-explore", "--machine", "sync_server", "--examples", "20", "--budget", "1",
+        "--seed", "3", "--trace-dir", str(tmp_path), "--json",
     )  # fmt: skip
     assert result.exit_code == 1
     report = json.loads(result.stdout)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 
 from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
 from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
@@ -15,6 +16,9 @@ from blockfsm.adapters.transport import Transport
 from blockfsm.machine.core import Send, Step
 from blockfsm.machine.messages import SyncResponse
 from blockfsm.machine.types import ValidatorSet
+
+pytestmark = pytest.mark.timeout(60)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
 
 CHAIN = 5
 KEYS = [Ed25519Signer.from_seed(bytes([i + 1]) * 32) for i in range(4)]

@@ -19,6 +19,9 @@ from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertifica
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, certify
 from blockfsm.machine.view import InMemoryChain
 
+pytestmark = pytest.mark.timeout(60)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 CHAIN = 7
 SIGNERS = [StandInSigner.from_seed(i) for i in range(4)]
 

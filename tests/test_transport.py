@@ -22,6 +22,9 @@ from blockfsm.adapters.transport import Transport, handshake_payload
 from blockfsm.machine.messages import AdvertiseBlock, AdvertiseCertificate
 from blockfsm.machine.types import ValidatorSet, advertise_block_payload, certify
 
+pytestmark = pytest.mark.timeout(60)
+"""This module waits on sockets, processes or files: a hang fails the test at this deadline."""
+
 CHAIN = 9
 KEYS = [Ed25519Signer.from_seed(bytes([i + 40]) * 32) for i in range(4)]
 VALIDATORS = ValidatorSet.equal(k.public_key for k in KEYS)
