@@ -20,7 +20,31 @@ if TYPE_CHECKING:
     from blockfsm.adapters.check import CampaignResult
 
 
-@click.group()
+class _Main(click.Group):
+    """The ``blockfsm`` group: every error the user can fix is one line on stderr. A bad command
+    line exits with status 2 (click's usage error, its hint folded into the line), a bad input
+    or a refusal of the system with status 4 (``blockfsm.adapters.exits``); anything else is a
+    bug and propagates."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            if error.ctx is None:
+                raise
+            from blockfsm.adapters.exits import one_line
+
+            message = f"{error.format_message()} (see '{error.ctx.command_path} --help')"
+            raise click.UsageError(one_line(message)) from None
+        except Exception as error:
+            from blockfsm.adapters.exits import InputError, describe, input_errors
+
+            if isinstance(error, input_errors()):
+                raise InputError(describe(error)) from None
+            raise
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="blockfsm")
 def main() -> None:
     """Formally specified block sync and block production state machines."""
