@@ -483,6 +483,7 @@ def system_document(system: System, violation: Violation) -> dict[str, Any]:
             "format-description": itf.FORMAT_DESCRIPTION,
             "source": "blockfsm explore",
             "kind": "system",
+            "length": len(states),
             "system": system.name,
             "parameters": itf.encode(dict(system.parameters)),
             "violation": {

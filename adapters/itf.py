@@ -313,6 +313,7 @@ def machine_document(trace: MachineTrace) -> dict[str, JSON]:
         "format-description": FORMAT_DESCRIPTION,
         "source": trace.source,
         "kind": "machine",
+        "length": len(states),
         "machine": trace.machine,
         "config": encode(trace.config),
         "description": (

@@ -130,6 +130,7 @@ def simulation_document(
             "format-description": "https://apalache-mc.org/docs/adr/015adr-trace.html",
             "source": "blockfsm simulate",
             "kind": KIND,
+            "length": len(states),
             "config": itf.encode(sim.config),
             "violation": None
             if violation is None

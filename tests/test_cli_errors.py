@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from blockfsm.adapters.cli import main
-from blockfsm.adapters.exits import EXIT_INPUT, EXIT_OK, EXIT_USAGE
+from blockfsm.adapters.exits import EXIT_DIFFERS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION
 from blockfsm.adapters.keys import write_key_file
 
 
@@ -181,3 +181,139 @@ def test_a_safe_byzantine_count_still_checks_every_invariant() -> None:
     report = json.loads(result.stdout)
     assert report["verdict"] == "ok" and report["safety"] == "held"
     assert report["invariants_checked"]["C-1"] > 0
+
+
+# --- blockfsm replay -----------------------------------------------------------------------------
+
+
+def correct_run() -> dict[str, Any]:
+    """The ITF document of a correct sync server run of four steps, as JSON data."""
+    from blockfsm.adapters import itf
+    from blockfsm.machine.core import Tick
+    from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
+    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+    from blockfsm.spec.conformance import Conformant
+    from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
+
+    signers = make_signers(4)
+    chain = chain_of(3, signers)
+    config = SyncServerConfig(chain_id=DEFAULT_CHAIN_ID, signer=signers[0], advertise_time=1_000)
+    runner = Conformant(SYNC_SERVER, config)
+    initial = state = SYNC_SERVER.initial(config)
+    request = SyncRequest(chain_id=DEFAULT_CHAIN_ID, request_id=1, start_height=1, limit=2)
+    steps = []
+    for event in (
+        Tick(now=0),
+        SyncRequestReceived(peer=b"\x01" * 32, request=request),
+        Tick(now=500),
+        Tick(now=2_000),
+    ):
+        view = chain.snapshot()
+        state, effects = runner.step(state, event, view)
+        steps.append(itf.TraceStep(event=event, view=view, state=state, effects=effects))
+    trace = itf.MachineTrace(
+        machine="sync_server", config=config, initial=initial, steps=tuple(steps)
+    )
+    document: dict[str, Any] = json.loads(json.dumps(itf.machine_document(trace)))
+    return document
+
+
+def _cut_off(document: dict[str, Any]) -> str:
+    document["states"] = document["states"][:-2]
+    return json.dumps(document)
+
+
+def _cut_off_and_length_lowered(document: dict[str, Any]) -> str:
+    """Cut off in the middle, with the length edited to match: the indices give it away."""
+    del document["states"][2]
+    document["#meta"]["length"] -= 1
+    return json.dumps(document)
+
+
+def _no_length(document: dict[str, Any]) -> str:
+    del document["#meta"]["length"]
+    return json.dumps(document)
+
+
+def _bytes_cut(document: dict[str, Any]) -> str:
+    text = json.dumps(document)
+    return text[: len(text) // 2]
+
+
+def _a_field_missing(document: dict[str, Any]) -> str:
+    del document["#meta"]["config"]
+    return json.dumps(document)
+
+
+NOT_TRACES: list[tuple[str, Callable[[dict[str, Any]], str], str]] = [
+    ("states cut off", _cut_off, "states were cut off: #meta.length is 5, the file holds 3"),
+    ("a state cut out", _cut_off_and_length_lowered, "not in order"),
+    ("no length", _no_length, "no #meta.length"),
+    ("file truncated", _bytes_cut, "cannot read"),
+    ("a field missing", _a_field_missing, "missing field 'config'"),
+    ("not JSON", lambda d: "states: [1, 2]", "cannot read"),
+    ("a JSON array", lambda d: "[1, 2]", "a JSON object"),
+    ("JSON, not ITF", lambda d: '{"name": "x"}', "states is not a list"),
+    ("#meta not an object", lambda d: '{"#meta": [], "states": []}', "#meta is not an object"),
+    ("states not a list", lambda d: '{"#meta": {"kind": "machine"}, "states": 3}', "states"),
+    ("unknown kind", lambda d: '{"#meta": {"kind": "poem"}, "states": []}', "kind 'poem'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [case[1:] for case in NOT_TRACES],
+    ids=[case[0] for case in NOT_TRACES],
+)
+def test_replay_refuses_a_file_that_is_not_a_trace(
+    tmp_path: Path, make: Callable[[dict[str, Any]], str], words: str
+) -> None:
+    path = tmp_path / "t.itf.json"
+    path.write_text(make(correct_run()))
+    line = assert_cli_error(invoke("replay", str(path)), EXIT_INPUT, str(path), "not a trace")
+    assert words in line
+    json_result = invoke("replay", str(path), "--json")
+    assert_cli_error(json_result, EXIT_INPUT, "not a trace")
+    assert json_result.stdout == ""
+
+
+def test_replay_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    assert_cli_error(invoke("replay", str(tmp_path / "none.json")), EXIT_USAGE, "does not exist")
+
+
+def test_the_uncut_trace_matches(tmp_path: Path) -> None:
+    path = tmp_path / "t.itf.json"
+    path.write_text(json.dumps(correct_run()))
+    result = invoke("replay", str(path))
+    assert result.exit_code == EXIT_OK and "matches (4/4 steps replayed)" in result.stdout
+    assert result.stderr == ""
+
+
+def test_a_changed_recording_diverges_with_its_own_status(tmp_path: Path) -> None:
+    document = correct_run()
+    document["states"][2]["effects"] = []
+    path = tmp_path / "t.itf.json"
+    path.write_text(json.dumps(document))
+    result = invoke("replay", str(path))
+    assert result.exit_code == EXIT_DIFFERS and "diverges (2/4" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status"),
+    [
+        ("matches", EXIT_OK),
+        ("reproduces", EXIT_VIOLATION),
+        ("fails", EXIT_DIFFERS),
+        ("diverges", EXIT_DIFFERS),
+    ],
+)
+def test_each_replay_verdict_has_its_status(verdict: str, status: int) -> None:
+    from blockfsm.adapters.replay import ReplayResult
+
+    assert ReplayResult(verdict=verdict, steps=1, replayed=1).exit_code == status
+
+
+def test_reproduces_differs_and_not_a_trace_are_three_statuses() -> None:
+    from blockfsm.adapters.replay import EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_REPRODUCES
+
+    assert len({EXIT_REPRODUCES, EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_OK, EXIT_USAGE}) == 5
