@@ -1326,7 +1326,7 @@ def write_trace(system: System, report: Report, trace_dir: Path) -> Path | None:
         return None
     name = "-".join(f"{k}{v}" for k, v in sorted(system.parameters.items()))
     path = Path(trace_dir) / f"explore-{system.name}-{name}.itf.json"
-    return itf.write(system_document(system, report.violation), path)
+    return itf.save_trace(system_document(system, report.violation), path)
 
 
 def explore(

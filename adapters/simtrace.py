@@ -152,7 +152,7 @@ def write_simulation_trace(
     if not sim.complete:
         return None
     path = Path(trace_dir) / f"simulation-{sim.config.seed}.itf.json"
-    return itf.write(simulation_document(sim, violation), path)
+    return itf.save_trace(simulation_document(sim, violation), path)
 
 
 def replay_simulation(document: dict[str, Any]) -> ReplayResult:

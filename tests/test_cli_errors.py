@@ -12,12 +12,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
 from blockfsm.adapters.cli import main
 from blockfsm.adapters.exits import EXIT_DIFFERS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION
 from blockfsm.adapters.keys import write_key_file
+from blockfsm.machine import attester
+from blockfsm.machine import sync_server as server_module
+from blockfsm.machine.core import Send, Step
+from blockfsm.machine.messages import SyncResponse
 
 
 def assert_one_line_error(stderr: str, expected_status: int, status: int, *words: str) -> str:
@@ -181,6 +186,77 @@ def test_a_safe_byzantine_count_still_checks_every_invariant() -> None:
     report = json.loads(result.stdout)
     assert report["verdict"] == "ok" and report["safety"] == "held"
     assert report["invariants_checked"]["C-1"] > 0
+
+
+# --- a trace directory that cannot be written: the trace goes to a temporary directory ----------
+
+
+_serve = server_module._on_request
+
+
+def _wrong_request_id(config: Any, state: Any, event: Any, view: Any) -> Step:
+    """A planted bug: the sync server answers with another request's id."""
+    result = _serve(config, state, event, view)
+    effects = result.effects
+    if effects and type(effects[0]) is Send and type(effects[0].message) is SyncResponse:
+        message = attrs.evolve(effects[0].message, request_id=effects[0].message.request_id + 1)
+        return Step(result.state, (attrs.evolve(effects[0], message=message),))
+    return result
+
+
+def _attests_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planted bug: an attester that attests every proposal of its round, not the first."""
+    signed = attester._signed
+
+    def forgets_attestations(guard: Any, round_: int, phase: int) -> bool:
+        return False if phase == attester.ATTEST else signed(guard, round_, phase)
+
+    monkeypatch.setattr(attester, "_signed", forgets_attestations)
+
+
+def _plant_server_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "_on_request", _wrong_request_id)
+
+
+UNWRITABLE: list[tuple[str, Callable[[pytest.MonkeyPatch], None], list[str], str]] = [
+    (
+        "check",
+        _plant_server_bug,
+        ["check", "--no-explore", "--machine", "sync_server", "--budget", "1", "--seed", "3"],
+        "sync_server-3.itf.json",
+    ),
+    (
+        "simulate",
+        _attests_twice,
+        ["simulate", "--seed", "1", "--no-heal"],
+        "simulation-1.itf.json",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("plant", "args", "name"),
+    [case[1:] for case in UNWRITABLE],
+    ids=[case[0] for case in UNWRITABLE],
+)
+def test_a_found_bug_is_written_elsewhere_when_the_trace_dir_cannot_be_written(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    plant: Callable[[pytest.MonkeyPatch], None],
+    args: list[str],
+    name: str,
+) -> None:
+    plant(monkeypatch)
+    (tmp_path / "a-file").write_text("")
+    trace_dir = tmp_path / "a-file" / "traces"  # under a regular file: even root cannot mkdir it
+    result = invoke(*args, "--trace-dir", str(trace_dir), "--json")
+    line = assert_cli_error(result, EXIT_VIOLATION, "cannot write the trace to", str(trace_dir))
+    written = Path(line.rsplit("written to ", 1)[1])
+    assert written.name == name and written.is_file() and not written.is_relative_to(tmp_path)
+    assert str(written) in result.stdout  # the report names where the trace is
+    replayed = invoke("replay", str(written), "--json")
+    assert replayed.exit_code == EXIT_VIOLATION, replayed.output  # the bug reproduces
+    assert json.loads(replayed.stdout)["verdict"] == "reproduces"
 
 
 # --- blockfsm replay -----------------------------------------------------------------------------
