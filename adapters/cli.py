@@ -101,7 +101,12 @@ def check(
     trace_dir: Path,
     explore: bool,
 ) -> None:
-    """Run the property-based campaign of every machine and report each invariant."""
+    """Run the property-based campaign of every machine and report each invariant.
+
+    Exit status: 0 every property held, 1 a property was violated (its counterexample is written
+    as a trace; if --trace-dir cannot be written, under a temporary directory named on stderr),
+    2 a bad option.
+    """
     from blockfsm.adapters.check import run_campaign
     from blockfsm.spec.campaigns import all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
@@ -292,7 +297,10 @@ def _print_report(
 
 @main.group()
 def spec() -> None:
-    """Work with the machine specs."""
+    """Work with the machine specs.
+
+    Exit status: that of the subcommand.
+    """
 
 
 @spec.command()
@@ -305,7 +313,11 @@ def spec() -> None:
 )
 @click.option("--check", "check_only", is_flag=True, help="Fail if the pages on disk are stale.")
 def render(out: Path, check_only: bool) -> None:
-    """Write docs/spec/<machine>.md for every machine spec."""
+    """Write docs/spec/<machine>.md for every machine spec.
+
+    Exit status: 0 written (or, with --check, up to date), 1 with --check: a page is stale,
+    4 a page cannot be written.
+    """
     from blockfsm.spec.render import all_specs
     from blockfsm.spec.render import render as render_page
 

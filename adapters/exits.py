@@ -18,8 +18,9 @@ EXIT_INPUT = 4
 EXIT_STATUSES: dict[int, str] = {
     EXIT_OK: "success: every property held (`check`, `simulate`, `explore`), the trace replays "
     "as recorded (`replay`: matches), or the command did what was asked",
-    EXIT_VIOLATION: "a property was violated (`check`, `simulate`, `explore`), or `replay`: "
-    "the recorded violation happens again (reproduces)",
+    EXIT_VIOLATION: "a check failed: a property was violated (`check`, `simulate`, `explore`, "
+    "`demo`), a generated page is stale (`spec render --check`), or `replay`: the recorded "
+    "violation happens again (reproduces)",
     EXIT_USAGE: "a bad command line: an unknown option, a value out of range or not among the "
     "choices, or a combination refused (`simulate` with a third or more Byzantine nodes and no "
     "`--allow-unsafe-byzantine`); nothing was run",

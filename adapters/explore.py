@@ -1509,7 +1509,11 @@ def explore_command(
     as_json: bool,
     trace_dir: Path,
 ) -> None:
-    """Visit every reachable state of a small system and check every invariant in each."""
+    """Visit every reachable state of a small system and check every invariant in each.
+
+    Exit status: 0 no invariant was violated, 1 one was (its shortest path is written as a trace),
+    2 a bad option.
+    """
     import json
     import sys
 

@@ -27,7 +27,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def keygen(out: Path) -> None:
     """Write a new Ed25519 key file (mode 0600) and print its public key.
 
-    Exit status: 0 written, 4 the file exists or cannot be written.
+    Exit status: 0 written, 2 a bad option, 4 the file exists or cannot be written.
     """
     try:
         signer = write_key_file(out)
@@ -176,7 +176,8 @@ def node(config_file: Path, log_level: str) -> None:
 def demo(nodes: int, duration: float, as_json: bool, keep: bool, mode: str) -> None:
     """A local cluster on loopback: kill -9 and restart one node, start one late, check safety.
 
-    Exit status: 0 safety held and every node caught up, 1 otherwise.
+    Exit status: 0 every invariant held over the nodes' chains, 1 one was violated, 2 a bad
+    option.
     """
     from blockfsm.adapters.demo import run_demo
 

@@ -393,3 +393,23 @@ def test_reproduces_differs_and_not_a_trace_are_three_statuses() -> None:
     from blockfsm.adapters.replay import EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_REPRODUCES
 
     assert len({EXIT_REPRODUCES, EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_OK, EXIT_USAGE}) == 5
+
+
+# --- the reference page documents every status of every command ----------------------------------
+
+
+def test_the_cli_reference_lists_every_exit_status_and_each_commands_own() -> None:
+    from blockfsm.adapters.docsite import cli_reference
+    from blockfsm.adapters.exits import EXIT_STATUSES
+
+    page = cli_reference()
+    assert "## Exit statuses" in page
+    for status in EXIT_STATUSES:
+        assert f"\n| {status} | " in page
+    sections = page.split("\n## `blockfsm ")[1:]
+    assert len(sections) >= len(main.commands)
+    for section in sections:
+        assert "Exit status: " in section, section.splitlines()[0]
+    replay = next(s for s in sections if s.startswith("replay`"))
+    for status in (EXIT_OK, EXIT_VIOLATION, EXIT_DIFFERS, EXIT_INPUT):
+        assert f"{status} " in replay.split("Exit status: ", 1)[1].split("\n\n", 1)[0]
