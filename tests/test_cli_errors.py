@@ -413,3 +413,10 @@ def test_the_cli_reference_lists_every_exit_status_and_each_commands_own() -> No
     replay = next(s for s in sections if s.startswith("replay`"))
     for status in (EXIT_OK, EXIT_VIOLATION, EXIT_DIFFERS, EXIT_INPUT):
         assert f"{status} " in replay.split("Exit status: ", 1)[1].split("\n\n", 1)[0]
+
+
+def test_the_readme_tells_a_contributor_to_install_editable() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    after_commands = quickstart.rsplit("```", 1)[1]
+    assert "pip install -e '.[test]'" in after_commands
