@@ -37,11 +37,23 @@ class _Main(click.Group):
             message = f"{error.format_message()} (see '{error.ctx.command_path} --help')"
             raise click.UsageError(one_line(message)) from None
         except Exception as error:
-            from blockfsm.adapters.exits import InputError, describe, input_errors
+            from blockfsm.adapters.exits import InputError, describe
 
-            if isinstance(error, input_errors()):
+            if isinstance(error, _input_errors()):
                 raise InputError(describe(error)) from None
             raise
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """The error types that mean a bad input or a refusal of the system, never a bug here."""
+    import lmdb
+
+    from blockfsm.adapters.config import ConfigFileError
+    from blockfsm.adapters.itf import ITFError
+    from blockfsm.adapters.keys import KeyFileError
+    from blockfsm.adapters.store import StoreError
+
+    return (ConfigFileError, KeyFileError, ITFError, StoreError, OSError, lmdb.Error)
 
 
 @click.group(cls=_Main)

@@ -1,8 +1,9 @@
-"""The exit statuses of the ``blockfsm`` command line, each with one meaning, and the one place
-that turns an error the user can fix (a file, a directory, a port) into a one-line message.
+"""The exit statuses of the ``blockfsm`` command line, each with one meaning, and the one-line
+error an input the user can fix (a file, a directory, a port) is reported as.
 
 Every command exits with one of these; the CLI reference page lists them (generated from
-``EXIT_STATUSES``). A bug in blockfsm itself is not caught here: it still shows its traceback.
+``EXIT_STATUSES``). The ``blockfsm`` group (``blockfsm.adapters.cli``) turns the known error
+types into ``InputError``; a bug in blockfsm itself is not caught: it still shows its traceback.
 """
 
 from __future__ import annotations
@@ -52,15 +53,3 @@ def describe(error: BaseException) -> str:
         where = error.filename if error.filename is not None else ""
         return one_line(f"{where}: {error.strerror}" if where else error.strerror)
     return one_line(str(error) or type(error).__name__)
-
-
-def input_errors() -> tuple[type[BaseException], ...]:
-    """The error types that mean a bad input or a refusal of the system, never a bug here."""
-    import lmdb
-
-    from blockfsm.adapters.config import ConfigFileError
-    from blockfsm.adapters.itf import ITFError
-    from blockfsm.adapters.keys import KeyFileError
-    from blockfsm.adapters.store import StoreError
-
-    return (ConfigFileError, KeyFileError, ITFError, StoreError, OSError, lmdb.Error)

@@ -147,6 +147,21 @@ def test_node_fails_at_start_with_one_line(
     assert_one_line_error(result.stderr, status, result.returncode, *words)
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["node", "--config", "{d}/missing.toml"], ["missing.toml", "cannot read"]),
+        (["node", "--config", "{d}/n.key"], ["not valid TOML"]),
+        (["keygen", "--out", "{d}/n.key"], ["refusing to overwrite"]),
+        (["keygen", "--out", "{d}/no/such/dir/k.key"], ["No such file or directory"]),
+    ],
+    ids=["config missing", "config not TOML", "key exists", "key dir missing"],
+)
+def test_bad_node_files_are_one_line(node_dir: Path, args: list[str], words: list[str]) -> None:
+    result = invoke(*(a.format(d=node_dir) for a in args))
+    assert_cli_error(result, EXIT_INPUT, *words)
+
+
 # --- blockfsm simulate ---------------------------------------------------------------------------
 
 
