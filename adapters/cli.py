@@ -20,7 +20,43 @@ if TYPE_CHECKING:
     from blockfsm.adapters.check import CampaignResult
 
 
-@click.group()
+class _Main(click.Group):
+    """The ``blockfsm`` group: every error the user can fix is one line on stderr. A bad command
+    line exits with status 2 (click's usage error, its hint folded into the line), a bad input
+    or a refusal of the system with status 4 (``blockfsm.adapters.exits``); anything else is a
+    bug and propagates."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            if error.ctx is None:
+                raise
+            from blockfsm.adapters.exits import one_line
+
+            message = f"{error.format_message()} (see '{error.ctx.command_path} --help')"
+            raise click.UsageError(one_line(message)) from None
+        except Exception as error:
+            from blockfsm.adapters.exits import InputError, describe
+
+            if isinstance(error, _input_errors()):
+                raise InputError(describe(error)) from None
+            raise
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """The error types that mean a bad input or a refusal of the system, never a bug here."""
+    import lmdb
+
+    from blockfsm.adapters.config import ConfigFileError
+    from blockfsm.adapters.itf import ITFError
+    from blockfsm.adapters.keys import KeyFileError
+    from blockfsm.adapters.store import StoreError
+
+    return (ConfigFileError, KeyFileError, ITFError, StoreError, OSError, lmdb.Error)
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="blockfsm")
 def main() -> None:
     """Formally specified block sync and block production state machines."""
@@ -87,7 +123,12 @@ def check(
     trace_dir: Path,
     explore: bool,
 ) -> None:
-    """Run the property-based campaign of every machine and report each invariant."""
+    """Run the property-based campaign of every machine and report each invariant.
+
+    Exit status: 0 every property held, 1 a property was violated (its counterexample is written
+    as a trace; if --trace-dir cannot be written, under a temporary directory named on stderr),
+    2 a bad option.
+    """
     from blockfsm.adapters.check import run_campaign
     from blockfsm.spec.campaigns import all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
@@ -296,7 +337,10 @@ def _print_report(
 
 @main.group()
 def spec() -> None:
-    """Work with the machine specs."""
+    """Work with the machine specs.
+
+    Exit status: that of the subcommand.
+    """
 
 
 @spec.command()
@@ -309,7 +353,11 @@ def spec() -> None:
 )
 @click.option("--check", "check_only", is_flag=True, help="Fail if the pages on disk are stale.")
 def render(out: Path, check_only: bool) -> None:
-    """Write docs/spec/<machine>.md for every machine spec."""
+    """Write docs/spec/<machine>.md for every machine spec.
+
+    Exit status: 0 written (or, with --check, up to date), 1 with --check: a page is stale,
+    4 a page cannot be written.
+    """
     from blockfsm.spec.render import all_specs
     from blockfsm.spec.render import render as render_page
 

@@ -216,12 +216,21 @@ def _commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Comm
 
 def cli_reference() -> str:
     from blockfsm.adapters.cli import main
+    from blockfsm.adapters.exits import EXIT_STATUSES
 
     out = [
         "# Command-line reference\n",
         "<!-- Generated at build time by blockfsm.adapters.docsite from the click commands. -->\n",
         "Every command prints its own help with `--help`; this page is generated from the same "
         "declarations.\n",
+        "## Exit statuses\n",
+        "Every command exits with one of these statuses, each with one meaning; each command "
+        "below lists the ones it can exit with. An error the user can fix (a bad option, a bad "
+        "file, a port in use) is one line on stderr, never a traceback.\n",
+        "| status | meaning |",
+        "|---|---|",
+        *(f"| {status} | {_cell(meaning)} |" for status, meaning in EXIT_STATUSES.items()),
+        "",
     ]
     for path, command in _commands(main, "blockfsm"):
         out.append(f"## `{path}`\n")

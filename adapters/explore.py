@@ -483,6 +483,7 @@ def system_document(system: System, violation: Violation) -> dict[str, Any]:
             "format-description": itf.FORMAT_DESCRIPTION,
             "source": "blockfsm explore",
             "kind": "system",
+            "length": len(states),
             "system": system.name,
             "parameters": itf.encode(dict(system.parameters)),
             "violation": {
@@ -1325,7 +1326,7 @@ def write_trace(system: System, report: Report, trace_dir: Path) -> Path | None:
         return None
     name = "-".join(f"{k}{v}" for k, v in sorted(system.parameters.items()))
     path = Path(trace_dir) / f"explore-{system.name}-{name}.itf.json"
-    return itf.write(system_document(system, report.violation), path)
+    return itf.save_trace(system_document(system, report.violation), path)
 
 
 def explore(
@@ -1508,7 +1509,11 @@ def explore_command(
     as_json: bool,
     trace_dir: Path,
 ) -> None:
-    """Visit every reachable state of a small system and check every invariant in each."""
+    """Visit every reachable state of a small system and check every invariant in each.
+
+    Exit status: 0 no invariant was violated, 1 one was (its shortest path is written as a trace),
+    2 a bad option.
+    """
     import json
     import sys
 

@@ -47,6 +47,8 @@ import importlib
 import json
 import pkgutil
 import re
+import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -313,6 +315,7 @@ def machine_document(trace: MachineTrace) -> dict[str, JSON]:
         "format-description": FORMAT_DESCRIPTION,
         "source": trace.source,
         "kind": "machine",
+        "length": len(states),
         "machine": trace.machine,
         "config": encode(trace.config),
         "description": (
@@ -358,6 +361,29 @@ def write(document: dict[str, JSON], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+_FALLBACK_DIRS: dict[Path, Path] = {}
+
+
+def save_trace(document: dict[str, JSON], path: Path) -> Path:
+    """Write a found trace at ``path``; if its directory cannot be written, write it under a
+    temporary directory instead (one per directory asked for) and say where on stderr, in one
+    line: a counterexample is never lost. Returns where the trace is."""
+    try:
+        return write(document, path)
+    except OSError as error:
+        asked = Path(path).parent
+        fallback = _FALLBACK_DIRS.get(asked)
+        if fallback is None:
+            fallback = _FALLBACK_DIRS[asked] = Path(tempfile.mkdtemp(prefix="blockfsm-traces-"))
+        written = write(document, fallback / Path(path).name)
+        reason = " ".join((error.strerror or str(error)).split())
+        print(
+            f"warning: cannot write the trace to {asked} ({reason}); written to {written}",
+            file=sys.stderr,
+        )
+        return written
 
 
 def load(path: Path) -> dict[str, JSON]:
@@ -487,8 +513,8 @@ def write_counterexamples(results: Any, trace_dir: Path, seed: int) -> dict[str,
         if violation is None or violation.itf is None:
             continue
         path = Path(trace_dir) / f"{result.machine}-{seed}.itf.json"
-        written[result.machine] = write(violation.itf, path)
+        written[result.machine] = save_trace(violation.itf, path)
         source = getattr(violation, "source", "")
         if source:  # a part's property (a node's attester) is listed under that part
-            written[source] = path
+            written[source] = written[result.machine]
     return written

@@ -8,11 +8,17 @@ compares the new state and effects with the recorded ones, by their canonical IT
 
 The verdict is the first thing that happens:
 
-- ``reproduces``: the recorded violation happens again, at the same step, for the same property;
-- ``fails``: a property fails that the trace did not record there (exit status 1, as above);
-- ``diverges``: the state or the effects of some step differ from the recording (exit status 3);
-  the report names the step and the paths that differ;
+- ``reproduces``: the recorded violation happens again, at the same step, for the same property
+  (exit status 1);
+- ``fails``: a property fails that the trace did not record there (exit status 3: the code now
+  behaves differently);
+- ``diverges``: the state or the effects of some step differ from the recording, or the recorded
+  violation no longer happens (exit status 3); the report names the step and the paths that
+  differ;
 - ``matches``: every step did what the trace records and nothing failed (exit status 0).
+
+A file that is not a trace (unreadable, not JSON, not ITF, a kind replay does not know, or states
+cut off: fewer than its ``#meta.length`` says) is refused with one line and exit status 4.
 
 An exploration trace (``#meta.kind == "system"``, written by ``blockfsm explore``) is replayed by
 its system's own step function; see ``blockfsm.adapters.explore``. A simulation trace
@@ -32,6 +38,14 @@ from typing import Any
 import attrs
 import click
 
+from blockfsm.adapters.exits import (
+    EXIT_DIFFERS,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    InputError,
+    one_line,
+)
 from blockfsm.adapters.itf import (
     ITFError,
     MachineTrace,
@@ -42,9 +56,10 @@ from blockfsm.adapters.itf import (
     violated_property,
 )
 
-EXIT_MATCHES = 0
-EXIT_FAILS = 1
-EXIT_DIVERGES = 3
+EXIT_MATCHES = EXIT_OK
+EXIT_REPRODUCES = EXIT_VIOLATION
+EXIT_DIVERGES = EXIT_DIFFERS
+EXIT_NOT_A_TRACE = EXIT_INPUT
 
 
 @attrs.frozen(kw_only=True)
@@ -68,9 +83,9 @@ class ReplayResult:
     def exit_code(self) -> int:
         if self.verdict == "matches":
             return EXIT_MATCHES
-        if self.verdict == "diverges":
-            return EXIT_DIVERGES
-        return EXIT_FAILS
+        if self.verdict == "reproduces":
+            return EXIT_REPRODUCES
+        return EXIT_DIVERGES
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -214,7 +229,37 @@ def _recorded(recorded: dict[str, Any] | None) -> str:
     return f"{recorded.get('property')} at step {recorded.get('step')}"
 
 
+def check_document(document: dict[str, Any]) -> None:
+    """``ITFError`` unless ``document`` has the shape of a trace and every state it was written
+    with: a trace whose states were cut off would otherwise replay as a shorter run."""
+    meta = document.get("#meta", {})
+    if not isinstance(meta, dict):
+        raise ITFError("#meta is not an object")
+    states = document.get("states")
+    if not isinstance(states, list) or not all(isinstance(s, dict) for s in states):
+        raise ITFError("states is not a list of objects")
+    if meta.get("kind") not in ("machine", "system", "simulation"):
+        return  # refused by kind, with the kinds replay knows
+    length = meta.get("length")
+    if type(length) is not int:
+        raise ITFError(
+            "the trace has no #meta.length, so states cut off cannot be told from a shorter run"
+        )
+    if len(states) != length:
+        raise ITFError(
+            f"the trace's states were cut off: #meta.length is {length}, the file holds "
+            f"{len(states)}"
+        )
+    for position, state in enumerate(states):
+        index = state.get("#meta", {}).get("index", position)
+        if index != position:
+            raise ITFError(
+                f"the trace's states are not in order: state {position} has index {index}"
+            )
+
+
 def replay_document(document: dict[str, Any]) -> ReplayResult:
+    check_document(document)
     kind = document.get("#meta", {}).get("kind")
     if kind == "machine":
         return replay_machine(read_machine_trace(document))
@@ -241,13 +286,16 @@ def replay_path(path: Path) -> ReplayResult:
 def replay(trace: Path, as_json: bool) -> None:
     """Run an ITF TRACE against the current code; report the first step that differs.
 
-    Exit status: 0 every step matches, 1 a property fails (the recorded one or another),
-    3 the behaviour diverges from the recording.
+    Exit status: 0 the trace matches (every step as recorded, nothing failed), 1 it reproduces
+    (the recorded violation happens again), 3 the code now behaves differently (a step diverges
+    from the recording, or a property fails that the recording has not there), 4 the file is not
+    a trace (unreadable, not JSON, not ITF, or its states were cut off).
     """
     try:
         result = replay_path(trace)
     except (ITFError, KeyError, TypeError, ValueError) as error:
-        raise click.ClickException(f"{trace}: {error}") from None
+        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+        raise InputError(f"{trace}: not a trace: {one_line(detail)}") from None
     if as_json:
         click.echo(json.dumps(result.as_json(), indent=2))
     else:

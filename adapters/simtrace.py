@@ -130,6 +130,7 @@ def simulation_document(
             "format-description": "https://apalache-mc.org/docs/adr/015adr-trace.html",
             "source": "blockfsm simulate",
             "kind": KIND,
+            "length": len(states),
             "config": itf.encode(sim.config),
             "violation": None
             if violation is None
@@ -151,7 +152,7 @@ def write_simulation_trace(
     if not sim.complete:
         return None
     path = Path(trace_dir) / f"simulation-{sim.config.seed}.itf.json"
-    return itf.write(simulation_document(sim, violation), path)
+    return itf.save_trace(simulation_document(sim, violation), path)
 
 
 def replay_simulation(document: dict[str, Any]) -> ReplayResult:

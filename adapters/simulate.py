@@ -38,7 +38,7 @@ def _faults(value: str) -> tuple[str, ...]:
 
 
 @click.command()
-@click.option("--nodes", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option("--nodes", type=click.IntRange(2, 64), default=4, show_default=True)
 @click.option(
     "--byzantine",
     type=click.IntRange(0, 64),
@@ -71,6 +71,12 @@ def _faults(value: str) -> tuple[str, ...]:
     show_default=True,
     help="Where a safety violation is written as an ITF trace (replay it with `blockfsm replay`).",
 )
+@click.option(
+    "--allow-unsafe-byzantine",
+    is_flag=True,
+    help="Run even with a third or more Byzantine nodes (n <= 3f), where no safety claim holds: "
+    "no invariant is checked and the verdict is 'unchecked'.",
+)
 def simulate(
     nodes: int,
     byzantine: int,
@@ -82,10 +88,24 @@ def simulate(
     conformant: bool,
     as_json: bool,
     trace_dir: Path,
+    allow_unsafe_byzantine: bool,
 ) -> None:
-    """Simulate a cluster of nodes under faults and report safety and liveness."""
+    """Simulate a cluster of nodes under faults and report safety and liveness.
+
+    Exit status: 0 safety and liveness held (or, with --allow-unsafe-byzantine and a third or
+    more Byzantine nodes, the run ended with no invariant checked: verdict 'unchecked'), 1 a
+    property was violated, 2 a bad option (among them a third or more Byzantine nodes without
+    --allow-unsafe-byzantine).
+    """
     if byzantine > nodes:
         raise click.UsageError("--byzantine cannot exceed --nodes")
+    unsafe = 3 * byzantine >= nodes
+    if unsafe and not allow_unsafe_byzantine:
+        raise click.UsageError(
+            f"--byzantine {byzantine} of --nodes {nodes} is a third or more: no safety claim "
+            "holds unless nodes > 3 * byzantine; use more nodes, fewer Byzantine ones, or "
+            "--allow-unsafe-byzantine to run with no invariant checked"
+        )
     config = SimConfig(
         nodes=nodes,
         byzantine=byzantine,
@@ -95,6 +115,7 @@ def simulate(
         conformant=conformant,
     )
     sim = TracedSimulation(config)
+    sim.checking = not unsafe
     summary: dict[str, Any]
     violation = None
     live = not as_json and sys.stderr.isatty()
@@ -114,7 +135,10 @@ def simulate(
                 )
         if live:
             click.echo("", err=True)
-        result = {"verdict": "skipped"} if no_heal else liveness(sim)
+        if unsafe:
+            result = {"verdict": "not checked"}
+        else:
+            result = {"verdict": "skipped"} if no_heal else liveness(sim)
     except SafetyViolation as error:
         violation = error
         result = {"verdict": "not run"}
@@ -123,7 +147,9 @@ def simulate(
     summary["faults_enabled"] = list(config.faults)
     summary["signer"] = "ed25519" if ed25519 else "stand-in"
     summary["liveness"] = result
-    if violation is None:
+    if unsafe:
+        summary["safety"] = "not checked"
+    elif violation is None:
         summary["safety"] = "held"
     else:
         written = write_simulation_trace(sim, violation, trace_dir)
@@ -136,9 +162,15 @@ def simulate(
         }
     ok = violation is None and result["verdict"] in ("held", "skipped", "unrecoverable")
     summary["verdict"] = "ok" if ok else "failed"
+    if unsafe:
+        summary["verdict"] = "unchecked"
+        summary["unchecked"] = (
+            f"Byzantine nodes: {byzantine} of {nodes}, a third or more (n <= 3f): no safety or "
+            "liveness claim holds, so no invariant was checked"
+        )
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
         for key in sorted(summary):
             click.echo(f"{key:>20}: {summary[key]}")
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if ok or unsafe else 1)

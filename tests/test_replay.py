@@ -145,10 +145,10 @@ def test_the_cli_refuses_a_file_that_is_not_a_trace(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"states": []}')
     result = CliRunner().invoke(main, ["replay", str(bad)])
-    assert result.exit_code == 1 and "cannot replay a trace of kind None" in result.output
+    assert result.exit_code == 4 and "cannot replay a trace of kind None" in result.output
     bad.write_text("{")
     result = CliRunner().invoke(main, ["replay", str(bad)])
-    assert result.exit_code == 1 and "cannot read" in result.output
+    assert result.exit_code == 4 and "cannot read" in result.output
 
 
 def test_a_liveness_failure_is_recorded_after_the_last_step_and_replays_as_matching() -> None:
