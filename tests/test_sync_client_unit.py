@@ -480,6 +480,38 @@ def test_one_honest_and_three_byzantine_servers_catch_the_client_up(kind: str) -
     assert run.chain.committed_height >= 38
 
 
+# --- a throttling server does not set the pace (SCL-3) -----------------------------------------
+
+
+def test_a_throttling_server_that_wins_the_trigger_does_not_set_the_catch_up_pace() -> None:
+    """The finding: three Byzantine servers ahead of the honest one answer valid blocks one at a
+    time with the certificate of each (every answer commits one block), and advertise their
+    valid certificate on every tick so theirs triggers the sync. The client used to ask the
+    trigger's sender first and keep it while it made progress: 38 requests for a gap of 38,
+    where SCL-3 allows ceil(38 / 6) + 1 + 3 * 3 = 17 at request_limit 8."""
+    run = OneHonestThreeByzantine()
+    run.setup(
+        honest=1,
+        behaviours=[Byzantine(kind="throttling", param=p) for p in (3, 6, 9)],
+        lengths=[40, 46, 46, 46, 0],
+        client_length=2,
+        request_limit=8,
+        server_limits=[8, 8, 8, 8, 8],
+        response_timeout=400,
+        blacklist_expiry_time=5_000,
+        trigger_timeout=2_000,
+        trigger_rate_limit=100,
+        trigger_min_view_difference=2,
+        advertise_time=500,
+        slack=0,
+        seed=0,
+    )
+    run.tick(fraction=0, jump=0)
+    run.deliver_all()
+    run.check_liveness()
+    assert run.chain.committed_height >= 38
+
+
 # --- any state, any input ------------------------------------------------------------------
 
 
