@@ -281,7 +281,9 @@ class SyncClientTest(MachineTest):
                 self.rounds[key] = [self.chain.committed_height, 0]
             self.rounds[key][1] += 1
             if self.chain.committed_height < self.pace_target:
-                pace = self.pace.setdefault(self.state.sync_started, [self.chain.committed_height, 0])
+                pace = self.pace.setdefault(
+                    self.state.sync_started, [self.chain.committed_height, 0]
+                )
                 pace[1] += 1
         self.enqueue(0, peer, SyncRequestReceived(peer=CLIENT_KEY, request=request))
         for s in self.servers:

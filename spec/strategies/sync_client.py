@@ -252,6 +252,9 @@ _registries = st.lists(
 ).map(lambda entries: Registry(tuple(entries)))
 _blacklists = st.lists(st.tuples(_peers, _later), unique_by=lambda e: e[0], max_size=3).map(tuple)
 _tried = st.lists(_peers, unique=True, max_size=3).map(tuple)
+_delivered = st.lists(
+    st.tuples(_peers, st.integers(min_value=0, max_value=12)), unique_by=lambda e: e[0], max_size=3
+).map(lambda entries: tuple(sorted(entries)))
 _state_nows = st.one_of(_times, st.sampled_from([MAX_U64 - 1, MAX_U64]))
 
 
@@ -275,6 +278,7 @@ def client_states(draw: st.DrawFn) -> SyncClientState:
         sync_started=draw(_since),
         tried=draw(_tried),
         request=draw(outstanding_requests if control == AWAITING else _maybe_outstanding),
+        delivered=draw(_delivered),
     )
 
 
