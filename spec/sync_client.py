@@ -1343,7 +1343,7 @@ SPEC: MachineSpec = define_machine(
             AWAITING,
             guard=_cert("trigger"),
             effects=("Observe", "Send"),
-            note="event trigger; the sender is tried first",
+            note="event trigger; the sender is tried first among the best delivery records",
         ),
         row(
             PASSIVE,
