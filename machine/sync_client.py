@@ -15,7 +15,13 @@ In brief, and in the order this module applies them:
 - A ``SyncResponse`` is matched by peer and request id, checked in full, then applied through
   ``Persist``/``Commit``/``UpdateHighestCertificate`` effects. Its sender is blamed only for what
   no honest server could send, whatever that server's own ``request_limit``: an invalid response.
-  A short valid response is never blamed; the server is asked again while it makes progress.
+  A short valid response is never blamed. A server is asked again while it makes progress and
+  answers in full (``min(limit, target + 1 - start)`` blocks, or as many as the byte bound
+  holds); after a short answer the sync moves to an eligible server that delivered more, if
+  there is one, and the short server stays a fallback.
+- Server choice ranks by what each server delivered: a server's record is the length of its
+  last short answer, or ``request_limit`` (presumed full) if it has none. The trigger's sender
+  goes first only among the best records; ties are drawn with the seed.
 - A sync never waits for the next trigger after a failure: the next eligible server is asked in
   the same step.
 
@@ -55,6 +61,7 @@ from blockfsm.machine.messages import (
     SyncRequest,
     SyncResponse,
     SyncResponseReceived,
+    block_size,
     response_size,
 )
 from blockfsm.machine.types import (
@@ -270,6 +277,10 @@ class SyncClientState:
     sync_started: int = -1
     tried: tuple[PeerId, ...] = ()
     request: Outstanding | None = None
+    delivered: tuple[tuple[PeerId, int], ...] = ()
+    """Per server (sorted by peer), the blocks of its last valid answer when that answer was
+    short; a server without an entry is presumed to answer in full. One entry per validator at
+    most: requests only go to registered validators."""
 
 
 @attrs.frozen(kw_only=True)
@@ -328,6 +339,7 @@ def _ended(
         blacklist=blacklist,
         last_progress=now,
         last_event_trigger=state.last_event_trigger,
+        delivered=state.delivered,
     )
 
 
@@ -363,6 +375,10 @@ def _is_banned(blacklist: tuple[tuple[PeerId, int], ...], peer: PeerId, now: int
     return False
 
 
+def _record(config: SyncClientConfig, records: dict[PeerId, int], peer: PeerId) -> int:
+    return records.get(peer, config.request_limit)
+
+
 def _choose(
     config: SyncClientConfig,
     registry: Registry,
@@ -375,10 +391,13 @@ def _choose(
     *,
     first: PeerId | None,
     at_start: bool,
+    delivered: tuple[tuple[PeerId, int], ...],
 ) -> Registration | None:
-    """Trigger peer first, then servers strictly ahead, then (at the start only) any eligible."""
+    """Among servers strictly ahead (at the start, failing those, any eligible) and the trigger
+    peer, those with the best delivery record; of them the trigger peer, else a seeded draw."""
     ahead: list[Registration] = []
     level: list[Registration] = []
+    trigger: Registration | None = None
     expiry = config.advertise_expiry
     for entry in registry:
         peer = entry.peer
@@ -391,15 +410,24 @@ def _choose(
         ):
             continue
         if peer == first:
-            return entry
-        if entry.height > committed:
+            trigger = entry
+        elif entry.height > committed:
             ahead.append(entry)
         else:
             level.append(entry)
     pool = ahead if ahead or not at_start else level
+    if not delivered:
+        if trigger is not None:
+            return trigger
+        return pool[mix(seed, draws) % len(pool)] if pool else None
+    records = dict(delivered)
+    best = max((_record(config, records, e.peer) for e in pool), default=-1)
+    if trigger is not None and _record(config, records, trigger.peer) >= best:
+        return trigger
     if not pool:
         return None
-    return pool[mix(seed, draws) % len(pool)]
+    top = [e for e in pool if _record(config, records, e.peer) == best]
+    return top[mix(seed, draws) % len(top)]
 
 
 def _held(
@@ -495,6 +523,7 @@ def _start(
         state.draws,
         first=first,
         at_start=True,
+        delivered=state.delivered,
     )
     if server is None:
         return None
@@ -513,6 +542,7 @@ def _start(
         sync_started=now,
         tried=(),
         request=out,
+        delivered=state.delivered,
     )
     return Step(new, (Observe(name="sync_started", detail=server.peer.hex()[:8]), send))
 
@@ -543,6 +573,7 @@ def _next_or_end(
         state.draws,
         first=None,
         at_start=False,
+        delivered=state.delivered,
     )
     if server is None:
         new = _ended(state, now, registry, blacklist)
@@ -561,6 +592,7 @@ def _next_or_end(
         sync_started=state.sync_started,
         tried=tried,
         request=out,
+        delivered=state.delivered,
     )
     return Step(new, (*effects, send))
 
@@ -856,20 +888,42 @@ def _on_response(
     resume = _resume(view, committed, highest, start, blocks, diverged)
 
     # No blame for a short answer: an honest server whose own request_limit (or byte bound) is
-    # smaller than ours sends fewer blocks, and the client cannot tell it from a stingy one. A
-    # server is asked again while it makes progress; otherwise the sync moves on without it.
+    # smaller than ours sends fewer blocks, and the client cannot tell it from a stingy one. But
+    # a short answer is recorded, and a server is asked again only while it makes progress and
+    # answers in full, or no eligible server delivered more: a Byzantine server answering a few
+    # valid blocks at a time must not set the pace of the catch-up.
+    delivered = _delivered(config, state.delivered, req, r)
+    state = attrs.evolve(state, delivered=delivered)
     target = req.target
     known = state.registry.get(peer)
     if known is not None and known.received + config.advertise_expiry > now:
         target = max(target, known.height)
     if progressed and committed < target:
-        server = Registration(peer=peer, height=target, timestamp=0, received=now)
-        out, send = _request(config, state, server, now, resume, target)
+        short = dict(delivered).get(peer)
+        other = None
+        if short is not None:
+            other = _choose(
+                config,
+                state.registry,
+                state.blacklist,
+                now,
+                committed,
+                tried,
+                state.seed,
+                state.draws,
+                first=None,
+                at_start=False,
+                delivered=delivered,
+            )
+            if other is not None and _record(config, dict(delivered), other.peer) <= short:
+                other = None
+        server = other or Registration(peer=peer, height=target, timestamp=0, received=now)
+        out, send = _request(config, state, server, now, resume, server.height)
         new = SyncClientState(
             control=AWAITING,
             now=now,
             seed=state.seed,
-            draws=state.draws,
+            draws=state.draws + (other is not None),
             next_request_id=state.next_request_id + 1,
             registry=state.registry,
             blacklist=state.blacklist,
@@ -878,6 +932,7 @@ def _on_response(
             sync_started=state.sync_started,
             tried=state.tried,
             request=out,
+            delivered=delivered,
         )
         effects.append(send)
         return Step(new, tuple(effects))
@@ -894,6 +949,29 @@ def _on_response(
         tuple(effects),
         "caught_up",
     )
+
+
+def _delivered(
+    config: SyncClientConfig,
+    delivered: tuple[tuple[PeerId, int], ...],
+    req: Outstanding,
+    r: SyncResponse,
+) -> tuple[tuple[PeerId, int], ...]:
+    """The delivery records after a valid answer to ``req``: in full (``min(limit, target + 1 -
+    start)`` blocks, every block up to the height the server advertised when asked; or so many
+    that one more of its largest would not fit the byte bound) drops the server's entry; short
+    sets it to the answer's length."""
+    blocks = r.blocks
+    count = len(blocks)
+    full = count >= min(req.limit, req.target + 1 - req.start_height) or (
+        count > 0
+        and response_size(r) + max(block_size(b) for b in blocks) > config.max_response_bytes
+    )
+    peer = req.server
+    kept = tuple(e for e in delivered if e[0] != peer)
+    if full:
+        return kept if len(kept) != len(delivered) else delivered
+    return tuple(sorted((*kept, (peer, count))))
 
 
 def _held_after(

@@ -27,10 +27,14 @@ Rules
    made by a sync, a ``ChainAdvanced`` from the node, or the end of a sync attempt; a trigger that
    finds no eligible server does not reset the progress timer, so the next ``Tick`` tries again.
 3. *Choice.* Eligible: registered and unexpired, not blacklisted, not tried in this sync, not us,
-   advertised height >= our committed height. At the start of a sync the peer whose certificate
-   triggered it goes first if eligible; otherwise servers strictly ahead are preferred, then any
-   eligible one. Later in the sync only servers strictly ahead are chosen. Among candidates
-   (sorted by key) the index comes from ``mix(seed, draws)``: a seed and a counter in the state.
+   advertised height >= our committed height. Candidates: at the start of a sync, servers
+   strictly ahead, or any eligible one when none is ahead, and the peer whose certificate
+   triggered it; later in the sync, servers strictly ahead. Every server has a *delivery record*:
+   the number of blocks of its last valid answer if that answer was short (rule 8), else
+   ``request_limit`` (no answer yet, or the last one in full). Only candidates with the best
+   record are chosen: the trigger's sender among them if it is one (it gets no priority over a
+   server that delivered more), else the one at index ``mix(seed, draws)`` of them, sorted by
+   key (a seed and a counter in the state).
 4. *Requests.* ``SyncRequest(chain_id, request_id, s, request_limit, max_response_bytes)``,
    where ``s`` is the first height the client does not hold as settled: ``committed + 2`` when
    the client holds the block at ``committed + 1`` and holds something that certifies it (the
@@ -69,12 +73,20 @@ Rules
    never blamed (upstream, and this machine before, blamed "under-delivery" against the client's
    own limit and blacklisted honest servers with a smaller cap). Never on timeout either (the
    network may be slow; a timed-out server is only skipped for the rest of the sync).
-8. *Moving on.* After a valid response the same server is asked again while the response made
-   progress (committed a height the chain had not committed before the step) and the client is
-   still below the server's advertised height; otherwise, and after a server fails or times
-   out, the next eligible server is asked in the same step; the sync ends when none is left or
-   when it has run ``max_sync_time``. A server that keeps answering short without progress
-   therefore costs one request per sync, and no blame.
+8. *Moving on.* A valid answer to a request from ``s`` made when the server's advertised
+   height was ``A`` is *in full* when it holds at least ``min(request_limit, A + 1 - s)`` blocks
+   (all it was asked for, or every block up to the height it advertised: a short answer that
+   matches what it advertised is in full), or when one more block the size of its largest would
+   not fit ``max_response_bytes``; otherwise it is *short*, and the server's delivery record
+   becomes its length (rule 3). After a valid response that made progress (committed a height
+   the chain had not committed before the step) while the client is still below the server's
+   advertised height, the same server is asked again if the answer was in full, or if no
+   eligible server strictly ahead has a better record; otherwise the best such server is asked,
+   and the short one, not marked tried, stays a fallback. After a response without progress,
+   or once the server's height is reached, and after a server fails or times out, the next
+   eligible server is asked in the same step; the sync ends when none is left or when it has
+   run ``max_sync_time``. A server that answers short costs one request per sync while a
+   server with a better record is eligible, and no blame.
 
 Assumptions (stated, not checked): at least one honest server runs ``request_limit >= 3`` (below
 that no response commits anything new) and answers within ``response_timeout`` in the fair phase;
@@ -445,6 +457,41 @@ def response_kind(config: Any, state: Any, event: Any, view: Any) -> str:
     return "accepted_more" if nxt else "accepted_end"
 
 
+def answered_in_full(config: Any, req: Any, r: Any) -> bool:
+    """Rule 8: every block asked for up to the height the server advertised when asked, or so
+    many that one more of its largest would not fit the byte bound."""
+    count = len(r.blocks)
+    if count >= min(req.limit, req.target + 1 - req.start_height):
+        return True
+    if not count:
+        return False
+    largest = max(encoded_size(b) for b in r.blocks)
+    return bool(encoded_size(r) + largest > config.max_response_bytes)
+
+
+def records_after(config: Any, state: Any, event: Any, view: Any) -> dict[bytes, int]:
+    """Rule 3's delivery records (peer -> blocks of its last short answer) after ``event``: only
+    a matched, valid response changes them, and only its sender's."""
+    records = dict(state.delivered)
+    if (
+        type(event).__name__ == "SyncResponseReceived"
+        and state.control == AWAITING
+        and response_well_formed(event)
+        and response_matches(state, event)
+        and response_is_valid(config, state, event, view)
+    ):
+        peer = state.request.server
+        if answered_in_full(config, state.request, event.response):
+            records.pop(peer, None)
+        else:
+            records[peer] = len(event.response.blocks)
+    return records
+
+
+def record_of(config: Any, records: dict[bytes, int], peer: bytes) -> int:
+    return records.get(peer, int(config.request_limit))
+
+
 class _Without:
     __slots__ = ("blacklist", "now", "registry")
 
@@ -510,8 +557,8 @@ _RESPONSE_TEXT = {
     "unexpected": "no request outstanding, or the peer or request id differs from it",
     "invalid_next": "fails rule 5; another server strictly ahead is eligible",
     "invalid_end": "fails rule 5; no other server strictly ahead is eligible",
-    "accepted_more": "valid; the same server made progress and has more, or another server "
-    "is ahead",
+    "accepted_more": "valid; it made progress and the server has more (asked again if in full "
+    "or none delivered more, else the best record ahead), or another server is ahead",
     "accepted_end": "valid; no server is left ahead",
 }
 
@@ -877,6 +924,26 @@ class SyncTerminates:
         return bool(t.after.now - self.started < t.config.max_sync_time)
 
 
+def ranked_by_delivery(t: Transition) -> bool:
+    """SC-14: delivery records follow rule 8, and every request goes to a server whose record
+    is at least that of every other eligible server strictly ahead not tried in this sync."""
+    c = t.config
+    records = records_after(c, t.before, t.event, t.view)
+    if tuple(sorted(records.items())) != tuple(t.after.delivered):
+        return False
+    sends = _requests(t)
+    if not sends:
+        return True
+    peer = sends[-1].peer
+    mine = record_of(c, records, peer)
+    committed = _committed_after_step(t)
+    after = t.after
+    for other, height in eligible(c, after, after.now, committed, after.tried):
+        if other != peer and height > committed and record_of(c, records, other) > mine:
+            return False
+    return True
+
+
 def registration_checked(t: Transition) -> bool:
     """SC-11: the registry changes on an AdvertiseBlock only if every registration check holds."""
     if type(t.event).__name__ != "AdvertiseBlockReceived":
@@ -1043,10 +1110,24 @@ INVARIANTS = (
         catches="issue 7: invalid certificates skipped the rate limit, so 1,000 of them in one "
         "millisecond cost 1,000 verification rounds",
     ),
+    Invariant(
+        id="SC-14",
+        statement="a server's delivery record is the length of its last valid answer when that "
+        "answer was short (fewer than min(request_limit, advertised height + 1 - start) blocks "
+        "and room for more), request_limit otherwise; every request goes to a server whose "
+        "record is at least that of every other eligible server strictly ahead not yet tried "
+        "in this sync: a short answer hands the sync to a server that delivered more, and the "
+        "trigger's sender is not preferred to one",
+        check=ranked_by_delivery,
+        catches="a Byzantine server setting the catch-up pace with valid answers of one to "
+        "three blocks, kept while it made progress and asked first because its certificate "
+        "triggered the sync (the throttling finding; SCL-3 measures it)",
+    ),
 )
 
 TICK_INTERVAL = 500
-"""The fair schedule's tick interval T (ms) used for ``bound_ticks`` at default config."""
+"""The fair schedule's tick interval T (ms) used for ``bound_ticks`` at default config (SCL-3's
+at a gap of 198 blocks, S = 4 other servers, B = 3 and a round trip of R = 100 ms)."""
 
 DEFAULT_BOUND_MS = 10_000 + 500 + 30_000 + 500 + 60_000 + 500 + 3 * (3_000 + 500) + 500
 """P + T + max_sync_time + T + trigger_timeout + T + B(response_timeout + T) + T at defaults,
@@ -1079,6 +1160,27 @@ LIVENESS = (
         bound="max_sync_time + T of Tick time",
         bound_ticks=-(-(30_000 + TICK_INTERVAL) // TICK_INTERVAL),
         catches="upstream bug 6: a sync loop that never returns",
+    ),
+    Liveness(
+        id="SCL-3",
+        statement="once faults stop, if an honest server whose own request_limit is at least "
+        "the client's and whose byte bound is at least max_response_bytes advertises a "
+        "committed height A above the client's, the sync that commits A sends at most "
+        "ceil(gap / (m - 2)) + 1 + 3S requests before it does, with m = min(request_limit, the "
+        "blocks max_response_bytes holds), gap = A - the committed height at that sync's first "
+        "request, and S the number of other servers: each other server costs at most three "
+        "requests that commit fewer than m - 2 blocks, whatever it answers",
+        fairness="SCL-1's: ticks every T, in-order delivery in the round sent, honest servers "
+        "advertise every P and answer every request; B Byzantine servers do anything, among "
+        "them answer valid blocks a few at a time and win every trigger with a valid "
+        "certificate",
+        bound="ceil(gap / (m - 2)) + 1 + 3S requests; at a round trip of R per request and "
+        "response_timeout per withheld one, (ceil(gap / (m - 2)) + 1 + 3S) R + B "
+        "response_timeout of Tick time",
+        bound_ticks=-(-((-(-198 // 8) + 1 + 3 * 4) * 100 + 3 * 3_000) // TICK_INTERVAL),
+        catches="a Byzantine server setting the catch-up pace: kept 'while it makes progress' "
+        "with one to three blocks per answer, and asked first because its certificate "
+        "triggered the sync (198 blocks took 57 s against SCL-1's 18.5 s)",
     ),
 )
 
@@ -1241,7 +1343,7 @@ SPEC: MachineSpec = define_machine(
             AWAITING,
             guard=_cert("trigger"),
             effects=("Observe", "Send"),
-            note="event trigger; the sender is tried first",
+            note="event trigger; the sender is tried first among the best delivery records",
         ),
         row(
             PASSIVE,

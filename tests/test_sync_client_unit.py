@@ -480,6 +480,102 @@ def test_one_honest_and_three_byzantine_servers_catch_the_client_up(kind: str) -
     assert run.chain.committed_height >= 38
 
 
+# --- a throttling server does not set the pace (SCL-3) -----------------------------------------
+
+
+def test_a_throttling_server_that_wins_the_trigger_does_not_set_the_catch_up_pace() -> None:
+    """The finding: three Byzantine servers ahead of the honest one answer valid blocks one at a
+    time with the certificate of each (every answer commits one block), and advertise their
+    valid certificate on every tick so theirs triggers the sync. The client used to ask the
+    trigger's sender first and keep it while it made progress: 38 requests for a gap of 38,
+    where SCL-3 allows ceil(38 / 6) + 1 + 3 * 3 = 17 at request_limit 8."""
+    run = OneHonestThreeByzantine()
+    run.setup(
+        honest=1,
+        behaviours=[Byzantine(kind="throttling", param=p) for p in (3, 6, 9)],
+        lengths=[40, 46, 46, 46, 0],
+        client_length=2,
+        request_limit=8,
+        server_limits=[8, 8, 8, 8, 8],
+        response_timeout=400,
+        blacklist_expiry_time=5_000,
+        trigger_timeout=2_000,
+        trigger_rate_limit=100,
+        trigger_min_view_difference=2,
+        advertise_time=500,
+        slack=0,
+        seed=0,
+    )
+    run.tick(fraction=0, jump=0)
+    run.deliver_all()
+    run.check_liveness()
+    assert run.chain.committed_height >= 38
+
+
+def _certified_answer(request_id: int, start: int, count: int) -> SyncResponse:
+    """Canonical blocks ``start`` .. ``start + count - 1`` and the certificate of the last."""
+    view = CANONICAL.snapshot()
+    blocks = view.blocks_from(start, count)
+    return SyncResponse(
+        chain_id=CHAIN_ID,
+        request_id=request_id,
+        blocks=blocks,
+        highest_certificate=certificate_of(blocks[-1].height),
+    )
+
+
+@pytest.mark.parametrize("short", [S1, S2])
+def test_the_trigger_s_sender_is_not_preferred_to_a_server_that_delivered_more(
+    short: bytes,
+) -> None:
+    cfg = config()
+    state = attrs.evolve(
+        initial(cfg), now=1_000, registry=registered((S1, 40), (S2, 40)), delivered=((short, 1),)
+    )
+    ad = AdvertiseCertificate(certificate=certificate_of(20))
+    for seed in range(4):
+        w = World(cfg, attrs.evolve(state, seed=seed), 6)  # committed 4
+        t = w.feed(AdvertiseCertificateReceived(peer=S1, advertisement=ad))
+        assert spec.ranked_by_delivery(t)
+        assert [e.peer for e in t.effects if type(e) is Send] == [S2 if short == S1 else S1]
+
+
+def test_a_short_answer_hands_the_sync_to_a_server_that_delivered_more_and_stays_a_fallback() -> (
+    None
+):
+    cfg = config()
+    request = Outstanding(
+        server=S1, request_id=1, start_height=0, limit=10, target=40, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 40), (S2, 40))), 0)
+    # Two valid blocks and the certificate of the second: progress (commits 0), but short.
+    t = w.feed(SyncResponseReceived(peer=S1, response=_certified_answer(1, 0, 2)))
+    assert spec.ranked_by_delivery(t) and spec.blame_justified(t)
+    assert Commit(height=0) in t.effects
+    assert [e.peer for e in t.effects if type(e) is Send] == [S2]
+    assert w.state.delivered == ((S1, 2),) and w.state.tried == ()
+    # S2 never answers: the short server is asked again rather than the sync ending.
+    t = w.feed(Tick(now=3_000))
+    assert spec.ranked_by_delivery(t)
+    assert [e.peer for e in t.effects if type(e) is Send] == [S1]
+    assert w.state.tried == (S2,)
+
+
+def test_an_answer_of_everything_the_server_advertised_is_in_full() -> None:
+    """Asked from 5 with the server at 6, blocks 5 and 6 are all it must hold: in full, so it is
+    asked again (it is not below a server that delivered more) and keeps a full record."""
+    cfg = config()
+    request = Outstanding(
+        server=S1, request_id=1, start_height=5, limit=10, target=6, deadline=3_000
+    )
+    w = World(cfg, awaiting(request, registered((S1, 6), (S2, 40))), 5)  # committed 3
+    t = w.feed(SyncResponseReceived(peer=S1, response=_certified_answer(1, 5, 2)))
+    assert spec.ranked_by_delivery(t)
+    assert Commit(height=5) in t.effects
+    assert [e.peer for e in t.effects if type(e) is Send] == [S1]
+    assert w.state.delivered == ()
+
+
 # --- any state, any input ------------------------------------------------------------------
 
 

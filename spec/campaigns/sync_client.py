@@ -150,6 +150,10 @@ class SyncClientTest(MachineTest):
         self.rounds: dict[tuple[int, bytes], list[int]] | None = None
         """During the fair phase: (sync start, server) -> [committed height at the first request
         of that sync to that server, requests sent to it]."""
+        self.pace_target = -1
+        self.pace: dict[int, list[int]] = {}
+        """During the fair phase: sync start -> [committed height at its first request, requests
+        it sent while the client was below ``pace_target``] (SCL-3)."""
 
     # --- setup ----------------------------------------------------------------------------
 
@@ -276,6 +280,11 @@ class SyncClientTest(MachineTest):
             if key not in self.rounds:
                 self.rounds[key] = [self.chain.committed_height, 0]
             self.rounds[key][1] += 1
+            if self.chain.committed_height < self.pace_target:
+                pace = self.pace.setdefault(
+                    self.state.sync_started, [self.chain.committed_height, 0]
+                )
+                pace[1] += 1
         self.enqueue(0, peer, SyncRequestReceived(peer=CLIENT_KEY, request=request))
         for s in self.servers:
             if s.behaviour is not None and s.key != peer:
@@ -350,6 +359,11 @@ class SyncClientTest(MachineTest):
         )
 
     def tick_all(self) -> None:
+        for s in self.servers:
+            if s.behaviour is not None and s.behaviour.eager_certificate:
+                # First in the queue, so its certificate is the one that triggers a sync.
+                cert = AdvertiseCertificate(certificate=s.chain.highest_certificate)
+                self.enqueue(0, None, AdvertiseCertificateReceived(peer=s.key, advertisement=cert))
         for s in self.servers:
             if s.runner is not None:
                 s.state, effects = s.runner.step(s.state, Tick(now=self.now), s.chain.snapshot())
@@ -644,6 +658,32 @@ class SyncClientTest(MachineTest):
                     f"gap of {gap}; the bound is {allowed})",
                 )
 
+    def check_pace(self, target: int) -> None:
+        """SCL-3: the sync that reached the target sent at most ceil(gap / (m - 2)) + 1 + 3S
+        requests in all, m = min(request_limit, blocks the byte bound holds), S the other
+        servers, gap measured from the committed height at that sync's first request. Stated
+        only when an honest server with a cap of at least the client's holds the target."""
+        assert self.config is not None and self.runner is not None and self.rounds is not None
+        limit = self.config.request_limit
+        full = [s for s in self.servers if s.honest and s.limit >= limit]
+        if not any(s.chain.committed_height >= target for s in full):
+            return
+        m = min(limit, self.blocks_that_fit())
+        if m < 3:
+            return
+        if not self.pace:
+            return
+        committed_at_start, asked = self.pace[max(self.pace)]
+        gap = target - committed_at_start
+        allowed = -(-gap // (m - 2)) + 1 + 3 * (len(self.servers) - 1)
+        self.runner.count("SCL-3")
+        if asked > allowed:
+            raise self.runner.fail(
+                "SCL-3",
+                f"{SPEC.liveness[2].statement} (sent {asked} requests for a gap of {gap}; the "
+                f"bound is {allowed})",
+            )
+
     def check_liveness(self) -> None:
         assert self.config is not None and self.runner is not None
         self.queue.clear()
@@ -654,6 +694,8 @@ class SyncClientTest(MachineTest):
         deadline = self.now + self.bound_ms()
         if self.chain.committed_height < target:
             self.rounds = {}
+            self.pace = {}
+            self.pace_target = target
             while self.chain.committed_height < target and self.now < deadline:
                 self.fair_round()
             self.runner.count("SCL-1")
@@ -664,7 +706,9 @@ class SyncClientTest(MachineTest):
                     f"honest {target}, bound {self.bound_ms()} ms)",
                 )
             self.check_rounds(target)
+            self.check_pace(target)
             self.rounds = None
+            self.pace_target = -1
         tail = self.now + self.config.max_sync_time + 2 * self.tick_interval
         while self.now < tail:
             self.fair_round()

@@ -23,7 +23,11 @@ Kinds (``KINDS``):
 - ``limit_abuse``: answers ``param`` blocks more than the limit;
 - ``wrong_chain``: answers with another chain id;
 - ``forked_tip``: answers one well-formed block with a valid justify but a payload of its own,
-  which a client cannot tell from a real uncertified block, and stops there.
+  which a client cannot tell from a real uncertified block, and stops there;
+- ``throttling``: answers valid blocks, but only ``1 + param % 3`` of them, with the certificate
+  of the last one (so every answer commits something), and advertises its valid certificate on
+  every tick to win the event trigger (``eager_certificate``): it sets the catch-up pace of a
+  client that keeps a server "while it makes progress".
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ KINDS = (
     "limit_abuse",
     "wrong_chain",
     "forked_tip",
+    "throttling",
 )
 
 Reply = tuple[int, SyncResponse]
@@ -92,6 +97,11 @@ Reply = tuple[int, SyncResponse]
 class Byzantine:
     kind: str
     param: int = 1
+
+    @property
+    def eager_certificate(self) -> bool:
+        """Whether it advertises its certificate on every tick, not once per advertise period."""
+        return self.kind == "throttling"
 
     def advertised_height(self, committed: int) -> int:
         if self.kind == "inflated":
@@ -130,6 +140,13 @@ class Byzantine:
         if kind == "truncated":
             keep = min(len(blocks) - 1, self.param) if blocks else 0
             return [(0, attrs.evolve(honest, blocks=blocks[: max(0, keep)]))]
+        if kind == "throttling":
+            kept = blocks[: 1 + self.param % 3]
+            if not kept:
+                return [(0, honest)]
+            above = chain.block_at(kept[-1].height + 1)
+            cert = above.justify if above is not None else honest.highest_certificate
+            return [(0, attrs.evolve(honest, blocks=kept, highest_certificate=cert))]
         if kind == "limit_abuse":
             more = chain.blocks_from(request.start_height, request.limit + max(1, self.param))
             return [(0, attrs.evolve(honest, blocks=more))]
@@ -235,6 +252,9 @@ _registries = st.lists(
 ).map(lambda entries: Registry(tuple(entries)))
 _blacklists = st.lists(st.tuples(_peers, _later), unique_by=lambda e: e[0], max_size=3).map(tuple)
 _tried = st.lists(_peers, unique=True, max_size=3).map(tuple)
+_delivered = st.lists(
+    st.tuples(_peers, st.integers(min_value=0, max_value=12)), unique_by=lambda e: e[0], max_size=3
+).map(lambda entries: tuple(sorted(entries)))
 _state_nows = st.one_of(_times, st.sampled_from([MAX_U64 - 1, MAX_U64]))
 
 
@@ -258,6 +278,7 @@ def client_states(draw: st.DrawFn) -> SyncClientState:
         sync_started=draw(_since),
         tried=draw(_tried),
         request=draw(outstanding_requests if control == AWAITING else _maybe_outstanding),
+        delivered=draw(_delivered),
     )
 
 
