@@ -139,14 +139,18 @@ def classify_vote(c: Any, s: Any, e: Any, v: Any) -> str:
         return "not_a_keeper"
     if s.control != RUNNING or vote.height != s.height:
         return "elsewhere"
-    in_window = s.round <= vote.round <= s.round + WINDOW or (
-        vote.phase == 1 and vote.round < s.round
-    )
-    if not in_window:
+    # Below our round only confirmations of the last WINDOW rounds still matter (a late quorum
+    # finalizes); at and above it everything is counted, or kept for the f + 1 rule.
+    if vote.round < s.round and not (vote.phase == 1 and vote.round >= s.round - WINDOW):
         return "elsewhere"
     payload = spec_vote_bytes(vote.phase, c.chain_id, vote.height, vote.round, vote.block_hash)
     if not c.verifier.verify(vote.voter, payload, vote.signature):
         return "bad_signature"
+    if vote.round > s.round + WINDOW:
+        for w in s.ahead:
+            if w.voter == vote.voter and w.round >= vote.round:
+                return "duplicate"
+        return "counted"
     for w in s.votes:
         if (w.voter, w.round, w.phase) == (vote.voter, vote.round, vote.phase):
             return "duplicate"
@@ -273,9 +277,11 @@ def classify_proposal(c: Any, s: Any, e: Any, v: Any) -> str:
         hash_holds = False
     if not hash_holds:
         return "bad_block_hash"
+    if p.valid_round == -1 and len(p.proof) > 0:
+        return "bad_proof"  # a new block comes without votes: none may count unverified
     if p.valid_round >= 0 and not _proof_is_a_quorum(c, p):
         return "bad_proof"
-    if p.round > s.round + WINDOW:
+    if not s.round - WINDOW <= p.round <= s.round + WINDOW:
         return "ahead"
     return "valid"
 
@@ -287,7 +293,8 @@ _PROPOSAL_RULE_TEXT = {
     "wrong_producer": "the producer is not the one the selector names for the round",
     "bad_signature": "the producer's signature does not verify",
     "bad_block_hash": "the block's hash is not the hash of its header",
-    "bad_proof": "a re-proposal whose proof is not a quorum of valid attestations",
+    "bad_proof": "a new block's proposal with a proof, or a re-proposal whose proof is not a "
+    "quorum of valid attestations",
 }
 
 
@@ -332,7 +339,9 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             "VoteReceived",
             guard=classified(
-                classify_vote, "elsewhere", "another height, or a round outside r .. r + 8"
+                classify_vote,
+                "elsewhere",
+                "another height, or a round below r (a confirmation: below r - 8)",
             ),
         )
     )
@@ -348,7 +357,11 @@ def _attester_rows() -> list[Any]:
         ignore(
             RUNNING,
             "VoteReceived",
-            guard=classified(classify_vote, "duplicate", "this keeper already voted there"),
+            guard=classified(
+                classify_vote,
+                "duplicate",
+                "this keeper already voted there (beyond r + 8: no higher than its kept vote)",
+            ),
         )
     )
     rows.append(
@@ -358,7 +371,8 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             guard=classified(classify_vote, "counted", "a new valid vote"),
             effects=_ATT_EFFECTS,
-            note="may lock and confirm, or finalize",
+            note="may lock and confirm, or finalize; beyond r + 8 it is kept, one per keeper, "
+            "for the f + 1 rule",
         )
     )
     rows.append(
@@ -382,7 +396,7 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             "ProposalReceived",
             guard=classified(
-                classify_proposal, "ahead", "valid, but more than 8 rounds ahead of ours"
+                classify_proposal, "ahead", "valid, but more than 8 rounds from ours"
             ),
         )
     )
@@ -393,7 +407,8 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             guard=classified(classify_proposal, "valid", "a valid proposal for our height"),
             effects=_ATT_EFFECTS,
-            note="follows its round if later; attests it if the lock allows",
+            note="kept, one per round; attested in its round if the lock allows (a later "
+            "round's waits: one proposal never moves a keeper)",
         )
     )
     return rows
@@ -444,6 +459,47 @@ def confirms_not_below_lock(t: Transition) -> bool:
         if type(e) is Broadcast and type(m).__name__ == "Vote" and m.phase == 1 and m.voter == me:
             if m.height == guard.height and m.round < guard.locked_round:
                 return False
+    return True
+
+
+_STEP = {2: 0, 0: 1, 1: 2}
+"""Guard phase -> Tendermint step within a round: proposal (2) < attest (0) < confirm (1)."""
+
+
+def _last_signed(guard: Any) -> tuple[int, int]:
+    return max(((r, _STEP[p]) for r, p, _ in guard.signed), default=(-1, -1))
+
+
+def signs_only_forward(t: Transition) -> bool:
+    """A-6: every vote and proposal a keeper signs in a step is at its guard's height and at a
+    (round, step) above the last it had signed there when the step began, and above the one
+    before it in the step (CometBFT privval's height/round/step rule). Sending again the
+    proposal the guard already holds is not a new signature."""
+    before: Any = getattr(t.before, "guard", None)
+    if before is None:
+        return True
+    me = t.config.signer.public_key
+    last = _last_signed(before)
+    height = getattr(t.before, "height", before.height)
+    for e in t.effects:
+        m: Any = getattr(e, "message", None)
+        if type(e) is not Broadcast:
+            continue
+        kind = type(m).__name__
+        if kind == "Proposal" and m.producer == me:
+            if m == before.proposal:
+                continue
+            at = (m.round, 0)
+            h = m.block.height
+        elif kind == "Vote" and m.voter == me:
+            at = (m.round, _STEP[m.phase])
+            h = m.height
+        else:
+            continue
+        if before.height == h and at <= last:
+            return False
+        if before.height == h == height:
+            last = at
     return True
 
 
@@ -535,6 +591,15 @@ ATTESTER_SPEC = define_machine(
             check=confirms_not_below_lock,
             catches="a restarted keeper (back at round 0) confirming, from old messages, a block "
             "of an earlier round than its lock: two finality quorums can then meet in it alone",
+        ),
+        Invariant(
+            id="A-6",
+            statement="a keeper signs votes and proposals only above the last (round, step) it "
+            "signed at the height, across restarts",
+            check=signs_only_forward,
+            catches="a restarted keeper that attests or confirms in a round below one it "
+            "signed (two finality quorums can meet in it), or a producer that signs a second "
+            "proposal for its slot",
         ),
     ),
     row_prefix="A",
