@@ -651,7 +651,8 @@ def routed_to_owner(t: Transition) -> bool:
 
 def proposals_released_by_producer(t: Transition) -> bool:
     """N-3: every new block this node proposes (a ``Proposal`` it signed with no valid round) is
-    the candidate its producer released in this step, at a slot its signing guard records.
+    the candidate its producer released in this step, at a slot its signing guard records; or
+    the very proposal its attester's guard kept, sent again after a restart.
 
     Restated from the mapping in docs/node.md: the slot of (height h, round r) is its
     certificate view ``h * 2**16 + r + 1``, the producer's seq_no is h + 1, and the producer's
@@ -669,6 +670,8 @@ def proposals_released_by_producer(t: Transition) -> bool:
             continue
         if m.valid_round != -1:
             continue  # a re-proposal of an attested block, with its proof: the attester's own
+        if m == t.before.attester.guard.proposal:
+            continue  # sent again after a restart, as signed before it: no new signature
         b = m.block
         slot = b.height * ROUNDS + m.round + 1
         if guard is None or (0, slot, b.height + 1) not in guard.blocks:
@@ -767,7 +770,8 @@ NODE_SPEC = define_machine(
         Invariant(
             id="N-3",
             statement="every new block the node proposes is a candidate its producer released in "
-            "that step, at a (height, round) its signing guard records",
+            "that step, at a (height, round) its signing guard records (or the proposal its "
+            "guard kept, sent again after a restart)",
             check=proposals_released_by_producer,
             catches="a node that proposes a block its producer did not release, or before the "
             "producer's signing guard is written",
