@@ -8,25 +8,30 @@ brief, per height ``h`` (the final tip's height + 1) and round ``r``:
    **valid block** (the newest block of height h it saw a quorum of attestations for, with that
    quorum as proof) when it has one, and a new block on the final tip otherwise. A producer never
    proposes two blocks for one (h, r).
-2. **Attest** (first phase). A keeper attests at most once per (h, r): the first proposal of the
-   current round that it validated (our chain, height h, parent = final tip, justify = the tip's
-   finality certificate, hash valid, signed by the producer the selector names for r) and that its
-   lock allows: not locked, locked on this very block, or the proposal proves a quorum of
-   attestations for it in a round >= the lock round. A node whose key is not in the validator
-   set (``config.is_keeper`` false) never signs: it follows finality only.
-3. **Confirm** (second phase). On a quorum of attestations for block B in the current round, with
-   B in hand, the keeper locks on B (lock round = r), records B as its valid block and confirms B,
-   at most once per (h, r), and never in a round below its lock round (a restarted keeper is back
-   at round 0: its confirmations keep the order of rounds across the crash).
-4. **Final.** A quorum of confirmations for B in any round of height h, with B in hand, makes B
-   final: its confirmations are exactly a ``Certificate`` (view = ``view_of(h, r)``) that the sync
-   client verifies unchanged. The attester emits ``Persist``, ``Commit`` and
-   ``UpdateHighestCertificate`` and moves to h + 1, round 0, with no lock.
-5. **Rotation.** A round that stalls past ``round_timeout + r * round_timeout_increment`` moves to
-   r + 1. Votes of f + 1 keepers for a later round of h move us to that round at once.
-6. **Durability.** What must survive a crash (the lock, the valid round and every (h, r, phase)
-   already signed) is written through ``PersistGuard`` before the vote that needs it is sent (the
-   effect comes first in the step's list); ``initial`` accepts the persisted guard.
+2. **Attest** (first phase; Tendermint's prevote, lines 22-33). A keeper attests the kept
+   proposal of its current round (our chain, height h, parent = final tip, justify = the tip's
+   finality certificate, hash valid, signed by the producer the selector names for r, no proof
+   for a new block, a verified quorum proof for a re-proposal) if its lock allows: not locked,
+   locked on this very block, or the proposal proves a quorum of attestations for it in a round
+   >= the lock round. A node whose key is not in the validator set (``config.is_keeper`` false)
+   never signs: it follows finality only.
+3. **Confirm** (second phase; precommit, lines 36-43). On a quorum of attestations for block B
+   in the current round, with B in hand, the keeper locks on B (lock round = r), records B as its
+   valid block and confirms B.
+4. **Final** (lines 49-54). A quorum of confirmations for B in any kept round of height h, with B
+   in hand, makes B final: its confirmations are exactly a ``Certificate`` (view =
+   ``view_of(h, r)``) that the sync client verifies unchanged. The attester emits ``Persist``,
+   ``Commit`` and ``UpdateHighestCertificate`` and moves to h + 1, round 0, with no lock.
+5. **Rotation** (lines 55-65). A round that stalls past ``round_timeout(config, r)`` (growing
+   with r, capped by ``max_round_timeout``) ends with a nil attestation from a keeper that
+   attested nothing in it, and r + 1 starts. Votes of f + 1 keepers for a later round of h move
+   us there at once; one proposal never does. Rounds stop at ``MAX_ROUND``.
+6. **The signing guard** (CometBFT privval). Every signature, votes and proposals alike, must be
+   above the last (round, step) signed at the height (``may_sign``); what must survive a crash
+   (the lock, the valid round, every (h, r, phase) signed and the last signed proposal) is written
+   through ``PersistGuard`` before the message that needs it (the effect comes first in the
+   step's list); ``initial`` accepts the persisted guard, and a restarted keeper resumes at its
+   last signed round and sends its signed proposal again instead of a new one.
 7. **Catch-up.** The final tip is read from the view: when block sync committed past our height,
    the next step starts again at the view's tip.
 

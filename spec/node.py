@@ -19,11 +19,14 @@ confirmed B at (h, r) for some round r. Its confirmations are the ``Certificate`
 **Why two honest nodes never finalize different blocks at one height** (f < N/3 Byzantine power):
 
 1. Two quorums intersect in more than f power, so in at least one honest keeper.
-2. An honest keeper attests at most once and confirms at most once per (h, r) (its persisted
-   guard survives crashes). So two different blocks cannot both gather an attestation quorum, nor
-   a confirmation quorum, in one round. It never confirms in a round below its lock round, so its
-   confirmations follow the order of rounds even across a crash (a restarted keeper is back at
-   round 0): point 3's locks are in place before anything it signs in a later round.
+2. An honest keeper signs at most one attestation and one confirmation per (h, r), and only in
+   increasing (round, step) order at a height, across crashes: its persisted guard's last
+   (round, step) is checked before every signature, proposals included (A-6), and a restarted
+   keeper resumes at that round. So two different blocks cannot both gather an attestation
+   quorum, nor a confirmation quorum, in one round, and point 3's locks are in place before
+   anything it signs in a later round. A vote counts only with its own valid signature: a
+   proposal's proof counts only for a re-proposal whose proof verified, and a new block's
+   proposal carries none.
 3. Suppose B is final by confirmations of round r. Those confirmers hold more than f honest power,
    each locked on B at round r (it confirmed only after seeing an attestation quorum for B at r).
    In a round r' > r such a keeper attests B' != B only given a proof of an attestation quorum for
@@ -38,7 +41,9 @@ confirmed B at (h, r) for some round r. Its confirmations are the ``Certificate`
    committed history).
 
 **Liveness** (after heal, with an honest quorum connected and a fair schedule): round timeouts
-grow with the round, so eventually a round lasts longer than the network delay; within N rounds
+grow with the round up to ``max_round_timeout``, so eventually a round lasts longer than the
+network delay (the cap must exceed what a round needs); nil attestations of rounds that time out
+and the f + 1 rule bring the honest keepers into one round; within N rounds
 an honest keeper is producer; if any honest keeper is locked, an honest producer that saw the
 same attestation quorum re-proposes its valid block with that proof, which every locked keeper
 accepts, so all honest keepers attest, confirm, and finalize in that round. A keeper that missed
