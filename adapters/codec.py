@@ -350,13 +350,23 @@ def encode_guard(g: Guard) -> bytes:
             [[r, p, h] for r, p, h in g.signed],
             _block(g.locked_block) if g.locked_block is not None else None,
             [_vote(v) for v in g.locked_proof],
+            to_body(g.proposal) if g.proposal is not None else None,
         ],
         use_bin_type=True,
     )
 
 
 def decode_guard(data: bytes) -> Guard:
-    f = _list(_unpack(data), "guard", 6)
+    """A guard of 6 fields (written before the signed proposal was kept) reads as one with no
+    proposal."""
+    f = _list(_unpack(data), "guard")
+    if len(f) not in (6, 7):
+        raise CodecError(f"guard: expected 6 or 7 fields, got {len(f)}")
+    proposal = None
+    if len(f) == 7 and f[6] is not None:
+        proposal = from_body(f[6])
+        if type(proposal) is not Proposal:
+            raise CodecError("guard proposal: not a proposal")
     signed = []
     for entry in _list(f[3], "guard signed"):
         e = _list(entry, "guard signed entry", 3)
@@ -374,6 +384,7 @@ def decode_guard(data: bytes) -> Guard:
         signed=tuple(signed),
         locked_block=_to_block(f[4]) if f[4] is not None else None,
         locked_proof=_votes(f[5], "guard locked_proof"),
+        proposal=proposal,
     )
 
 

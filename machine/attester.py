@@ -8,25 +8,30 @@ brief, per height ``h`` (the final tip's height + 1) and round ``r``:
    **valid block** (the newest block of height h it saw a quorum of attestations for, with that
    quorum as proof) when it has one, and a new block on the final tip otherwise. A producer never
    proposes two blocks for one (h, r).
-2. **Attest** (first phase). A keeper attests at most once per (h, r): the first proposal of the
-   current round that it validated (our chain, height h, parent = final tip, justify = the tip's
-   finality certificate, hash valid, signed by the producer the selector names for r) and that its
-   lock allows: not locked, locked on this very block, or the proposal proves a quorum of
-   attestations for it in a round >= the lock round. A node whose key is not in the validator
-   set (``config.is_keeper`` false) never signs: it follows finality only.
-3. **Confirm** (second phase). On a quorum of attestations for block B in the current round, with
-   B in hand, the keeper locks on B (lock round = r), records B as its valid block and confirms B,
-   at most once per (h, r), and never in a round below its lock round (a restarted keeper is back
-   at round 0: its confirmations keep the order of rounds across the crash).
-4. **Final.** A quorum of confirmations for B in any round of height h, with B in hand, makes B
-   final: its confirmations are exactly a ``Certificate`` (view = ``view_of(h, r)``) that the sync
-   client verifies unchanged. The attester emits ``Persist``, ``Commit`` and
-   ``UpdateHighestCertificate`` and moves to h + 1, round 0, with no lock.
-5. **Rotation.** A round that stalls past ``round_timeout + r * round_timeout_increment`` moves to
-   r + 1. Votes of f + 1 keepers for a later round of h move us to that round at once.
-6. **Durability.** What must survive a crash (the lock, the valid round and every (h, r, phase)
-   already signed) is written through ``PersistGuard`` before the vote that needs it is sent (the
-   effect comes first in the step's list); ``initial`` accepts the persisted guard.
+2. **Attest** (first phase; Tendermint's prevote, lines 22-33). A keeper attests the kept
+   proposal of its current round (our chain, height h, parent = final tip, justify = the tip's
+   finality certificate, hash valid, signed by the producer the selector names for r, no proof
+   for a new block, a verified quorum proof for a re-proposal) if its lock allows: not locked,
+   locked on this very block, or the proposal proves a quorum of attestations for it in a round
+   >= the lock round. A node whose key is not in the validator set (``config.is_keeper`` false)
+   never signs: it follows finality only.
+3. **Confirm** (second phase; precommit, lines 36-43). On a quorum of attestations for block B
+   in the current round, with B in hand, the keeper locks on B (lock round = r), records B as its
+   valid block and confirms B.
+4. **Final** (lines 49-54). A quorum of confirmations for B in any kept round of height h, with B
+   in hand, makes B final: its confirmations are exactly a ``Certificate`` (view =
+   ``view_of(h, r)``) that the sync client verifies unchanged. The attester emits ``Persist``,
+   ``Commit`` and ``UpdateHighestCertificate`` and moves to h + 1, round 0, with no lock.
+5. **Rotation** (lines 55-65). A round that stalls past ``round_timeout(config, r)`` (growing
+   with r, capped by ``max_round_timeout``) ends with a nil attestation from a keeper that
+   attested nothing in it, and r + 1 starts. Votes of f + 1 keepers for a later round of h move
+   us there at once; one proposal never does. Rounds stop at ``MAX_ROUND``.
+6. **The signing guard** (CometBFT privval). Every signature, votes and proposals alike, must be
+   above the last (round, step) signed at the height (``may_sign``); what must survive a crash
+   (the lock, the valid round, every (h, r, phase) signed and the last signed proposal) is written
+   through ``PersistGuard`` before the message that needs it (the effect comes first in the
+   step's list); ``initial`` accepts the persisted guard, and a restarted keeper resumes at its
+   last signed round and sends its signed proposal again instead of a new one.
 7. **Catch-up.** The final tip is read from the view: when block sync committed past our height,
    the next step starts again at the view's tip.
 
@@ -75,12 +80,24 @@ from blockfsm.spec.node import ATTESTER_SPEC
 ATTEST = 0
 CONFIRM = 1
 PHASES = (ATTEST, CONFIRM)
+PROPOSE = 2
+"""The phase a signed proposal is recorded under in the guard (never on the wire as a vote)."""
+STEP_OF = {PROPOSE: 0, ATTEST: 1, CONFIRM: 2}
+"""Tendermint's steps within a round: propose < prevote (attest) < precommit (confirm). The
+guard refuses any signature whose (round, step) is not above the last one signed at the height,
+as CometBFT's privval refuses any (height, round, step) regression."""
 ATTEST_DOMAIN = b"blockfsm/attest/v1\x00"
 PROPOSAL_DOMAIN = b"blockfsm/proposal/v1\x00"
 ROUNDS_PER_HEIGHT = 1 << 16
 """Rounds of one height map into one block of certificate views: views grow with (height, round)."""
+MAX_ROUND = ROUNDS_PER_HEIGHT - 1
+"""The last round of a height: rounds stop there (no timeout moves past it), so a round never
+overflows into the views of the next height. At the timeout cap a keeper reaches it only after
+days without a final block."""
 ROUND_WINDOW = 8
-"""Votes are kept for rounds r .. r + ROUND_WINDOW: a Byzantine keeper cannot grow the state."""
+"""Votes and proposals are kept for rounds r - ROUND_WINDOW .. r + ROUND_WINDOW (confirmations
+and proposals below r, everything at and above r); further ahead, one vote per keeper (its
+highest round) is kept for the f + 1 rule. A Byzantine keeper cannot grow the state."""
 
 
 def view_of(height: Height, round_: int) -> int:
@@ -131,6 +148,8 @@ class AttesterConfig:
     verifier: Verifier = attrs.field(eq=False, hash=False)
     round_timeout: int = 1_000
     round_timeout_increment: int = 500
+    max_round_timeout: int = 60_000
+    """The cap on a round's timeout: without it a round dragged to 5,000 lasts 42 minutes."""
     new_blocks: bool = True
     """Whether the attester makes its new blocks itself (``_propose``). The node sets it False:
     there the block producer (``machine/producer.py``) makes them and the node hands the
@@ -150,6 +169,11 @@ class AttesterConfig:
         require(callable(getattr(self.verifier, "verify", None)), "verifier needs verify()")
         require_int(self.round_timeout, "round_timeout (ms)", 1, MAX_PERIOD_MS)
         require_int(self.round_timeout_increment, "round_timeout_increment (ms)", 0, MAX_PERIOD_MS)
+        require_int(self.max_round_timeout, "max_round_timeout (ms)", 1, MAX_PERIOD_MS)
+        require(
+            self.max_round_timeout >= self.round_timeout,
+            "max_round_timeout must be >= round_timeout",
+        )
         require(type(self.new_blocks) is bool, "new_blocks must be a bool")
         object.__setattr__(self, "keepers", tuple(k for k, _ in self.validators.members))
         object.__setattr__(self, "is_keeper", self.signer.public_key in self.validators)
@@ -195,8 +219,9 @@ class VoteReceived:
 
 @attrs.frozen(kw_only=True)
 class Guard:
-    """What must survive a crash: per height, the lock, the valid block and every signed
-    (round, phase, block hash)."""
+    """What must survive a crash: per height, the lock, the valid block, every signed
+    (round, phase, block hash) (proposals under ``PROPOSE``) and the last proposal signed, which
+    a restarted producer sends again instead of signing another one for its slot."""
 
     height: Height = 0
     locked_round: int = -1
@@ -204,6 +229,19 @@ class Guard:
     signed: tuple[tuple[int, int, BlockHash], ...] = ()
     locked_block: Block | None = None
     locked_proof: tuple[Vote, ...] = ()
+    proposal: Proposal | None = None
+
+
+def last_signed(guard: Guard) -> tuple[int, int]:
+    """The (round, step) of the last signature at the guard's height; (-1, -1) before any."""
+    return max(((r, STEP_OF[p]) for r, p, _ in guard.signed), default=(-1, -1))
+
+
+def may_sign(guard: Guard, height: Height, round_: int, phase: int) -> bool:
+    """CometBFT privval's rule (``privval/file.go``, ``checkHRS``): sign only at the guard's
+    height and only above the last (round, step) signed there. Checked before every signature,
+    proposals included; a restarted keeper resumes at its last signed round (``_at_tip``)."""
+    return guard.height == height and (round_, STEP_OF[phase]) > last_signed(guard)
 
 
 @attrs.frozen(kw_only=True)
@@ -222,9 +260,22 @@ class AttesterState:
     valid_round: int = -1
     valid_block: Block | None = None
     valid_proof: tuple[Vote, ...] = ()
-    blocks: tuple[Block, ...] = ()
+    proposals: tuple[Proposal, ...] = ()
+    """At most one valid proposal per round (the first; a round has one producer), for rounds
+    r - ROUND_WINDOW .. r + ROUND_WINDOW: a later round's waits there until we enter it."""
     proposed_in: tuple[int, ...] = ()
     votes: tuple[Vote, ...] = ()
+    ahead: tuple[Vote, ...] = ()
+    """Per keeper, its valid vote of the highest round beyond r + ROUND_WINDOW (f + 1 rule)."""
+
+
+def held_blocks(state: AttesterState) -> tuple[Block, ...]:
+    """The blocks in hand: the kept proposals', the valid block and the locked block."""
+    blocks = [p.block for p in state.proposals]
+    for extra in (state.valid_block, state.guard.locked_block):
+        if extra is not None and all(b.hash != extra.hash for b in blocks):
+            blocks.append(extra)
+    return tuple(blocks)
 
 
 def _evolve(s: AttesterState, **c: Any) -> AttesterState:
@@ -239,9 +290,10 @@ def _evolve(s: AttesterState, **c: Any) -> AttesterState:
         valid_round=c.get("valid_round", s.valid_round),
         valid_block=c.get("valid_block", s.valid_block),
         valid_proof=c.get("valid_proof", s.valid_proof),
-        blocks=c.get("blocks", s.blocks),
+        proposals=c.get("proposals", s.proposals),
         proposed_in=c.get("proposed_in", s.proposed_in),
         votes=c.get("votes", s.votes),
+        ahead=c.get("ahead", s.ahead),
     )
 
 
@@ -290,36 +342,66 @@ def _at_tip(state: AttesterState, view: ChainView, now: int) -> AttesterState:
         guard = Guard(height=height)
     # A restarted keeper still locked on a block re-proposes it: its lock proof is its valid block.
     block = guard.locked_block
+    # It resumes at the last round it signed in (HotStuff-rs persists the highest view voted):
+    # back at round 0 it could sign, in an earlier round, against what it signed later.
     return AttesterState(
         control=RUNNING,
         now=now,
         height=height,
-        round=0,
+        round=max(0, last_signed(guard)[0]),
         round_started=now,
         guard=guard,
         valid_round=guard.locked_round if block is not None else -1,
         valid_block=block,
         valid_proof=guard.locked_proof if block is not None else (),
-        blocks=(block,) if block is not None else (),
     )
 
 
 def _settle(
     config: AttesterConfig, state: AttesterState, view: ChainView, effects: list[Any]
 ) -> Step:
-    """Apply timeouts and round jumps, then do whatever the votes in hand allow, then propose."""
+    """Apply timeouts and round jumps, then do whatever the votes in hand allow, then propose,
+    then attest the proposal kept for the round we are in."""
     if state.control != RUNNING:
         return _finish(state, effects)
-    timeout = config.round_timeout + state.round * config.round_timeout_increment
-    if state.now - state.round_started >= timeout:
-        state = _enter_round(state, state.round + 1)
+    if state.now - state.round_started >= round_timeout(config, state.round):
+        state = _time_out(config, state, effects)
     jump = _round_with_f1(config, state)
     if jump > state.round:
         state = _enter_round(state, jump)
     state = _advance(config, state, view, effects)
     if state.height == view.committed_height() + 1:
         state = _propose(config, state, view, effects)
+    for p in state.proposals:
+        if p.round == state.round:
+            state = _attest(config, state, p, effects)
+            state = _advance(config, state, view, effects)
+            break
     return _finish(state, effects)
+
+
+def round_timeout(config: AttesterConfig, round_: int) -> int:
+    """Tendermint's timeouts grow with the round (``timeoutPropose(r)`` = initial + r * delta),
+    so that eventually a round outlasts the network's delay; ours stop growing at the cap."""
+    return min(
+        config.max_round_timeout, config.round_timeout + round_ * config.round_timeout_increment
+    )
+
+
+def _time_out(config: AttesterConfig, state: AttesterState, effects: list[Any]) -> AttesterState:
+    """Tendermint lines 57-60 and 65 (``OnTimeoutPropose``, ``OnTimeoutPrecommit``), merged: a
+    round that stalls ends with a nil attestation from a keeper that attested nothing in it (so
+    the others see which round it reached and the f + 1 rule can gather them), then the next
+    round starts. The last round of a height never ends (``MAX_ROUND``)."""
+    if state.round >= MAX_ROUND:
+        return state
+    if config.is_keeper and may_sign(state.guard, state.height, state.round, ATTEST):
+        vote, guard = _sign_vote(config, state, ATTEST, ZERO_HASH)
+        state = _evolve(state, guard=guard)
+        effects.append(PersistGuard(guard=guard))
+        effects.append(Broadcast(message=vote))
+        state = _record(config, state, vote)
+    return _enter_round(state, state.round + 1)
 
 
 def _finish(state: AttesterState, effects: list[Any]) -> Step:
@@ -329,21 +411,47 @@ def _finish(state: AttesterState, effects: list[Any]) -> Step:
 
 
 def _enter_round(state: AttesterState, round_: int) -> AttesterState:
-    low = round_
-    votes = tuple(v for v in state.votes if v.round >= low or v.phase == CONFIRM)
-    return _evolve(state, round=round_, round_started=state.now, votes=votes)
+    """Tendermint's ``StartRound``: votes and proposals of rounds we no longer need are dropped
+    (confirmations and proposals of the last ``ROUND_WINDOW`` rounds stay: a late confirmation
+    quorum still finalizes); kept-ahead votes now in the window join the votes."""
+    round_ = min(round_, MAX_ROUND)
+    low = round_ - ROUND_WINDOW
+    votes = tuple(
+        v for v in state.votes if v.round >= round_ or (v.phase == CONFIRM and v.round >= low)
+    )
+    proposals = tuple(p for p in state.proposals if p.round >= low)
+    ahead = state.ahead
+    if ahead:
+        joining = tuple(v for v in ahead if v.round <= round_ + ROUND_WINDOW)
+        ahead = tuple(v for v in ahead if v.round > round_ + ROUND_WINDOW)
+        for v in joining:
+            if not any((w.voter, w.round, w.phase) == (v.voter, v.round, v.phase) for w in votes):
+                votes = (*votes, v)
+    return _evolve(
+        state,
+        round=round_,
+        round_started=state.now,
+        votes=votes,
+        proposals=proposals,
+        ahead=ahead,
+    )
 
 
 def _round_with_f1(config: AttesterConfig, state: AttesterState) -> int:
-    """The highest round > ours in which keepers of total power > f voted (f + 1 rule)."""
+    """Tendermint line 55: the highest round > ours in which keepers of total power > f sent
+    votes (a keeper's vote in a round >= r counts for r). One proposal never moves us."""
     best = state.round
     f = config.validators.total_power - config.validators.quorum
-    rounds = sorted({v.round for v in state.votes if v.round > state.round}, reverse=True)
-    for r in rounds:
-        voters = {v.voter for v in state.votes if v.round >= r}
+    if not state.ahead and not any(v.round > state.round for v in state.votes):
+        return best
+    highest: dict[PeerId, int] = {}
+    for v in (*state.votes, *state.ahead):
+        if v.round > highest.get(v.voter, -1):
+            highest[v.voter] = v.round
+    for r in sorted({r for r in highest.values() if r > state.round}, reverse=True):
+        voters = [p for p, top in highest.items() if top >= r]
         if sum(config.validators.power_of(p) for p in voters) > f:
-            best = r
-            break
+            return min(r, MAX_ROUND)
     return best
 
 
@@ -370,8 +478,11 @@ def _sign_vote(
 
 
 def _block(state: AttesterState, block_hash: BlockHash) -> Block | None:
-    for b in state.blocks:
-        if b.hash == block_hash:
+    for p in state.proposals:
+        if p.block.hash == block_hash:
+            return p.block
+    for b in (state.valid_block, state.guard.locked_block):
+        if b is not None and b.hash == block_hash:
             return b
     return None
 
@@ -381,7 +492,7 @@ def _tally(
 ) -> dict[tuple[int, BlockHash], int]:
     power: dict[tuple[int, BlockHash], int] = {}
     for v in votes:
-        if v.phase == phase:
+        if v.phase == phase and v.block_hash != ZERO_HASH:
             key = (v.round, v.block_hash)
             power[key] = power.get(key, 0) + config.validators.power_of(v.voter)
     return power
@@ -391,13 +502,14 @@ def _advance(
     config: AttesterConfig, state: AttesterState, view: ChainView, effects: list[Any]
 ) -> AttesterState:
     quorum = config.validators.quorum
-    # Final: a quorum of confirmations for a block we hold, in any round.
+    # Tendermint line 49: final on a quorum of confirmations for a block we hold, in any round.
     for (r, h), p in _tally(config, state.votes, CONFIRM).items():
         if p >= quorum:
             block = _block(state, h)
             if block is not None:
                 return _finalize(config, state, block, r, effects)
-    # Valid block and lock: a quorum of attestations for a block we hold.
+    # Tendermint line 36: valid block, lock and confirmation on a quorum of attestations for a
+    # block we hold.
     for (r, h), p in sorted(_tally(config, state.votes, ATTEST).items(), reverse=True):
         if p < quorum:
             continue
@@ -411,17 +523,15 @@ def _advance(
         if (
             r == state.round
             and config.is_keeper
-            and not _signed(state.guard, r, CONFIRM)
-            and r >= state.guard.locked_round
+            and may_sign(state.guard, state.height, r, CONFIRM)
         ):
-            # Never below our lock: a restarted keeper is back at round 0, and a confirmation
-            # there, after one at the lock's round, could complete two finality quorums.
+            # The guard refuses a confirmation below anything signed at this height, so below
+            # the lock round too: a restarted keeper never confirms against its later votes.
             vote, guard = _sign_vote(config, state, CONFIRM, h)
-            guard = Guard(
-                height=guard.height,
+            guard = attrs.evolve(
+                guard,
                 locked_round=r,
                 locked_hash=h,
-                signed=guard.signed,
                 locked_block=block,
                 locked_proof=state.valid_proof if state.valid_round == r else (),
             )
@@ -464,6 +574,9 @@ def _finalize(
 def _propose(
     config: AttesterConfig, state: AttesterState, view: ChainView, effects: list[Any]
 ) -> AttesterState:
+    """Tendermint lines 14-19: the producer of (h, r) proposes its valid block with its proof,
+    else a new block. A producer that already signed its proposal for this slot (before a
+    crash) sends that one again and signs nothing."""
     me = config.signer.public_key
     tip = view.block_at(state.height - 1) if state.height > 0 else None
     parent_hash = tip.hash if tip is not None else ZERO_HASH
@@ -471,6 +584,13 @@ def _propose(
         state.round in state.proposed_in
         or producer_for(config.keepers, parent_hash, state.round) != me
     ):
+        return state
+    kept = state.guard.proposal
+    if kept is not None and kept.round == state.round and kept.block.height == state.height:
+        effects.append(Broadcast(message=kept))
+        state = _evolve(state, proposed_in=(*state.proposed_in, state.round))
+        return _keep_proposal(state, kept)
+    if not config.is_keeper or not may_sign(state.guard, state.height, state.round, PROPOSE):
         return state
     if state.valid_block is not None:
         block, valid_round, proof = state.valid_block, state.valid_round, state.valid_proof
@@ -483,9 +603,24 @@ def _propose(
         block = new_block(config, state.height, state.round, parent_hash, justify)
         valid_round, proof = -1, ()
     proposal = signed_proposal(config, block, state.round, valid_round, proof)
+    state = _record_proposal(state, proposal, effects)
     effects.append(Broadcast(message=proposal))
     state = _evolve(state, proposed_in=(*state.proposed_in, state.round))
-    return _accept_proposal(config, state, proposal, view, effects)
+    return _keep_proposal(state, proposal)
+
+
+def _record_proposal(
+    state: AttesterState, proposal: Proposal, effects: list[Any]
+) -> AttesterState:
+    """Our signed proposal, in the guard (persisted before it is sent): the slot is taken."""
+    g = state.guard
+    guard = attrs.evolve(
+        g,
+        signed=(*g.signed, (proposal.round, PROPOSE, proposal.block.hash)),
+        proposal=proposal,
+    )
+    effects.append(PersistGuard(guard=guard))
+    return _evolve(state, guard=guard)
 
 
 def signed_proposal(
@@ -583,7 +718,9 @@ def proposal_refusal(
         hash_ok = False
     if not hash_ok:
         return "bad_block_hash"
-    if p.valid_round >= 0 and not _proof_holds(config, p, b.height):
+    if p.proof if p.valid_round < 0 else not _proof_holds(config, p, b.height):
+        # A new block's proposal carries no proof (Tendermint's PROPOSAL(h, r, v, -1)): votes
+        # in it would otherwise count unverified. A re-proposal's proof is checked vote by vote.
         return "bad_proof"
     return None
 
@@ -624,29 +761,42 @@ def _on_proposal(
     reason = proposal_refusal(config, state, p, view)
     if reason is not None:
         return Step(state, (Rejected(reason=reason, peer=event.peer),))
-    if p.round > state.round + ROUND_WINDOW:
+    if not state.round - ROUND_WINDOW <= p.round <= state.round + ROUND_WINDOW:
         return Step(state, ())
-    if p.round > state.round:
-        # The producer the selector names for a later round is there: follow it (round sync).
-        state = _enter_round(state, p.round)
-    if p.producer == config.signer.public_key and p.round not in state.proposed_in:
-        # Our own proposal, handed back by the node that made it: that round is proposed.
-        state = _evolve(state, proposed_in=(*state.proposed_in, p.round))
     effects: list[Any] = []
-    state = _accept_proposal(config, state, p, view, effects)
+    if p.producer == config.signer.public_key and p.round not in state.proposed_in:
+        # Our own proposal, handed back by the node that made it (it checked ``may_sign``
+        # before signing): that slot is taken, durably.
+        state = _evolve(state, proposed_in=(*state.proposed_in, p.round))
+        if may_sign(state.guard, state.height, p.round, PROPOSE):
+            state = _record_proposal(state, p, effects)
+    # A later round's proposal waits for its round: one proposal never moves us (round skip
+    # needs f + 1 keepers, Tendermint line 55).
+    state = _keep_proposal(state, p)
+    for v in p.proof:
+        state = _record(config, state, v)
     return _settle(config, state, view, effects)
 
 
-def _accept_proposal(
-    config: AttesterConfig, state: AttesterState, p: Proposal, view: ChainView, effects: list[Any]
-) -> AttesterState:
-    b = p.block
-    if _block(state, b.hash) is None and len(state.blocks) < 2 * ROUND_WINDOW:
-        state = _evolve(state, blocks=(*state.blocks, b))
-    for v in p.proof:
-        state = _record(config, state, v)
-    if p.round != state.round or not config.is_keeper or _signed(state.guard, p.round, ATTEST):
+def _keep_proposal(state: AttesterState, p: Proposal) -> AttesterState:
+    """Keep ``p`` unless its round already has one (the first counts; a round has one
+    producer, so a Byzantine producer fills at most one slot per round it produces)."""
+    if any(q.round == p.round for q in state.proposals):
         return state
+    return _evolve(state, proposals=(*state.proposals, p))
+
+
+def _attest(
+    config: AttesterConfig, state: AttesterState, p: Proposal, effects: list[Any]
+) -> AttesterState:
+    """Tendermint lines 22-33: attest the round's proposal if the lock allows: not locked,
+    locked on this block, or the proposal proves an attestation quorum at a valid round at or
+    above the lock round."""
+    if p.round != state.round or not config.is_keeper:
+        return state
+    if not may_sign(state.guard, state.height, p.round, ATTEST):
+        return state
+    b = p.block
     g = state.guard
     allowed = (
         g.locked_round < 0
@@ -701,18 +851,23 @@ def _on_vote(
     reason = vote_refusal(config, v)
     if reason is not None:
         return Step(state, (Rejected(reason=reason, peer=event.peer),))
-    if (
-        state.control != RUNNING
-        or v.height != state.height
-        or (
-            not state.round <= v.round <= state.round + ROUND_WINDOW
-            and not (v.phase == CONFIRM and v.round < state.round)
-        )
-    ):
+    if state.control != RUNNING or v.height != state.height:
+        return Step(state, ())
+    low = state.round - ROUND_WINDOW
+    if v.round < state.round and not (v.phase == CONFIRM and v.round >= low):
         return Step(state, ())
     payload = vote_payload(v.phase, config.chain_id, v.height, v.round, v.block_hash)
     if not config.verifier.verify(v.voter, payload, v.signature):
         return Step(state, (Rejected(reason="bad_signature", peer=event.peer),))
+    if v.round > state.round + ROUND_WINDOW:
+        # Too far ahead to count, but it says where its keeper is: keep its highest (f + 1).
+        for w in state.ahead:
+            if w.voter == v.voter:
+                if w.round >= v.round:
+                    return Step(state, ())
+                break
+        ahead = (*(w for w in state.ahead if w.voter != v.voter), v)
+        return _settle(config, _evolve(state, ahead=ahead), view, [])
     new = _record(config, state, v)
     if new is state:
         return Step(state, ())

@@ -172,6 +172,7 @@ class NodeConfig:
         seed: int = 0,
         round_timeout: int = 1_000,
         round_timeout_increment: int = 500,
+        max_round_timeout: int = 60_000,
         advertise_time: int = 1_000,
         request_limit: int = 10,
         trigger_timeout: int = 5_000,
@@ -206,6 +207,7 @@ class NodeConfig:
                 verifier=verifier,
                 round_timeout=round_timeout,
                 round_timeout_increment=round_timeout_increment,
+                max_round_timeout=max_round_timeout,
                 new_blocks=False,
             ),
             # One block per slot: the node builds only on the final tip, so nothing is buffered.
@@ -406,8 +408,14 @@ def _produce(
         return a, p, slot, tuple(effects)
     h, r = current
     me = config.attester.signer.public_key
-    if producer_for(keepers, parent, r) != me or a.valid_block is not None or r in a.proposed_in:
-        # Another keeper's turn, or the attester re-proposes its valid block: settled.
+    if (
+        producer_for(keepers, parent, r) != me
+        or a.valid_block is not None
+        or r in a.proposed_in
+        or not att.may_sign(a.guard, h, r, att.PROPOSE)
+    ):
+        # Another keeper's turn, the attester re-proposes its valid block, or the attester's
+        # guard already holds a signature at or after this slot (a restart): settled.
         return a, p, current, tuple(effects)
     justify = view.highest_certificate()
     if not att.justifies_tip(config.attester, justify, h, parent):

@@ -19,11 +19,14 @@ confirmed B at (h, r) for some round r. Its confirmations are the ``Certificate`
 **Why two honest nodes never finalize different blocks at one height** (f < N/3 Byzantine power):
 
 1. Two quorums intersect in more than f power, so in at least one honest keeper.
-2. An honest keeper attests at most once and confirms at most once per (h, r) (its persisted
-   guard survives crashes). So two different blocks cannot both gather an attestation quorum, nor
-   a confirmation quorum, in one round. It never confirms in a round below its lock round, so its
-   confirmations follow the order of rounds even across a crash (a restarted keeper is back at
-   round 0): point 3's locks are in place before anything it signs in a later round.
+2. An honest keeper signs at most one attestation and one confirmation per (h, r), and only in
+   increasing (round, step) order at a height, across crashes: its persisted guard's last
+   (round, step) is checked before every signature, proposals included (A-6), and a restarted
+   keeper resumes at that round. So two different blocks cannot both gather an attestation
+   quorum, nor a confirmation quorum, in one round, and point 3's locks are in place before
+   anything it signs in a later round. A vote counts only with its own valid signature: a
+   proposal's proof counts only for a re-proposal whose proof verified, and a new block's
+   proposal carries none.
 3. Suppose B is final by confirmations of round r. Those confirmers hold more than f honest power,
    each locked on B at round r (it confirmed only after seeing an attestation quorum for B at r).
    In a round r' > r such a keeper attests B' != B only given a proof of an attestation quorum for
@@ -38,7 +41,9 @@ confirmed B at (h, r) for some round r. Its confirmations are the ``Certificate`
    committed history).
 
 **Liveness** (after heal, with an honest quorum connected and a fair schedule): round timeouts
-grow with the round, so eventually a round lasts longer than the network delay; within N rounds
+grow with the round up to ``max_round_timeout``, so eventually a round lasts longer than the
+network delay (the cap must exceed what a round needs); nil attestations of rounds that time out
+and the f + 1 rule bring the honest keepers into one round; within N rounds
 an honest keeper is producer; if any honest keeper is locked, an honest producer that saw the
 same attestation quorum re-proposes its valid block with that proof, which every locked keeper
 accepts, so all honest keepers attest, confirm, and finalize in that round. A keeper that missed
@@ -139,14 +144,18 @@ def classify_vote(c: Any, s: Any, e: Any, v: Any) -> str:
         return "not_a_keeper"
     if s.control != RUNNING or vote.height != s.height:
         return "elsewhere"
-    in_window = s.round <= vote.round <= s.round + WINDOW or (
-        vote.phase == 1 and vote.round < s.round
-    )
-    if not in_window:
+    # Below our round only confirmations of the last WINDOW rounds still matter (a late quorum
+    # finalizes); at and above it everything is counted, or kept for the f + 1 rule.
+    if vote.round < s.round and not (vote.phase == 1 and vote.round >= s.round - WINDOW):
         return "elsewhere"
     payload = spec_vote_bytes(vote.phase, c.chain_id, vote.height, vote.round, vote.block_hash)
     if not c.verifier.verify(vote.voter, payload, vote.signature):
         return "bad_signature"
+    if vote.round > s.round + WINDOW:
+        for w in s.ahead:
+            if w.voter == vote.voter and w.round >= vote.round:
+                return "duplicate"
+        return "counted"
     for w in s.votes:
         if (w.voter, w.round, w.phase) == (vote.voter, vote.round, vote.phase):
             return "duplicate"
@@ -273,9 +282,11 @@ def classify_proposal(c: Any, s: Any, e: Any, v: Any) -> str:
         hash_holds = False
     if not hash_holds:
         return "bad_block_hash"
+    if p.valid_round == -1 and len(p.proof) > 0:
+        return "bad_proof"  # a new block comes without votes: none may count unverified
     if p.valid_round >= 0 and not _proof_is_a_quorum(c, p):
         return "bad_proof"
-    if p.round > s.round + WINDOW:
+    if not s.round - WINDOW <= p.round <= s.round + WINDOW:
         return "ahead"
     return "valid"
 
@@ -287,7 +298,8 @@ _PROPOSAL_RULE_TEXT = {
     "wrong_producer": "the producer is not the one the selector names for the round",
     "bad_signature": "the producer's signature does not verify",
     "bad_block_hash": "the block's hash is not the hash of its header",
-    "bad_proof": "a re-proposal whose proof is not a quorum of valid attestations",
+    "bad_proof": "a new block's proposal with a proof, or a re-proposal whose proof is not a "
+    "quorum of valid attestations",
 }
 
 
@@ -332,7 +344,9 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             "VoteReceived",
             guard=classified(
-                classify_vote, "elsewhere", "another height, or a round outside r .. r + 8"
+                classify_vote,
+                "elsewhere",
+                "another height, or a round below r (a confirmation: below r - 8)",
             ),
         )
     )
@@ -348,7 +362,11 @@ def _attester_rows() -> list[Any]:
         ignore(
             RUNNING,
             "VoteReceived",
-            guard=classified(classify_vote, "duplicate", "this keeper already voted there"),
+            guard=classified(
+                classify_vote,
+                "duplicate",
+                "this keeper already voted there (beyond r + 8: no higher than its kept vote)",
+            ),
         )
     )
     rows.append(
@@ -358,7 +376,8 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             guard=classified(classify_vote, "counted", "a new valid vote"),
             effects=_ATT_EFFECTS,
-            note="may lock and confirm, or finalize",
+            note="may lock and confirm, or finalize; beyond r + 8 it is kept, one per keeper, "
+            "for the f + 1 rule",
         )
     )
     rows.append(
@@ -382,7 +401,7 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             "ProposalReceived",
             guard=classified(
-                classify_proposal, "ahead", "valid, but more than 8 rounds ahead of ours"
+                classify_proposal, "ahead", "valid, but more than 8 rounds from ours"
             ),
         )
     )
@@ -393,7 +412,8 @@ def _attester_rows() -> list[Any]:
             RUNNING,
             guard=classified(classify_proposal, "valid", "a valid proposal for our height"),
             effects=_ATT_EFFECTS,
-            note="follows its round if later; attests it if the lock allows",
+            note="kept, one per round; attested in its round if the lock allows (a later "
+            "round's waits: one proposal never moves a keeper)",
         )
     )
     return rows
@@ -444,6 +464,47 @@ def confirms_not_below_lock(t: Transition) -> bool:
         if type(e) is Broadcast and type(m).__name__ == "Vote" and m.phase == 1 and m.voter == me:
             if m.height == guard.height and m.round < guard.locked_round:
                 return False
+    return True
+
+
+_STEP = {2: 0, 0: 1, 1: 2}
+"""Guard phase -> Tendermint step within a round: proposal (2) < attest (0) < confirm (1)."""
+
+
+def _last_signed(guard: Any) -> tuple[int, int]:
+    return max(((r, _STEP[p]) for r, p, _ in guard.signed), default=(-1, -1))
+
+
+def signs_only_forward(t: Transition) -> bool:
+    """A-6: every vote and proposal a keeper signs in a step is at its guard's height and at a
+    (round, step) above the last it had signed there when the step began, and above the one
+    before it in the step (CometBFT privval's height/round/step rule). Sending again the
+    proposal the guard already holds is not a new signature."""
+    before: Any = getattr(t.before, "guard", None)
+    if before is None:
+        return True
+    me = t.config.signer.public_key
+    last = _last_signed(before)
+    height = getattr(t.before, "height", before.height)
+    for e in t.effects:
+        m: Any = getattr(e, "message", None)
+        if type(e) is not Broadcast:
+            continue
+        kind = type(m).__name__
+        if kind == "Proposal" and m.producer == me:
+            if m == before.proposal:
+                continue
+            at = (m.round, 0)
+            h = m.block.height
+        elif kind == "Vote" and m.voter == me:
+            at = (m.round, _STEP[m.phase])
+            h = m.height
+        else:
+            continue
+        if before.height == h and at <= last:
+            return False
+        if before.height == h == height:
+            last = at
     return True
 
 
@@ -536,6 +597,15 @@ ATTESTER_SPEC = define_machine(
             catches="a restarted keeper (back at round 0) confirming, from old messages, a block "
             "of an earlier round than its lock: two finality quorums can then meet in it alone",
         ),
+        Invariant(
+            id="A-6",
+            statement="a keeper signs votes and proposals only above the last (round, step) it "
+            "signed at the height, across restarts",
+            check=signs_only_forward,
+            catches="a restarted keeper that attests or confirms in a round below one it "
+            "signed (two finality quorums can meet in it), or a producer that signs a second "
+            "proposal for its slot",
+        ),
     ),
     row_prefix="A",
 )
@@ -586,7 +656,8 @@ def routed_to_owner(t: Transition) -> bool:
 
 def proposals_released_by_producer(t: Transition) -> bool:
     """N-3: every new block this node proposes (a ``Proposal`` it signed with no valid round) is
-    the candidate its producer released in this step, at a slot its signing guard records.
+    the candidate its producer released in this step, at a slot its signing guard records; or
+    the very proposal its attester's guard kept, sent again after a restart.
 
     Restated from the mapping in docs/node.md: the slot of (height h, round r) is its
     certificate view ``h * 2**16 + r + 1``, the producer's seq_no is h + 1, and the producer's
@@ -604,6 +675,8 @@ def proposals_released_by_producer(t: Transition) -> bool:
             continue
         if m.valid_round != -1:
             continue  # a re-proposal of an attested block, with its proof: the attester's own
+        if m == t.before.attester.guard.proposal:
+            continue  # sent again after a restart, as signed before it: no new signature
         b = m.block
         slot = b.height * ROUNDS + m.round + 1
         if guard is None or (0, slot, b.height + 1) not in guard.blocks:
@@ -702,7 +775,8 @@ NODE_SPEC = define_machine(
         Invariant(
             id="N-3",
             statement="every new block the node proposes is a candidate its producer released in "
-            "that step, at a (height, round) its signing guard records",
+            "that step, at a (height, round) its signing guard records (or the proposal its "
+            "guard kept, sent again after a restart)",
             check=proposals_released_by_producer,
             catches="a node that proposes a block its producer did not release, or before the "
             "producer's signing guard is written",

@@ -213,7 +213,21 @@ def attester_signs_twice(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """The issue's planted bug: an attester that signs again in a round it already signed in."""
     from blockfsm.machine import attester
 
-    monkeypatch.setattr(attester, "_signed", lambda *args: False)
+    may_sign = attester.may_sign
+
+    def forgets_attestations(guard: attester.Guard, height: int, round_: int, phase: int) -> bool:
+        return (
+            guard.height == height
+            if phase == attester.ATTEST
+            else may_sign(guard, height, round_, phase)
+        )
+
+    def keeps_the_last(state: attester.AttesterState, p: attester.Proposal) -> Any:
+        rest = tuple(q for q in state.proposals if q.round != p.round)
+        return attester._evolve(state, proposals=(*rest, p))
+
+    monkeypatch.setattr(attester, "may_sign", forgets_attestations)
+    monkeypatch.setattr(attester, "_keep_proposal", keeps_the_last)
     return monkeypatch
 
 

@@ -206,14 +206,20 @@ def test_the_signing_guard_keeps_a_restarted_producer_from_proposing_again_in_it
     i = producer_index(0)
     n = Node(i)
     n.feed(Tick(now=0))
-    assert len(n.proposals()) == 1
+    (signed,) = n.proposals()
+    # Restarted, it sends the very proposal its attester's guard kept: nothing new is signed,
+    # and its producer is not started in that slot.
     restarted = Node(i, guard=n.guard, signing_guard=n.signing_guard)
     effects = restarted.feed(Tick(now=10))
-    assert restarted.proposals() == []
-    assert restarted.state.producer.control == STOPPED  # it built, then its guard refused
+    assert restarted.proposals() == [signed]
     assert not [e for e in effects if type(e) is Rejected]
-    # Without the signing guard, the same restart proposes again: the guard is what refuses.
-    forgetful = Node(i, guard=n.guard)
+    # With the attester's guard lost but the producer's kept, the producer's guard refuses.
+    without_attester_guard = Node(i, signing_guard=n.signing_guard)
+    without_attester_guard.feed(Tick(now=10))
+    assert without_attester_guard.proposals() == []
+    assert without_attester_guard.state.producer.control == STOPPED  # built, then refused
+    # With neither guard, the same restart proposes again: the guards are what refuse.
+    forgetful = Node(i)
     forgetful.feed(Tick(now=10))
     assert len(forgetful.proposals()) == 1
 
@@ -403,7 +409,9 @@ def test_a_producer_refused_by_its_signing_guard_is_not_started_again_in_that_sl
     is (a node that forgot its slot, or compared the height with the round, would start it
     again on every step)."""
     n, proposal = _producer_of_height_one()
-    restarted = Node(n.i, guard=n.guard, signing_guard=n.signing_guard)
+    # Only the producer's guard kept: with the attester's, the attester sends its kept
+    # proposal again and the producer is never started in the slot.
+    restarted = Node(n.i, signing_guard=n.signing_guard)
     restarted.chain = n.chain
     restarted.feed(Tick(now=20))
     assert restarted.proposals() == [] and restarted.state.producer.control == STOPPED

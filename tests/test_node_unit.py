@@ -175,8 +175,14 @@ def test_a_locked_keeper_attests_another_block_only_with_a_newer_proof() -> None
     r = k.state.round
     k.feed(ProposalReceived(peer=KEYS[0], proposal=propose(other, r)))
     assert k.votes(ATTEST) == []
+    while True:  # the next round some other keeper produces
+        now += 8_000
+        k.feed(Tick(now=now))
+        if producer(k.state.round).public_key != KEYS[k.i]:
+            break
     # The same block again (re-proposed with its proof) is attested.
     proof = tuple(vote(j, ATTEST, b, 0) for j in range(3))
+    r = k.state.round
     k.feed(ProposalReceived(peer=KEYS[0], proposal=propose(b, r, valid_round=0, proof=proof)))
     assert [v.block_hash for v in k.votes(ATTEST)] == [b.hash]
 

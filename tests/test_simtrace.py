@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,13 +21,23 @@ from blockfsm.machine import attester
 
 @pytest.fixture
 def attests_twice(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """The planted bug: an attester that attests every proposal of its round, not the first."""
-    signed = attester._signed
+    """The planted bug: an attester whose guard forgets its attestations (it attests again in a
+    round it attested in: a block, then nil when the round times out)."""
+    may_sign = attester.may_sign
 
-    def forgets_attestations(guard: attester.Guard, round_: int, phase: int) -> bool:
-        return False if phase == attester.ATTEST else signed(guard, round_, phase)
+    def forgets_attestations(guard: attester.Guard, height: int, round_: int, phase: int) -> bool:
+        return (
+            guard.height == height
+            if phase == attester.ATTEST
+            else may_sign(guard, height, round_, phase)
+        )
 
-    monkeypatch.setattr(attester, "_signed", forgets_attestations)
+    def keeps_the_last(state: attester.AttesterState, p: attester.Proposal) -> Any:
+        rest = tuple(q for q in state.proposals if q.round != p.round)
+        return attester._evolve(state, proposals=(*rest, p))
+
+    monkeypatch.setattr(attester, "may_sign", forgets_attestations)
+    monkeypatch.setattr(attester, "_keep_proposal", keeps_the_last)
     return monkeypatch
 
 
@@ -54,11 +65,13 @@ def test_a_simulated_double_sign_is_written_reproduced_and_then_diverges_once_fi
     assert fixed.exit_code == 3, fixed.output
     report = json.loads(fixed.stdout)
     assert report["verdict"] == "diverges"
-    assert report["step"] == document["#meta"]["violation"]["step"]
+    # The fixed code departs at or before the violation (the planted rule changes what a keeper
+    # keeps before it makes it sign twice).
+    assert report["step"] <= document["#meta"]["violation"]["step"]
 
 
 def test_a_clean_run_with_crashes_and_restarts_replays_step_for_step() -> None:
-    sim = TracedSimulation(SimConfig(nodes=4, byzantine=1, seed=3))
+    sim = TracedSimulation(SimConfig(nodes=4, byzantine=1, seed=4))
     sim.run(6_000)
     sim.heal()
     sim.run(2_000)

@@ -272,9 +272,10 @@ class AttesterTest(MachineTest):
         """Other keepers vote, each for one block per (height, round, phase): a block the
         attester holds, in the current round."""
         s = self.state
-        if s.control != att.RUNNING or not s.blocks:
+        if s.control != att.RUNNING or not att.held_blocks(s):
             return
-        target = s.blocks[pick % len(s.blocks)].hash
+        held = att.held_blocks(s)
+        target = held[pick % len(held)].hash
         for n in voters:
             signer = self.other(n)
             key = (signer.public_key, self.height, self.round, phase)
