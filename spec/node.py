@@ -59,6 +59,7 @@ from blockfsm.machine.types import (
     Block,
     Certificate,
 )
+from blockfsm.spec.cluster_rules import CLUSTER_INVARIANTS, spec_producer
 from blockfsm.spec.language import (
     Invariant,
     Liveness,
@@ -97,15 +98,6 @@ def spec_vote_bytes(phase: int, chain: int, height: int, rnd: int, block_hash: b
         return _ATTEST_DOMAIN + _u64b(chain) + _i64b(height) + _u64b(rnd) + block_hash
     view = height * ROUNDS + rnd + 1
     return CERTIFICATE_DOMAIN + _u64b(chain) + _u64b(view) + _i64b(height) + block_hash
-
-
-def spec_producer(keepers: tuple[bytes, ...], parent: bytes, rnd: int) -> bytes:
-    """The keeper at index ``rnd mod N`` of the keepers ordered by BLAKE2b(parent, key)."""
-    order = sorted(
-        keepers,
-        key=lambda k: hashlib.blake2b(_SHUFFLE_DOMAIN + parent + k, digest_size=16).digest() + k,
-    )
-    return order[rnd % len(order)]
 
 
 def _is_int(x: object, low: int, high: int) -> bool:
@@ -712,40 +704,6 @@ NODE_SPEC = define_machine(
 )
 
 # --- the cluster -------------------------------------------------------------------------------
-
-CLUSTER_INVARIANTS = (
-    Invariant(
-        id="C-1",
-        statement="no two honest nodes hold different final blocks at one height",
-        check=lambda t: True,
-        catches="an attester that signs twice per height; a new-round producer that ignores an "
-        "attested block; a sync client that accepts an unchecked certificate",
-    ),
-    Invariant(
-        id="C-2",
-        statement="of any two honest nodes, one's final chain is a prefix of the other's",
-        check=lambda t: True,
-        catches="forks below the tip",
-    ),
-    Invariant(
-        id="C-3",
-        statement="an honest node's finality never reverts (final height and blocks only grow)",
-        check=lambda t: True,
-        catches="a store that replaces committed blocks",
-    ),
-    Invariant(
-        id="C-4",
-        statement="no honest node signs two different blocks for one (height, round, phase)",
-        check=lambda t: True,
-        catches="a guard not persisted, or forgotten on restart",
-    ),
-    Invariant(
-        id="C-5",
-        statement="nothing final is lost across a crash-restart",
-        check=lambda t: True,
-        catches="a node that forgets its persisted final chain on restart",
-    ),
-)
 
 CLUSTER_LIVENESS = (
     Liveness(
