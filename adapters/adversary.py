@@ -206,7 +206,11 @@ class Lie(Behaviour):
             forged = []
             for h in range(first.height, first.height + len(message.blocks) + 2):
                 b = Block.make(
-                    chain_id=sim.chain_id, height=h, parent_hash=prev, justify=justify, payload=b"lie"
+                    chain_id=sim.chain_id,
+                    height=h,
+                    parent_hash=prev,
+                    justify=justify,
+                    payload=b"lie",
                 )
                 forged.append(b)
                 justify = Certificate(

@@ -71,7 +71,7 @@ def signed_messages(t: Transition) -> list[tuple[int, int, int, Any]]:
     me = _key(t)
     out: list[tuple[int, int, int, Any]] = []
     for e in t.effects:
-        m = getattr(e, "message", None)
+        m: Any = getattr(e, "message", None)
         name = type(m).__name__
         if name == "Vote" and m.voter == me:
             out.append((m.height, m.round, m.phase, m.block_hash))
@@ -128,8 +128,10 @@ class NoRevert:
         if old is not None:
             h, block_hash = old
             block = t.view.block_at(h) if h >= 0 else None
-            if height < h or (block is not None and block.hash != block_hash) or (
-                h >= 0 and block is None
+            if (
+                height < h
+                or (block is not None and block.hash != block_hash)
+                or (h >= 0 and block is None)
             ):
                 self.detail = f"final height {h} -> {height}, or its block replaced"
                 return False

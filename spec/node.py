@@ -47,7 +47,6 @@ the round catches up by block sync (certificates are advertised every ``advertis
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from typing import Any
 
@@ -79,7 +78,6 @@ ROUNDS = 1 << 16
 WINDOW = 8
 """Rounds r .. r + WINDOW of our height are followed; proposals and votes further ahead wait."""
 _ATTEST_DOMAIN = b"blockfsm/attest/v1\x00"
-_SHUFFLE_DOMAIN = b"blockfsm/producer-shuffle/v1\x00"
 
 # --- the spec's own statement of the attester's rules ------------------------------------------
 
