@@ -6,10 +6,16 @@ Determinism: every choice draws from one ``random.Random(seed)``; events are ord
 sequence number); nothing reads a clock. The same ``SimConfig`` reproduces a run bit for bit.
 
 Faults (``SimConfig.faults``): ``loss``, ``delay``, ``duplicate``, ``reorder`` (delays wide enough
-to reorder), ``partition``, ``crash``. Byzantine behaviours, one per Byzantine node in turn:
-``equivocate`` (a producer that sends different blocks to different halves and attests both),
-``lie`` (a sync server that serves a forged fork and advertises a height it does not have),
-``withhold`` (sends nothing), ``replay`` (re-sends old messages it received).
+to reorder), ``partition``, ``crash``, and when named ``oneway`` (one direction of one link cut;
+``Simulation.oneway`` for scripted cuts). Byzantine behaviours, one per Byzantine node in turn,
+from the library in ``blockfsm.adapters.adversary``: the filters of the honest machine's output
+(``equivocate``, ``lie``, ``withhold``, ``replay``) and the signing-oracle behaviours
+(``forge_proof``, ``replay_proof``, ``future_round``, ``flood``, ``conflicting_votes``,
+``bad_certificate``); each action counts ``adversary:<name>`` (``summary()["adversary"]``).
+
+The cluster safety invariants are the spec's (``CLUSTER_SPEC``, stated in
+``blockfsm.spec.cluster_rules``): every honest step (and restart) is handed to each as a
+``Transition`` and a violation raises ``SafetyViolation``.
 
 Crash-restart: a crashed node loses its memory; its store (chain, the last ``PersistGuard`` and
 the last ``PersistSigningGuard``) is kept, and it restarts from ``initial(config, guard,
