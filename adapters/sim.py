@@ -6,10 +6,16 @@ Determinism: every choice draws from one ``random.Random(seed)``; events are ord
 sequence number); nothing reads a clock. The same ``SimConfig`` reproduces a run bit for bit.
 
 Faults (``SimConfig.faults``): ``loss``, ``delay``, ``duplicate``, ``reorder`` (delays wide enough
-to reorder), ``partition``, ``crash``. Byzantine behaviours, one per Byzantine node in turn:
-``equivocate`` (a producer that sends different blocks to different halves and attests both),
-``lie`` (a sync server that serves a forged fork and advertises a height it does not have),
-``withhold`` (sends nothing), ``replay`` (re-sends old messages it received).
+to reorder), ``partition``, ``crash``, and when named ``oneway`` (one direction of one link cut;
+``Simulation.oneway`` for scripted cuts). Byzantine behaviours, one per Byzantine node in turn,
+from the library in ``blockfsm.adapters.adversary``: the filters of the honest machine's output
+(``equivocate``, ``lie``, ``withhold``, ``replay``) and the signing-oracle behaviours
+(``forge_proof``, ``replay_proof``, ``future_round``, ``flood``, ``conflicting_votes``,
+``bad_certificate``); each action counts ``adversary:<name>`` (``summary()["adversary"]``).
+
+The cluster safety invariants are the spec's (``CLUSTER_SPEC``, stated in
+``blockfsm.spec.cluster_rules``): every honest step (and restart) is handed to each as a
+``Transition`` and a violation raises ``SafetyViolation``.
 
 Crash-restart: a crashed node loses its memory; its store (chain, the last ``PersistGuard`` and
 the last ``PersistSigningGuard``) is kept, and it restarts from ``initial(config, guard,
@@ -26,28 +32,27 @@ from typing import Any
 
 import attrs
 
+from blockfsm.adapters import adversary
 from blockfsm.adapters.inbound import message_event
 from blockfsm.machine import node as node_machine
-from blockfsm.machine.attester import (
-    ATTEST,
-    Proposal,
-    Vote,
-    proposal_payload,
-    vote_payload,
-)
 from blockfsm.machine.core import Broadcast, Send, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
-from blockfsm.machine.messages import (
-    AdvertiseBlock,
-    SyncResponse,
-)
 from blockfsm.machine.node import NodeConfig, NodeState, Steppers
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
-from blockfsm.machine.types import Block, Certificate, ValidatorSet, advertise_block_payload
+from blockfsm.machine.types import ValidatorSet
 from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec.cluster_rules import Restart
+from blockfsm.spec.language import Transition
+from blockfsm.spec.node import CLUSTER_SPEC
 
 FAULTS = ("loss", "delay", "duplicate", "reorder", "partition", "crash")
-BEHAVIOURS = ("equivocate", "lie", "withhold", "replay")
+EXTRA_FAULTS = ("oneway",)
+"""Faults only drawn when named: ``oneway`` cuts one direction of one link (a -> b dropped,
+b -> a delivered) now and then."""
+BEHAVIOURS = adversary.FILTERS
+"""The behaviours a Byzantine node takes in turn by default: the honest machine, its output
+bent. ``adversary.ORACLE`` adds the signing-oracle ones (``SimConfig.behaviours``)."""
+ALL_BEHAVIOURS = adversary.ALL
 CHAIN_ID = 7
 
 
@@ -90,6 +95,8 @@ class SimNode:
             config, s, e, v
         )
         self.received: list[Any] = []
+        self.adversary: adversary.Adversary | None = None
+        self.tactic: adversary.Behaviour | None = None
         self.permanent = False
         """Crashed for good: not restarted at heal."""
 
@@ -131,6 +138,9 @@ class Simulation:
         self.nodes: list[SimNode] = []
         self.stats: dict[str, Any] = stats if stats is not None else {}
         self.runners: list[Any] = []
+        self.chain_id = CHAIN_ID
+        self.oneway: set[tuple[int, int]] = set()
+        """Directed links cut: ``(a, b)`` drops what a sends b, not what b sends a."""
         self.drop: Callable[[int, int, Any], bool] | None = None
         """A scripted loss for tests: ``drop(source, destination, message)`` drops when true."""
         for i, signer in enumerate(signers):
@@ -146,13 +156,18 @@ class Simulation:
                 seed=config.seed * 1000 + i,
             )
             node = SimNode(i, signer, cfg, behaviour)
+            if behaviour is not None:
+                node.adversary = adversary.Adversary(sim=self, node=node, name=behaviour)
+                node.tactic = adversary.BEHAVIOURS[behaviour]()
             if config.conformant and behaviour is None:
                 self._conform(node)
             self.nodes.append(node)
         self.by_key = {n.key: n.index for n in self.nodes}
-        self.final: dict[int, bytes] = {}
-        self.final_height = [-1] * config.nodes
-        self.signed: dict[tuple[int, int, int, int], bytes] = {}
+        self.known: dict[str, str] = {}
+        """Invariants a known, open finding violates (id -> finding): a violation of one is
+        counted (``known:<id>``), not raised, so a run can look past it; empty by default."""
+        self.monitors = [(inv, inv.monitor()) for inv in CLUSTER_SPEC.invariants if inv.monitor]
+        """The cluster invariants of ``blockfsm.spec.node``, each fed every honest step."""
 
     def _conform(self, node: SimNode) -> None:
         from blockfsm.machine.attester import ATTESTER
@@ -212,6 +227,8 @@ class Simulation:
                 for node in self.nodes:
                     if node.alive:
                         self._step(node, Tick(now=self.now))
+                        if node.tactic is not None and node.adversary is not None:
+                            node.tactic.tick(node.adversary)
                 if self.faulty and self.config.random_faults:
                     self._maybe_fault()
                 next_tick += tick
@@ -225,17 +242,20 @@ class Simulation:
                 self.counters["dropped"] += 1
                 continue
             self.counters["delivered"] += 1
-            if node.behaviour == "replay" and len(node.received) < 200:
-                node.received.append(message)
+            if node.tactic is not None and node.adversary is not None:
+                node.tactic.received(node.adversary, message)
             self._step(node, message_event(self.nodes[src].key, message))
         self.now = end
 
     def _connected(self, a: int, b: int) -> bool:
+        if (a, b) in self.oneway:
+            return False
         if self.partition is None:
             return True
         return any(a in side and b in side for side in self.partition)
 
     def _step(self, node: SimNode, event: Any) -> None:
+        before = node.chain.committed_height
         state, effects = node.step(node.state, event, node.chain.snapshot())
         node.state = state
         self.counters["events"] += 1
@@ -258,18 +278,17 @@ class Simulation:
             else:
                 self.counters[kind.__name__] += 1
         if node.honest and self.checking:
-            self._check(node, effects)
+            self._check(node, before, event, effects)
 
     # --- network -----------------------------------------------------------------------------
 
     def _send(self, node: SimNode, dest: int, message: Any) -> None:
         if dest < 0 or dest == node.index:
             return
-        b = node.behaviour
-        if b == "withhold":
-            return
-        if b == "lie":
-            message = self._lie(node, message)
+        if node.tactic is not None and node.adversary is not None:
+            message = node.tactic.send(node.adversary, dest, message)
+            if message is None:
+                return
         self.counters["sent"] += 1
         if self.drop is not None and self.drop(node.index, dest, message):
             self.counters["dropped"] += 1
@@ -292,91 +311,12 @@ class Simulation:
             self._push(self.now + delay, dest, node.index, message)
 
     def _broadcast(self, node: SimNode, message: Any) -> None:
-        if node.behaviour == "equivocate" and type(message) is Proposal:
-            # Odd nodes get the block, even nodes its twin, every third node both (twin first).
-            twin = self._twin(node, message)
-            for other in self.nodes:
-                if other is node:
-                    continue
-                if other.index % 3 == 0:
-                    self._send(node, other.index, twin)
-                    self._send(node, other.index, message)
-                else:
-                    self._send(node, other.index, message if other.index % 2 else twin)
-            return
+        if node.tactic is not None and node.adversary is not None:
+            if node.tactic.broadcast(node.adversary, message):
+                return
         for other in self.nodes:
             if other is not node:
                 self._send(node, other.index, message)
-        if node.behaviour == "replay" and node.received and self.rng.random() < 0.3:
-            old = node.received[self.rng.randrange(len(node.received))]
-            for other in self.nodes:
-                if other is not node:
-                    self._send(node, other.index, old)
-
-    def _twin(self, node: SimNode, p: Proposal) -> Proposal:
-        """A second block for the same (height, round), signed, plus our attestation for it."""
-        b = p.block
-        block = Block.make(
-            chain_id=b.chain_id,
-            height=b.height,
-            parent_hash=b.parent_hash,
-            justify=b.justify,
-            payload=b.payload + b"/twin",
-        )
-        payload = proposal_payload(CHAIN_ID, b.height, p.round, block.hash, -1)
-        twin = Proposal(
-            round=p.round,
-            block=block,
-            valid_round=-1,
-            proof=(),
-            producer=node.key,
-            signature=node.signer.sign(payload),
-        )
-        vote = Vote(
-            phase=ATTEST,
-            chain_id=CHAIN_ID,
-            height=b.height,
-            round=p.round,
-            block_hash=block.hash,
-            voter=node.key,
-            signature=node.signer.sign(
-                vote_payload(ATTEST, CHAIN_ID, b.height, p.round, block.hash)
-            ),
-        )
-        for other in self.nodes:
-            if other is not node and other.index % 2 == 0:
-                self._send(node, other.index, vote)
-        return twin
-
-    def _lie(self, node: SimNode, message: Any) -> Any:
-        """Forged sync answers: a fork with certificates nobody signed, a height we lack."""
-        if type(message) is SyncResponse and message.blocks:
-            first = message.blocks[0]
-            parent = node.chain.block_at(first.height - 1)
-            prev = parent.hash if parent is not None else bytes(32)
-            justify = first.justify
-            forged = []
-            for h in range(first.height, first.height + len(message.blocks) + 2):
-                b = Block.make(
-                    chain_id=CHAIN_ID, height=h, parent_hash=prev, justify=justify, payload=b"lie"
-                )
-                forged.append(b)
-                justify = Certificate(
-                    chain_id=CHAIN_ID,
-                    view=justify.view + 65536,
-                    height=h,
-                    block_hash=b.hash,
-                    signatures=tuple((k, bytes(64)) for k in self.by_key),
-                )
-                prev = b.hash
-            return attrs.evolve(message, blocks=tuple(forged[:-1]), highest_certificate=justify)
-        if type(message) is AdvertiseBlock:
-            height = message.committed_height + 5
-            payload = advertise_block_payload(CHAIN_ID, node.key, height, message.timestamp)
-            return attrs.evolve(
-                message, committed_height=height, signature=node.signer.sign(payload)
-            )
-        return message
 
     # --- faults ------------------------------------------------------------------------------
 
@@ -392,6 +332,13 @@ class Simulation:
             else:
                 self.partition = None
             self.counters["faults:partition"] += 1
+        if "oneway" in faults and rng.random() < 0.01:
+            if self.oneway:
+                self.oneway.clear()
+            else:
+                a, b = rng.sample(range(self.config.nodes), 2)
+                self.oneway.add((a, b))
+            self.counters["faults:oneway"] += 1
         if "crash" in faults and rng.random() < 0.01:
             node = self.nodes[rng.randrange(self.config.nodes)]
             if node.alive:
@@ -411,51 +358,39 @@ class Simulation:
             self._conform(node)
         self.counters["faults:restart"] += 1
         if node.honest and self.checking:
-            self.checks["C-5"] += 1
-            if (
-                node.chain.committed_height < before
-                or node.chain.committed_height < (self.final_height[node.index])
-            ):
-                raise SafetyViolation("C-5", f"node {node.index} lost final blocks on restart")
+            self._check(node, before, Restart(), ())
 
     def heal(self) -> None:
         """Stop faults, reconnect everyone, restart every crashed honest node."""
         self.faulty = False
         self.partition = None
+        self.oneway.clear()
         for node in self.nodes:
             if not node.alive and node.honest and not node.permanent:
                 self.restart(node)
 
     # --- cluster safety, after every step ----------------------------------------------------
 
-    def _check(self, node: SimNode, effects: tuple[Any, ...]) -> None:
-        i = node.index
-        chain = node.chain
-        committed = chain.committed_height
-        previous = self.final_height[i]
-        self.checks["C-3"] += 1
-        if committed < previous:
-            raise SafetyViolation("C-3", f"node {i} final height {previous} -> {committed}")
-        for h in range(max(previous, 0), committed + 1):
-            block = chain.block_at(h)
-            assert block is not None
-            known = self.final.setdefault(h, block.hash)
-            if known != block.hash:
-                raise SafetyViolation("C-1", f"node {i} finalized another block at height {h}")
-            if h > 0 and self.final.get(h - 1) not in (None, block.parent_hash):
-                raise SafetyViolation("C-2", f"node {i}'s final chain forks below {h}")
-        self.checks["C-1"] += 1
-        self.checks["C-2"] += 1
-        self.final_height[i] = committed
-        self.checks["C-4"] += 1
-        for e in effects:
-            m = getattr(e, "message", None)
-            if type(m) is Vote and m.voter == node.key:
-                key = (i, m.height, m.round, m.phase)
-                if self.signed.setdefault(key, m.block_hash) != m.block_hash:
-                    raise SafetyViolation(
-                        "C-4", f"node {i} signed two blocks at {(m.height, m.round, m.phase)}"
-                    )
+    def _check(self, node: SimNode, before: int, event: Any, effects: tuple[Any, ...]) -> None:
+        """Feed the step to every cluster invariant the spec states (``CLUSTER_SPEC``)."""
+        t = Transition(
+            config=node.config,
+            before=before,
+            event=event,
+            after=node.state,
+            effects=effects,
+            view=node.chain.snapshot(),
+        )
+        restart = type(event) is Restart
+        for inv, monitor in self.monitors:
+            if (inv.id == "C-5") == restart:  # C-5 is a property of restarts, the rest of steps
+                self.checks[inv.id] += 1
+            if not monitor.observe(t):
+                if inv.id in self.known:
+                    self.counters[f"known:{inv.id}"] += 1
+                    continue
+                detail = getattr(monitor, "detail", "")
+                raise SafetyViolation(inv.id, f"node {node.index}: {detail}")
 
     # --- summaries -----------------------------------------------------------------------------
 
@@ -483,6 +418,9 @@ class Simulation:
                 k[7:]: v for k, v in sorted(self.counters.items()) if k.startswith("faults:")
             },
             "invariants_checked": dict(sorted(self.checks.items())),
+            "adversary": {
+                k[10:]: v for k, v in sorted(self.counters.items()) if k.startswith("adversary:")
+            },
         }
 
 

@@ -16,7 +16,9 @@ from typing import Any
 import click
 
 from blockfsm.adapters.sim import (
+    ALL_BEHAVIOURS,
     BEHAVIOURS,
+    EXTRA_FAULTS,
     FAULTS,
     SafetyViolation,
     SimConfig,
@@ -31,9 +33,20 @@ def _faults(value: str) -> tuple[str, ...]:
     names = tuple(x.strip() for x in value.split(",") if x.strip())
     if value.strip() in ("none", ""):
         return ()
-    unknown = [n for n in names if n not in FAULTS]
+    known = FAULTS + EXTRA_FAULTS
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise click.BadParameter(f"unknown fault {', '.join(unknown)}; known: {', '.join(FAULTS)}")
+        raise click.BadParameter(f"unknown fault {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def _behaviours(value: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in value.split(",") if x.strip())
+    unknown = [n for n in names if n not in ALL_BEHAVIOURS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown behaviour {', '.join(unknown)}; known: {', '.join(ALL_BEHAVIOURS)}"
+        )
     return names
 
 
@@ -60,6 +73,13 @@ def _faults(value: str) -> tuple[str, ...]:
     show_default=True,
     help="Comma-separated faults, or 'none'.",
 )
+@click.option(
+    "--behaviours",
+    default=",".join(BEHAVIOURS),
+    show_default=True,
+    help=f"Comma-separated behaviours the Byzantine nodes take in turn; known: "
+    f"{', '.join(ALL_BEHAVIOURS)}.",
+)
 @click.option("--ed25519", is_flag=True, help="Sign with Ed25519 instead of the stand-in signer.")
 @click.option("--no-heal", is_flag=True, help="Skip the heal phase and the liveness check.")
 @click.option("--conformant", is_flag=True, help="Run every honest node's parts under their specs.")
@@ -83,6 +103,7 @@ def simulate(
     seed: int,
     ticks: int,
     faults: str,
+    behaviours: str,
     ed25519: bool,
     no_heal: bool,
     conformant: bool,
@@ -111,6 +132,7 @@ def simulate(
         byzantine=byzantine,
         seed=seed,
         faults=_faults(faults),
+        behaviours=_behaviours(behaviours),
         ed25519=ed25519,
         conformant=conformant,
     )

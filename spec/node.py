@@ -52,7 +52,6 @@ the round catches up by block sync (certificates are advertised every ``advertis
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from typing import Any
 
@@ -64,6 +63,7 @@ from blockfsm.machine.types import (
     Block,
     Certificate,
 )
+from blockfsm.spec.cluster_rules import CLUSTER_INVARIANTS, spec_producer
 from blockfsm.spec.language import (
     Invariant,
     Liveness,
@@ -83,7 +83,6 @@ ROUNDS = 1 << 16
 WINDOW = 8
 """Rounds r .. r + WINDOW of our height are followed; proposals and votes further ahead wait."""
 _ATTEST_DOMAIN = b"blockfsm/attest/v1\x00"
-_SHUFFLE_DOMAIN = b"blockfsm/producer-shuffle/v1\x00"
 
 # --- the spec's own statement of the attester's rules ------------------------------------------
 
@@ -102,15 +101,6 @@ def spec_vote_bytes(phase: int, chain: int, height: int, rnd: int, block_hash: b
         return _ATTEST_DOMAIN + _u64b(chain) + _i64b(height) + _u64b(rnd) + block_hash
     view = height * ROUNDS + rnd + 1
     return CERTIFICATE_DOMAIN + _u64b(chain) + _u64b(view) + _i64b(height) + block_hash
-
-
-def spec_producer(keepers: tuple[bytes, ...], parent: bytes, rnd: int) -> bytes:
-    """The keeper at index ``rnd mod N`` of the keepers ordered by BLAKE2b(parent, key)."""
-    order = sorted(
-        keepers,
-        key=lambda k: hashlib.blake2b(_SHUFFLE_DOMAIN + parent + k, digest_size=16).digest() + k,
-    )
-    return order[rnd % len(order)]
 
 
 def _is_int(x: object, low: int, high: int) -> bool:
@@ -786,40 +776,6 @@ NODE_SPEC = define_machine(
 )
 
 # --- the cluster -------------------------------------------------------------------------------
-
-CLUSTER_INVARIANTS = (
-    Invariant(
-        id="C-1",
-        statement="no two honest nodes hold different final blocks at one height",
-        check=lambda t: True,
-        catches="an attester that signs twice per height; a new-round producer that ignores an "
-        "attested block; a sync client that accepts an unchecked certificate",
-    ),
-    Invariant(
-        id="C-2",
-        statement="of any two honest nodes, one's final chain is a prefix of the other's",
-        check=lambda t: True,
-        catches="forks below the tip",
-    ),
-    Invariant(
-        id="C-3",
-        statement="an honest node's finality never reverts (final height and blocks only grow)",
-        check=lambda t: True,
-        catches="a store that replaces committed blocks",
-    ),
-    Invariant(
-        id="C-4",
-        statement="no honest node signs two different blocks for one (height, round, phase)",
-        check=lambda t: True,
-        catches="a guard not persisted, or forgotten on restart",
-    ),
-    Invariant(
-        id="C-5",
-        statement="nothing final is lost across a crash-restart",
-        check=lambda t: True,
-        catches="a node that forgets its persisted final chain on restart",
-    ),
-)
 
 CLUSTER_LIVENESS = (
     Liveness(

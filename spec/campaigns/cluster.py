@@ -6,6 +6,11 @@ for a while, partition it, heal the partition, crash and restart nodes. The simu
 cluster safety invariants C-1..C-5 after every step of every node. ``teardown`` heals (VOPR
 style: faults off, partition healed, crashed honest nodes restarted), runs a fair schedule and
 checks C-L1 and C-L2.
+The Byzantine keeper draws its behaviour from ``POOL``: the filters of the honest machine's output
+and the signing-oracle behaviours of ``blockfsm.adapters.adversary`` (forged and replayed proofs,
+rounds ahead, floods, conflicting votes, bent certificates); each action is counted under
+``adversary:<name>`` in ``STATS.steps``. A chaos phase runs up to 300 s of simulated time
+(``run_long``); one-way link cuts (``cut_one_way``) join partitions.
 A run with no honest quorum is counted as unrecoverable (``STATS.examples["unrecoverable"]``),
 never reported as a liveness failure.
 """
@@ -17,6 +22,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
+from blockfsm.adapters.adversary import ALL
 from blockfsm.adapters.itf import DOCUMENT_ATTR
 from blockfsm.adapters.sim import SafetyViolation, SimConfig, liveness
 from blockfsm.adapters.simtrace import TracedSimulation, simulation_document
@@ -31,9 +37,20 @@ ATTESTER_STATS = Stats()
 reported by its own campaign (spec/campaigns/attester.py): only honest traffic reaches an
 attester in a cluster, so most of its refusal rows are reached there, not here."""
 LIVENESS_BOUND_MS = CLUSTER_SPEC.liveness[0].bound_ticks
+POOL = ALL
+"""The behaviours the Byzantine keeper draws from."""
 
 
 class ClusterTest(RuleBasedStateMachine):
+    pool: tuple[str, ...] = POOL
+    known: dict[str, str] = {}
+    """Invariants an open finding violates (id -> finding), counted rather than reported; a
+    subclass names them (tests/test_cluster_campaign.py), the campaign itself waives nothing."""
+    long_runs: tuple[int, ...] = (10, 30, 60, 120, 300)
+    """Seconds of simulated time ``run_long`` draws from."""
+    live: bool = True
+    """Whether teardown checks C-L1 and C-L2 (False while a known finding breaks liveness)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.sim: TracedSimulation | None = None
@@ -44,15 +61,15 @@ class ClusterTest(RuleBasedStateMachine):
         nodes=st.sampled_from((4, 4, 5)),
         byzantine=st.sampled_from((0, 1, 1)),
         seed=st.integers(min_value=0, max_value=2**32),
-        behaviour=st.sampled_from(("equivocate", "lie", "withhold", "replay")),
+        behaviour=st.integers(min_value=0, max_value=255),
         faults=st.lists(
             st.sampled_from(("loss", "delay", "duplicate", "reorder")), unique=True, max_size=4
         ),
     )
     def setup(
-        self, nodes: int, byzantine: int, seed: int, behaviour: str, faults: list[str]
+        self, nodes: int, byzantine: int, seed: int, behaviour: int, faults: list[str]
     ) -> None:
-        behaviours = (behaviour, "equivocate", "lie", "withhold", "replay")
+        behaviours = (self.pool[behaviour % len(self.pool)],)
         config = SimConfig(
             nodes=nodes,
             byzantine=byzantine,
@@ -67,12 +84,14 @@ class ClusterTest(RuleBasedStateMachine):
             config,
             stats={"node": NODE_STATS, "attester": ATTESTER_STATS},
         )
+        self.sim.known = dict(self.known)
         STATS.runs += 1
 
     def _do(self, what: str, action: Any) -> None:
         assert self.sim is not None
         self.log.append(what)
         before = dict(self.sim.checks)
+        acted = dict(self.sim.counters)
         try:
             action()
         except SafetyViolation as v:
@@ -88,12 +107,32 @@ class ClusterTest(RuleBasedStateMachine):
         finally:
             for key, n in self.sim.checks.items():
                 STATS.steps[key] += n - before.get(key, 0)
+            for key, n in self.sim.counters.items():
+                if key.startswith(("adversary:", "known:")):
+                    STATS.steps[key] += n - acted.get(key, 0)
             STATS.rows["C1"] += 1
 
     @rule(ms=st.integers(min_value=50, max_value=3_000))
     def run(self, ms: int) -> None:
         assert self.sim is not None
         self._do(f"run {ms} ms", lambda: self.sim.run(ms) if self.sim else None)
+
+    @rule(which=st.integers(min_value=0, max_value=255))
+    def run_long(self, which: int) -> None:
+        """A long chaos phase: up to 300 s of simulated time in one step (``long_runs``)."""
+        assert self.sim is not None
+        seconds = self.long_runs[which % len(self.long_runs)]
+        self._do(f"run {seconds} s", lambda: self.sim.run(seconds * 1000) if self.sim else None)
+
+    @rule(a=st.integers(min_value=0, max_value=4), b=st.integers(min_value=0, max_value=4))
+    def cut_one_way(self, a: int, b: int) -> None:
+        """What ``a`` sends ``b`` is lost; what ``b`` sends ``a`` arrives."""
+        sim = self.sim
+        assert sim is not None
+        a, b = a % sim.config.nodes, b % sim.config.nodes
+        if a != b:
+            sim.oneway.add((a, b))
+            self.log.append(f"cut {a} -> {b}")
 
     @rule(cut=st.integers(min_value=1, max_value=4), order=st.permutations(range(5)))
     def partition(self, cut: int, order: list[int]) -> None:
@@ -108,6 +147,7 @@ class ClusterTest(RuleBasedStateMachine):
     def heal_partition(self) -> None:
         assert self.sim is not None
         self.sim.partition = None
+        self.sim.oneway.clear()
         self.log.append("heal partition")
 
     @rule(index=st.integers(min_value=0, max_value=4))
@@ -150,6 +190,10 @@ class ClusterTest(RuleBasedStateMachine):
             self._do("heal; fair schedule", lambda: result.update(liveness(sim, LIVENESS_BOUND_MS)))
             if result["verdict"] == "unrecoverable":
                 STATS.examples["unrecoverable"] += 1
+                return
+            if not self.live or any(k.startswith("known:") for k in sim.counters):
+                # Past a known finding's safety violation the run proves nothing about liveness.
+                STATS.examples["past a known finding"] += 1
                 return
             for lv in CLUSTER_SPEC.liveness:
                 STATS.steps[lv.id] += 1

@@ -1,0 +1,207 @@
+"""The adversary (adapters/adversary.py) against the cluster properties (spec/cluster_rules.py).
+
+Two kinds of tests:
+
+- the findings F1-F4 against today's attester (docs/mutations-node.md, "The adversary's
+  findings"): each first as the check that finds it (the violation is reported, by the property
+  named), then as a regression test that the cluster stays safe (F4: live) under that adversary,
+  marked as an expected failure until the protocol fix lands (the fix removes the marks);
+- each cluster invariant seen failing on a bug planted with ``monkeypatch``, that invariant alone
+  checked (so the test shows that this property, not another, catches the bug).
+
+Every run is bounded by a seed and simulated milliseconds, never by wall-clock time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+from blockfsm.adapters import adversary
+from blockfsm.adapters.sim import FAULTS, SafetyViolation, SimConfig, Simulation, liveness
+from blockfsm.machine import attester
+from blockfsm.machine import node as node_machine
+from blockfsm.machine.core import Broadcast, Step
+from blockfsm.machine.types import Block, ValidatorSet
+
+# --- the findings -------------------------------------------------------------------------------
+
+F1 = SimConfig(nodes=4, byzantine=1, seed=0, behaviours=("forge_proof",), faults=())
+F2 = SimConfig(nodes=4, byzantine=0, seed=15, faults=FAULTS)
+F3 = SimConfig(nodes=4, byzantine=0, seed=7, faults=FAULTS)
+F4 = SimConfig(nodes=4, byzantine=1, seed=0, behaviours=("flood",), faults=())
+RUN_MS = {F1: 20_000, F2: 30_000, F3: 30_000, F4: 5_000}
+
+
+def _violation(config: SimConfig, only: str | None = None) -> str | None:
+    sim = Simulation(config)
+    if only is not None:
+        sim.monitors = [(i, m) for i, m in sim.monitors if i.id == only]
+    try:
+        sim.run(RUN_MS[config])
+    except SafetyViolation as v:
+        return v.invariant_id
+    return None
+
+
+def test_f1_forged_proof_on_a_new_block_is_found_by_validity_and_by_agreement() -> None:
+    assert _violation(F1) == "C-7"
+    assert _violation(F1, only="C-1") == "C-1"
+
+
+def test_f2_a_restarted_keeper_signing_below_its_round_is_found_by_c6() -> None:
+    assert _violation(F2) == "C-6"
+
+
+def test_f3_two_proposals_for_one_slot_across_a_restart_are_found_by_c4() -> None:
+    assert _violation(F3) == "C-4"
+
+
+def _flooded() -> dict[str, Any]:
+    sim = Simulation(F4)
+    sim.run(RUN_MS[F4])
+    result = liveness(sim, 10_000)
+    result["acted"] = sim.counters["adversary:flood"]
+    return result
+
+
+def test_f4_a_flood_of_valid_proposals_is_found_by_c_l1() -> None:
+    result = _flooded()
+    assert result["acted"] > 0
+    assert result["verdict"] == "failed" and not result["C-L1"]
+
+
+def test_f1_regression_safe_under_forged_proofs() -> None:
+    assert _violation(F1) is None
+
+
+def test_f2_regression_rounds_only_grow_across_restarts() -> None:
+    assert _violation(F2) is None
+
+
+def test_f3_regression_one_proposal_per_slot_across_restarts() -> None:
+    assert _violation(F3) is None
+
+
+def test_f4_regression_live_under_a_flood() -> None:
+    assert _flooded()["verdict"] == "held"
+
+
+# --- every behaviour acts, and is counted ------------------------------------------------------
+
+
+@pytest.mark.parametrize("behaviour", adversary.ORACLE)
+def test_each_oracle_behaviour_acts_and_is_counted(behaviour: str) -> None:
+    sim = Simulation(SimConfig(nodes=4, byzantine=1, seed=1, behaviours=(behaviour,), faults=()))
+    sim.known = {i.id: "counted here" for i, _ in sim.monitors}
+    sim.run(3_000)
+    assert sim.summary()["adversary"].get(behaviour, 0) > 0, sim.summary()
+
+
+def test_a_one_way_cut_drops_one_direction_only() -> None:
+    sim = Simulation(SimConfig(nodes=4, seed=1, faults=()))
+    sim.oneway.add((0, 1))
+    assert not sim._connected(0, 1) and sim._connected(1, 0)
+    sim.heal()
+    assert sim._connected(0, 1)
+
+
+# --- each invariant fails on a planted bug -----------------------------------------------------
+
+
+def _only(config: SimConfig, invariant: str, ms: int) -> str | None:
+    sim = Simulation(config)
+    sim.monitors = [(i, m) for i, m in sim.monitors if i.id == invariant]
+    try:
+        sim.run(ms)
+    except SafetyViolation as v:
+        return v.invariant_id
+    return None
+
+
+EQUIVOCATING = SimConfig(nodes=4, byzantine=1, seed=3, behaviours=("equivocate",), faults=())
+
+
+@pytest.mark.parametrize("invariant", ["C-1", "C-2"])
+def test_agreement_and_prefix_fail_when_one_confirmation_is_a_quorum(
+    monkeypatch: pytest.MonkeyPatch, invariant: str
+) -> None:
+    monkeypatch.setattr(ValidatorSet, "quorum", property(lambda self: 1))
+    assert _only(EQUIVOCATING, invariant, 20_000) == invariant
+
+
+def _plant_extra_message(monkeypatch: pytest.MonkeyPatch, extra: Any) -> None:
+    """A node that, after each message it broadcasts, signs and broadcasts ``extra(config, m)``
+    too (when not None)."""
+    real = node_machine.step
+
+    def step(config: Any, state: Any, event: Any, view: Any) -> Any:
+        out = real(config, state, event, view)
+        added = []
+        for e in out.effects:
+            m = extra(config.attester, getattr(e, "message", None))
+            if m is not None:
+                added.append(Broadcast(message=m))
+        return Step(out.state, (*out.effects, *added))
+
+    monkeypatch.setattr(node_machine, "step", step)
+
+
+def test_c4_fails_when_a_producer_signs_a_second_proposal_for_its_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def twin(config: Any, m: Any) -> Any:
+        if type(m) is not attester.Proposal:
+            return None
+        b = m.block
+        block = Block.make(
+            chain_id=b.chain_id,
+            height=b.height,
+            parent_hash=b.parent_hash,
+            justify=b.justify,
+            payload=b.payload + b"/twin",
+        )
+        return attester.signed_proposal(config, block, m.round)
+
+    _plant_extra_message(monkeypatch, twin)
+    assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-4", 5_000) == "C-4"
+
+
+def test_c6_fails_when_a_keeper_also_votes_in_the_round_below(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def below(config: Any, m: Any) -> Any:
+        if type(m) is not attester.Vote or m.round == 0:
+            return None
+        payload = attester.vote_payload(m.phase, m.chain_id, m.height, m.round - 1, m.block_hash)
+        return attrs.evolve(m, round=m.round - 1, signature=config.signer.sign(payload))
+
+    _plant_extra_message(monkeypatch, below)
+    config = SimConfig(nodes=4, seed=5, faults=("loss",), loss=0.3)
+    assert _only(config, "C-6", 30_000) == "C-6"
+
+
+def test_c7_fails_when_proposals_are_signed_over_other_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(attester, "PROPOSAL_DOMAIN", b"blockfsm/not-a-proposal\x00")
+    assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-7", 5_000) == "C-7"
+
+
+def test_c8_fails_when_the_certificate_names_another_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = attester._finalize
+
+    def renamed(config: Any, state: Any, block: Any, round_: int, effects: list[Any]) -> Any:
+        out = real(config, state, block, round_, effects)
+        for k, e in enumerate(effects):
+            if type(e).__name__ == "UpdateHighestCertificate":
+                cert = attrs.evolve(e.certificate, block_hash=bytes(32))
+                effects[k] = attrs.evolve(e, certificate=cert)
+        return out
+
+    monkeypatch.setattr(attester, "_finalize", renamed)
+    assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-8", 5_000) == "C-8"
