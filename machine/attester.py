@@ -609,9 +609,7 @@ def _propose(
     return _keep_proposal(state, proposal)
 
 
-def _record_proposal(
-    state: AttesterState, proposal: Proposal, effects: list[Any]
-) -> AttesterState:
+def _record_proposal(state: AttesterState, proposal: Proposal, effects: list[Any]) -> AttesterState:
     """Our signed proposal, in the guard (persisted before it is sent): the slot is taken."""
     g = state.guard
     guard = attrs.evolve(

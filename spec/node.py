@@ -390,9 +390,7 @@ def _attester_rows() -> list[Any]:
         ignore(
             RUNNING,
             "ProposalReceived",
-            guard=classified(
-                classify_proposal, "ahead", "valid, but more than 8 rounds from ours"
-            ),
+            guard=classified(classify_proposal, "ahead", "valid, but more than 8 rounds from ours"),
         )
     )
     rows.append(

@@ -220,13 +220,21 @@ def _wrong_request_id(config: Any, state: Any, event: Any, view: Any) -> Step:
 
 
 def _attests_twice(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A planted bug: an attester that attests every proposal of its round, not the first."""
-    signed = attester._signed
+    """A planted bug: an attester whose guard forgets its attestations and that keeps the last
+    proposal of a round (so it attests a second block, or nil, in a round it attested in)."""
+    may_sign = attester.may_sign
 
-    def forgets_attestations(guard: Any, round_: int, phase: int) -> bool:
-        return False if phase == attester.ATTEST else signed(guard, round_, phase)
+    def forgets_attestations(guard: attester.Guard, height: int, round_: int, phase: int) -> bool:
+        if phase == attester.ATTEST:
+            return bool(guard.height == height)
+        return may_sign(guard, height, round_, phase)
 
-    monkeypatch.setattr(attester, "_signed", forgets_attestations)
+    def keeps_the_last(state: attester.AttesterState, p: attester.Proposal) -> Any:
+        rest = tuple(q for q in state.proposals if q.round != p.round)
+        return attester._evolve(state, proposals=(*rest, p))
+
+    monkeypatch.setattr(attester, "may_sign", forgets_attestations)
+    monkeypatch.setattr(attester, "_keep_proposal", keeps_the_last)
 
 
 def _plant_server_bug(monkeypatch: pytest.MonkeyPatch) -> None:
