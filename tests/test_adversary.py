@@ -2,10 +2,10 @@
 
 Two kinds of tests:
 
-- the findings F1-F4 against today's attester (docs/mutations-node.md, "The adversary's
-  findings"): each first as the check that finds it (the violation is reported, by the property
-  named), then as a regression test that the cluster stays safe (F4: live) under that adversary,
-  marked as an expected failure until the protocol fix lands (the fix removes the marks);
+- the findings F1-F4 (docs/mutations-node.md, "The adversary's findings"): each first as the
+  check that finds it with its fix undone (``undone(finding)`` puts the attester's old rule back
+  with monkeypatch; the violation is reported, by the property named), then as a regression test
+  that the cluster stays safe (F4: live) under that adversary with the fix in;
 - each cluster invariant seen failing on a bug planted with ``monkeypatch``, that invariant alone
   checked (so the test shows that this property, not another, catches the bug).
 
@@ -29,46 +29,113 @@ from blockfsm.machine.types import Block, ValidatorSet
 # --- the findings -------------------------------------------------------------------------------
 
 F1 = SimConfig(nodes=4, byzantine=1, seed=0, behaviours=("forge_proof",), faults=())
-F2 = SimConfig(nodes=4, byzantine=0, seed=15, faults=FAULTS)
-F3 = SimConfig(nodes=4, byzantine=0, seed=7, faults=FAULTS)
+F2 = SimConfig(nodes=4, byzantine=0, seed=6, faults=FAULTS)
+F3 = SimConfig(nodes=4, byzantine=0, seed=6, faults=FAULTS)
 F4 = SimConfig(nodes=4, byzantine=1, seed=0, behaviours=("flood",), faults=())
 RUN_MS = {F1: 20_000, F2: 30_000, F3: 30_000, F4: 5_000}
 
 
-def _violation(config: SimConfig, only: str | None = None) -> str | None:
-    sim = Simulation(config)
-    if only is not None:
-        sim.monitors = [(i, m) for i, m in sim.monitors if i.id == only]
-    try:
-        sim.run(RUN_MS[config])
-    except SafetyViolation as v:
-        return v.invariant_id
+def _old_may_sign(guard: Any, height: int, round_: int, phase: int) -> bool:
+    """The old guard: only the same (round, phase) refused, nothing about lower rounds."""
+    return bool(guard.height == height) and not any(
+        r == round_ and p == phase for r, p, _ in guard.signed
+    )
+
+
+def _back_at_round_0(original: Any) -> Any:
+    def at_tip(state: Any, view: Any, now: int) -> Any:
+        s = original(state, view, now)
+        return s if state.control == attester.RUNNING else attester._evolve(s, round=0)
+
+    return at_tip
+
+
+def undone(m: pytest.MonkeyPatch, finding: str) -> None:
+    """Put back the attester's rule as it was before ``finding``'s fix."""
+    if finding == "F1":
+        # The old attester held any 16 blocks of a height, not one proposal per round: without
+        # that, the one-per-round rule alone keeps a forged second block out of hand.
+        undone(m, "F4")
+        refusal = attester.proposal_refusal
+
+        def proof_unchecked_for_new_blocks(c: Any, st: Any, p: Any, view: Any) -> str | None:
+            if type(p) is attester.Proposal and p.valid_round < 0:
+                return refusal(c, st, attrs.evolve(p, proof=()), view)
+            return refusal(c, st, p, view)
+
+        m.setattr(attester, "proposal_refusal", proof_unchecked_for_new_blocks)
+    elif finding == "F2":
+        m.setattr(attester, "may_sign", _old_may_sign)
+        m.setattr(attester, "_at_tip", _back_at_round_0(attester._at_tip))
+    elif finding == "F3":
+        m.setattr(attester, "may_sign", _old_may_sign)
+        m.setattr(attester, "_at_tip", _back_at_round_0(attester._at_tip))
+        m.setattr(attester, "_record_proposal", lambda state, proposal, effects: state)
+    elif finding == "F4":
+        enter = attester._enter_round
+
+        def store_never_cleared(state: Any, p: Any) -> Any:
+            # The old attester followed one proposal into its round, and held the first 16
+            # blocks of a height whatever their rounds.
+            if p.round > state.round:
+                state = keeps_every_proposal(state, p.round)
+            if any(q.block.hash == p.block.hash for q in state.proposals):
+                return state
+            if len(state.proposals) >= 2 * attester.ROUND_WINDOW:
+                return state
+            return attester._evolve(state, proposals=(*state.proposals, p))
+
+        def keeps_every_proposal(state: Any, round_: int) -> Any:
+            return attester._evolve(enter(state, round_), proposals=state.proposals)
+
+        m.setattr(attester, "_keep_proposal", store_never_cleared)
+        m.setattr(attester, "_enter_round", keeps_every_proposal)
+    else:  # pragma: no cover
+        raise ValueError(finding)
+
+
+def _violation(
+    config: SimConfig, only: str | None = None, finding: str | None = None
+) -> str | None:
+    with pytest.MonkeyPatch.context() as m:
+        if finding is not None:
+            undone(m, finding)
+        sim = Simulation(config)
+        if only is not None:
+            sim.monitors = [(i, m) for i, m in sim.monitors if i.id == only]
+        try:
+            sim.run(RUN_MS[config])
+        except SafetyViolation as v:
+            return v.invariant_id
     return None
 
 
 def test_f1_forged_proof_on_a_new_block_is_found_by_validity_and_by_agreement() -> None:
-    assert _violation(F1) == "C-7"
-    assert _violation(F1, only="C-1") == "C-1"
+    assert _violation(F1, finding="F1") == "C-7"
+    assert _violation(F1, only="C-1", finding="F1") == "C-1"
 
 
 def test_f2_a_restarted_keeper_signing_below_its_round_is_found_by_c6() -> None:
-    assert _violation(F2) == "C-6"
+    assert _violation(F2, finding="F2") == "C-6"
 
 
 def test_f3_two_proposals_for_one_slot_across_a_restart_are_found_by_c4() -> None:
-    assert _violation(F3) == "C-4"
+    assert _violation(F3, finding="F3") == "C-4"
 
 
-def _flooded() -> dict[str, Any]:
-    sim = Simulation(F4)
-    sim.run(RUN_MS[F4])
-    result = liveness(sim, 10_000)
+def _flooded(finding: str | None = None) -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as m:
+        if finding is not None:
+            undone(m, finding)
+        sim = Simulation(F4)
+        sim.run(RUN_MS[F4])
+        result = liveness(sim, 10_000)
     result["acted"] = sim.counters["adversary:flood"]
     return result
 
 
 def test_f4_a_flood_of_valid_proposals_is_found_by_c_l1() -> None:
-    result = _flooded()
+    result = _flooded(finding="F4")
     assert result["acted"] > 0
     assert result["verdict"] == "failed" and not result["C-L1"]
 
