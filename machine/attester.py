@@ -267,6 +267,29 @@ class AttesterState:
     votes: tuple[Vote, ...] = ()
     ahead: tuple[Vote, ...] = ()
     """Per keeper, its valid vote of the highest round beyond r + ROUND_WINDOW (f + 1 rule)."""
+    attest_deadline: int = -1
+    """When Tendermint's ``timeoutPrevote`` fires (line 34: scheduled on attestations of a quorum
+    in our round, any blocks or nil, while we are at the attest step); -1 while not scheduled."""
+    confirm_deadline: int = -1
+    """When ``timeoutPrecommit`` fires (line 47: scheduled on confirmations of a quorum in our
+    round); the next round starts then. -1 while not scheduled."""
+    resend_at: int = -1
+    """When our messages of this round are sent again. The paper assumes every message reaches
+    every correct process eventually (CometBFT's gossip sends peers the votes they lack); our
+    network loses messages, so a keeper repeats its own, signed once, every round timeout."""
+
+
+PROPOSE_STEP, ATTEST_STEP, CONFIRM_STEP = 0, 1, 2
+
+
+def step_of(state: AttesterState) -> int:
+    """Tendermint's step in the current round, from what this keeper signed in it: propose until
+    it attests, attest until it confirms, then confirm. Derived from the guard, so a restarted
+    keeper is at the step it signed last."""
+    r, s = last_signed(state.guard)
+    if r != state.round or state.guard.height != state.height:
+        return PROPOSE_STEP
+    return s if s > PROPOSE_STEP else PROPOSE_STEP
 
 
 def held_blocks(state: AttesterState) -> tuple[Block, ...]:
@@ -294,6 +317,9 @@ def _evolve(s: AttesterState, **c: Any) -> AttesterState:
         proposed_in=c.get("proposed_in", s.proposed_in),
         votes=c.get("votes", s.votes),
         ahead=c.get("ahead", s.ahead),
+        attest_deadline=c.get("attest_deadline", s.attest_deadline),
+        confirm_deadline=c.get("confirm_deadline", s.confirm_deadline),
+        resend_at=c.get("resend_at", s.resend_at),
     )
 
 
@@ -360,12 +386,11 @@ def _at_tip(state: AttesterState, view: ChainView, now: int) -> AttesterState:
 def _settle(
     config: AttesterConfig, state: AttesterState, view: ChainView, effects: list[Any]
 ) -> Step:
-    """Apply timeouts and round jumps, then do whatever the votes in hand allow, then propose,
-    then attest the proposal kept for the round we are in."""
+    """Timeouts due, round jumps, then whatever the votes in hand allow, then our proposal, then
+    the attestation of the proposal kept for our round."""
     if state.control != RUNNING:
         return _finish(state, effects)
-    if state.now - state.round_started >= round_timeout(config, state.round):
-        state = _time_out(config, state, effects)
+    state = _timeouts(config, state, effects)
     jump = _round_with_f1(config, state)
     if jump > state.round:
         state = _enter_round(state, jump)
@@ -382,26 +407,57 @@ def _settle(
 
 def round_timeout(config: AttesterConfig, round_: int) -> int:
     """Tendermint's timeouts grow with the round (``timeoutPropose(r)`` = initial + r * delta),
-    so that eventually a round outlasts the network's delay; ours stop growing at the cap."""
+    so that eventually a round outlasts the network's delay; ours stop growing at the cap. One
+    value serves the three timeouts of a round."""
     return min(
         config.max_round_timeout, config.round_timeout + round_ * config.round_timeout_increment
     )
 
 
-def _time_out(config: AttesterConfig, state: AttesterState, effects: list[Any]) -> AttesterState:
-    """Tendermint lines 57-60 and 65 (``OnTimeoutPropose``, ``OnTimeoutPrecommit``), merged: a
-    round that stalls ends with a nil attestation from a keeper that attested nothing in it (so
-    the others see which round it reached and the f + 1 rule can gather them), then the next
-    round starts. The last round of a height never ends (``MAX_ROUND``)."""
-    if state.round >= MAX_ROUND:
+def _timeouts(config: AttesterConfig, state: AttesterState, effects: list[Any]) -> AttesterState:
+    """Tendermint lines 57-65. ``OnTimeoutPrecommit``: the next round starts, and only then:
+    a round ends only after a quorum confirmed in it (line 47), so a keeper cut off from the
+    others stays in its round instead of running ahead of them. ``OnTimeoutPropose``: at the
+    propose step, attest nil. ``OnTimeoutPrevote``: at the attest step, confirm nil. The last
+    round of a height never ends (``MAX_ROUND``)."""
+    now = state.now
+    if 0 <= state.confirm_deadline <= now and state.round < MAX_ROUND:
+        return _enter_round(state, state.round + 1)
+    if state.resend_at < 0:
+        state = _evolve(state, resend_at=now + round_timeout(config, state.round))
+    elif state.resend_at <= now:
+        state = _resend(config, state, effects)
+    step = step_of(state)
+    if step == PROPOSE_STEP and now - state.round_started >= round_timeout(config, state.round):
+        return _sign_nil(config, state, ATTEST, effects)
+    if step == ATTEST_STEP and 0 <= state.attest_deadline <= now:
+        return _sign_nil(config, state, CONFIRM, effects)
+    return state
+
+
+def _resend(config: AttesterConfig, state: AttesterState, effects: list[Any]) -> AttesterState:
+    """Our proposal and votes of this round again, as signed (no new signature)."""
+    me = config.signer.public_key
+    for p in state.proposals:
+        if p.round == state.round and p.producer == me:
+            effects.append(Broadcast(message=p))
+    for v in state.votes:
+        if v.round == state.round and v.voter == me:
+            effects.append(Broadcast(message=v))
+    return _evolve(state, resend_at=state.now + round_timeout(config, state.round))
+
+
+def _sign_nil(
+    config: AttesterConfig, state: AttesterState, phase: int, effects: list[Any]
+) -> AttesterState:
+    """A nil attestation or confirmation (the all-zero hash) in our round."""
+    if not config.is_keeper or not may_sign(state.guard, state.height, state.round, phase):
         return state
-    if config.is_keeper and may_sign(state.guard, state.height, state.round, ATTEST):
-        vote, guard = _sign_vote(config, state, ATTEST, ZERO_HASH)
-        state = _evolve(state, guard=guard)
-        effects.append(PersistGuard(guard=guard))
-        effects.append(Broadcast(message=vote))
-        state = _record(config, state, vote)
-    return _enter_round(state, state.round + 1)
+    vote, guard = _sign_vote(config, state, phase, ZERO_HASH)
+    state = _evolve(state, guard=guard)
+    effects.append(PersistGuard(guard=guard))
+    effects.append(Broadcast(message=vote))
+    return _record(config, state, vote)
 
 
 def _finish(state: AttesterState, effects: list[Any]) -> Step:
@@ -434,6 +490,9 @@ def _enter_round(state: AttesterState, round_: int) -> AttesterState:
         votes=votes,
         proposals=proposals,
         ahead=ahead,
+        attest_deadline=-1,
+        confirm_deadline=-1,
+        resend_at=-1,
     )
 
 
@@ -509,7 +568,7 @@ def _advance(
             if block is not None:
                 return _finalize(config, state, block, r, effects)
     # Tendermint line 36: valid block, lock and confirmation on a quorum of attestations for a
-    # block we hold.
+    # block we hold; the confirmation only at the attest step of that round.
     for (r, h), p in sorted(_tally(config, state.votes, ATTEST).items(), reverse=True):
         if p < quorum:
             continue
@@ -523,6 +582,7 @@ def _advance(
         if (
             r == state.round
             and config.is_keeper
+            and step_of(state) == ATTEST_STEP
             and may_sign(state.guard, state.height, r, CONFIRM)
         ):
             # The guard refuses a confirmation below anything signed at this height, so below
@@ -540,7 +600,39 @@ def _advance(
             effects.append(Broadcast(message=vote))
             state = _record(config, state, vote)
             return _advance(config, state, view, effects)
+    r = state.round
+    # Line 44: a quorum attested nil in our round, while we are at the attest step: confirm nil.
+    if step_of(state) == ATTEST_STEP and _power(config, state, ATTEST, r, ZERO_HASH) >= quorum:
+        state = _sign_nil(config, state, CONFIRM, effects)
+    # Line 34: attestations of a quorum in our round (any), at the attest step: timeoutPrevote.
+    if (
+        state.attest_deadline < 0
+        and step_of(state) == ATTEST_STEP
+        and _power(config, state, ATTEST, r) >= quorum
+    ):
+        state = _evolve(state, attest_deadline=state.now + round_timeout(config, r))
+    # Line 47: confirmations of a quorum in our round (any): timeoutPrecommit.
+    if state.confirm_deadline < 0 and _power(config, state, CONFIRM, r) >= quorum:
+        state = _evolve(state, confirm_deadline=state.now + round_timeout(config, r))
     return state
+
+
+def _power(
+    config: AttesterConfig,
+    state: AttesterState,
+    phase: int,
+    round_: int,
+    block_hash: BlockHash | None = None,
+) -> int:
+    """The power of the keepers that voted ``phase`` in ``round_`` (for ``block_hash`` if given,
+    nil included; for anything otherwise)."""
+    return sum(
+        config.validators.power_of(v.voter)
+        for v in state.votes
+        if v.phase == phase
+        and v.round == round_
+        and (block_hash is None or v.block_hash == block_hash)
+    )
 
 
 def _finalize(
@@ -787,10 +879,10 @@ def _keep_proposal(state: AttesterState, p: Proposal) -> AttesterState:
 def _attest(
     config: AttesterConfig, state: AttesterState, p: Proposal, effects: list[Any]
 ) -> AttesterState:
-    """Tendermint lines 22-33: attest the round's proposal if the lock allows: not locked,
-    locked on this block, or the proposal proves an attestation quorum at a valid round at or
-    above the lock round."""
-    if p.round != state.round or not config.is_keeper:
+    """Tendermint lines 22-33, at the propose step: attest the round's proposal if the lock
+    allows (not locked, locked on this block, or the proposal proves an attestation quorum at a
+    valid round at or above the lock round), else attest nil."""
+    if p.round != state.round or not config.is_keeper or step_of(state) != PROPOSE_STEP:
         return state
     if not may_sign(state.guard, state.height, p.round, ATTEST):
         return state
@@ -802,7 +894,7 @@ def _attest(
         or (p.valid_round >= g.locked_round and p.valid_round >= 0)
     )
     if not allowed:
-        return state
+        return _sign_nil(config, state, ATTEST, effects)  # lines 26 and 32: prevote nil
     vote, guard = _sign_vote(config, state, ATTEST, b.hash)
     state = _evolve(state, guard=guard)
     effects.append(PersistGuard(guard=guard))

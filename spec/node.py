@@ -428,8 +428,10 @@ class OneVotePerRound:
 
 
 def guard_before_vote(t: Transition) -> bool:
-    """A-2: every own vote broadcast is covered by a PersistGuard earlier in the same step."""
-    covered: set[tuple[int, int, bytes]] = set()
+    """A-2: every own vote broadcast is covered by a PersistGuard earlier in the same step, or
+    was already in the guard when the step began (a vote sent again)."""
+    before: Any = getattr(t.before, "guard", None)
+    covered: set[tuple[int, int, bytes]] = set(before.signed) if before is not None else set()
     for e in t.effects:
         if type(e).__name__ == "PersistGuard":
             covered |= set(e.guard.signed)
@@ -480,11 +482,16 @@ def signs_only_forward(t: Transition) -> bool:
             continue
         kind = type(m).__name__
         if kind == "Proposal" and m.producer == me:
-            if m == before.proposal:
+            if m == before.proposal or (
+                m.block.height == before.height
+                and (m.round, 2, m.block.hash) in before.signed
+            ):
                 continue
             at = (m.round, 0)
             h = m.block.height
         elif kind == "Vote" and m.voter == me:
+            if m.height == before.height and (m.round, m.phase, m.block_hash) in before.signed:
+                continue  # sent again, as signed before
             at = (m.round, _STEP[m.phase])
             h = m.height
         else:
