@@ -407,11 +407,18 @@ def _settle(
 
 def round_timeout(config: AttesterConfig, round_: int) -> int:
     """Tendermint's timeouts grow with the round (``timeoutPropose(r)`` = initial + r * delta),
-    so that eventually a round outlasts the network's delay; ours stop growing at the cap. One
-    value serves the three timeouts of a round."""
+    so that eventually a round outlasts the network's delay; ours stop growing at the cap. This
+    is ``timeoutPropose``; ``step_timeout`` is half of it."""
     return min(
         config.max_round_timeout, config.round_timeout + round_ * config.round_timeout_increment
     )
+
+
+def step_timeout(config: AttesterConfig, round_: int) -> int:
+    """``timeoutPrevote`` and ``timeoutPrecommit``, and the interval at which a keeper sends its
+    messages of the round again: half the round's propose timeout (CometBFT's defaults, 3 s to
+    propose and 1 s for each vote step, are of that shape)."""
+    return max(1, round_timeout(config, round_) // 2)
 
 
 def _timeouts(config: AttesterConfig, state: AttesterState, effects: list[Any]) -> AttesterState:
@@ -424,7 +431,7 @@ def _timeouts(config: AttesterConfig, state: AttesterState, effects: list[Any]) 
     if 0 <= state.confirm_deadline <= now and state.round < MAX_ROUND:
         return _enter_round(state, state.round + 1)
     if state.resend_at < 0:
-        state = _evolve(state, resend_at=now + round_timeout(config, state.round))
+        state = _evolve(state, resend_at=now + step_timeout(config, state.round))
     elif state.resend_at <= now:
         state = _resend(config, state, effects)
     step = step_of(state)
@@ -444,7 +451,7 @@ def _resend(config: AttesterConfig, state: AttesterState, effects: list[Any]) ->
     for v in state.votes:
         if v.round == state.round and v.voter == me:
             effects.append(Broadcast(message=v))
-    return _evolve(state, resend_at=state.now + round_timeout(config, state.round))
+    return _evolve(state, resend_at=state.now + step_timeout(config, state.round))
 
 
 def _sign_nil(
@@ -610,10 +617,10 @@ def _advance(
         and step_of(state) == ATTEST_STEP
         and _power(config, state, ATTEST, r) >= quorum
     ):
-        state = _evolve(state, attest_deadline=state.now + round_timeout(config, r))
+        state = _evolve(state, attest_deadline=state.now + step_timeout(config, r))
     # Line 47: confirmations of a quorum in our round (any): timeoutPrecommit.
     if state.confirm_deadline < 0 and _power(config, state, CONFIRM, r) >= quorum:
-        state = _evolve(state, confirm_deadline=state.now + round_timeout(config, r))
+        state = _evolve(state, confirm_deadline=state.now + step_timeout(config, r))
     return state
 
 

@@ -27,6 +27,7 @@ import attrs
 import pytest
 from test_node_unit import (
     KEYS,
+    SIGNERS,
     Keeper,
     block,
     config,
@@ -243,10 +244,41 @@ def test_timeouts_are_capped_and_rounds_stop_at_the_last_one() -> None:
     assert att.view_of(0, MAX_ROUND) < att.view_of(1, 0)
 
 
-def test_a_round_that_times_out_ends_with_a_nil_attestation() -> None:
+def test_a_lone_keeper_attests_nil_at_its_timeouts_and_stays_in_its_round() -> None:
+    """timeoutPropose (line 57): nil attestation; without a quorum of the others nothing more:
+    the round ends only after a quorum confirmed in it (line 47), so a keeper cut off from the
+    others does not run ahead of them (and, back in touch, is not left alone in a later round
+    that the f + 1 rule cannot bring the others to)."""
     i = _keeper_for(0, 1)
     k = Keeper(i)
     k.feed(Tick(now=0))
     k.feed(Tick(now=config(i).round_timeout))
     (nil,) = k.votes(ATTEST)
-    assert (nil.round, nil.block_hash) == (0, att.ZERO_HASH) and k.state.round == 1
+    assert (nil.round, nil.block_hash) == (0, att.ZERO_HASH)
+    for t in range(2, 200):
+        k.feed(Tick(now=t * config(i).max_round_timeout))
+    assert k.state.round == 0 and att.step_of(k.state) == att.ATTEST_STEP
+
+
+def test_a_round_ends_after_a_quorum_confirmed_in_it() -> None:
+    """Lines 44, 47 and 65: a quorum of nil attestations makes a keeper confirm nil; a quorum of
+    confirmations schedules timeoutPrecommit, at whose end the next round starts."""
+    from blockfsm.spec.strategies.attester import signed_nil_vote
+
+    i = _keeper_for(0, 1)
+    k = Keeper(i)
+    k.feed(Tick(now=0))
+    t = config(i).round_timeout
+    k.feed(Tick(now=t))  # timeoutPropose: nil attestation
+    others = [j for j in range(4) if j != i][:2]
+    for j in others:
+        nil = signed_nil_vote(SIGNERS[j], ATTEST, 7, 0, 0)
+        k.feed(VoteReceived(peer=KEYS[j], vote=nil))
+    (confirm,) = k.votes(CONFIRM)
+    assert confirm.block_hash == att.ZERO_HASH and k.state.round == 0
+    for j in others:
+        nil = signed_nil_vote(SIGNERS[j], CONFIRM, 7, 0, 0)
+        k.feed(VoteReceived(peer=KEYS[j], vote=nil))
+    assert k.state.confirm_deadline > t and k.state.round == 0
+    k.feed(Tick(now=k.state.confirm_deadline))
+    assert k.state.round == 1

@@ -31,7 +31,7 @@ from blockfsm.spec.conformance import Conformant, Stats
 from blockfsm.spec.language import Transition
 from blockfsm.spec.node import proposals_released_by_producer
 from blockfsm.spec.producer import IDLE, PRODUCING, STOPPED
-from blockfsm.spec.strategies.attester import signed_vote
+from blockfsm.spec.strategies.attester import signed_nil_vote, signed_vote
 
 CHAIN = 7
 SIGNERS = [StandInSigner.from_seed(300 + i) for i in range(4)]
@@ -187,15 +187,19 @@ def test_the_producer_stops_when_the_round_moves_on_and_starts_again_in_its_next
     n = Node(i)
     n.feed(Tick(now=0))
     assert n.state.producer.control == PRODUCING
-    now, proposed = 0, []
+    proposed: list[Any] = []
+    r = 0
     while not proposed:
-        now += 2_000
-        effects = n.feed(Tick(now=now))
+        r += 1  # the round moves on by the f + 1 rule: nil attestations of two other keepers
+        effects: tuple[Any, ...] = ()
+        for j in [j for j in range(4) if j != i][:2]:
+            nil = signed_nil_vote(SIGNERS[j], ATTEST, CHAIN, 0, r)
+            effects += n.feed(VoteReceived(peer=KEYS[j], vote=nil))
         # The producer's executor effects are the node's own business, never its output.
         assert not EXECUTOR_EFFECTS & {type(e).__name__ for e in effects}
-        if n.state.attester.round > 0 and not n.proposals():
+        proposed = [e.message for e in effects if type(getattr(e, "message", None)) is Proposal]
+        if not proposed:
             assert n.state.producer.control == STOPPED
-        proposed = n.proposals()
     (p,) = proposed
     assert p.round > 0 and producer_index(p.round) == i and p.valid_round == -1
     assert p.block.payload == n.key + u64(p.round)
@@ -250,11 +254,12 @@ def test_a_valid_block_is_re_proposed_by_the_attester_not_the_producer() -> None
         if j != i:
             n.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 0)))
     assert n.state.attester.valid_block == b
-    now = 0
-    while n.state.attester.round < 1:
-        now += 500
-        n.feed(Tick(now=now))
-    (p,) = n.proposals()
+    effects: tuple[Any, ...] = ()
+    for j in [j for j in range(4) if j != i][:2]:  # round 1 by the f + 1 rule
+        nil = signed_nil_vote(SIGNERS[j], ATTEST, CHAIN, 0, 1)
+        effects += n.feed(VoteReceived(peer=KEYS[j], vote=nil))
+    assert n.state.attester.round == 1
+    (p,) = [e.message for e in effects if type(getattr(e, "message", None)) is Proposal]
     assert (p.round, p.block, p.valid_round) == (1, b, 0)
     assert n.state.producer.control != PRODUCING and n.state.slot == (0, 1)
 

@@ -40,3 +40,21 @@ def signed_proposal(
         producer=signer.public_key,
         signature=signer.sign(payload),
     )
+
+
+def signed_nil_vote(
+    signer: Signer, phase: int, chain_id: ChainId, height: int, round_: int
+) -> Vote:
+    """``signer``'s nil vote (the all-zero hash) of ``phase`` at (``height``, ``round_``): what a
+    keeper sends when a round's step times out; f + 1 of them move a keeper into that round."""
+    nil = bytes(32)
+    payload = vote_payload(phase, chain_id, height, round_, nil)
+    return Vote(
+        phase=phase,
+        chain_id=chain_id,
+        height=height,
+        round=round_,
+        block_hash=nil,
+        voter=signer.public_key,
+        signature=signer.sign(payload),
+    )
