@@ -483,8 +483,7 @@ def signs_only_forward(t: Transition) -> bool:
         kind = type(m).__name__
         if kind == "Proposal" and m.producer == me:
             if m == before.proposal or (
-                m.block.height == before.height
-                and (m.round, 2, m.block.hash) in before.signed
+                m.block.height == before.height and (m.round, 2, m.block.hash) in before.signed
             ):
                 continue
             at = (m.round, 0)

@@ -99,13 +99,17 @@ def test_a_lying_sync_server_cannot_make_a_lagging_node_finalize_its_fork() -> N
 
 
 def test_keepers_locked_on_a_block_in_a_failed_round_finalize_it_later() -> None:
-    """Two of four keepers lock on the round-0 block of height 0 and the round fails (every
-    confirmation and the attestations to the other two are lost). Only a producer that
-    re-proposes the attested block can gather a quorum again."""
+    """Two of four keepers lock on the round-0 block of height 0 while, for the first 3 s, every
+    confirmation of round 0 and the attestations to the other two are lost. Round 0 cannot end
+    without a quorum of confirmations (Tendermint line 47); once the network delivers again the
+    keepers' repeated messages complete it, and the locked block is the one made final."""
     sim = Simulation(SimConfig(nodes=4, seed=1, faults=()))
     first: dict[str, Any] = {}
+    healed_at = 3_000
 
     def drop(source: int, dest: int, message: Any) -> bool:
+        if sim.now >= healed_at:
+            return False
         if type(message) is not Vote or message.height != 0 or message.round != 0:
             return False
         if message.phase == CONFIRM:
@@ -116,8 +120,12 @@ def test_keepers_locked_on_a_block_in_a_failed_round_finalize_it_later() -> None
     sim.run(400)
     locked = [n.index for n in sim.nodes if n.state.attester.guard.locked_round == 0]
     assert len(locked) >= 2, locked
+    block = sim.nodes[locked[0]].state.attester.guard.locked_block
+    sim.run(healed_at - sim.now - 1)
+    assert min(n.chain.committed_height for n in sim.nodes) == -1  # nothing final while cut
     sim.run(30_000)
     assert min(n.chain.committed_height for n in sim.nodes) >= 1
+    assert all(n.chain.block_at(0) == block for n in sim.nodes)
 
 
 def test_a_restarted_node_keeps_its_final_chain() -> None:
