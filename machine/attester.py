@@ -443,14 +443,38 @@ def _timeouts(config: AttesterConfig, state: AttesterState, effects: list[Any]) 
 
 
 def _resend(config: AttesterConfig, state: AttesterState, effects: list[Any]) -> AttesterState:
-    """Our proposal and votes of this round again, as signed (no new signature)."""
+    """Our proposal and votes of this round again. A vote the guard records but the state lost
+    (a restart) is signed again over the very same bytes: CometBFT's privval does the same for
+    a repeated (height, round, step) with identical sign bytes; it is the same vote, not a new
+    decision, so it needs no ``may_sign``."""
     me = config.signer.public_key
-    for p in state.proposals:
-        if p.round == state.round and p.producer == me:
-            effects.append(Broadcast(message=p))
-    for v in state.votes:
-        if v.round == state.round and v.voter == me:
-            effects.append(Broadcast(message=v))
+    kept = state.guard.proposal
+    if kept is not None and kept.round == state.round and kept.block.height == state.height:
+        effects.append(Broadcast(message=kept))
+    for r, phase, block_hash in state.guard.signed:
+        if r != state.round or phase not in PHASES:
+            continue
+        vote = next(
+            (
+                v
+                for v in state.votes
+                if v.voter == me and v.round == r and v.phase == phase
+            ),
+            None,
+        )
+        if vote is None:
+            payload = vote_payload(phase, config.chain_id, state.height, r, block_hash)
+            vote = Vote(
+                phase=phase,
+                chain_id=config.chain_id,
+                height=state.height,
+                round=r,
+                block_hash=block_hash,
+                voter=me,
+                signature=config.signer.sign(payload),
+            )
+            state = _record(config, state, vote)
+        effects.append(Broadcast(message=vote))
     return _evolve(state, resend_at=state.now + step_timeout(config, state.round))
 
 

@@ -39,7 +39,7 @@ class ShortChaos(ClusterTest):
 
 TestClusterCampaign = ShortChaos.TestCase
 TestClusterCampaign.settings = settings(
-    settings(), max_examples=30, stateful_step_count=20, deadline=None
+    settings(), max_examples=12, stateful_step_count=20, deadline=None
 )
 
 
