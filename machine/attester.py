@@ -455,11 +455,7 @@ def _resend(config: AttesterConfig, state: AttesterState, effects: list[Any]) ->
         if r != state.round or phase not in PHASES:
             continue
         vote = next(
-            (
-                v
-                for v in state.votes
-                if v.voter == me and v.round == r and v.phase == phase
-            ),
+            (v for v in state.votes if v.voter == me and v.round == r and v.phase == phase),
             None,
         )
         if vote is None:

@@ -29,8 +29,8 @@ from blockfsm.machine.types import Block, ValidatorSet
 # --- the findings -------------------------------------------------------------------------------
 
 F1 = SimConfig(nodes=4, byzantine=1, seed=0, behaviours=("forge_proof",), faults=())
-F2 = SimConfig(nodes=4, byzantine=0, seed=8, faults=FAULTS)
-F3 = SimConfig(nodes=4, byzantine=0, seed=23, faults=FAULTS)
+F2 = SimConfig(nodes=4, byzantine=0, seed=11, faults=FAULTS)
+F3 = SimConfig(nodes=4, byzantine=0, seed=16, faults=FAULTS)
 F4 = SimConfig(nodes=4, byzantine=1, seed=0, behaviours=("flood",), faults=())
 RUN_MS = {F1: 20_000, F2: 30_000, F3: 30_000, F4: 5_000}
 

@@ -15,11 +15,11 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner
+from planted import attester_forgets_its_attestations
 
 from blockfsm.adapters.cli import main
 from blockfsm.adapters.exits import EXIT_DIFFERS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION
 from blockfsm.adapters.keys import write_key_file
-from blockfsm.machine import attester
 from blockfsm.machine import sync_server as server_module
 from blockfsm.machine.core import Send, Step
 from blockfsm.machine.messages import SyncResponse
@@ -222,19 +222,7 @@ def _wrong_request_id(config: Any, state: Any, event: Any, view: Any) -> Step:
 def _attests_twice(monkeypatch: pytest.MonkeyPatch) -> None:
     """A planted bug: an attester whose guard forgets its attestations and that keeps the last
     proposal of a round (so it attests a second block, or nil, in a round it attested in)."""
-    may_sign = attester.may_sign
-
-    def forgets_attestations(guard: attester.Guard, height: int, round_: int, phase: int) -> bool:
-        if phase == attester.ATTEST:
-            return bool(guard.height == height)
-        return may_sign(guard, height, round_, phase)
-
-    def keeps_the_last(state: attester.AttesterState, p: attester.Proposal) -> Any:
-        rest = tuple(q for q in state.proposals if q.round != p.round)
-        return attester._evolve(state, proposals=(*rest, p))
-
-    monkeypatch.setattr(attester, "may_sign", forgets_attestations)
-    monkeypatch.setattr(attester, "_keep_proposal", keeps_the_last)
+    attester_forgets_its_attestations(monkeypatch)
 
 
 def _plant_server_bug(monkeypatch: pytest.MonkeyPatch) -> None:
