@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from blockfsm.adapters.sim import (
@@ -80,6 +82,14 @@ def _behaviours(value: str) -> tuple[str, ...]:
     help=f"Comma-separated behaviours the Byzantine nodes take in turn; known: "
     f"{', '.join(ALL_BEHAVIOURS)}.",
 )
+@click.option(
+    "--seeds",
+    type=click.IntRange(1, 100_000),
+    default=1,
+    show_default=True,
+    help="Run this many seeds, from --seed up; the Byzantine nodes' behaviours turn with the "
+    "seed, so a sweep runs each behaviour in turn. Prints one line per seed and the totals.",
+)
 @click.option("--ed25519", is_flag=True, help="Sign with Ed25519 instead of the stand-in signer.")
 @click.option("--no-heal", is_flag=True, help="Skip the heal phase and the liveness check.")
 @click.option("--conformant", is_flag=True, help="Run every honest node's parts under their specs.")
@@ -104,6 +114,7 @@ def simulate(
     ticks: int,
     faults: str,
     behaviours: str,
+    seeds: int,
     ed25519: bool,
     no_heal: bool,
     conformant: bool,
@@ -136,6 +147,9 @@ def simulate(
         ed25519=ed25519,
         conformant=conformant,
     )
+    if seeds > 1:
+        _sweep(config, seeds, ticks, no_heal, unsafe, as_json, trace_dir)
+        return
     sim = TracedSimulation(config)
     sim.checking = not unsafe
     summary: dict[str, Any]
@@ -195,4 +209,65 @@ def simulate(
     else:
         for key in sorted(summary):
             click.echo(f"{key:>20}: {summary[key]}")
+    sys.exit(0 if ok or unsafe else 1)
+
+
+def _sweep(
+    base: SimConfig,
+    seeds: int,
+    ticks: int,
+    no_heal: bool,
+    unsafe: bool,
+    as_json: bool,
+    trace_dir: Path,
+) -> None:
+    """``seeds`` runs from ``base.seed`` up; run k starts the behaviour list at k, so the
+    Byzantine nodes of a sweep take every behaviour in turn."""
+    names = base.behaviours
+    runs: list[dict[str, Any]] = []
+    totals: Counter[str] = Counter()
+    acted: Counter[str] = Counter()
+    for k in range(seeds):
+        turn = k % len(names)
+        config = attrs.evolve(base, seed=base.seed + k, behaviours=names[turn:] + names[:turn])
+        sim = TracedSimulation(config)
+        sim.checking = not unsafe
+        entry: dict[str, Any] = {"seed": config.seed, "byzantine": list(config.behaviours[:1])}
+        try:
+            sim.run(ticks * config.tick_ms)
+            result = {"verdict": "skipped"} if no_heal or unsafe else liveness(sim)
+            entry["safety"] = "held" if not unsafe else "not checked"
+        except SafetyViolation as error:
+            written = write_simulation_trace(sim, error, trace_dir)
+            entry["safety"] = {"violated": error.invariant_id, "trace_file": str(written)}
+            result = {"verdict": "not run"}
+            totals["safety violated"] += 1
+        entry["liveness"] = result["verdict"]
+        entry["final_height"] = [n.chain.committed_height for n in sim.nodes]
+        totals[f"liveness {result['verdict']}"] += 1
+        for key, n in sim.counters.items():
+            if key.startswith("adversary:"):
+                acted[key[len("adversary:") :]] += n
+        runs.append(entry)
+        if not as_json:
+            click.echo(
+                f"seed {config.seed:>6}  byzantine {','.join(entry['byzantine']) or '-':<18}"
+                f"  safety {entry['safety'] if isinstance(entry['safety'], str) else 'VIOLATED'}"
+                f"  liveness {entry['liveness']:<13} final {entry['final_height']}"
+            )
+    ok = not totals["safety violated"] and not totals["liveness failed"]
+    summary = {
+        "seeds": seeds,
+        "from_seed": base.seed,
+        "chaos_ticks": ticks,
+        "totals": dict(sorted(totals.items())),
+        "adversary": dict(sorted(acted.items())),
+        "verdict": "ok" if ok else "failed",
+    }
+    if as_json:
+        summary["runs"] = runs
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        click.echo(f"totals: {summary['totals']}; adversary acted: {summary['adversary']}")
+        click.echo(f"verdict: {summary['verdict']}")
     sys.exit(0 if ok or unsafe else 1)

@@ -443,16 +443,18 @@ def _timeouts(config: AttesterConfig, state: AttesterState, effects: list[Any]) 
 
 
 def _resend(config: AttesterConfig, state: AttesterState, effects: list[Any]) -> AttesterState:
-    """Our proposal and votes of this round again. A vote the guard records but the state lost
-    (a restart) is signed again over the very same bytes: CometBFT's privval does the same for
-    a repeated (height, round, step) with identical sign bytes; it is the same vote, not a new
-    decision, so it needs no ``may_sign``."""
+    """Our proposal and votes of this round, and our votes of the round before, again. A keeper
+    that left a round can still be the vote a lagging keeper needs to complete it (CometBFT's
+    gossip sends a peer the votes of the peer's round). A vote the guard records but the state
+    lost (a restart, or a round left) is signed again over the very same bytes: CometBFT's
+    privval does the same for a repeated (height, round, step) with identical sign bytes; it is
+    the same vote, not a new decision, so it needs no ``may_sign``."""
     me = config.signer.public_key
     kept = state.guard.proposal
     if kept is not None and kept.round == state.round and kept.block.height == state.height:
         effects.append(Broadcast(message=kept))
     for r, phase, block_hash in state.guard.signed:
-        if r != state.round or phase not in PHASES:
+        if not state.round - 1 <= r <= state.round or phase not in PHASES:
             continue
         vote = next(
             (v for v in state.votes if v.voter == me and v.round == r and v.phase == phase),
@@ -469,7 +471,8 @@ def _resend(config: AttesterConfig, state: AttesterState, effects: list[Any]) ->
                 voter=me,
                 signature=config.signer.sign(payload),
             )
-            state = _record(config, state, vote)
+            if r == state.round:
+                state = _record(config, state, vote)
         effects.append(Broadcast(message=vote))
     return _evolve(state, resend_at=state.now + step_timeout(config, state.round))
 

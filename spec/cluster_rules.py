@@ -157,15 +157,20 @@ class OneMessagePerStep:
 
 
 class RoundsOnlyGrow:
-    """C-6: within a height, a keeper never signs in a round below one it already signed in."""
+    """C-6: within a height, a keeper never signs in a round below one it already signed in. A
+    message equal to one it signed before (sent again) is no new signature."""
 
     def __init__(self) -> None:
         self.top: dict[tuple[bytes, int], int] = {}
+        self.seen: set[tuple[bytes, int, int, int, Any]] = set()
         self.detail = ""
 
     def observe(self, t: Transition) -> bool:
         me = _key(t)
-        for h, r, _, _ in signed_messages(t):
+        for h, r, s, content in signed_messages(t):
+            if (me, h, r, s, content) in self.seen:
+                continue
+            self.seen.add((me, h, r, s, content))
             top = self.top.get((me, h), -1)
             if r < top:
                 self.detail = f"signed in round {r} of height {h} after round {top}"
