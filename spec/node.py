@@ -452,6 +452,8 @@ def confirms_not_below_lock(t: Transition) -> bool:
     for e in t.effects:
         m: Any = getattr(e, "message", None)
         if type(e) is Broadcast and type(m).__name__ == "Vote" and m.phase == 1 and m.voter == me:
+            if (m.round, m.phase, m.block_hash) in guard.signed:
+                continue  # sent again, as signed before the lock
             if m.height == guard.height and m.round < guard.locked_round:
                 return False
     return True

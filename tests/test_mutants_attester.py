@@ -44,7 +44,7 @@ from blockfsm.machine.types import (
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.node import ATTESTER_SPEC
-from blockfsm.spec.strategies.attester import signed_proposal, signed_vote
+from blockfsm.spec.strategies.attester import signed_nil_vote, signed_proposal, signed_vote
 
 CHAIN = 11
 SIGNERS = [StandInSigner.from_seed(500 + i) for i in range(4)]
@@ -244,9 +244,7 @@ def test_a_finalized_height_hands_over_at_round_0_with_the_clock_and_a_fresh_gua
     k.feed(Tick(now=5_001))
     assert (k.state.height, k.state.round) == (1, 0)
     k.feed(Tick(now=5_000 + 999))
-    assert k.state.round == 0
-    k.feed(Tick(now=5_000 + 1_000))
-    assert k.state.round == 1
+    assert all(v.block_hash != ZERO_HASH for v in k.votes(ATTEST))
 
 
 # --- votes -----------------------------------------------------------------------------------
@@ -312,7 +310,7 @@ def test_confirmations_of_an_earlier_round_survive_a_round_change() -> None:
     first, second, third = others(i)
     for x in (first, second):
         k.feed(VoteReceived(peer=KEYS[x], vote=vote(x, CONFIRM, b, 0)))
-    k.feed(Tick(now=1_000))
+    _to_next_round(k)
     assert (k.state.height, k.state.round) == (0, 1)
     k.feed(VoteReceived(peer=KEYS[third], vote=vote(third, CONFIRM, b, 0)))
     assert k.names()[:3] == ["Persist", "Commit", "UpdateHighestCertificate"]
@@ -330,7 +328,7 @@ def test_attestations_of_a_round_left_behind_are_dropped() -> None:
     k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, ATTEST, b, 0)))
     k.feed(VoteReceived(peer=KEYS[j], vote=vote(j, CONFIRM, b, 0)))
     assert len(k.state.votes) == 3
-    k.feed(Tick(now=1_000))
+    _to_next_round(k)
     assert k.state.round == 1
     assert [(v.phase, v.round) for v in k.state.votes if v.round == 0] == [(CONFIRM, 0)]
 
@@ -435,7 +433,7 @@ def test_a_block_proposed_again_is_held_once() -> None:
     for _ in range(2 * ROUND_WINDOW):
         k.feed(ProposalReceived(peer=KEYS[1], proposal=p))
     assert [x.hash for x in att.held_blocks(k.state)] == [b.hash]
-    k.feed(Tick(now=1_000))
+    _to_next_round(k)
     assert k.state.round == 1
     k.feed(ProposalReceived(peer=KEYS[1], proposal=propose(other, 1)))
     assert [x.hash for x in att.held_blocks(k.state)] == [b.hash, other.hash]
@@ -469,8 +467,13 @@ def _locked_on(b: Block, round_: int, i: int) -> Keeper:
 
 
 def _to_next_round(k: Keeper) -> int:
+    """Round r + 1 by the f + 1 rule: nil confirmations of two other keepers there (a keeper
+    leaves a round by itself only after a quorum confirmed in it; confirmations, so that their
+    attestations of the round are still to come)."""
     r = k.state.round
-    k.feed(Tick(now=k.state.round_started + 1_000 + 500 * r))
+    for j in others(k.i)[:2]:
+        nil = signed_nil_vote(SIGNERS[j], CONFIRM, CHAIN, k.state.height, r + 1)
+        k.feed(VoteReceived(peer=KEYS[j], vote=nil))
     assert k.state.round == r + 1
     return r + 1
 
@@ -602,17 +605,20 @@ def test_a_restarted_locked_keeper_reproposes_its_locked_block_with_its_proof() 
 def test_round_r_lasts_the_round_timeout_plus_r_increments_exactly(
     timeout: int, increment: int
 ) -> None:
-    """_settle mutants 8, 10: round r times out exactly round_timeout + r * increment ms after
-    it started, not a millisecond sooner."""
-    k = running(0, round_timeout=timeout, round_timeout_increment=increment)
-    start = 0
+    """_settle mutants 8, 10: round r's propose timeout ends exactly round_timeout + r * increment
+    ms after it started, not a millisecond sooner (the keeper then attests nil)."""
+    i = _keeper_producing_none_of(range(4))
     for r in range(4):
+        k = running(i, round_timeout=timeout, round_timeout_increment=increment)
+        while k.state.round < r:
+            _to_next_round(k)
+        start = k.state.round_started
         length = timeout + r * increment
         k.feed(Tick(now=start + length - 1))
-        assert k.state.round == r
+        assert att.step_of(k.state) == att.PROPOSE_STEP
         k.feed(Tick(now=start + length))
-        assert (k.state.round, k.state.round_started) == (r + 1, start + length)
-        start += length
+        assert att.step_of(k.state) != att.PROPOSE_STEP
+        assert [v.block_hash for v in k.votes(ATTEST)] == [ZERO_HASH]
 
 
 # --- round sync and the vote tallies ---------------------------------------------------------
