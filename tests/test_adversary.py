@@ -115,8 +115,8 @@ def test_f1_forged_proof_on_a_new_block_is_found_by_validity_and_by_agreement() 
     assert _violation(F1, only="C-1", finding="F1") == "C-1"
 
 
-# F2 with its rule undone is found by A-6 in a directed scenario
-# (tests/test_consensus_rules.py::test_f2_undone_a_keeper_back_at_round_0_signs_below_its_round_and_a6_says_so):
+# F2 with its rule undone is found by A-6 in a directed scenario (tests/test_consensus_rules.py,
+# test_f2_undone_a_keeper_back_at_round_0_signs_below_its_round_and_a6_says_so):
 # with rounds that end only after a quorum confirmed (Tendermint line 47), the old rule's hole
 # needs a round skipped by the f + 1 rule before a crash, which random seeds did not reach in 120
 # runs. C-6 itself is shown failing on a planted bug below.
