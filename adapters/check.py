@@ -137,6 +137,8 @@ class CampaignResult:
     """False when shrinking the counterexample ran into the shrink cap (it is then a smaller
     counterexample than the one first found, but maybe not the smallest)."""
     shrink_cap_seconds: float = MAX_SHRINK_SECONDS
+    adversary: tuple[tuple[str, int], ...] = ()
+    """Per behaviour of the adversary the campaign draws from: how many times it acted."""
 
     @property
     def ok(self) -> bool:
@@ -307,6 +309,9 @@ def run_campaign(
         rules=_rule_counts(campaign),
         fully_shrunk=not cut,
         shrink_cap_seconds=cap,
+        adversary=tuple(
+            (name, stats.steps[f"adversary:{name}"]) for name in campaign.behaviours
+        ),
     )
 
 

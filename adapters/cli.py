@@ -288,6 +288,7 @@ def _as_json(
         "budget_seconds": budget,
         "profile": profile,
         "unrecoverable_runs": {r.machine: r.unrecoverable for r in results if r.unrecoverable},
+        "adversary": {r.machine: dict(r.adversary) for r in results if r.adversary},
     }
 
 
@@ -327,6 +328,10 @@ def _print_report(
                 )
             for n, line in enumerate(v.trace, start=1):
                 out.print(f"  {n:>3}. {line}", markup=False, highlight=False)
+    for r in results:
+        if r.adversary:
+            acted = ", ".join(f"{name} {n}" for name, n in r.adversary)
+            out.print(f"{r.machine}: the adversary acted: {acted}", highlight=False)
     from blockfsm.adapters.check import print_rules
 
     print_rules(out, results)

@@ -275,3 +275,18 @@ def test_c8_fails_when_the_certificate_names_another_block(
 
     monkeypatch.setattr(attester, "_finalize", renamed)
     assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-8", 5_000) == "C-8"
+
+
+def test_check_json_lists_every_behaviour_with_how_often_it_acted() -> None:
+    from click.testing import CliRunner
+
+    from blockfsm.adapters.cli import main
+
+    args = ["check", "--no-explore", "--machine", "cluster", "--examples", "3", "--seed", "3"]
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    acted = json.loads(result.stdout)["adversary"]["cluster"]
+    assert list(acted) == list(adversary.ALL)
+    assert sum(acted.values()) > 0

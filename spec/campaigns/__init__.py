@@ -33,6 +33,9 @@ class Campaign:
     """Per single-rule strategy, inputs rejected by that rule alone (reset with ``stats``)."""
     rule_names: tuple[str, ...] = ()
     """Every rule ``rules`` counts, so a rule no input reached shows as 0."""
+    behaviours: tuple[str, ...] = ()
+    """The adversary's behaviours this campaign draws from; each one's actions are counted in
+    ``stats.steps["adversary:<name>"]`` and reported by ``blockfsm check``."""
     also: tuple[tuple[MachineSpec, Stats], ...] = ()
     """Machines this campaign also runs under their specs (the cluster runs the node and the
     attester): reported beside it, with their own properties and row coverage."""

@@ -212,5 +212,6 @@ CAMPAIGN = Campaign(
     spec=CLUSTER_SPEC,
     test_class=ClusterTest,
     stats=STATS,
+    behaviours=ALL,
     also=((NODE_SPEC, NODE_STATS),),
 )
