@@ -309,9 +309,7 @@ def run_campaign(
         rules=_rule_counts(campaign),
         fully_shrunk=not cut,
         shrink_cap_seconds=cap,
-        adversary=tuple(
-            (name, stats.steps[f"adversary:{name}"]) for name in campaign.behaviours
-        ),
+        adversary=tuple((name, stats.steps[f"adversary:{name}"]) for name in campaign.behaviours),
     )
 
 
