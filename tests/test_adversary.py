@@ -277,10 +277,15 @@ def test_c8_fails_when_the_certificate_names_another_block(
     assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-8", 5_000) == "C-8"
 
 
-def test_check_json_lists_every_behaviour_with_how_often_it_acted() -> None:
+def test_check_json_lists_every_behaviour_with_how_often_it_acted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from click.testing import CliRunner
 
     from blockfsm.adapters.cli import main
+    from blockfsm.spec.campaigns.cluster import ClusterTest
+
+    monkeypatch.setattr(ClusterTest, "long_runs", (10,))  # the plumbing, not 300 s of chaos
 
     args = ["check", "--no-explore", "--machine", "cluster", "--examples", "3", "--seed", "3"]
     result = CliRunner().invoke(main, [*args, "--json"])
