@@ -22,10 +22,14 @@ brief, per height ``h`` (the final tip's height + 1) and round ``r``:
    in hand, makes B final: its confirmations are exactly a ``Certificate`` (view =
    ``view_of(h, r)``) that the sync client verifies unchanged. The attester emits ``Persist``,
    ``Commit`` and ``UpdateHighestCertificate`` and moves to h + 1, round 0, with no lock.
-5. **Rotation** (lines 55-65). A round that stalls past ``round_timeout(config, r)`` (growing
-   with r, capped by ``max_round_timeout``) ends with a nil attestation from a keeper that
-   attested nothing in it, and r + 1 starts. Votes of f + 1 keepers for a later round of h move
-   us there at once; one proposal never does. Rounds stop at ``MAX_ROUND``.
+5. **Steps and rotation** (lines 34, 44, 47, 55-65). At the propose step, when
+   ``round_timeout(config, r)`` (growing with r, capped by ``max_round_timeout``) ends, a keeper
+   attests nil; attestations of a quorum start the attest timeout (``step_timeout``), at whose
+   end it confirms nil (at once on a quorum of nil attestations); confirmations of a quorum
+   start the confirm timeout, and only at its end does r + 1 start, so no keeper runs ahead of
+   the others alone. Votes of f + 1 keepers for a later round of h move us there at once; one
+   proposal never does. Every step timeout a keeper sends its messages of the round (and its
+   votes of the round before) again. Rounds stop at ``MAX_ROUND``.
 6. **The signing guard** (CometBFT privval). Every signature, votes and proposals alike, must be
    above the last (round, step) signed at the height (``may_sign``); what must survive a crash
    (the lock, the valid round, every (h, r, phase) signed and the last signed proposal) is written
