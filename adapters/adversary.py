@@ -58,6 +58,18 @@ FORGED = bytes(64)
 """The signature on a vote the adversary forges in an honest keeper's name."""
 
 
+def twin_of(b: Block) -> Block:
+    """Another block for the same slot as ``b``: same parent and justify, another payload (what
+    an equivocating producer signs beside ``b``)."""
+    return Block.make(
+        chain_id=b.chain_id,
+        height=b.height,
+        parent_hash=b.parent_hash,
+        justify=b.justify,
+        payload=b.payload + b"/twin",
+    )
+
+
 @attrs.define
 class Adversary:
     """What a behaviour acts through: the simulator and the Byzantine node."""
@@ -174,16 +186,9 @@ class Equivocate(Behaviour):
         return True
 
     def _twin(self, adv: Adversary, p: Proposal) -> Proposal:
-        b = p.block
-        block = Block.make(
-            chain_id=b.chain_id,
-            height=b.height,
-            parent_hash=b.parent_hash,
-            justify=b.justify,
-            payload=b.payload + b"/twin",
-        )
+        block = twin_of(p.block)
         twin = adv.proposal(block, p.round)
-        vote = adv.vote(ATTEST, b.height, p.round, block.hash)
+        vote = adv.vote(ATTEST, block.height, p.round, block.hash)
         for i in adv.others():
             if i % 2 == 0:
                 adv.send(i, vote)

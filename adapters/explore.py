@@ -1220,19 +1220,12 @@ class ClusterSystem:
             self._lost += 1
 
     def _twin(self, i: int, p: Any) -> Any:
+        from blockfsm.adapters.adversary import twin_of
         from blockfsm.machine.attester import Proposal, proposal_payload
-        from blockfsm.machine.types import Block
 
-        b = p.block
-        block = Block.make(
-            chain_id=b.chain_id,
-            height=b.height,
-            parent_hash=b.parent_hash,
-            justify=b.justify,
-            payload=b.payload + b"/twin",
-        )
+        block = twin_of(p.block)
         signature = self.signers[i].sign(
-            proposal_payload(self.chain_id, b.height, p.round, block.hash, p.valid_round)
+            proposal_payload(self.chain_id, block.height, p.round, block.hash, p.valid_round)
         )
         return Proposal(
             round=p.round,

@@ -24,7 +24,7 @@ from blockfsm.adapters.sim import FAULTS, SafetyViolation, SimConfig, Simulation
 from blockfsm.machine import attester
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.core import Broadcast, Step
-from blockfsm.machine.types import Block, ValidatorSet
+from blockfsm.machine.types import ValidatorSet
 
 # --- the findings -------------------------------------------------------------------------------
 
@@ -225,15 +225,7 @@ def test_c4_fails_when_a_producer_signs_a_second_proposal_for_its_slot(
     def twin(config: Any, m: Any) -> Any:
         if type(m) is not attester.Proposal:
             return None
-        b = m.block
-        block = Block.make(
-            chain_id=b.chain_id,
-            height=b.height,
-            parent_hash=b.parent_hash,
-            justify=b.justify,
-            payload=b.payload + b"/twin",
-        )
-        return attester.signed_proposal(config, block, m.round)
+        return attester.signed_proposal(config, adversary.twin_of(m.block), m.round)
 
     _plant_extra_message(monkeypatch, twin)
     assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-4", 5_000) == "C-4"

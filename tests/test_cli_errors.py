@@ -233,7 +233,7 @@ UNWRITABLE: list[tuple[str, Callable[[pytest.MonkeyPatch], None], list[str], str
     (
         "check",
         _plant_server_bug,
-        ["check", "--no-explore", "--machine", "sync_server", "--budget", "1", "--seed", "3"],
+        ["check", "--no-explore", "--machine", "sync_server", "--examples", "20", "--seed", "3"],
         "sync_server-3.itf.json",
     ),
     (
