@@ -30,7 +30,9 @@ EXIT_STATUSES: dict[int, str] = {
     "property fails where the recording has none)",
     EXIT_INPUT: "an input or the system refused: a file that is not a trace (unreadable, not "
     "JSON, not ITF, states cut off), a bad node config or key file, a data directory of "
-    "another chain or that cannot be opened, a port in use, a directory that cannot be written",
+    "another chain, in use by another process, damaged or that cannot be opened, a chain "
+    "without a signing guard, a port in use, a directory that cannot be written, or a node "
+    "stopped by its store (a block that does not match its hash, a full map)",
 }
 
 

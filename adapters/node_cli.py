@@ -36,10 +36,15 @@ def keygen(out: Path) -> None:
     click.echo(signer.public_key.hex())
 
 
-async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> None:
-    """Run one node until ``stop`` is set (or SIGTERM/SIGINT)."""
+async def run_node(
+    cfg: NodeFileConfig, stop: asyncio.Event | None = None, *, allow_missing_guard: bool = False
+) -> None:
+    """Run one node until ``stop`` is set (or SIGTERM/SIGINT); ``InputError`` (one line) if its
+    store cannot be used or fails while it runs (damaged, full), or it would sign without a
+    signing guard (``allow_missing_guard`` lets a chain without one through)."""
     from blockfsm.adapters.crypto import Ed25519Verifier
     from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
+    from blockfsm.adapters.store import STORE_FAILURES
     from blockfsm.adapters.transport import Transport, log_event
     from blockfsm.machine.node import NODE, NodeConfig
     from blockfsm.machine.node import initial as node_initial
@@ -82,7 +87,12 @@ async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> No
             advertise_time=cfg.advertise,
             trigger_timeout=cfg.trigger,
         )
-        state = node_initial(config, store.attester_guard(), store.producer_guard())
+        try:
+            store.check_signing_guard(signer.public_key, allow_missing=allow_missing_guard)
+            state = node_initial(config, store.attester_guard(), store.producer_guard())
+        except STORE_FAILURES as error:
+            store.close()
+            raise InputError(f"data_dir {describe(error)}") from None
     runtime: Runtime
     transport = Transport(
         chain_id=cfg.chain_id,
@@ -92,6 +102,7 @@ async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> No
     )
     runtime = Runtime(machine, config, store, transport, tick_ms=cfg.tick, state=state)
     stop = stop or asyncio.Event()
+    runtime.on_fatal = lambda _: stop.set()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -112,24 +123,35 @@ async def run_node(cfg: NodeFileConfig, stop: asyncio.Event | None = None) -> No
     try:
         while not stop.is_set():
             if source is not None and store.highest_height < cfg.source_max_height:
-                await asyncio.to_thread(source.extend)
+                try:
+                    await asyncio.to_thread(source.extend)
+                except STORE_FAILURES as error:
+                    runtime.fail(error)
+                    break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), cfg.source_interval / 1000)
     finally:
         await runtime.stop()
         await transport.close()
         store.close()
+    if runtime.fatal is not None:
+        raise InputError(f"the node stopped: {describe(runtime.fatal)}")
 
 
 def open_store(cfg: NodeFileConfig) -> LmdbStore:
     """The node's chain store; ``InputError`` (one line) if its data directory cannot be used:
-    not a directory, not readable, not an LMDB store, or the store of another chain."""
+    not a directory, not readable, in use by another process, not an LMDB store (foreign, empty,
+    truncated), or the store of another chain."""
     import lmdb
 
-    from blockfsm.adapters.store import LmdbStore, StoreError
+    from blockfsm.adapters.store import CorruptStoreError, LmdbStore, StoreError
 
     try:
         return LmdbStore(cfg.data_dir, cfg.chain_id, map_size=cfg.map_size_mb * 1024 * 1024)
+    except CorruptStoreError as error:
+        raise InputError(
+            f"data_dir {cfg.data_dir}: cannot open the chain store ({describe(error)})"
+        ) from None
     except StoreError as error:
         raise InputError(f"data_dir {error}") from None
     except (OSError, lmdb.Error) as error:
@@ -146,11 +168,19 @@ def open_store(cfg: NodeFileConfig) -> LmdbStore:
     default="INFO",
     show_default=True,
 )
-def node(config_file: Path, log_level: str) -> None:
+@click.option(
+    "--allow-missing-guard",
+    is_flag=True,
+    help="Sign even though the data directory holds a chain but no signing guard. Only for a "
+    "key that has never signed on this chain: otherwise it can sign twice.",
+)
+def node(config_file: Path, log_level: str, allow_missing_guard: bool) -> None:
     """Run one node from a TOML config file.
 
     Exit status: 0 stopped by SIGTERM or SIGINT, 2 a bad option, 4 the config file, a key file or
-    the data directory cannot be used, or the listen address is taken.
+    the data directory cannot be used (in use by another process, damaged, of another chain, a
+    chain without a signing guard), the listen address is taken, or the store failed while the
+    node ran (a block that does not match its hash, a full map: the line names map_size_mb).
     """
     try:
         cfg = load_config(config_file)
@@ -158,7 +188,7 @@ def node(config_file: Path, log_level: str) -> None:
     except (ConfigFileError, KeyFileError) as error:
         raise InputError(str(error)) from None
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(message)s")
-    asyncio.run(run_node(cfg))
+    asyncio.run(run_node(cfg, allow_missing_guard=allow_missing_guard))
 
 
 @click.command()

@@ -11,6 +11,12 @@ so steps are strictly sequential; each step reads a fresh LMDB snapshot. Effects
 - ``Send``/``Broadcast`` go to the transport's bounded per-peer queues;
 - ``Rejected``, ``Blacklisted`` and ``Observe`` are counted and logged (one JSON line each).
 
+A step that fails because of the store (``STORE_FAILURES``: a block that does not match its
+hash, a full map, an LMDB error) stops the runtime: stepping on would serve damaged data or retry
+a write that cannot succeed every tick. The error is kept in ``fatal`` and handed to ``on_fatal``
+(the node reports it as one line and exits); with no ``on_fatal`` it is logged once. Any other
+exception out of a step is a bug: it is logged with its traceback and the node steps on.
+
 Nothing blocks the loop: fsyncing writes run in a worker thread, and so does the step for a
 ``SyncResponseReceived`` carrying at least ``offload_blocks`` blocks (its certificate checks are
 Ed25519 verifications); the snapshot for an offloaded step is opened in that thread.
@@ -33,7 +39,7 @@ from typing import Any, Protocol
 import attrs
 
 from blockfsm.adapters.inbound import message_event
-from blockfsm.adapters.store import WRITE_EFFECTS, LmdbStore
+from blockfsm.adapters.store import STORE_FAILURES, WRITE_EFFECTS, LmdbStore
 from blockfsm.adapters.transport import Transport, log_event
 from blockfsm.machine.core import Broadcast, Observe, PeerId, Rejected, Send, Step, Tick
 from blockfsm.machine.crypto import Signer
@@ -190,6 +196,8 @@ class Runtime:
         self._last_now = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self.on_step: Callable[[Runtime], None] | None = None
+        self.on_fatal: Callable[[BaseException], None] | None = None
+        self.fatal: BaseException | None = None
 
     # --- inputs --------------------------------------------------------------------------------
 
@@ -231,7 +239,7 @@ class Runtime:
         self._tasks.clear()
 
     async def _ticker(self) -> None:
-        while True:
+        while self.fatal is None:
             self.put(Tick(now=self.now()))
             await asyncio.sleep(self.tick_ms / 1000)
 
@@ -240,6 +248,9 @@ class Runtime:
             event = await self.inbox.get()
             try:
                 await self.handle(event)
+            except STORE_FAILURES as error:
+                self.fail(error)
+                return
             except Exception as error:
                 # A bug, not bad input (the machines reject bad input as data): log it with the
                 # event kind, count it, and keep the node running on its last good state.
@@ -247,6 +258,16 @@ class Runtime:
                 log.exception(
                     "step_failed kind=%s error=%r", type(event).__name__, error, exc_info=True
                 )
+
+    def fail(self, error: BaseException) -> None:
+        """Stop stepping for good: the store cannot be trusted or written."""
+        if self.fatal is not None:
+            return
+        self.fatal = error
+        if self.on_fatal is not None:
+            self.on_fatal(error)
+        else:
+            log_event(log, logging.ERROR, "store_failed", node=self.name, error=str(error))
 
     def _step_sync(self, event: object) -> Step:
         with self.store.snapshot() as view:

@@ -25,20 +25,41 @@ Consistency and durability:
 - ``record_signed(name, height, round)`` persists a signing guard before the caller signs: after a
   restart the guard refuses any (height, round) not above it, so an honest node never signs twice.
 - The map size is bounded (``map_size``); a write that does not fit raises ``StoreFullError`` with
-  the path and the size to raise, and leaves the store as it was.
+  the path and the config key to raise (``map_size_mb`` in ``[store]``), and leaves the store as
+  it was.
+
+The store refuses to lie (every refusal a ``StoreError`` with a one-line message):
+
+- every block read is checked: it decodes, sits at the height it is stored under, and its fields
+  hash to its ``hash``; a block that fails is ``CorruptBlockError`` naming the height, never
+  returned (LMDB keeps no checksums: one flipped bit in the data file would otherwise be served to
+  peers, who would blame this node). Certificates and guards are checked as far as they decode;
+  they carry no hash of their own;
+- before LMDB maps the data file (``data.mdb``), its header is read with ordinary file reads: an
+  empty data file, a missing one beside an existing ``lock.mdb``, a file that is not LMDB, or one
+  shorter than the pages its header counts (truncated: mapping it would end the process with
+  SIGBUS on the first read past the end) is refused; so is an LMDB environment that is not a
+  chain store (other databases, or no chain id);
+- one writer per data directory: the store holds an exclusive ``flock`` on ``node.lock`` in it
+  while open (a read-only store takes none: LMDB readers never block the writer);
+- ``check_signing_guard(key)``: a chain without a signing guard (the guard lost, or a data
+  directory another key wrote) is refused before the node signs anything.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
 from blockfsm.adapters.codec import (
+    CodecError,
     decode_block,
     decode_certificate,
     decode_guard,
@@ -70,8 +91,47 @@ class StoreFullError(StoreError):
     """The LMDB map is full."""
 
 
+class CorruptBlockError(StoreError):
+    """A stored block that does not decode, sits at the wrong height or does not match its hash."""
+
+
+class CorruptStoreError(StoreError):
+    """The data file is empty, missing, truncated, not LMDB, or not a chain store; or a stored
+    certificate or guard does not decode."""
+
+
+class StoreLockedError(StoreError):
+    """Another process (or another open store in this one) holds the data directory."""
+
+
+class SigningGuardMissing(StoreError):
+    """The store holds a chain but no signing guard for this key: signing could sign twice."""
+
+
 class SigningRefused(StoreError):
     """A signature at or below a recorded signing guard was asked for."""
+
+
+STORE_FAILURES: tuple[type[BaseException], ...] = (StoreError, lmdb.Error)
+"""What a read or write of the store may raise when the store, not the caller, is at fault: the
+runtime stops the node on these instead of stepping on."""
+
+DATA_FILE = "data.mdb"
+LOCK_FILE = "node.lock"
+_NAMED_DBS = (b"blocks", b"hashes", b"certs", b"meta")
+
+# LMDB 0.9 (the version py-lmdb bundles) data file header: two meta pages, at page 0 and page 1;
+# each is a 16-byte page header then MDB_meta (native byte order, 64-bit size_t): magic u32,
+# version u32, address, mapsize, two MDB_db records of 48 bytes (the first one's leading u32 is
+# the page size), last_pg (the last page in use), txnid. LMDB uses the meta with the larger txnid.
+_LMDB_MAGIC = 0xBEEFC0DE
+_LMDB_DATA_VERSION = 1
+_META_OFFSET = 16
+_META = struct.Struct("=II8xQI44x48xQQ")
+_MIN_PAGE = 512
+_MAX_PAGE = 65536
+
+_T = TypeVar("_T")
 
 
 def _h(height: Height) -> bytes:
@@ -80,6 +140,97 @@ def _h(height: Height) -> bytes:
 
 def _ch(height: Height) -> bytes:
     return _U64.pack(height + 1)
+
+
+def check_data_file(path: Path) -> None:
+    """Refuse (``CorruptStoreError``) a data directory whose data file LMDB must not map: empty,
+    missing beside an existing lock file, not LMDB, or shorter than its header says. A directory
+    with neither file is a new store."""
+    data = path / DATA_FILE
+    try:
+        size = data.stat().st_size
+    except FileNotFoundError:
+        if (path / "lock.mdb").exists():
+            raise CorruptStoreError(
+                f"{path}: the data file {DATA_FILE} is missing but lock.mdb is there: the chain "
+                "and the signing guard are gone; start a node that has signed nothing from an "
+                "empty directory"
+            ) from None
+        return
+    if size == 0:
+        raise CorruptStoreError(
+            f"{data} is empty: the chain and the signing guard are gone; start a node that has "
+            "signed nothing from an empty directory"
+        )
+    if struct.calcsize("P") != 8:  # the layout below is the 64-bit one; LMDB checks the rest
+        return
+    with data.open("rb") as f:
+        head = f.read(_META_OFFSET + _META.size)
+        if len(head) < _META_OFFSET + _META.size:
+            raise CorruptStoreError(f"{data} is truncated: {size} bytes, shorter than its header")
+        first = _META.unpack_from(head, _META_OFFSET)
+        page = first[3]
+        if first[0] != _LMDB_MAGIC:
+            raise CorruptStoreError(f"{data} is not an LMDB data file (a foreign file)")
+        if first[1] != _LMDB_DATA_VERSION or not _MIN_PAGE <= page <= _MAX_PAGE:
+            raise CorruptStoreError(f"{data}: an LMDB data file of an unsupported format")
+        f.seek(page)
+        head = f.read(_META_OFFSET + _META.size)
+    if len(head) < _META_OFFSET + _META.size:
+        raise CorruptStoreError(f"{data} is truncated: {size} bytes, shorter than its header")
+    second = _META.unpack_from(head, _META_OFFSET)
+    if second[0] != _LMDB_MAGIC:
+        raise CorruptStoreError(f"{data}: the second LMDB meta page is damaged")
+    meta = second if second[5] > first[5] else first
+    needed = (meta[4] + 1) * page
+    if size < needed:
+        raise CorruptStoreError(
+            f"{data} is truncated: {size} bytes where its header counts {needed}; restore it "
+            "from a copy (the chain can be synced again, the signing guard cannot)"
+        )
+
+
+def _lock(path: Path) -> int:
+    """An exclusive ``flock`` on the data directory's lock file; the descriptor holds it."""
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        raise StoreLockedError(f"{path} is in use by another process{who}") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _decoded(decode: Callable[[bytes], _T], raw: bytes, what: str, path: Path) -> _T:
+    try:
+        return decode(raw)
+    except CodecError as error:
+        raise CorruptStoreError(f"the chain store at {path}: {what} is damaged ({error})") from None
+
+
+def checked_block(raw: bytes, height: Height, path: Path) -> Block:
+    """The block stored at ``height``, or ``CorruptBlockError``: it must decode, be at that
+    height and hash to its ``hash``."""
+    try:
+        block = decode_block(raw)
+    except CodecError as error:
+        raise CorruptBlockError(
+            f"the chain store at {path}: the block at height {height} does not decode ({error}); "
+            "it is not served"
+        ) from None
+    if block.height != height or not block.hash_is_valid():
+        raise CorruptBlockError(
+            f"the chain store at {path}: the block at height {height} does not match its hash "
+            "(the data file is damaged); it is not served"
+        )
+    return block
 
 
 class LmdbChainView:
@@ -108,7 +259,7 @@ class LmdbChainView:
         if height < 0 or height >= 2**64:
             return None
         raw = self._txn.get(_h(height), db=self._store._blocks)
-        return decode_block(raw) if raw is not None else None
+        return checked_block(raw, height, self._store.path) if raw is not None else None
 
     def blocks_from(self, start: Height, limit: int) -> tuple[Block, ...]:
         if start < 0 or limit <= 0 or start >= 2**64:
@@ -117,25 +268,38 @@ class LmdbChainView:
         with self._txn.cursor(db=self._store._blocks) as cur:
             if not cur.set_key(_h(start)):
                 return ()
-            for _, raw in cur:
-                out.append(decode_block(raw))
+            for key, raw in cur:
+                out.append(checked_block(raw, _U64.unpack(key)[0], self._store.path))
                 if len(out) >= limit:
                     break
         return tuple(out)
 
     def block_by_hash(self, block_hash: BlockHash) -> Block | None:
         raw = self._txn.get(block_hash, db=self._store._hashes)
-        return self.block_at(_U64.unpack(raw)[0]) if raw is not None else None
+        if raw is None:
+            return None
+        height = _U64.unpack(raw)[0] if len(raw) == _U64.size else -1
+        block = self.block_at(height)
+        if block is None or block.hash != block_hash:
+            raise CorruptStoreError(
+                f"the chain store at {self._store.path}: the hash index names a block that is "
+                f"not at height {height}"
+            )
+        return block
 
     def certificate_at(self, height: Height) -> Certificate | None:
         raw = self._txn.get(_ch(height), db=self._store._certs)
-        return decode_certificate(raw) if raw is not None else None
+        if raw is None:
+            return None
+        return _decoded(
+            decode_certificate, raw, f"the certificate at height {height}", self._store.path
+        )
 
     def highest_certificate(self) -> Certificate:
         if self._cert is None:
             raw = self._txn.get(b"highest_cert", db=self._store._meta)
             self._cert = (
-                decode_certificate(raw)
+                _decoded(decode_certificate, raw, "the highest certificate", self._store.path)
                 if raw is not None
                 else Certificate.genesis(self._store.chain_id)
             )
@@ -143,7 +307,9 @@ class LmdbChainView:
 
 
 class LmdbStore:
-    """A node's chain on disk. Open one per data directory (LMDB locks it per process)."""
+    """A node's chain on disk. One writer per data directory: a second ``LmdbStore`` on the same
+    directory, in this process or another, is refused (``StoreLockedError``) while this one is
+    open."""
 
     def __init__(
         self,
@@ -156,35 +322,72 @@ class LmdbStore:
         self.path = Path(path)
         self.chain_id = chain_id
         self.map_size = map_size
+        self._lock_fd = -1
         if not readonly:
             self.path.mkdir(parents=True, exist_ok=True)
-        self._env = lmdb.open(
-            str(self.path),
-            map_size=map_size,
-            max_dbs=8,
-            sync=True,
-            metasync=True,
-            lock=True,
-            readahead=False,
-            readonly=readonly,
-        )
-        self._blocks = self._env.open_db(b"blocks")
-        self._hashes = self._env.open_db(b"hashes")
-        self._certs = self._env.open_db(b"certs")
-        self._meta = self._env.open_db(b"meta")
-        if readonly:
-            return
-        with self._write() as txn:
+            self._lock_fd = _lock(self.path)
+        try:
+            check_data_file(self.path)
+            self._env = lmdb.open(
+                str(self.path),
+                map_size=map_size,
+                max_dbs=8,
+                sync=True,
+                metasync=True,
+                lock=True,
+                readahead=False,
+                readonly=readonly,
+            )
+        except BaseException:
+            self._unlock()
+            raise
+        try:
+            self._open_dbs(readonly)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_dbs(self, readonly: bool) -> None:
+        """The four named databases, created with the chain id in one transaction; an environment
+        holding anything else, or its databases without a chain id, is not a chain store."""
+        with self._env.begin() as txn:
+            names = [bytes(k) for k, _ in txn.cursor()]
+        foreign = [n for n in names if n not in _NAMED_DBS]
+        if foreign:
+            raise CorruptStoreError(
+                f"{self.path} is an LMDB environment but not a chain store (it holds "
+                f"{foreign[0]!r})"
+            )
+        if readonly or len(names) == len(_NAMED_DBS):
+            self._blocks = self._env.open_db(b"blocks", create=False)
+            self._hashes = self._env.open_db(b"hashes", create=False)
+            self._certs = self._env.open_db(b"certs", create=False)
+            self._meta = self._env.open_db(b"meta", create=False)
+        else:
+            with self._write() as txn:
+                self._blocks = self._env.open_db(b"blocks", txn=txn)
+                self._hashes = self._env.open_db(b"hashes", txn=txn)
+                self._certs = self._env.open_db(b"certs", txn=txn)
+                self._meta = self._env.open_db(b"meta", txn=txn)
+                if not names:
+                    txn.put(b"chain_id", _U64.pack(self.chain_id), db=self._meta)
+        with self._env.begin() as txn:
             raw = txn.get(b"chain_id", db=self._meta)
-            if raw is None:
-                txn.put(b"chain_id", _U64.pack(chain_id), db=self._meta)
-            elif _U64.unpack(raw)[0] != chain_id:
-                raise StoreError(
-                    f"{self.path} holds chain {_U64.unpack(raw)[0]}, not chain {chain_id}"
-                )
+        if raw is None or len(raw) != _U64.size:
+            raise CorruptStoreError(f"{self.path} is an LMDB environment but not a chain store")
+        if _U64.unpack(raw)[0] != self.chain_id:
+            raise StoreError(
+                f"{self.path} holds chain {_U64.unpack(raw)[0]}, not chain {self.chain_id}"
+            )
 
     def close(self) -> None:
         self._env.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
 
     def __enter__(self) -> LmdbStore:
         return self
@@ -199,8 +402,8 @@ class LmdbStore:
                 yield txn
         except lmdb.MapFullError:
             raise StoreFullError(
-                f"the chain store at {self.path} is full (map size {self.map_size} bytes); "
-                "raise store.map_size in the node config"
+                f"the chain store at {self.path} is full (map size {self.map_size // 2**20} MiB): "
+                "raise map_size_mb in the [store] table of the node config"
             ) from None
 
     @contextmanager
@@ -278,16 +481,16 @@ class LmdbStore:
         if h < 0 or h > tip + 1:
             raise StoreError(f"block at height {h} does not touch the chain (tip {tip})")
         if h <= tip:
-            mine = decode_block(txn.get(_h(h), db=self._blocks))
+            mine = checked_block(txn.get(_h(h), db=self._blocks), h, self.path)
             if mine.hash == block.hash:
                 return
             if h <= self._committed(txn):
                 raise StoreError(f"block at height {h} would rewrite committed history")
             for old in range(tip, h - 1, -1):
-                gone = decode_block(txn.pop(_h(old), db=self._blocks))
+                gone = checked_block(txn.pop(_h(old), db=self._blocks), old, self.path)
                 txn.delete(gone.hash, db=self._hashes)
         if h > 0:
-            parent = decode_block(txn.get(_h(h - 1), db=self._blocks)).hash
+            parent = checked_block(txn.get(_h(h - 1), db=self._blocks), h - 1, self.path).hash
         else:
             parent = ZERO_HASH
         if block.parent_hash != parent:
@@ -304,7 +507,11 @@ class LmdbStore:
 
     def _set_cert(self, txn: lmdb.Transaction, cert: Certificate) -> None:
         raw = txn.get(b"highest_cert", db=self._meta)
-        current = decode_certificate(raw) if raw is not None else None
+        current = (
+            _decoded(decode_certificate, raw, "the highest certificate", self.path)
+            if raw is not None
+            else None
+        )
         encoded = encode_certificate(cert)
         if current is None or cert.view >= current.view:
             txn.put(b"highest_cert", encoded, db=self._meta)
@@ -317,14 +524,18 @@ class LmdbStore:
         """The last ``PersistGuard`` applied: what the attester signed and locked on."""
         with self._env.begin() as txn:
             raw = txn.get(b"attester_guard", db=self._meta)
-        return decode_guard(raw) if raw is not None else None
+        if raw is None:
+            return None
+        return _decoded(decode_guard, raw, "the attester's guard", self.path)
 
     def producer_guard(self) -> SigningGuard | None:
         """The last ``PersistSigningGuard`` applied: the (round, height) slots the producer signed
         blocks at and the rounds it announced."""
         with self._env.begin() as txn:
             raw = txn.get(b"producer_guard", db=self._meta)
-        return decode_signing_guard(raw) if raw is not None else None
+        if raw is None:
+            return None
+        return _decoded(decode_signing_guard, raw, "the producer's guard", self.path)
 
     def signing_guard(self, name: str) -> tuple[int, int] | None:
         """The highest (height, round) recorded as signed under ``name``, or None."""
@@ -343,6 +554,35 @@ class LmdbStore:
                     f"{name}: already signed at {_GUARD.unpack(raw)}, refusing {(height, round_)}"
                 )
             txn.put(key, _GUARD.pack(height, round_), db=self._meta)
+
+    def check_signing_guard(self, key: bytes, *, allow_missing: bool = False) -> None:
+        """Before a node signs with ``key`` from this store: refuse (``SigningGuardMissing``) a
+        store that holds a chain but no signing guard of ``key``, since what the key signed
+        before is unknown and signing again could sign twice. A store with no chain is new: it
+        records ``key`` as its signer, so the guard it gathers is known to be complete. A store
+        whose recorded signer is another key is refused. ``allow_missing`` (the node's
+        ``--allow-missing-guard``) accepts a chain without a guard, for a key that has never
+        signed on this chain (a follower's store turned validator, say)."""
+        with self._write() as txn:
+            signer = txn.get(b"signer", db=self._meta)
+            if signer is not None and bytes(signer) != key:
+                raise SigningGuardMissing(
+                    f"{self.path} holds the signing guard of key {bytes(signer).hex()[:16]}..., "
+                    f"not of this node's key {key.hex()[:16]}...: give each key its own data_dir"
+                )
+            if signer is None:
+                has_guard = any(
+                    txn.get(k, db=self._meta) is not None
+                    for k in (b"attester_guard", b"producer_guard")
+                )
+                tip = self._tip(txn)
+                if tip >= 0 and not has_guard and not allow_missing:
+                    raise SigningGuardMissing(
+                        f"{self.path} holds a chain (height {tip}) but no signing guard: what this "
+                        "key signed before is unknown, so the node will not sign; start it with "
+                        "--allow-missing-guard only if the key has never signed on this chain"
+                    )
+                txn.put(b"signer", key, db=self._meta)
 
     def put_meta(self, key: str, value: bytes) -> None:
         with self._write() as txn:
