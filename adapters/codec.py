@@ -9,9 +9,15 @@ Frame layout (all integers big-endian)::
 Each message type has a fixed tag and a fixed field list. Decoding refuses (``CodecError`` with a
 short reason) anything that is not exactly that shape: wrong tag, wrong arity, a map, a string or a
 float where bytes or an integer belong, an integer outside its range, a key that is not 32 bytes, a
-signature that is not 64 bytes, a hash that is not 32 bytes, trailing bytes after the body. What
-the codec lets through is a well-typed core message; whether it is *valid* (signatures, links,
-chain id) is the machine's decision, which counts its rejections.
+signature that is not 64 bytes, a hash that is not 32 bytes, trailing bytes after the body, and
+any body not in canonical form: the decoded message is encoded again and the bytes must be the
+same, so each message has exactly one encoding (every integer, byte string and array in its
+shortest msgpack form, a non-negative integer in an unsigned one; what ``msgpack.packb`` writes).
+What the codec lets through is a well-typed core message; whether it is *valid* (signatures,
+links, chain id) is the machine's decision, which counts its rejections.
+
+docs/protocol.md lists each message's body field by field, and
+``docs/protocol/vectors.json`` has a frame for every message kind (``adapters/vectors.py``).
 
 Why msgpack: it is binary (hashes and signatures travel as raw bytes, not base64), compact,
 schemaless enough that the strict shape checks here are the only schema, has a maintained C
@@ -102,7 +108,7 @@ def to_body(message: object) -> list[Any]:
     kind = type(message)
     m: Any = message
     if kind is SyncRequest:
-        return [TAG_SYNC_REQUEST, m.chain_id, m.request_id, m.start_height, m.limit]
+        return [TAG_SYNC_REQUEST, m.chain_id, m.request_id, m.start_height, m.limit, m.max_bytes]
     if kind is SyncResponse:
         return [
             TAG_SYNC_RESPONSE,
@@ -244,12 +250,13 @@ def from_body(body: object) -> object:
         raise CodecError("message: empty array")
     tag = f[0]
     if tag == TAG_SYNC_REQUEST and type(tag) is int:
-        _list(f, "SyncRequest", 5)
+        _list(f, "SyncRequest", 6)
         return SyncRequest(
             chain_id=_u64(f[1], "chain_id"),
             request_id=_u64(f[2], "request_id"),
             start_height=_u64(f[3], "start_height"),
             limit=_u64(f[4], "limit"),
+            max_bytes=_u64(f[5], "max_bytes"),
         )
     if tag == TAG_SYNC_RESPONSE and type(tag) is int:
         _list(f, "SyncResponse", 5)
@@ -323,7 +330,14 @@ def decode_body(data: bytes) -> object:
         raise CodecError("empty frame")
     if data[0] != WIRE_VERSION:
         raise CodecError(f"unsupported wire version {data[0]}")
-    return from_body(_unpack(data[1:]))
+    body = bytes(data[1:])
+    tree = _unpack(body)
+    message = from_body(tree)
+    # ``from_body`` accepted only arrays, integers and byte strings, each where the message has
+    # one: packing the tree again writes the message's one encoding (cheaper than ``to_body``).
+    if msgpack.packb(tree, use_bin_type=True) != body:
+        raise CodecError("not canonical: the body is not the one encoding of its message")
+    return message
 
 
 def decode_frame(data: bytes, max_frame: int = DEFAULT_MAX_FRAME) -> object:

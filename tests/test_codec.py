@@ -87,7 +87,9 @@ messages = st.one_of(
         producer=key,
         signature=sig,
     ),
-    st.builds(SyncRequest, chain_id=u64, request_id=u64, start_height=u64, limit=u64),
+    st.builds(
+        SyncRequest, chain_id=u64, request_id=u64, start_height=u64, limit=u64, max_bytes=u64
+    ),
     st.builds(
         SyncResponse,
         chain_id=u64,
@@ -260,3 +262,114 @@ def test_unknown_tag_and_trailing_bytes_are_refused() -> None:
         decode_frame(good + b"\x00")
     with pytest.raises(CodecError, match="trailing"):
         decode_body(good[HEADER.size :] + b"\x00")
+
+
+# --- SyncRequest.max_bytes travels --------------------------------------------------------------
+
+
+def test_sync_request_max_bytes_reaches_the_receiver() -> None:
+    """The client's byte bound arrives as sent, not as the 4 MiB default."""
+    for max_bytes in (0, 5_000, 4 * 1024 * 1024 + 1, MAX_U64):
+        request = SyncRequest(
+            chain_id=7, request_id=3, start_height=300, limit=20, max_bytes=max_bytes
+        )
+        decoded = decode_frame(encode_frame(request))
+        assert type(decoded) is SyncRequest and decoded.max_bytes == max_bytes
+
+
+def test_a_sync_request_without_max_bytes_is_refused() -> None:
+    """The five-element body (without max_bytes) is not a SyncRequest of this protocol."""
+    with pytest.raises(CodecError, match="SyncRequest: expected 6 fields, got 5"):
+        decode_body(bytes((WIRE_VERSION,)) + msgpack.packb([1, 7, 3, 300, 20]))
+
+
+# --- canonical encoding only ---------------------------------------------------------------------
+
+
+def _pack(value: object, widen: int = -1, at: list[int] | None = None) -> bytes:
+    """msgpack written out by hand from its specification, each value in its shortest form; the
+    value numbered ``widen`` (depth first, from 0) in a longer form that decodes to the same
+    value. ``at`` counts the values."""
+    at = [0] if at is None else at
+    index = at[0]
+    at[0] += 1
+    wide = index == widen
+    if type(value) is int:
+        if value >= 0:
+            if wide:
+                return (
+                    b"\xcf" + value.to_bytes(8, "big")
+                    if value < 2**32
+                    else b"\xd3" + (value.to_bytes(8, "big"))
+                )
+            if value < 128:
+                return bytes((value,))
+            for code, size in ((0xCC, 1), (0xCD, 2), (0xCE, 4), (0xCF, 8)):
+                if value < 2 ** (8 * size):
+                    return bytes((code,)) + value.to_bytes(size, "big")
+        if wide:
+            return b"\xd3" + value.to_bytes(8, "big", signed=True)
+        if value >= -32:
+            return (value & 0xFF).to_bytes(1, "big")
+        for code, size in ((0xD0, 1), (0xD1, 2), (0xD2, 4), (0xD3, 8)):
+            if value >= -(2 ** (8 * size - 1)):
+                return bytes((code,)) + value.to_bytes(size, "big", signed=True)
+    if type(value) is bytes:
+        n = len(value)
+        if wide:
+            return b"\xc6" + n.to_bytes(4, "big") + value
+        for code, size in ((0xC4, 1), (0xC5, 2), (0xC6, 4)):
+            if n < 2 ** (8 * size):
+                return bytes((code,)) + n.to_bytes(size, "big") + value
+    if type(value) is list:
+        n = len(value)
+        if wide:
+            head = b"\xdd" + n.to_bytes(4, "big")
+        elif n < 16:
+            head = bytes((0x90 | n,))
+        elif n < 2**16:
+            head = b"\xdc" + n.to_bytes(2, "big")
+        else:
+            head = b"\xdd" + n.to_bytes(4, "big")
+        return head + b"".join(_pack(v, widen, at) for v in value)
+    raise AssertionError(f"no msgpack form here for {value!r}")
+
+
+def _widenable(value: object) -> list[int]:
+    """The numbers (as ``_pack`` counts them) of the values that have a longer form."""
+    out: list[int] = []
+
+    def walk(v: object) -> None:
+        index = len(seen)
+        seen.append(v)
+        if type(v) is int and -(2**31) <= v < 2**63:
+            out.append(index)
+        elif type(v) is bytes and len(v) < 2**16:
+            out.append(index)
+        elif type(v) is list:
+            if len(v) < 2**16:
+                out.append(index)
+            for x in v:
+                walk(x)
+
+    seen: list[object] = []
+    walk(value)
+    return out
+
+
+@given(messages)
+def test_the_encoder_writes_the_shortest_form_of_every_value(message: object) -> None:
+    """The hand-written packer above and ``msgpack.packb`` agree byte for byte: what the codec
+    sends is canonical as the protocol page defines it."""
+    assert encode_body(message) == bytes((WIRE_VERSION,)) + _pack(to_body(message))
+
+
+@given(messages, st.data())
+def test_a_body_not_in_canonical_form_is_refused(message: object, data: st.DataObject) -> None:
+    body = to_body(message)
+    widen = data.draw(st.sampled_from(_widenable(body)))
+    longer = _pack(body, widen)
+    assert longer != _pack(body)
+    assert msgpack.unpackb(longer) == msgpack.unpackb(_pack(body))  # the same value
+    with pytest.raises(CodecError, match="not canonical"):
+        decode_body(bytes((WIRE_VERSION,)) + longer)
