@@ -1,5 +1,6 @@
 """Golden test vectors for every signed message: fixed Ed25519 keys, exact payload bytes, and the
-signature, so another implementation can check itself byte for byte.
+signature, so another implementation can check itself byte for byte; and one wire frame for every
+message kind the codec knows (``frames``): the message's fields and its exact frame bytes.
 
 ``docs/protocol/vectors.json`` is the published copy; the test suite rebuilds the vectors with the
 machine's payload functions and compares them with that file, and checks the sync payloads against
@@ -14,8 +15,25 @@ import json
 import sys
 from typing import Any
 
+import attrs
+
+from blockfsm.adapters.codec import Hello, Proof, encode_frame
 from blockfsm.adapters.crypto import Ed25519Signer
-from blockfsm.machine.attester import ATTEST, CONFIRM, proposal_payload, view_of, vote_payload
+from blockfsm.machine.attester import (
+    ATTEST,
+    CONFIRM,
+    Proposal,
+    Vote,
+    proposal_payload,
+    view_of,
+    vote_payload,
+)
+from blockfsm.machine.messages import (
+    AdvertiseBlock,
+    AdvertiseCertificate,
+    SyncRequest,
+    SyncResponse,
+)
 from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
     ProducedBlock,
@@ -48,6 +66,107 @@ def _vector(name: str, signer: str, fields: dict[str, Any], payload: bytes) -> d
         "payload": payload.hex(),
         "signature": key.sign(payload).hex(),
     }
+
+
+def fields_of(value: object) -> Any:
+    """A message as JSON: its fields by name, in declaration order; bytes as hex, tuples as
+    lists, nested blocks and certificates as objects."""
+    if attrs.has(type(value)):
+        return {a.name: fields_of(getattr(value, a.name)) for a in attrs.fields(type(value))}
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, tuple):
+        return [fields_of(v) for v in value]
+    return value
+
+
+def _frame(message: object, note: str) -> dict[str, Any]:
+    return {
+        "message": type(message).__name__,
+        "note": note,
+        "fields": fields_of(message),
+        "frame": encode_frame(message).hex(),
+    }
+
+
+def _frames(block0: Block, block1: Block, cert0: Certificate) -> list[dict[str, Any]]:
+    """One frame of each kind, from the blocks, certificate and keys of the signed vectors."""
+    v0, v1 = _signer("validator-0"), _signer("validator-1")
+    server = _signer("server")
+    attestations = tuple(
+        Vote(
+            phase=ATTEST,
+            chain_id=CHAIN_ID,
+            height=1,
+            round=1,
+            block_hash=block1.hash,
+            voter=s.public_key,
+            signature=s.sign(vote_payload(ATTEST, CHAIN_ID, 1, 1, block1.hash)),
+        )
+        for s in (v0, v1)
+    )
+    timestamp = 1_700_000_000_000
+    return [
+        _frame(
+            SyncRequest(
+                chain_id=CHAIN_ID, request_id=3, start_height=300, limit=20, max_bytes=65_536
+            ),
+            "asks for at most 20 blocks from height 300 in at most 64 KiB",
+        ),
+        _frame(
+            SyncResponse(
+                chain_id=CHAIN_ID,
+                request_id=3,
+                blocks=(block0, block1),
+                highest_certificate=cert0,
+            ),
+            "the blocks at heights 0 and 1 and the certificate of height 0",
+        ),
+        _frame(
+            AdvertiseBlock(
+                chain_id=CHAIN_ID,
+                server=server.public_key,
+                committed_height=-1,
+                timestamp=timestamp,
+                signature=server.sign(
+                    advertise_block_payload(CHAIN_ID, server.public_key, -1, timestamp)
+                ),
+            ),
+            "the AdvertiseBlock of the signed vectors",
+        ),
+        _frame(AdvertiseCertificate(certificate=cert0), "the certificate of height 0"),
+        _frame(
+            Vote(
+                phase=CONFIRM,
+                chain_id=CHAIN_ID,
+                height=1,
+                round=2,
+                block_hash=block1.hash,
+                voter=v0.public_key,
+                signature=v0.sign(vote_payload(CONFIRM, CHAIN_ID, 1, 2, block1.hash)),
+            ),
+            "the Confirmation of the signed vectors",
+        ),
+        _frame(
+            Proposal(
+                round=2,
+                block=block1,
+                valid_round=1,
+                proof=attestations,
+                producer=v1.public_key,
+                signature=v1.sign(proposal_payload(CHAIN_ID, 1, 2, block1.hash, 1)),
+            ),
+            "the Proposal of the signed vectors, its proof two attestations from round 1",
+        ),
+        _frame(
+            Hello(chain_id=CHAIN_ID, public_key=v0.public_key, nonce=bytes([0x44] * 32)),
+            "the handshake's first frame; the nonce is a fixed stand-in for a fresh one",
+        ),
+        _frame(
+            Proof(signature=bytes([0x55] * 64)),
+            "the handshake's second frame; the signature is a stand-in (layout only)",
+        ),
+    ]
 
 
 def build() -> dict[str, Any]:
@@ -117,7 +236,9 @@ def build() -> dict[str, Any]:
     proposal_fields = {**attest_fields, "valid_round": 1}
     return {
         "about": "blockfsm golden vectors: Ed25519 (RFC 8032) over the exact payload bytes; keys "
-        "from the 32-byte seeds below. Regenerate only for a deliberate format change.",
+        "from the 32-byte seeds below; and one wire frame (length prefix, version byte, "
+        "canonical msgpack body) of every message kind. Regenerate only for a deliberate "
+        "format change.",
         "seeds": {name: seed.hex() for name, seed in SEEDS.items()},
         "block_hash": {
             "fields": {
@@ -193,6 +314,7 @@ def build() -> dict[str, Any]:
                 proposal_payload(CHAIN_ID, 1, 2, block1.hash, 1),
             ),
         ],
+        "frames": _frames(block0, block1, cert0),
     }
 
 
