@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -72,7 +72,8 @@ def fields_of(value: object) -> Any:
     """A message as JSON: its fields by name, in declaration order; bytes as hex, tuples as
     lists, nested blocks and certificates as objects."""
     if attrs.has(type(value)):
-        return {a.name: fields_of(getattr(value, a.name)) for a in attrs.fields(type(value))}
+        kind = cast(Any, type(value))
+        return {a.name: fields_of(getattr(value, a.name)) for a in attrs.fields(kind)}
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, tuple):

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from blockfsm.adapters.store import (
 )
 from blockfsm.machine.attester import Guard, PersistGuard
 from blockfsm.machine.core import Step, Tick
+from blockfsm.machine.crypto import Signer
 from blockfsm.machine.messages import SyncRequest, SyncRequestReceived, SyncResponse
 from blockfsm.machine.sync_client import Persist
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
@@ -41,7 +42,8 @@ pytestmark = pytest.mark.timeout(60)
 """This module waits on processes and files: a hang fails the test at this deadline."""
 
 CHAIN = 3
-SOURCE = [Ed25519Signer.from_seed(bytes([i + 40]) * 32) for i in range(3)]
+SOURCE_KEYS = [Ed25519Signer.from_seed(bytes([i + 40]) * 32) for i in range(3)]
+SOURCE: list[Signer] = list(SOURCE_KEYS)
 
 
 def payload(height: int) -> bytes:
@@ -78,7 +80,7 @@ def flip_bit(path: Path, needle: bytes, offset: int) -> None:
 # --- a flipped bit ------------------------------------------------------------------------------
 
 # Where in the stored block the bit flips: its payload, its own hash, its parent's hash.
-FIELDS = {
+FIELDS: dict[str, Callable[[Block, bytes], int]] = {
     "payload": lambda b, enc: enc.index(b.payload) + 3,
     "hash": lambda b, enc: len(enc) - 1,
     "parent_hash": lambda b, enc: enc.index(b.parent_hash) + 7,
@@ -376,7 +378,7 @@ def _fill(path: Path, map_size: int) -> int:
 def test_a_full_store_stops_the_node_with_one_line_naming_the_config_key(node_dir: Path) -> None:
     _fill(node_dir / "data", 1 << 20)
     keys = []
-    for i, signer in enumerate(SOURCE):
+    for i, signer in enumerate(SOURCE_KEYS):
         write_key_file(node_dir / f"s{i}.key", signer)
         keys.append(f'"s{i}.key"')
     config = node_config(
