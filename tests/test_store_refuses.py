@@ -375,24 +375,39 @@ def _fill(path: Path, map_size: int) -> int:
         return store.highest_height
 
 
-def test_a_full_store_stops_the_node_with_one_line_naming_the_config_key(node_dir: Path) -> None:
-    _fill(node_dir / "data", 1 << 20)
+def source_node_config(directory: Path, extra: str = "") -> Path:
+    """A sync-only node that extends its chain with blocks certified by the ``SOURCE`` keys
+    (the validators); reading its tip block for the next block's parent is its first read."""
     keys = []
     for i, signer in enumerate(SOURCE_KEYS):
-        write_key_file(node_dir / f"s{i}.key", signer)
+        write_key_file(directory / f"s{i}.key", signer)
         keys.append(f'"s{i}.key"')
-    config = node_config(
-        node_dir, f"[store]\nmap_size_mb = 1\n[source]\nkey_files = [{', '.join(keys)}]\n"
-        "interval = 1\n",
-    )  # fmt: skip
+    config = node_config(directory, f"{extra}[source]\nkey_files = [{', '.join(keys)}]\n"
+                         "interval = 1\n")  # fmt: skip
     config.write_text(
         config.read_text().replace(
-            f'validators = ["{(node_dir / "key.hex").read_text()}"]',
+            f'validators = ["{(directory / "key.hex").read_text()}"]',
             "validators = [" + ", ".join(f'"{s.public_key.hex()}"' for s in SOURCE) + "]",
         )
     )
+    return config
+
+
+def test_a_full_store_stops_the_node_with_one_line_naming_the_config_key(node_dir: Path) -> None:
+    _fill(node_dir / "data", 1 << 20)
+    config = source_node_config(node_dir, "[store]\nmap_size_mb = 1\n")
     line = one_line(run_node(config), "the node stopped", "is full", "map_size_mb", "[store]")
     assert "store.map_size" not in line
+
+
+def test_a_node_reading_a_damaged_block_stops_with_one_line_naming_the_height(
+    node_dir: Path,
+) -> None:
+    blocks = build_chain(node_dir / "data", 30)
+    encoded = encode_block(blocks[29])
+    flip_bit(node_dir / "data", encoded, encoded.index(blocks[29].payload))
+    one_line(run_node(source_node_config(node_dir)), "the node stopped",
+             "the block at height 29 does not match its hash", "it is not served")  # fmt: skip
 
 
 class Grower:
