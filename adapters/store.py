@@ -401,9 +401,11 @@ class LmdbStore:
             with self._env.begin(write=True) as txn:
                 yield txn
         except lmdb.MapFullError:
+            size = self.map_size
+            shown = f"{size // 2**20} MiB" if size % 2**20 == 0 else f"{size:,} bytes"
             raise StoreFullError(
-                f"the chain store at {self.path} is full (map size {self.map_size // 2**20} MiB): "
-                "raise map_size_mb in the [store] table of the node config"
+                f"the chain store at {self.path} is full (map size {shown}): raise map_size_mb "
+                "in the [store] table of the node config"
             ) from None
 
     @contextmanager
