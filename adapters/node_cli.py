@@ -42,9 +42,11 @@ async def run_node(
     """Run one node until ``stop`` is set (or SIGTERM/SIGINT); ``InputError`` (one line) if its
     store cannot be used or fails while it runs (damaged, full), or it would sign without a
     signing guard (``allow_missing_guard`` lets a chain without one through)."""
+    import lmdb
+
     from blockfsm.adapters.crypto import Ed25519Verifier
     from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
-    from blockfsm.adapters.store import STORE_FAILURES
+    from blockfsm.adapters.store import STORE_FAILURES, StoreError
     from blockfsm.adapters.transport import Transport, log_event
     from blockfsm.machine.node import NODE, NodeConfig
     from blockfsm.machine.node import initial as node_initial
@@ -90,7 +92,7 @@ async def run_node(
         try:
             store.check_signing_guard(signer.public_key, allow_missing=allow_missing_guard)
             state = node_initial(config, store.attester_guard(), store.producer_guard())
-        except STORE_FAILURES as error:
+        except (StoreError, lmdb.Error) as error:
             store.close()
             raise InputError(f"data_dir {describe(error)}") from None
     runtime: Runtime

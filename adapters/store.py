@@ -112,9 +112,16 @@ class SigningRefused(StoreError):
     """A signature at or below a recorded signing guard was asked for."""
 
 
-STORE_FAILURES: tuple[type[BaseException], ...] = (StoreError, lmdb.Error)
+STORE_FAILURES: tuple[type[BaseException], ...] = (
+    CorruptBlockError,
+    CorruptStoreError,
+    StoreFullError,
+    lmdb.Error,
+)
 """What a read or write of the store may raise when the store, not the caller, is at fault: the
-runtime stops the node on these instead of stepping on."""
+runtime stops the node on these instead of stepping on. (A write the store refuses as wrong, such
+as one rewriting committed history, is a plain ``StoreError``: a bug upstream, logged like any
+other.)"""
 
 DATA_FILE = "data.mdb"
 LOCK_FILE = "node.lock"
