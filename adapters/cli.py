@@ -110,8 +110,8 @@ def main() -> None:
     "--explore/--no-explore",
     default=True,
     show_default=True,
-    help="After the campaigns, explore every state of the sync system and of the cluster "
-    "(about 15 s on 2 cores).",
+    help="After the campaigns, explore every state of the sync system and of the cluster, by "
+    "default and under the adversary's crash and forgery budgets (about 60 s on 2 cores).",
 )
 def check(
     budget: float,
@@ -247,6 +247,7 @@ def check(
                 f"states, depth {exploration.depth}, "
                 f"{'complete' if exploration.complete else 'not complete'}, "
                 f"{exploration.seconds:.1f} s, "
+                + "".join(f"{k.replace('_', ' ')} {v}, " for k, v in exploration.figures.items())
                 + (
                     "no violation"
                     if exploration.violation is None

@@ -119,6 +119,9 @@ class Report:
     seconds: float
     violation: Violation | None = None
     parameters: dict[str, Any] = attrs.field(factory=dict)
+    figures: dict[str, Any] = attrs.field(factory=dict)
+    """What the system says the search reached (``System.figures``, when it has them), e.g. the
+    highest round an honest keeper was in."""
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -132,6 +135,8 @@ class Report:
             "seconds": round(self.seconds, 3),
             "ok": self.violation is None,
         }
+        if self.figures:
+            out["figures"] = dict(self.figures)
         if self.violation is not None:
             out["violation"] = {
                 "property": self.violation.property_id,
@@ -436,12 +441,15 @@ def _report(
         seconds=time.monotonic() - started,
         violation=violation,
         parameters=dict(system.parameters),
+        figures=dict(getattr(system, "figures", {})),
     )
 
 
 def describe_action(action: Any) -> str:
+    """An action in words: its plain parts (a forged message is named by its label, not its
+    fields)."""
     if isinstance(action, tuple):
-        return " ".join(str(part) for part in action)
+        return " ".join(str(part) for part in action if isinstance(part, (str, int)))
     return str(action)
 
 
@@ -991,20 +999,47 @@ class ClusterWorld:
     were in flight (``ClusterSystem.delays``)."""
     signed: frozenset[tuple[int, int, int, int, bytes]]
     """Ghost history: every vote an honest node signed, as (node, height, round, phase, hash)."""
+    durable: tuple[tuple[Any, Any], ...] = ()
+    """Per node, what a crash leaves besides its chain: the last ``PersistGuard`` and the last
+    ``PersistSigningGuard`` it wrote (None before the first)."""
+    crashed: int = 0
+    """Crash-restarts spent (``ClusterSystem.crashes``)."""
+    forged: int = 0
+    """Messages the Byzantine keeper sent of its own choosing (``ClusterSystem.forgeries``)."""
+    lost: int = 0
+    """Proposals the network lost (``ClusterSystem.lost_proposals``)."""
+    ghost: tuple[Any, ...] = ()
+    """The memory of each cluster invariant's monitor (``spec/cluster_rules.py``), frozen: what
+    the spec remembers of the run's history is part of the state."""
 
 
 class ClusterSystem:
     """``nodes`` keepers running the real node machine (attester, sync server, sync client); the
-    producer of height 0, round 0 is Byzantine (``byzantine=1``): it runs the node machine but
-    sends every proposal it makes together with a twin, another block for the same (height,
-    round). Time advances in ticks of one round timeout, at most ``ticks``; the network holds at
-    most ``in_flight`` messages; the adversary may drop ``faults`` messages. Heights above
-    ``heights - 1`` are not proposed on (their messages are not delivered).
+    producer of height 0, round 0 is Byzantine (``byzantine=1``). By default it runs the node
+    machine but sends every proposal it makes together with a twin, another block for the same
+    (height, round); ``silent`` makes it send nothing of the honest machine's. Time advances in
+    ticks of half a round timeout, at most ``ticks``; the network holds at most ``in_flight``
+    messages; the adversary may drop ``faults`` messages. Heights above ``heights - 1`` are not
+    proposed on (their messages are not delivered).
 
-    State invariants over the honest nodes: no honest node signs two blocks for one (height,
-    round, phase) (C-4, over a ghost history of signed votes kept in the state), and no two honest
-    nodes have different final blocks at one height (C-1). Sync advertisements are not put on the
-    network (see ``_put``).
+    The adversary's other budgets, each 0 by default:
+
+    - ``crashes``: an honest node crashes between any two steps and restarts at once from what
+      it persisted (its chain, its last ``PersistGuard`` and ``PersistSigningGuard``): the
+      action ``("crash", i)``;
+    - ``forgeries``: the Byzantine keeper, a signing oracle, sends one honest node a message of
+      its choosing that its own key signs: an attestation or a confirmation of the node's
+      (height, round) for nil or a block the node holds, an attestation nil of the next round,
+      and, where it produces the round, a new block whose proof is a quorum forged in every
+      keeper's name. It does so when the network is quiet (no message in flight), so the choice
+      is of what and when between exchanges, not also of where in a queue;
+    - ``lost_proposals``: the network loses a proposal in flight (``("lose", i)``), apart from
+      ``faults``.
+
+    Safety is the spec's: every cluster invariant of ``spec/cluster_rules.py`` (C-1 to C-8), fed
+    every honest step and restart as the simulator feeds them, with each monitor's memory kept in
+    the state (``ClusterWorld.ghost``). Sync advertisements are not put on the network (see
+    ``_put``).
     """
 
     name = "cluster"
@@ -1018,11 +1053,16 @@ class ClusterSystem:
         faults: int = 0,
         byzantine: int = 1,
         delays: int | None = 2,
+        crashes: int = 0,
+        forgeries: int = 0,
+        lost_proposals: int = 0,
+        silent: bool = False,
     ) -> None:
         from blockfsm.machine.attester import producer_for
         from blockfsm.machine.crypto import StandInSigner, StandInVerifier
         from blockfsm.machine.node import NODE, NodeConfig
         from blockfsm.machine.types import ZERO_HASH, ValidatorSet
+        from blockfsm.spec.node import CLUSTER_SPEC
 
         self.size, self.heights, self.ticks = nodes, heights, ticks
         self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
@@ -1032,6 +1072,15 @@ class ClusterSystem:
         overtake at most this many messages in all (delay-bounded scheduling, docs/traces.md)."""
         if delays is not None and delays < 0:
             raise ValueError(f"delays must be None or >= 0, not {delays}")
+        for label, value in (
+            ("crashes", crashes),
+            ("forgeries", forgeries),
+            ("lost_proposals", lost_proposals),
+        ):
+            if value < 0:
+                raise ValueError(f"{label} must be >= 0, not {value}")
+        self.crashes, self.forgeries, self.lost_proposals = crashes, forgeries, lost_proposals
+        self.silent = silent
         self._lost = 0
         """Messages the last ``step`` lost to a full network (read by ``footprint``)."""
         self._encoded = StateEncoder()
@@ -1057,22 +1106,16 @@ class ClusterSystem:
         self.index = {k: i for i, k in enumerate(self.keys)}
         first = producer_for(self.configs[0].attester.keepers, ZERO_HASH, 0)
         self.byzantine = {self.index[first]} if byzantine and first in self.index else set()
-        self.invariants = (
-            StateInvariant(
-                "C-4",
-                "no honest node signs two blocks for one (height, round, phase)",
-                self._one_block_per_vote,
-            ),
-            StateInvariant(
-                "C-1",
-                "no two honest nodes have different final blocks at one height",
-                self._one_final_block_per_height,
-            ),
-        )
+        self.rules = tuple(inv for inv in CLUSTER_SPEC.invariants if inv.monitor is not None)
+        self.invariants: tuple[StateInvariant, ...] = ()
+        """None over states alone: the spec's cluster invariants are checked on each step."""
+        self.top_round = 0
+        """The highest round an honest attester was in at a height below ``heights``, over
+        every state stepped into."""
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "nodes": self.size,
             "heights": self.heights,
             "ticks": self.ticks,
@@ -1081,28 +1124,103 @@ class ClusterSystem:
             "byzantine": self.byzantine_count,
             "delays": self.delays,
         }
+        # The adversary's newer budgets are named only when used: traces written before they
+        # existed carry the same parameters as the same system today.
+        for label, value, default in (
+            ("crashes", self.crashes, 0),
+            ("forgeries", self.forgeries, 0),
+            ("lost_proposals", self.lost_proposals, 0),
+            ("silent", self.silent, False),
+        ):
+            if value != default:
+                out[label] = value
+        return out
 
-    def _one_block_per_vote(self, world: ClusterWorld) -> bool:
-        seen: dict[tuple[int, int, int, int], bytes] = {}
-        for node, height, round_, phase, block_hash in world.signed:
-            if seen.setdefault((node, height, round_, phase), block_hash) != block_hash:
-                return False
-        return True
+    @property
+    def figures(self) -> dict[str, Any]:
+        """What the search reached, beside its counts."""
+        return {"top_round": self.top_round}
 
-    def _one_final_block_per_height(self, world: ClusterWorld) -> bool:
-        final: dict[int, bytes] = {}
-        for i, (blocks, committed, _) in enumerate(world.chains):
-            if i in self.byzantine:
+    # --- the spec's monitors, their memory frozen into the state --------------------------------
+
+    def _freeze(self, monitor: Any, old: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+        """A monitor's memory as a canonical value: its fields but ``detail`` and those it names
+        ``memo`` (caches of verdicts), each dict and set sorted. ``old`` is returned when equal,
+        so a state shares the unchanged parts of the one it came from (and their encodings)."""
+        skip = ("detail", *getattr(monitor, "memo", ()))
+        out: list[Any] = []
+        before = iter(old or ())
+        for name, value in sorted(vars(monitor).items()):
+            if name in skip:
                 continue
-            for h in range(committed + 1):
-                if final.setdefault(h, blocks[h].hash) != blocks[h].hash:
-                    return False
-        return True
+            kind = type(value)
+            if kind is dict:
+                field = (name, "map", tuple(self._sorted(value.items(), pairs=True)))
+            elif kind is set:
+                field = (name, "set", tuple(self._sorted(value)))
+            else:
+                field = (name, "value", value)
+            was = next(before, None)
+            out.append(was if was == field else field)
+        frozen = tuple(out)
+        return old if old == frozen and old is not None else frozen
+
+    def _sorted(self, items: Iterable[Any], pairs: bool = False) -> list[Any]:
+        """Sorted by value (a dict's items by key), or, when the values do not compare, by
+        their canonical encoding: the same order in every process either way."""
+        try:
+            return sorted(items, key=(lambda kv: kv[0]) if pairs else None)
+        except TypeError:
+            order = self._encoded
+            return sorted(items, key=(lambda kv: order(kv[0])) if pairs else order)
+
+    def _thaw(self, world: ClusterWorld) -> list[Any]:
+        monitors = []
+        for inv, frozen in zip(self.rules, world.ghost, strict=True):
+            assert inv.monitor is not None
+            monitor: Any = inv.monitor()
+            for name, kind, value in frozen:
+                if kind == "map":
+                    setattr(monitor, name, dict(value))
+                elif kind == "set":
+                    setattr(monitor, name, set(value))
+                else:
+                    setattr(monitor, name, value)
+            monitors.append(monitor)
+        return monitors
+
+    def _observe(
+        self,
+        monitors: list[Any],
+        i: int,
+        before: int,
+        event: Any,
+        after: Any,
+        effects: tuple[Any, ...],
+        view: Any,
+    ) -> None:
+        from blockfsm.spec.language import Transition
+
+        t = Transition(
+            config=self.configs[i],
+            before=before,
+            event=event,
+            after=after,
+            effects=effects,
+            view=view,
+        )
+        for inv, monitor in zip(self.rules, monitors, strict=True):
+            if not monitor.observe(t):
+                detail = getattr(monitor, "detail", "")
+                raise StepViolation(
+                    inv.id, f"{inv.id} violated: {inv.statement}: node {i}: {detail}"
+                )
 
     def initial(self) -> ClusterWorld:
         from blockfsm.machine.types import Certificate
 
         genesis = Certificate.genesis(self.chain_id)
+        ghost = tuple(self._freeze(inv.monitor()) for inv in self.rules if inv.monitor)
         return ClusterWorld(
             now=0,
             nodes=tuple(self.machine.initial(c) for c in self.configs),
@@ -1110,6 +1228,8 @@ class ClusterSystem:
             flight=(),
             faults=0,
             signed=frozenset(),
+            durable=tuple((None, None) for _ in self.configs),
+            ghost=ghost,
         )
 
     def key(self, world: ClusterWorld) -> bytes:
@@ -1118,11 +1238,24 @@ class ClusterSystem:
         node and one chain and shares every other part with the world it came from; the encoder
         keeps each part's encoding by object, so each is computed once."""
         encode = self._encoded
-        parts = [b"%d;%d;%d;%d;" % (world.now, world.faults, world.delays, len(world.flight))]
+        parts = [
+            b"%d;%d;%d;%d;%d;%d;%d;"
+            % (
+                world.now,
+                world.faults,
+                world.delays,
+                world.crashed,
+                world.forged,
+                world.lost,
+                len(world.flight),
+            )
+        ]
         parts.extend(encode(n) for n in world.nodes)
         parts.extend(encode(c) for c in world.chains)
         parts.extend(encode(m) for m in world.flight)
         parts.append(encode(world.signed))
+        parts.append(encode(world.durable))
+        parts.append(encode(world.ghost))
         return b"".join(parts)
 
     def actions(self, world: ClusterWorld) -> list[Any]:
@@ -1130,10 +1263,15 @@ class ClusterSystem:
         equal messages), and its drop while the fault budget lasts. With bounded delays, a
         delivery overtakes every deliverable message sent before it, a tick overtakes every
         deliverable message in flight (time passes as if it were the next message), and either
-        is enabled only while the delays it spends fit in the budget."""
+        is enabled only while the delays it spends fit in the budget. Then the adversary's
+        budgets: a crash-restart of each honest node, the loss of each proposal in flight, and,
+        on a quiet network, each message the Byzantine keeper may forge."""
+        from blockfsm.machine.attester import Proposal
+
         out: list[Any] = []
         left = None if self.delays is None else self.delays - world.delays
         overtaken = 0
+        lose = world.lost < self.lost_proposals
         for i, (dest, source, message) in enumerate(world.flight):
             if getattr(getattr(message, "block", None), "height", 0) >= self.heights:
                 continue
@@ -1145,9 +1283,95 @@ class ClusterSystem:
                 out.append(("deliver", i, what))
             if world.faults < self.max_faults:
                 out.append(("drop", i, what))
+            if lose and type(message) is Proposal:
+                out.append(("lose", i, what))
             overtaken += 1
         if world.now < self.ticks * self.tick_ms and (left is None or min(overtaken, 1) <= left):
             out.insert(0, ("tick",))
+        if world.crashed < self.crashes:
+            out.extend(
+                ("crash", i, f"node {i}") for i in range(self.size) if i not in self.byzantine
+            )
+        if world.forged < self.forgeries and not world.flight:
+            out.extend(self._forgeries(world))
+        return out
+
+    def _forgeries(self, world: ClusterWorld) -> list[Any]:
+        """What the Byzantine keeper may send one honest node now, each signed with its key."""
+        from blockfsm.adapters.adversary import FORGED
+        from blockfsm.machine.attester import (
+            ATTEST,
+            CONFIRM,
+            Proposal,
+            Vote,
+            producer_for,
+            proposal_payload,
+            vote_payload,
+        )
+        from blockfsm.machine.types import ZERO_HASH, Block
+
+        out: list[Any] = []
+        for b in sorted(self.byzantine):
+            signer, key = self.signers[b], self.keys[b]
+            keepers = self.configs[b].attester.keepers
+
+            def vote(
+                phase: int, h: int, r: int, x: bytes, voter: bytes = key, signer: Any = signer
+            ) -> Vote:
+                payload = vote_payload(phase, self.chain_id, h, r, x)
+                return Vote(
+                    phase=phase,
+                    chain_id=self.chain_id,
+                    height=h,
+                    round=r,
+                    block_hash=x,
+                    voter=voter,
+                    signature=signer.sign(payload) if voter == signer.public_key else FORGED,
+                )
+
+            for d in range(self.size):
+                a = world.nodes[d].attester
+                if d in self.byzantine or a.control != "Running":
+                    continue
+                h, r = a.height, a.round
+                hashes = [ZERO_HASH]
+                for p in a.proposals:
+                    if p.block.height == h and p.block.hash not in hashes:
+                        hashes.append(p.block.hash)
+                names = {ZERO_HASH: "nil"}
+                for phase, label in ((ATTEST, "attest"), (CONFIRM, "confirm")):
+                    for x in hashes:
+                        what = f"{label} {names.get(x, x[:4].hex())} ({h},{r}) {b}->{d}"
+                        out.append(("forge", d, vote(phase, h, r, x), what))
+                what = f"attest nil ({h},{r + 1}) {b}->{d}"
+                out.append(("forge", d, vote(ATTEST, h, r + 1, ZERO_HASH), what))
+                blocks, _, certificate = world.chains[d]
+                parent = blocks[h - 1].hash if 0 < h <= len(blocks) else ZERO_HASH
+                if h > len(blocks) or producer_for(keepers, parent, r) != key:
+                    continue
+                block = Block.make(
+                    chain_id=self.chain_id,
+                    height=h,
+                    parent_hash=parent,
+                    justify=certificate,
+                    payload=key + b"/byz/forged-proof",
+                )
+                proof = tuple(
+                    vote(phase, h, r, block.hash, voter=k)
+                    for phase in (ATTEST, CONFIRM)
+                    for k in keepers
+                )
+                payload = proposal_payload(self.chain_id, h, r, block.hash, -1)
+                proposal = Proposal(
+                    round=r,
+                    block=block,
+                    valid_round=-1,
+                    proof=proof,
+                    producer=key,
+                    signature=signer.sign(payload),
+                )
+                what = f"new block, forged proof ({h},{r}) {b}->{d}"
+                out.append(("forge", d, proposal, what))
         return out
 
     def _overtaken(self, world: ClusterWorld, index: int) -> int:
@@ -1165,18 +1389,28 @@ class ClusterSystem:
         return InMemoryChainView(list(blocks), len(blocks), committed, certificate)
 
     def _node_step(
-        self, world: ClusterWorld, i: int, event: Any, flight: list[Any]
+        self,
+        world: ClusterWorld,
+        i: int,
+        event: Any,
+        flight: list[Any],
+        monitors: list[Any] | None,
     ) -> ClusterWorld:
-        from blockfsm.machine.attester import Proposal, Vote
+        from blockfsm.machine.attester import PersistGuard, Proposal, Vote
         from blockfsm.machine.core import Broadcast, Send
+        from blockfsm.machine.producer import PersistSigningGuard
         from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 
+        if self.silent and i in self.byzantine:
+            return world  # it speaks only through forgeries
         after, effects = checked_step(
             self.machine, self.configs[i], world.nodes[i], event, self._view(world.chains[i])
         )
         blocks, committed, certificate = world.chains[i]
+        before = committed
         blocks_list = list(blocks)
         signed = world.signed
+        durable = world.durable
         for effect in effects:
             kind = type(effect)
             if kind is Persist:
@@ -1190,6 +1424,10 @@ class ClusterSystem:
             elif kind is UpdateHighestCertificate:
                 if effect.certificate.view >= certificate.view:
                     certificate = effect.certificate
+            elif kind is PersistGuard:
+                durable = (*durable[:i], (effect.guard, durable[i][1]), *durable[i + 1 :])
+            elif kind is PersistSigningGuard:
+                durable = (*durable[:i], (durable[i][0], effect.guard), *durable[i + 1 :])
             elif kind is Send:
                 dest = self.index.get(effect.peer, -1)
                 if dest >= 0 and dest != i:
@@ -1203,16 +1441,22 @@ class ClusterSystem:
                         self._put(flight, dest, i, m)
                         if type(m) is Proposal and i in self.byzantine:
                             self._put(flight, dest, i, self._twin(i, m))
-        nodes = (*world.nodes[:i], after, *world.nodes[i + 1 :])
         chain = (tuple(blocks_list), committed, certificate)
+        if monitors is not None and i not in self.byzantine:
+            self._observe(monitors, i, before, event, after, effects, self._view(chain))
+            if after.attester.height < self.heights:
+                self.top_round = max(self.top_round, after.attester.round)
+        nodes = (*world.nodes[:i], after, *world.nodes[i + 1 :])
         chains = (*world.chains[:i], chain, *world.chains[i + 1 :])
-        return attrs.evolve(world, nodes=nodes, chains=chains, signed=signed)
+        return attrs.evolve(world, nodes=nodes, chains=chains, signed=signed, durable=durable)
 
     def _put(self, flight: list[Any], dest: int, source: int, message: Any) -> None:
         # Sync advertisements are left out: the nodes start together, so within these bounds no
         # node needs to sync, and advertisements would only fill the bounded network (the sync
-        # protocol is explored by the sync system).
+        # protocol is explored by the sync system). A silent Byzantine keeper hears nothing.
         if type(message).__name__ in ("AdvertiseBlock", "AdvertiseCertificate"):
+            return
+        if self.silent and dest in self.byzantine:
             return
         if len(flight) < self.in_flight:
             flight.append((dest, source, message))
@@ -1236,33 +1480,58 @@ class ClusterSystem:
             signature=signature,
         )
 
+    def _restart(self, world: ClusterWorld, i: int, monitors: list[Any]) -> ClusterWorld:
+        """Node ``i`` loses its memory and comes back from its store: its chain, its last
+        persisted guards."""
+        from blockfsm.machine.node import initial
+        from blockfsm.spec.cluster_rules import Restart
+
+        guard, signing_guard = world.durable[i]
+        node = initial(self.configs[i], guard, signing_guard)
+        chain = world.chains[i]
+        self._observe(monitors, i, chain[1], Restart(), node, (), self._view(chain))
+        nodes = (*world.nodes[:i], node, *world.nodes[i + 1 :])
+        return attrs.evolve(world, nodes=nodes, crashed=world.crashed + 1)
+
     def step(self, world: ClusterWorld, action: Any) -> ClusterWorld:
         from blockfsm.adapters.inbound import message_event
         from blockfsm.machine.core import Tick
 
         flight = list(world.flight)
         self._lost = 0
-        if action[0] == "tick":
+        monitors = self._thaw(world)
+        kind = action[0]
+        if kind == "tick":
             spent = world.delays
             if self.delays is not None and self._overtaken(world, len(world.flight)):
                 spent += 1  # a timer that fires while messages are in flight: one early event
             world = attrs.evolve(world, now=world.now + self.tick_ms, delays=spent)
             for i in range(self.size):
-                world = self._node_step(world, i, Tick(now=world.now), flight)
+                world = self._node_step(world, i, Tick(now=world.now), flight, monitors)
+        elif kind == "crash":
+            world = self._restart(world, action[1], monitors)
+        elif kind == "forge":
+            (b,) = sorted(self.byzantine)
+            world = attrs.evolve(world, forged=world.forged + 1)
+            event = message_event(self.keys[b], action[2])
+            world = self._node_step(world, action[1], event, flight, monitors)
         else:
             dest, source, m = flight.pop(action[1])
-            if action[0] == "drop":
+            if kind == "drop":
                 world = attrs.evolve(world, faults=world.faults + 1)
+            elif kind == "lose":
+                world = attrs.evolve(world, lost=world.lost + 1)
             else:
                 if self.delays is not None and action[1] > 0:
                     spent = world.delays + self._overtaken(world, action[1])
                     world = attrs.evolve(world, delays=spent)
                 peer = self.keys[source]
                 event = message_event(peer, m)
-                world = self._node_step(world, dest, event, flight)
+                world = self._node_step(world, dest, event, flight, monitors)
         if self.delays is None:
             flight.sort(key=self._encoded)
-        return attrs.evolve(world, flight=tuple(flight))
+        ghost = tuple(self._freeze(m, old) for m, old in zip(monitors, world.ghost, strict=True))
+        return attrs.evolve(world, flight=tuple(flight), ghost=ghost)
 
     # --- which actions commute (the partial-order reduction, see docs/traces.md) ---------------
 
@@ -1275,19 +1544,21 @@ class ClusterSystem:
     def action_id(self, world: ClusterWorld, action: Any) -> Any:
         """A delivery or a drop is named by its message, (destination, source, message), which
         is the same in every state it is enabled in; the index into ``flight`` is not."""
-        if action[0] == "tick":
-            return ("tick",)
+        if action[0] in ("tick", "crash"):
+            return action[:2]
+        if action[0] == "forge":
+            return action[:3]
         return (action[0], world.flight[action[1]])
 
     def footprint(self, world: ClusterWorld, action: Any, after: ClusterWorld) -> Any:
         """(kind, message, node stepped, messages sent), or None for an action that commutes
         with nothing: a tick (every node steps), and a step that lost a message to a full network
         (what it sends then depends on what else is in flight)."""
-        if action[0] == "tick" or self._lost or self.delays is not None:
+        if action[0] in ("tick", "crash", "forge") or self._lost or self.delays is not None:
             return None
         dest, source, message = world.flight[action[1]]
-        if action[0] == "drop":
-            return ("drop", (dest, source, message), -1, 0)
+        if action[0] in ("drop", "lose"):
+            return (action[0], (dest, source, message), -1, 0)
         sent = len(after.flight) - len(world.flight) + 1
         return ("deliver", (dest, source, message), dest, sent)
 
@@ -1301,7 +1572,7 @@ class ClusterSystem:
             return False
         kind_a, message_a, node_a, sent_a = a
         kind_b, message_b, node_b, sent_b = b
-        if message_a == message_b or (kind_a == kind_b == "drop"):
+        if message_a == message_b or (kind_a == kind_b and kind_a in ("drop", "lose")):
             return False
         if node_a >= 0 and node_a == node_b:
             return False
@@ -1348,14 +1619,27 @@ def reducible(system: System) -> bool:
     )
 
 
+ADVERSARY_EXPLORATIONS: tuple[dict[str, Any], ...] = (
+    {"heights": 1, "delays": 0, "silent": True, "ticks": 20, "lost_proposals": 2, "crashes": 1},
+    {"heights": 1, "delays": 0, "silent": True, "ticks": 20, "lost_proposals": 2, "forgeries": 1},
+)
+"""The cluster explorations of the adversary's budgets that ``blockfsm check`` runs beside the
+default one: one height, messages in send order, a silent Byzantine producer of round 0 and two
+proposals the network may lose, so rounds 0 to 2 can fail and round 3 is reached; then an honest
+crash-restart anywhere, or one message of the Byzantine keeper's choosing."""
+
+
 def default_explorations(
     trace_dir: Path, progress: Callable[[str, int, int, int], None] | None = None
 ) -> list[tuple[Report, Path | None]]:
     """The explorations ``blockfsm check`` runs, each at its system's default bounds and each
-    complete: the sync system, and the cluster of 4 nodes over 3 heights with 2 delays.
-    ``progress`` is called now and then with (system, states explored, distinct, depth)."""
+    complete: the sync system, the cluster of 4 nodes over 3 heights with 2 delays, and the
+    cluster under the adversary's budgets (``ADVERSARY_EXPLORATIONS``). ``progress`` is called
+    now and then with (system, states explored, distinct, depth)."""
     out: list[tuple[Report, Path | None]] = []
-    for system in (SyncSystem(), ClusterSystem()):
+    systems: list[System] = [SyncSystem(), ClusterSystem()]
+    systems.extend(ClusterSystem(**bounds) for bounds in ADVERSARY_EXPLORATIONS)
+    for system in systems:
         shown: Progress | None = None
         if progress is not None:
             shown = functools.partial(progress, system.name)
@@ -1373,6 +1657,7 @@ def _print_report(report: Report, path: Path | None) -> None:
         f"{report.system} ({report.mode}, {params}): {report.states} states explored, "
         f"{report.distinct} distinct, depth {report.depth}, "
         f"{'complete' if report.complete else 'not complete'}, {report.seconds:.1f} s"
+        + "".join(f", {k.replace('_', ' ')} {v}" for k, v in report.figures.items())
     )
     v = report.violation
     if v is None:
@@ -1456,6 +1741,32 @@ UNBOUNDED = "unbounded"
     help="Cluster: 1 makes the producer of height 0 an equivocator; 0: every node honest (1).",
 )
 @click.option(
+    "--crashes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cluster: honest crash-restarts the adversary may cause, each between any two steps (0).",
+)
+@click.option(
+    "--forgeries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cluster: messages of its own choosing the Byzantine keeper may send on a quiet "
+    "network: votes of any block or nil, a vote of the next round, a new block with a forged "
+    "proof (0).",
+)
+@click.option(
+    "--lost-proposals",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cluster: proposals the network may lose (0).",
+)
+@click.option(
+    "--silent",
+    is_flag=True,
+    default=False,
+    help="Cluster: the Byzantine keeper sends nothing of the honest machine's (only forgeries).",
+)
+@click.option(
     "--delays",
     type=DelayBound(),
     default=None,
@@ -1494,6 +1805,10 @@ def explore_command(
     in_flight: int | None,
     faults: int | None,
     byzantine: int | None,
+    crashes: int | None,
+    forgeries: int | None,
+    lost_proposals: int | None,
+    silent: bool,
     delays: int | str | None,
     depth: int | None,
     use_dfs: bool,
@@ -1526,6 +1841,18 @@ def explore_command(
         if system_name != "cluster":
             raise click.UsageError("--byzantine applies to the cluster system")
         given["byzantine"] = byzantine
+    adversary: dict[str, Any] = {
+        "crashes": crashes,
+        "forgeries": forgeries,
+        "lost_proposals": lost_proposals,
+        "silent": silent or None,
+    }
+    for name, value in adversary.items():
+        if value is not None:
+            if system_name != "cluster":
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(f"{flag} applies to the cluster system")
+            given[name] = value
     chosen = {k: v for k, v in given.items() if v is not None}
     if delays is not None:
         if system_name != "cluster":

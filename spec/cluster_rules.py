@@ -193,6 +193,9 @@ class Valid:
     """C-7: a final block was proposed (signed) by the producer its (height, round) names, and a
     certificate that verifies names it."""
 
+    memo = ("checked",)
+    """Fields that only cache a verdict (a runner that snapshots the memory may leave them out)."""
+
     def __init__(self) -> None:
         self.proposed: set[bytes] = set()
         self.checked: set[tuple[bytes, bytes]] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from blockfsm.machine import attester
@@ -25,3 +26,65 @@ def attester_forgets_its_attestations(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(attester, "_sign_vote", forgetful)
     monkeypatch.setattr(attester, "_keep_proposal", keeps_the_last)
+
+
+# --- the consensus findings, their fixes undone (docs/mutations-node.md) ----------------------
+
+
+def _old_may_sign(guard: Any, height: int, round_: int, phase: int) -> bool:
+    """The old guard: only the same (round, phase) refused, nothing about lower rounds."""
+    return bool(guard.height == height) and not any(
+        r == round_ and p == phase for r, p, _ in guard.signed
+    )
+
+
+def _back_at_round_0(original: Any) -> Any:
+    def at_tip(state: Any, view: Any, now: int) -> Any:
+        s = original(state, view, now)
+        return s if state.control == attester.RUNNING else attester._evolve(s, round=0)
+
+    return at_tip
+
+
+def undone(m: pytest.MonkeyPatch, finding: str) -> None:
+    """Put back the attester's rule as it was before ``finding``'s fix."""
+    if finding == "F1":
+        # The old attester held any 16 blocks of a height, not one proposal per round: without
+        # that, the one-per-round rule alone keeps a forged second block out of hand.
+        undone(m, "F4")
+        refusal = attester.proposal_refusal
+
+        def proof_unchecked_for_new_blocks(c: Any, st: Any, p: Any, view: Any) -> str | None:
+            if type(p) is attester.Proposal and p.valid_round < 0:
+                return refusal(c, st, attrs.evolve(p, proof=()), view)
+            return refusal(c, st, p, view)
+
+        m.setattr(attester, "proposal_refusal", proof_unchecked_for_new_blocks)
+    elif finding == "F2":
+        m.setattr(attester, "may_sign", _old_may_sign)
+        m.setattr(attester, "_at_tip", _back_at_round_0(attester._at_tip))
+    elif finding == "F3":
+        m.setattr(attester, "may_sign", _old_may_sign)
+        m.setattr(attester, "_at_tip", _back_at_round_0(attester._at_tip))
+        m.setattr(attester, "_record_proposal", lambda state, proposal, effects: state)
+    elif finding == "F4":
+        enter = attester._enter_round
+
+        def store_never_cleared(state: Any, p: Any) -> Any:
+            # The old attester followed one proposal into its round, and held the first 16
+            # blocks of a height whatever their rounds.
+            if p.round > state.round:
+                state = keeps_every_proposal(state, p.round)
+            if any(q.block.hash == p.block.hash for q in state.proposals):
+                return state
+            if len(state.proposals) >= 2 * attester.ROUND_WINDOW:
+                return state
+            return attester._evolve(state, proposals=(*state.proposals, p))
+
+        def keeps_every_proposal(state: Any, round_: int) -> Any:
+            return attester._evolve(enter(state, round_), proposals=state.proposals)
+
+        m.setattr(attester, "_keep_proposal", store_never_cleared)
+        m.setattr(attester, "_enter_round", keeps_every_proposal)
+    else:  # pragma: no cover
+        raise ValueError(finding)

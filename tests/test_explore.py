@@ -13,11 +13,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from planted import attester_forgets_its_attestations
+from planted import attester_forgets_its_attestations, undone
 
+from blockfsm.adapters import explore as explore_module
 from blockfsm.adapters import itf
 from blockfsm.adapters.cli import main
 from blockfsm.adapters.explore import (
+    ADVERSARY_EXPLORATIONS,
     ClusterSystem,
     StateEncoder,
     StateInvariant,
@@ -28,6 +30,7 @@ from blockfsm.adapters.explore import (
     write_trace,
 )
 from blockfsm.adapters.replay import replay_document
+from blockfsm.machine import node as node_machine
 from blockfsm.machine import sync_client as client_module
 
 
@@ -173,7 +176,13 @@ def test_symmetry_reduction_visits_one_state_per_class() -> None:
     assert full.depth == reduced.depth == 12
 
 
-def test_check_json_reports_the_exploration(tmp_path: Path) -> None:
+def test_check_json_reports_the_exploration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every exploration is reported (the adversary's, shortened here to 8 ticks: their full
+    bounds are tested below)."""
+    short = tuple({**bounds, "ticks": 8} for bounds in ADVERSARY_EXPLORATIONS)
+    monkeypatch.setattr(explore_module, "ADVERSARY_EXPLORATIONS", short)
     result = invoke(
         "check", "--machine", "sync_server", "--examples", "20", "--seed", "1", "--json",
         "--trace-dir", str(tmp_path),
@@ -182,12 +191,16 @@ def test_check_json_reports_the_exploration(tmp_path: Path) -> None:
     exploration = json.loads(result.stdout)["exploration"]
     assert exploration["complete"] is True and exploration["states"] > 1_000
     assert exploration["depth"] > 10
-    sync, cluster = exploration["systems"]
+    sync, cluster, crash, forgery = exploration["systems"]
     assert sync["system"] == "sync" and cluster["system"] == "cluster"
     assert cluster["parameters"]["nodes"] == 4 and cluster["parameters"]["heights"] == 3
     assert sync["complete"] and cluster["complete"] and cluster["ok"]
-    assert exploration["states"] == sync["states"] + cluster["states"]
-    assert exploration["depth"] == max(sync["depth"], cluster["depth"])
+    assert crash["parameters"]["crashes"] == 1 and forgery["parameters"]["forgeries"] == 1
+    assert all(e["complete"] and e["ok"] for e in (crash, forgery))
+    assert all("top_round" in e["figures"] for e in (cluster, crash, forgery))
+    systems = (sync, cluster, crash, forgery)
+    assert exploration["states"] == sum(e["states"] for e in systems)
+    assert exploration["depth"] == max(e["depth"] for e in systems)
 
 
 def test_explore_refuses_bad_arguments_clearly() -> None:
@@ -573,6 +586,63 @@ def test_the_default_cluster_exploration_completes_and_covers_round_changes_and_
     report = bfs(system)
     assert report.complete and report.violation is None
     assert all(count > 0 for count in seen.values()), seen
+
+
+@pytest.mark.parametrize("bounds", ADVERSARY_EXPLORATIONS, ids=["crash", "forgery"])
+def test_the_adversary_explorations_complete_safe_and_reach_round_3(bounds: dict[str, Any]) -> None:
+    """Each exploration ``blockfsm check`` runs under the adversary's budgets completes with every
+    cluster invariant holding, and some honest keeper is in round 3 in some state."""
+    system = ClusterSystem(**bounds)
+    report = bfs(system)
+    assert report.complete and report.violation is None, report.violation
+    assert report.figures["top_round"] >= 3
+
+
+def test_the_crash_exploration_finds_a_restart_that_forgets_its_guards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A node that comes back from a crash without the guards it persisted signs again where it
+    signed before: the crash exploration finds it (C-4), in a path that crashes a node."""
+    initial = node_machine.initial
+
+    def amnesiac(config: Any, guard: Any = None, signing_guard: Any = None) -> Any:
+        return initial(config, None, None)
+
+    monkeypatch.setattr(node_machine, "initial", amnesiac)
+    report = bfs(ClusterSystem(**ADVERSARY_EXPLORATIONS[0]))
+    assert report.violation is not None and report.violation.property_id == "C-4"
+    assert any(action[0] == "crash" for action in report.violation.actions)
+
+
+def test_the_forgery_exploration_finds_the_forged_proof_finding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """F1 (docs/mutations-node.md): with the proof of a new block's proposal unchecked again,
+    one forged proposal makes a keeper finalize a block no quorum certified."""
+    undone(monkeypatch, "F1")
+    report = bfs(ClusterSystem(**ADVERSARY_EXPLORATIONS[1]))
+    v = report.violation
+    assert v is not None and v.property_id in ("N-2", "C-7")
+    assert v.actions[-1][0] == "forge" and "forged proof" in v.actions[-1][-1]
+
+
+def test_restarts_and_forgeries_are_counted_and_refused_past_their_budget() -> None:
+    system = ClusterSystem(heights=1, delays=0, ticks=2, crashes=1, forgeries=1, silent=True)
+    world = system.step(system.initial(), ("tick",))
+    crashes = [a for a in system.actions(world) if a[0] == "crash"]
+    assert [a[1] for a in crashes] == [i for i in range(4) if i not in system.byzantine]
+    after = system.step(world, crashes[0])
+    assert after.crashed == 1 and not any(a[0] == "crash" for a in system.actions(after))
+    quiet = world
+    while quiet.flight:
+        quiet = system.step(quiet, ("deliver", 0, ""))
+    forged = [a for a in system.actions(quiet) if a[0] == "forge"]
+    assert forged and all(a[1] not in system.byzantine for a in forged)
+    once = system.step(quiet, forged[0])
+    assert once.forged == 1 and not any(a[0] == "forge" for a in system.actions(once))
+    for bad in ({"crashes": -1}, {"forgeries": -1}, {"lost_proposals": -1}):
+        with pytest.raises(ValueError, match="must be >= 0"):
+            ClusterSystem(**bad)
 
 
 def test_the_default_exploration_finds_the_planted_bug_with_no_delay(
