@@ -41,7 +41,7 @@ from blockfsm.machine.node import NodeConfig, NodeState, Steppers
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ValidatorSet
 from blockfsm.machine.view import InMemoryChain
-from blockfsm.spec.cluster_rules import Restart
+from blockfsm.spec.cluster_rules import Restart, liveness_bound_ms
 from blockfsm.spec.language import Transition
 from blockfsm.spec.node import CLUSTER_SPEC
 
@@ -424,13 +424,19 @@ class Simulation:
         }
 
 
-def liveness(sim: Simulation, bound: int = 40_000) -> dict[str, Any]:
-    """VOPR-style: heal, then a fair schedule; C-L1 (the honest final height grows) and C-L2
-    (every honest node reaches the height C-L1 ended at) each within ``bound`` ms."""
+def liveness(sim: Simulation, bound: int | None = None, catch_up: int = 40_000) -> dict[str, Any]:
+    """VOPR-style: heal, then a fair schedule; C-L1 (the honest final height grows) within
+    ``bound`` ms, by default the spec's bound for the round the honest keepers are in at heal
+    (``spec.cluster_rules.liveness_bound_ms``), and C-L2 (every honest node reaches the height
+    C-L1 ended at) within ``catch_up`` ms."""
     if not sim.recoverable():
         sim.heal()
         return {"verdict": "unrecoverable"}
     sim.heal()
+    top_round = max(n.state.attester.round for n in sim.honest_nodes())
+    if bound is None:
+        keepers = len(sim.nodes[0].config.attester.keepers)
+        bound = liveness_bound_ms(sim.nodes[0].config.attester, keepers, top_round)
     start = max(n.chain.committed_height for n in sim.nodes if n.honest)
     grew_at = None
     t = 0
@@ -442,9 +448,11 @@ def liveness(sim: Simulation, bound: int = 40_000) -> dict[str, Any]:
             break
     result: dict[str, Any] = {"C-L1": grew_at is not None, "C-L1_ms": grew_at}
     target = max(n.chain.committed_height for n in sim.honest_nodes())
+    result["C-L1_bound_ms"] = bound
+    result["top_round_at_heal"] = top_round
     caught = None
     t = 0
-    while t < bound:
+    while t < catch_up:
         if min(n.chain.committed_height for n in sim.honest_nodes()) >= target:
             caught = t
             break

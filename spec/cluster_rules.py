@@ -56,6 +56,35 @@ def _proposal_bytes(chain: int, height: int, rnd: int, block_hash: bytes, vr: in
     )
 
 
+FAIR_DELAY_SLACK_MS = 1_000
+"""What C-L1's bound adds for message delays under the fair schedule (each at most 100 ms) and
+the tick granularity (50 ms)."""
+
+
+def round_timeout_ms(config: Any, rnd: int) -> int:
+    """How long round ``rnd`` waits for its proposal: the base timeout plus one increment per
+    round, never more than the cap (Tendermint's timeoutPropose(r), capped)."""
+    return int(
+        min(config.max_round_timeout, config.round_timeout + rnd * config.round_timeout_increment)
+    )
+
+
+def liveness_bound_ms(config: Any, keepers: int, top_round: int) -> int:
+    """C-L1's bound after heal, from what the timeout cap allows (docs/node.md, "Liveness").
+
+    ``config`` is an attester configuration (its ``round_timeout``, ``round_timeout_increment``
+    and ``max_round_timeout``), ``top_round`` the highest round an honest keeper is in at heal.
+    A round ends, at the latest, when its propose timeout and its two step timeouts (each half a
+    round timeout) have run: twice its round timeout. The honest keepers meet in the highest
+    round a quorum reached within one round (the f + 1 rule on messages repeated every step
+    timeout); then within ``keepers`` rounds an honest keeper produces, and its round finalizes.
+    So: ``keepers + 2`` rounds from ``top_round``, each twice its (capped) round timeout, plus
+    ``FAIR_DELAY_SLACK_MS``. With the cap, the bound is at most ``(keepers + 2) * 2 * cap`` plus
+    the slack whatever round the chaos left the keepers in; without a cap it grows with it."""
+    rounds = range(top_round, top_round + keepers + 2)
+    return sum(2 * round_timeout_ms(config, r) for r in rounds) + FAIR_DELAY_SLACK_MS
+
+
 @attrs.frozen
 class Restart:
     """The event of a cluster observation for a node that came back from a crash."""

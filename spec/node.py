@@ -789,9 +789,12 @@ CLUSTER_LIVENESS = (
         statement="the final height of the honest core grows",
         fairness="after heal: no loss, delay <= 100 ms, an honest quorum connected and alive, "
         "every node ticked every 50 ms",
-        bound="within 40 s of simulated time",
-        bound_ticks=40_000,
-        catches="a locked keeper that never unlocks; a producer that ignores an attested block",
+        bound="within N + 2 rounds from the highest honest round at heal, each twice its round "
+        "timeout (which max_round_timeout caps), plus 1 s (liveness_bound_ms); at most 721 s "
+        "for 4 keepers at the default cap, 28 s from round 0",
+        bound_ticks=721_000,
+        catches="a locked keeper that never unlocks; a producer that ignores an attested block; "
+        "round timeouts that grow without a cap",
     ),
     Liveness(
         id="C-L2",

@@ -25,7 +25,9 @@ from blockfsm.adapters.sim import FAULTS, SafetyViolation, SimConfig, Simulation
 from blockfsm.machine import attester
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.core import Broadcast, Step
+from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.types import ValidatorSet
+from blockfsm.spec.cluster_rules import FAIR_DELAY_SLACK_MS, liveness_bound_ms
 
 # --- the findings -------------------------------------------------------------------------------
 
@@ -229,3 +231,58 @@ def test_check_json_lists_every_behaviour_with_how_often_it_acted(
     acted = json.loads(result.stdout)["adversary"]["cluster"]
     assert list(acted) == list(adversary.ALL)
     assert sum(acted.values()) > 0
+
+
+# --- C-L1, a function of the timeout cap, after 1,000 s of chaos ---------------------------------
+
+LONG_CHAOS_MS = 1_000_000
+
+
+def _after_long_chaos(seed: int) -> dict[str, Any]:
+    config = SimConfig(nodes=4, byzantine=1, seed=seed, behaviours=adversary.ALL, faults=FAULTS)
+    sim = Simulation(config)
+    sim.run(LONG_CHAOS_MS)
+    return liveness(sim)
+
+
+def test_the_liveness_bound_is_the_spec_function_of_the_round_and_the_cap() -> None:
+    """(N + 2) rounds from the round at heal, each twice its round timeout, plus the slack; the
+    cap bounds it whatever round the chaos left the keepers in."""
+    config = node_machine.NodeConfig.make(
+        chain_id=7,
+        signer=StandInSigner.from_seed(0),
+        validators=ValidatorSet.equal([StandInSigner.from_seed(i).public_key for i in range(4)]),
+        verifier=StandInVerifier.of([StandInSigner.from_seed(i) for i in range(4)]),
+        seed=0,
+    ).attester
+    assert (
+        liveness_bound_ms(config, 4, 0)
+        == 2 * (1_000 + 1_500 + 2_000 + 2_500 + 3_000 + 3_500) + 1_000
+    )
+    capped = 6 * 2 * config.max_round_timeout + FAIR_DELAY_SLACK_MS
+    assert liveness_bound_ms(config, 4, 10_000) == liveness_bound_ms(config, 4, 65_000) == capped
+    assert liveness_bound_ms(config, 4, 3) > liveness_bound_ms(config, 4, 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_c_l1_holds_within_the_spec_bound_after_1000_s_of_chaos(seed: int) -> None:
+    """4 nodes, the Byzantine keeper drawing from every behaviour, every network fault for
+    1,000 s of simulated time, then heal: the honest final height grows within the spec's bound
+    for the round the keepers are in, and every honest node catches up (C-L2)."""
+    result = _after_long_chaos(seed)
+    assert result["verdict"] == "held", result
+    assert result["C-L1_ms"] <= result["C-L1_bound_ms"]
+
+
+def test_c_l1_fails_when_round_timeouts_grow_past_what_the_spec_allows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted: round timeouts that grow 40 times faster than configured, with no cap. After the
+    same 1,000 s of chaos, the rounds the keepers need after heal outlast the spec's bound."""
+    monkeypatch.setattr(
+        attester,
+        "round_timeout",
+        lambda c, r: c.round_timeout + r * c.round_timeout_increment * 40,
+    )
+    result = _after_long_chaos(0)
+    assert result["verdict"] == "failed" and not result["C-L1"], result
