@@ -99,7 +99,7 @@ class Adversary:
         a = self.node.state.attester
         chain = self.node.chain
         height = chain.committed_height + 1
-        if a.control != "Running" or a.height != height:
+        if a.control == "Waiting" or a.height != height:
             return None
         tip = chain.block_at(height - 1) if height > 0 else None
         parent = tip.hash if tip is not None else ZERO_HASH

@@ -1331,7 +1331,7 @@ class ClusterSystem:
 
             for d in range(self.size):
                 a = world.nodes[d].attester
-                if d in self.byzantine or a.control != "Running":
+                if d in self.byzantine or a.control == "Waiting":
                     continue
                 h, r = a.height, a.round
                 hashes = [ZERO_HASH]

@@ -328,7 +328,17 @@ def _evolve(s: AttesterState, **c: Any) -> AttesterState:
 
 
 WAITING = "Waiting"
-RUNNING = "Running"
+PROPOSING, ATTESTING, CONFIRMING = "Propose", "Attest", "Confirm"
+STEPS = (PROPOSING, ATTESTING, CONFIRMING)
+"""The control states of a running attester: Tendermint's steps of the current round, indexed by
+``step_of`` (propose until it attests, attest until it confirms, then confirm). A new round or
+height starts at propose."""
+
+
+def running(state: AttesterState) -> bool:
+    """Whether the attester follows a height (it has seen its first tick)."""
+    return state.control != WAITING
+
 
 _RANK = {
     "Persist": 0,
@@ -365,7 +375,7 @@ def step(config: AttesterConfig, state: AttesterState, event: Any, view: ChainVi
 def _at_tip(state: AttesterState, view: ChainView, now: int) -> AttesterState:
     """The state at the view's final tip: a height the view already finalized is left behind."""
     height = view.committed_height() + 1
-    if state.control == RUNNING and height == state.height:
+    if state.control != WAITING and height == state.height:
         return state if now == state.now else _evolve(state, now=now)
     guard = state.guard
     if guard.height != height:
@@ -375,7 +385,7 @@ def _at_tip(state: AttesterState, view: ChainView, now: int) -> AttesterState:
     # It resumes at the last round it signed in (HotStuff-rs persists the highest view voted):
     # back at round 0 it could sign, in an earlier round, against what it signed later.
     return AttesterState(
-        control=RUNNING,
+        control=PROPOSING,
         now=now,
         height=height,
         round=max(0, last_signed(guard)[0]),
@@ -392,7 +402,7 @@ def _settle(
 ) -> Step:
     """Timeouts due, round jumps, then whatever the votes in hand allow, then our proposal, then
     the attestation of the proposal kept for our round."""
-    if state.control != RUNNING:
+    if state.control == WAITING:
         return _finish(state, effects)
     state = _timeouts(config, state, effects)
     jump = _round_with_f1(config, state)
@@ -495,6 +505,10 @@ def _sign_nil(
 
 
 def _finish(state: AttesterState, effects: list[Any]) -> Step:
+    if state.control != WAITING:
+        control = STEPS[step_of(state)]
+        if control != state.control:
+            state = _evolve(state, control=control)
     if len(effects) > 1:
         effects.sort(key=lambda e: _RANK.get(type(e).__name__, 9))
     return Step(state, tuple(effects))
@@ -693,7 +707,12 @@ def _finalize(
     guard = Guard(height=height)
     effects.append(PersistGuard(guard=guard))
     return AttesterState(
-        control=RUNNING, now=state.now, height=height, round=0, round_started=state.now, guard=guard
+        control=PROPOSING,
+        now=state.now,
+        height=height,
+        round=0,
+        round_started=state.now,
+        guard=guard,
     )
 
 
@@ -877,7 +896,7 @@ def _proof_holds(config: AttesterConfig, p: Proposal, height: Height) -> bool:
 def _on_proposal(
     config: AttesterConfig, state: AttesterState, event: ProposalReceived, view: ChainView
 ) -> Step:
-    if state.control != RUNNING:
+    if state.control == WAITING:
         return Step(state, ())
     p = event.proposal
     if type(p) is Proposal and type(p.block) is Block and p.block.height != state.height:
@@ -975,7 +994,7 @@ def _on_vote(
     reason = vote_refusal(config, v)
     if reason is not None:
         return Step(state, (Rejected(reason=reason, peer=event.peer),))
-    if state.control != RUNNING or v.height != state.height:
+    if state.control == WAITING or v.height != state.height:
         return Step(state, ())
     low = state.round - ROUND_WINDOW
     if v.round < state.round and not (v.phase == CONFIRM and v.round >= low):

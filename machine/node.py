@@ -383,7 +383,7 @@ def _produce(
     p = state.producer
     slot = state.slot
     height = view.committed_height() + 1
-    here = a.control == RUNNING and a.height == height
+    here = att.running(a) and a.height == height
     current = (a.height, a.round)
     active = p.control in _ACTIVE
     if not active and not here:

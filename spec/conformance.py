@@ -216,8 +216,10 @@ class Conformant:
 
     def _check_row(self, row: Row, before: Any, after: Any, effects: tuple[Any, ...]) -> None:
         problem = None
-        if after.control != row.target:
-            problem = f"target is {after.control}, row {row.id} says {row.target}"
+        targets = row.targets if row.kind == "transition" else (before.control,)
+        if after.control not in targets:
+            says = " or ".join(targets)
+            problem = f"target is {after.control}, row {row.id} says {says}"
         elif not self.spec.effects_match(row, (type(e).__name__ for e in effects)):
             problem = f"effects do not match row {row.id}'s pattern {row.effects}"
         elif row.kind != "transition" and after != before:

@@ -83,6 +83,22 @@ class Row:
     kind: RowKind = "transition"
     reason: str | None = None
     note: str = ""
+    also: tuple[str, ...] = ()
+    """Other control states the step may end in besides ``target`` (a transition row of a
+    machine whose next state depends on more than its guard can say: the attester, whose step
+    after an event depends on the votes in hand). ``target`` is the one the diagram draws."""
+
+    also_from: tuple[str, ...] = ()
+    """Other control states the row applies in besides ``source``, alike for this event and
+    guard (an ignore or reject row; the row stays in the state it was taken in)."""
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return (self.target, *self.also)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return (self.source, *self.also_from)
 
 
 @attrs.frozen(kw_only=True)
@@ -163,7 +179,8 @@ class MachineSpec:
     def __attrs_post_init__(self) -> None:
         index: dict[tuple[str, str], list[Row]] = {}
         for row in self.rows:
-            index.setdefault((row.source, row.event), []).append(row)
+            for source in row.sources:
+                index.setdefault((source, row.event), []).append(row)
         object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
         object.__setattr__(
             self, "_patterns", {row.id: compile_effect_pattern(row.effects) for row in self.rows}
@@ -284,6 +301,8 @@ class RowDraft:
     kind: RowKind
     reason: str | None
     note: str
+    also: tuple[str, ...] = ()
+    also_from: tuple[str, ...] = ()
 
     def build(self, row_id: str) -> Row:
         return Row(
@@ -296,6 +315,8 @@ class RowDraft:
             kind=self.kind,
             reason=self.reason,
             note=self.note,
+            also=self.also,
+            also_from=self.also_from,
         )
 
 
@@ -307,7 +328,9 @@ def row(
     guard: Guard | None = None,
     effects: tuple[str, ...] = (),
     note: str = "",
+    also: tuple[str, ...] = (),
 ) -> RowDraft:
+    """A transition row: to ``target``, or, where ``also`` names others, to one of them."""
     return RowDraft(
         source=source,
         event=event,
@@ -317,34 +340,52 @@ def row(
         kind="transition",
         reason=None,
         note=note,
+        also=tuple(t for t in also if t != target),
     )
 
 
-def ignore(source: str, event: str, *, guard: Guard | None = None, note: str = "") -> RowDraft:
+def ignore(
+    source: str | tuple[str, ...],
+    event: str,
+    *,
+    guard: Guard | None = None,
+    note: str = "",
+) -> RowDraft:
+    """An ignore row; ``source`` may name several states, in each of which it applies alike."""
+    first, *rest = (source,) if isinstance(source, str) else source
     return RowDraft(
-        source=source,
+        source=first,
         event=event,
-        target=source,
+        target=first,
         guard=guard,
         effects=(),
         kind="ignore",
         reason=None,
         note=note,
+        also_from=tuple(rest),
     )
 
 
 def reject(
-    source: str, event: str, reason: str, *, guard: Guard | None = None, note: str = ""
+    source: str | tuple[str, ...],
+    event: str,
+    reason: str,
+    *,
+    guard: Guard | None = None,
+    note: str = "",
 ) -> RowDraft:
+    """A reject row; ``source`` may name several states, in each of which it applies alike."""
+    first, *rest = (source,) if isinstance(source, str) else source
     return RowDraft(
-        source=source,
+        source=first,
         event=event,
-        target=source,
+        target=first,
         guard=guard,
         effects=("Rejected",),
         kind="reject",
         reason=reason,
         note=note,
+        also_from=tuple(rest),
     )
 
 
@@ -360,8 +401,10 @@ def _validate_references(spec: MachineSpec) -> None:
         if (inv.check is None) == (inv.monitor is None):
             raise SpecError(f"{spec.name}: {inv.id} needs exactly one of check and monitor")
     for r in spec.rows:
-        if r.source not in spec.states or r.target not in spec.states:
-            raise SpecError(f"{spec.name} {r.id}: unknown state in {r.source} -> {r.target}")
+        if any(x not in spec.states for x in (*r.sources, *r.targets)):
+            raise SpecError(f"{spec.name} {r.id}: unknown state in {r.sources} -> {r.targets}")
+        if r.also_from and r.kind == "transition":
+            raise SpecError(f"{spec.name} {r.id}: a transition row has one source")
         if r.event not in spec.events:
             raise SpecError(f"{spec.name} {r.id}: undeclared event {r.event!r}")
         for name in effect_names(r.effects):

@@ -79,6 +79,12 @@ from blockfsm.spec.signed_bytes import certificate_holds, header_hash
 
 WAITING = "Waiting"
 RUNNING = "Running"
+"""The node's one control state (``NODE_SPEC``)."""
+PROPOSE, ATTEST, CONFIRM = "Propose", "Attest", "Confirm"
+STEPS = (PROPOSE, ATTEST, CONFIRM)
+"""A running attester's control states: Tendermint's steps of its round (the paper's propose,
+prevote and precommit). It is at propose until it signs an attestation in the round, at attest
+until it signs a confirmation there, then at confirm; a new round or height starts at propose."""
 ROUNDS = 1 << 16
 WINDOW = 8
 """Rounds r .. r + WINDOW of our height are followed; proposals and votes further ahead wait."""
@@ -132,7 +138,7 @@ def classify_vote(c: Any, s: Any, e: Any, v: Any) -> str:
         return "wrong_chain"
     if vote.voter not in c.validators:
         return "not_a_keeper"
-    if s.control != RUNNING or vote.height != s.height:
+    if s.control == WAITING or vote.height != s.height:
         return "elsewhere"
     # Below our round only confirmations of the last WINDOW rounds still matter (a late quorum
     # finalizes); at and above it everything is counted, or kept for the f + 1 rule.
@@ -247,7 +253,7 @@ def classify_proposal(c: Any, s: Any, e: Any, v: Any) -> str:
     """A proposal for our height is checked rule by rule (``PROPOSAL_RULES``, in that order) and
     refused by the first rule it breaks; a valid one more than ``WINDOW`` rounds ahead waits."""
     p = e.proposal
-    if s.control != RUNNING:
+    if s.control == WAITING:
         return "waiting"
     block = getattr(p, "block", None)
     if type(p).__name__ == "Proposal" and type(block) is Block and block.height != s.height:
@@ -296,31 +302,88 @@ _PROPOSAL_RULE_TEXT = {
 _ATT_EFFECTS = ("Persist?", "Commit?", "UpdateHighestCertificate?", "PersistGuard*", "Broadcast*")
 
 
+_STEP_NOTES = {
+    ("Tick", PROPOSE): (
+        ATTEST,
+        "timeoutPropose (line 57): attest nil; or the round's kept proposal attested (line "
+        "22); or a round jump (f + 1, line 55), a new height, votes in hand; then our proposal",
+    ),
+    ("Tick", ATTEST): (
+        CONFIRM,
+        "timeoutPrevote (line 61): confirm nil; or a round jump, votes in hand",
+    ),
+    ("Tick", CONFIRM): (
+        PROPOSE,
+        "timeoutPrecommit (line 65): the next round, at propose; or a round jump",
+    ),
+    ("ProposalReceived", PROPOSE): (
+        ATTEST,
+        "kept, one per round; in our round attested, the block or nil as the lock allows (lines "
+        "22, 28); a later round's waits: one proposal never moves a keeper",
+    ),
+    ("ProposalReceived", ATTEST): (
+        CONFIRM,
+        "the block of an attestation quorum in hand: lock it and confirm (line 36)",
+    ),
+    ("ProposalReceived", CONFIRM): (
+        PROPOSE,
+        "the block of a confirmation quorum in hand: final (line 49), the next height at propose",
+    ),
+    ("VoteReceived", PROPOSE): (
+        PROPOSE,
+        "counted; f + 1 keepers in a higher round: skip to it (line 55); a quorum of "
+        "confirmations: final (line 49); beyond r + 8 kept, one per keeper, for the f + 1 rule",
+    ),
+    ("VoteReceived", ATTEST): (
+        CONFIRM,
+        "counted; an attestation quorum for the kept block: lock and confirm (line 36), for nil: "
+        "confirm nil (line 44); attestations of a quorum start timeoutPrevote (line 34)",
+    ),
+    ("VoteReceived", CONFIRM): (
+        PROPOSE,
+        "counted; a confirmation quorum for a held block: final (line 49), the next height; "
+        "confirmations of a quorum start timeoutPrecommit (line 47)",
+    ),
+}
+"""Each running step's transition rows: the step the paper's rule for that event leads to (the
+one the diagram draws), and what the rule is. The step a keeper ends in also depends on the
+votes and proposals in hand (one event can attest, confirm and finalize), so every such row
+allows each step (``also``); A-7 ties the control state to what the keeper signed."""
+
+
 def _attester_rows() -> list[Any]:
     rows: list[Any] = []
-    for src in (WAITING, RUNNING):
-        rows.append(
-            row(
-                src,
-                "Tick",
-                RUNNING,
-                guard=classified(classify_tick, "valid", "now is a u64 and not before our clock"),
-                effects=_ATT_EFFECTS,
-                note="timeouts, round jumps (f + 1 rule), votes in hand, then our proposal",
-            )
+    valid_tick = classified(classify_tick, "valid", "now is a u64 and not before our clock")
+    every = (WAITING, *STEPS)
+    rows.append(
+        row(
+            WAITING,
+            "Tick",
+            PROPOSE,
+            guard=valid_tick,
+            effects=_ATT_EFFECTS,
+            note="at the final tip: round 0 at propose, or, restarted, the last round it signed "
+            "in at the step it signed last",
+            also=STEPS,
         )
+    )
+    for src in STEPS:
+        target, note = _STEP_NOTES[("Tick", src)]
         rows.append(
-            reject(
-                src,
-                "Tick",
-                "clock_regressed",
-                guard=classified(classify_tick, "clock_regressed", "now is not a u64 or regressed"),
-            )
+            row(src, "Tick", target, guard=valid_tick, effects=_ATT_EFFECTS, note=note, also=STEPS)
         )
-        for reason in ("malformed_vote", "wrong_chain", "not_a_keeper"):
-            rows.append(
-                reject(src, "VoteReceived", reason, guard=classified(classify_vote, reason, reason))
-            )
+    rows.append(
+        reject(
+            every,
+            "Tick",
+            "clock_regressed",
+            guard=classified(classify_tick, "clock_regressed", "now is not a u64 or regressed"),
+        )
+    )
+    for reason in ("malformed_vote", "wrong_chain", "not_a_keeper"):
+        rows.append(
+            reject(every, "VoteReceived", reason, guard=classified(classify_vote, reason, reason))
+        )
     rows.append(
         ignore(
             WAITING,
@@ -331,7 +394,7 @@ def _attester_rows() -> list[Any]:
     rows.append(ignore(WAITING, "ProposalReceived", note="not running yet: no height"))
     rows.append(
         ignore(
-            RUNNING,
+            STEPS,
             "VoteReceived",
             guard=classified(
                 classify_vote,
@@ -342,7 +405,7 @@ def _attester_rows() -> list[Any]:
     )
     rows.append(
         reject(
-            RUNNING,
+            STEPS,
             "VoteReceived",
             "bad_signature",
             guard=classified(classify_vote, "bad_signature", "the signature does not verify"),
@@ -350,7 +413,7 @@ def _attester_rows() -> list[Any]:
     )
     rows.append(
         ignore(
-            RUNNING,
+            STEPS,
             "VoteReceived",
             guard=classified(
                 classify_vote,
@@ -360,19 +423,8 @@ def _attester_rows() -> list[Any]:
         )
     )
     rows.append(
-        row(
-            RUNNING,
-            "VoteReceived",
-            RUNNING,
-            guard=classified(classify_vote, "counted", "a new valid vote"),
-            effects=_ATT_EFFECTS,
-            note="may lock and confirm, or finalize; beyond r + 8 it is kept, one per keeper, "
-            "for the f + 1 rule",
-        )
-    )
-    rows.append(
         ignore(
-            RUNNING,
+            STEPS,
             "ProposalReceived",
             guard=classified(classify_proposal, "elsewhere", "a proposal for another height"),
         )
@@ -380,7 +432,7 @@ def _attester_rows() -> list[Any]:
     for reason in PROPOSAL_RULES:
         rows.append(
             reject(
-                RUNNING,
+                STEPS,
                 "ProposalReceived",
                 reason,
                 guard=classified(classify_proposal, reason, _PROPOSAL_RULE_TEXT[reason]),
@@ -388,22 +440,23 @@ def _attester_rows() -> list[Any]:
         )
     rows.append(
         ignore(
-            RUNNING,
+            STEPS,
             "ProposalReceived",
             guard=classified(classify_proposal, "ahead", "valid, but more than 8 rounds from ours"),
         )
     )
-    rows.append(
-        row(
-            RUNNING,
-            "ProposalReceived",
-            RUNNING,
-            guard=classified(classify_proposal, "valid", "a valid proposal for our height"),
-            effects=_ATT_EFFECTS,
-            note="kept, one per round; attested in its round if the lock allows (a later "
-            "round's waits: one proposal never moves a keeper)",
-        )
-    )
+    for src in STEPS:
+        for event, guard in (
+            ("VoteReceived", classified(classify_vote, "counted", "a new valid vote")),
+            (
+                "ProposalReceived",
+                classified(classify_proposal, "valid", "a valid proposal for our height"),
+            ),
+        ):
+            target, note = _STEP_NOTES[(event, src)]
+            rows.append(
+                row(src, event, target, guard=guard, effects=_ATT_EFFECTS, note=note, also=STEPS)
+            )
     return rows
 
 
@@ -465,6 +518,20 @@ _STEP = {2: 0, 0: 1, 1: 2}
 
 def _last_signed(guard: Any) -> tuple[int, int]:
     return max(((r, _STEP[p]) for r, p, _ in guard.signed), default=(-1, -1))
+
+
+def control_is_the_step(t: Transition) -> bool:
+    """A-7: after every step of a running keeper, its control state names the step its guard
+    says it is at in its (height, round): the last thing it signed there (a proposal is still
+    the propose step)."""
+    after: Any = t.after
+    if after.control == WAITING:
+        return True
+    guard = after.guard
+    last_round, last_step = _last_signed(guard)
+    if guard.height != after.height or last_round != after.round:
+        return bool(after.control == PROPOSE)
+    return bool(after.control == STEPS[last_step])
 
 
 def signs_only_forward(t: Transition) -> bool:
@@ -549,7 +616,7 @@ ATTESTER_SPEC = define_machine(
     title="Attester",
     summary="Two-phase (attest, confirm) finality per (height, round) with locks, rotation by the "
     "producer selector and re-proposal of an attested block.",
-    states=(WAITING, RUNNING),
+    states=(WAITING, *STEPS),
     initial=WAITING,
     events=("Tick", "ProposalReceived", "VoteReceived"),
     effects=(
@@ -601,6 +668,14 @@ ATTESTER_SPEC = define_machine(
             catches="a restarted keeper that attests or confirms in a round below one it "
             "signed (two finality quorums can meet in it), or a producer that signs a second "
             "proposal for its slot",
+        ),
+        Invariant(
+            id="A-7",
+            statement="a running keeper's control state is its step in its round: propose until "
+            "it signed an attestation there, attest until it signed a confirmation, then confirm",
+            check=control_is_the_step,
+            catches="a diagram that says nothing of the protocol: a control state that drifts "
+            "from what the keeper signed, or a step that goes back within a round",
         ),
     ),
     row_prefix="A",

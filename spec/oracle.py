@@ -30,7 +30,7 @@ class Oracle:
             model=self.model,
             states=list(spec.states),
             initial=spec.initial,
-            transitions=[_transition(r) for r in spec.rows],
+            transitions=[t for r in spec.rows for t in _transitions(r)],
             auto_transitions=False,
             send_event=True,
             ignore_invalid_triggers=False,
@@ -40,29 +40,42 @@ class Oracle:
     def state(self) -> str:
         return self.model.state
 
-    def fire(self, config: Any, state: Any, event: Any, view: Any) -> str:
-        """Trigger the event's type with the step's inputs; return the oracle's new state."""
+    def fire(
+        self, config: Any, state: Any, event: Any, view: Any, reported: str | None = None
+    ) -> str:
+        """Trigger the event's type with the step's inputs; return the oracle's new state.
+        ``reported`` is the control state the step reported: a row with several targets moves
+        the oracle there, and only there, if it is one of them."""
         self.model.trigger(  # type: ignore[attr-defined]
-            type(event).__name__, inputs=(config, state, event, view)
+            type(event).__name__, inputs=(config, state, event, view), reported=reported
         )
         return self.model.state
 
 
-def _transition(r: Row) -> dict[str, Any]:
+def _transitions(r: Row) -> list[dict[str, Any]]:
+    """One ``transitions`` transition per target of the row. A row with several targets (``also``)
+    cannot say which the step takes: each of its transitions also asks that the step reported
+    that target (``fire(..., reported=...)``), so the oracle still refuses any other."""
     guard = r.guard
 
-    def condition(event_data: EventData) -> bool:
-        if guard is None:
-            return True
-        config, state, event, view = event_data.kwargs["inputs"]
-        return guard.holds(config, state, event, view)
+    def condition_to(dest: str) -> Any:
+        def condition(event_data: EventData) -> bool:
+            config, state, event, view = event_data.kwargs["inputs"]
+            if r.also and event_data.kwargs.get("reported") != dest:
+                return False
+            return guard is None or guard.holds(config, state, event, view)
 
-    return {
-        "trigger": r.event,
-        "source": r.source,
-        "dest": r.target,
-        "conditions": [condition],
-    }
+        return condition
+
+    if r.kind != "transition":  # it stays where it was taken, in each of its sources
+        return [
+            {"trigger": r.event, "source": src, "dest": src, "conditions": [condition_to(src)]}
+            for src in r.sources
+        ]
+    return [
+        {"trigger": r.event, "source": r.source, "dest": dest, "conditions": [condition_to(dest)]}
+        for dest in r.targets
+    ]
 
 
 def mermaid(spec: MachineSpec) -> str:

@@ -54,6 +54,11 @@ def render(spec: MachineSpec) -> str:
     add("```mermaid")
     add(mermaid(spec).rstrip("\n"))
     add("```\n")
+    if any(r.also for r in spec.rows):
+        add(
+            "Each transition row draws one edge, to its first target; a row whose step can end "
+            'in other states too lists them all in the table\'s "to" column.\n'
+        )
     add("## Transition table\n")
     add(
         "Every (state, event) pair has at least one row; rows that share a pair have mutually "
@@ -68,7 +73,8 @@ def render(spec: MachineSpec) -> str:
         effects = ", ".join(r.effects) or "none"
         kind = r.kind if r.kind != "reject" else f"reject `{r.reason}`"
         add(
-            f"| {r.id} | {r.source} | {r.event} | {_cell(guard)} | {r.target} | "
+            f"| {r.id} | {', '.join(r.sources)} | {r.event} | {_cell(guard)} | "
+            f"{' or '.join(r.targets) if r.kind == 'transition' else 'the same'} | "
             f"{_cell(effects)} | {kind} | {_cell(r.note)} |"
         )
     add("")

@@ -21,9 +21,12 @@ def reachable_states(spec: MachineSpec) -> set[str]:
     while frontier:
         state = frontier.pop()
         for r in spec.rows:
-            if r.source == state and r.target not in seen:
-                seen.add(r.target)
-                frontier.append(r.target)
+            if state not in r.sources:
+                continue
+            for target in r.targets:
+                if target not in seen:
+                    seen.add(target)
+                    frontier.append(target)
     return seen
 
 
@@ -51,10 +54,11 @@ def problems(spec: MachineSpec) -> list[str]:
             found.append(f"unreachable state: {state}")
     seen_rows: set[tuple[object, ...]] = set()
     for r in spec.rows:
-        if r.source not in reachable:
-            found.append(f"dead row {r.id}: leaves unreachable state {r.source}")
-        key = (r.source, r.event, r.guard.name if r.guard else None)
-        if key in seen_rows:
-            found.append(f"dead row {r.id}: duplicates an earlier row")
-        seen_rows.add(key)
+        for source in r.sources:
+            if source not in reachable:
+                found.append(f"dead row {r.id}: leaves unreachable state {source}")
+            key = (source, r.event, r.guard.name if r.guard else None)
+            if key in seen_rows:
+                found.append(f"dead row {r.id}: duplicates an earlier row")
+            seen_rows.add(key)
     return found

@@ -41,7 +41,7 @@ def _old_may_sign(guard: Any, height: int, round_: int, phase: int) -> bool:
 def _back_at_round_0(original: Any) -> Any:
     def at_tip(state: Any, view: Any, now: int) -> Any:
         s = original(state, view, now)
-        return s if state.control == attester.RUNNING else attester._evolve(s, round=0)
+        return s if attester.running(state) else attester._evolve(s, round=0)
 
     return at_tip
 

@@ -9,6 +9,7 @@ in docs/mutations-node.md.
 from __future__ import annotations
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -48,15 +49,16 @@ def test_every_row_is_hit_and_every_rule_decides_alone_in_one_short_run() -> Non
     run_state_machine_as_test(
         AttesterTest,
         settings=settings(
-            max_examples=5,
-            stateful_step_count=10,
+            max_examples=10,
+            stateful_step_count=20,
             deadline=None,
             derandomize=True,
             database=None,
             suppress_health_check=list(HealthCheck),
         ),
     )
-    assert [r.id for r in ATTESTER_SPEC.rows if not CAMPAIGN.stats.rows[r.id]] == []
+    missing = [r for r in ATTESTER_SPEC.rows if not CAMPAIGN.stats.rows[r.id]]
+    assert [(r.id, r.source, r.event, r.guard.name if r.guard else "") for r in missing] == []
     assert all(RULE_COUNTS[name] >= 5 for name in RULES), RULE_COUNTS
 
 
@@ -108,3 +110,60 @@ def test_a_non_validator_that_attests_is_caught_by_a4() -> None:
         assert violation.invariant_id == "A-4"
     else:
         raise AssertionError("A-4 did not catch a non-validator's vote")
+
+
+def test_a_control_state_that_is_not_the_step_is_caught_by_a7(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted: an attester that reports every running step as propose. The first step after
+    it attests breaks A-7 (the diagram's states would say nothing of the protocol)."""
+    monkeypatch.setattr(att, "STEPS", (att.PROPOSING,) * 3)
+    with pytest.raises(InvariantViolation) as caught:
+        _validator_run()
+    assert caught.value.invariant_id == "A-7"
+
+
+def test_the_control_state_walks_the_paper_steps_through_a_height() -> None:
+    """Propose, then attest on the proposal, confirm on an attestation quorum (its own and two
+    more), and propose again at the next height once a confirmation quorum finalizes (a late
+    confirmation of the finished height changes nothing)."""
+    assert _validator_run() == [
+        att.PROPOSING,
+        att.ATTESTING,
+        att.ATTESTING,
+        att.CONFIRMING,
+        att.CONFIRMING,
+        att.CONFIRMING,
+        att.PROPOSING,
+        att.PROPOSING,
+    ]
+
+
+def _validator_run() -> list[str]:
+    """Keeper 3 (not the producer of round 0) through one height; its control state after each
+    step: the tick, the proposal, three attestations, three confirmations."""
+    config = AttesterConfig(
+        chain_id=CHAIN, signer=SIGNERS[3], validators=VALIDATORS, verifier=VERIFIER
+    )
+    runner = Conformant(ATTESTER, config)
+    t = AttesterTest()
+    t.config = config
+    t.start(ATTESTER, config, att.initial(config))
+    chain = InMemoryChain(CHAIN)
+    t.chain = chain
+    state = att.initial(config)
+    seen: list[str] = []
+
+    def feed(event: object) -> None:
+        nonlocal state
+        state, _ = runner.step(state, event, chain.snapshot())
+        seen.append(state.control)
+
+    feed(Tick(now=0))
+    p = t.proposal(0, b"block")
+    feed(ProposalReceived(peer=p.producer, proposal=p))
+    for phase in (ATTEST, 1):
+        for s in SIGNERS[:3]:
+            v = t.vote(s, phase, 0, 0, p.block.hash)
+            feed(VoteReceived(peer=s.public_key, vote=v))
+    return seen

@@ -162,7 +162,7 @@ def test_f2_undone_a_keeper_back_at_round_0_signs_below_its_round_and_a6_says_so
 
     def back_at_zero(state: Any, view: Any, now: int) -> Any:
         s = original_at_tip(state, view, now)
-        return s if state.control == att.RUNNING else att._evolve(s, round=0)
+        return s if att.running(state) else att._evolve(s, round=0)
 
     with pytest.MonkeyPatch.context() as m:
         m.setattr(att, "may_sign", old_may_sign)

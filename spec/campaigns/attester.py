@@ -173,7 +173,7 @@ class AttesterTest(MachineTest):
     @property
     def round(self) -> int:
         s = self.state
-        return s.round if s.control == att.RUNNING and s.height == self.height else 0
+        return s.round if att.running(s) and s.height == self.height else 0
 
     @property
     def me(self) -> bytes:
@@ -255,7 +255,7 @@ class AttesterTest(MachineTest):
         valid (with its proof) if it has one, else a new block."""
         s = self.state
         round_ = self.round + offset
-        if s.control == att.RUNNING and s.valid_block is not None and s.valid_round < round_:
+        if att.running(s) and s.valid_block is not None and s.valid_round < round_:
             p = self.proposal(
                 round_, block=s.valid_block, valid_round=s.valid_round, proof=s.valid_proof
             )
@@ -272,7 +272,7 @@ class AttesterTest(MachineTest):
         """Other keepers vote, each for one block per (height, round, phase): a block the
         attester holds, in the current round."""
         s = self.state
-        if s.control != att.RUNNING or not att.held_blocks(s):
+        if not att.running(s) or not att.held_blocks(s):
             return
         held = att.held_blocks(s)
         target = held[pick % len(held)].hash
@@ -322,7 +322,7 @@ class AttesterTest(MachineTest):
         quorum could have made)."""
         s = self.state
         block = None
-        if s.control == att.RUNNING and s.height == self.height:
+        if att.running(s) and s.height == self.height:
             block = s.guard.locked_block or s.valid_block
         if block is None:
             block = self.block(payload)
@@ -357,7 +357,7 @@ class AttesterTest(MachineTest):
         checker run: the valid one must be accepted, the broken one refused for its rule."""
         assert self.config is not None and self.runner is not None
         view = self.chain.snapshot()
-        if self.state.control != att.RUNNING or self.state.height != self.height:
+        if not att.running(self.state) or self.state.height != self.height:
             return  # the state lags the view: the next Tick catches up first
         rows = []
         for event in (case.valid, case.broken):
