@@ -523,7 +523,11 @@ def test_the_attester_agrees_with_the_model_on_every_step_of_1000_traces(
     try:
         counts = replay_all(model_traces.traces)
     except Divergence as error:
-        written = itf.write(error.trace, tmp_path / "divergence.itf.json")
+        # Kept where CI collects its artifacts (BLOCKFSM_ARTIFACTS), else in the test's tmp dir.
+        artifacts = os.environ.get("BLOCKFSM_ARTIFACTS")
+        folder = Path(artifacts) if artifacts else tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        written = itf.write(error.trace, folder / "quint-consensus-divergence.itf.json")
         raise AssertionError(f"{error} (trace: {written})") from None
     print(
         f"{TRACES} traces of {TRACE_STEPS} steps: Quint {model_traces.seconds:.1f} s, "
