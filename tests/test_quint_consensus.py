@@ -250,9 +250,9 @@ class Driver:
     def _runner(self, k: int) -> Callable[[Any, Any, Any], tuple[Any, tuple[Any, ...]]]:
         if self.conformant:
             runner = Conformant(ATTESTER, self.configs[k])
-            return lambda s, e, v: tuple(runner.step(s, e, v))  # type: ignore[return-value]
+            return lambda s, e, v: tuple(runner.step(s, e, v))
         config = self.configs[k]
-        return lambda s, e, v: tuple(att.step(config, s, e, v))  # type: ignore[return-value]
+        return lambda s, e, v: tuple(att.step(config, s, e, v))
 
     def _start(self, k: int, guard: att.Guard | None) -> None:
         """A fresh attester, or one restarted from its persisted guard: its first Tick."""
