@@ -35,6 +35,7 @@ from typing import Any
 
 import attrs
 import pytest
+from planted import attester_forgets_its_attestations
 from test_adversary import undone
 
 from blockfsm.adapters import itf
@@ -574,3 +575,39 @@ def test_each_consensus_fix_reverted_makes_the_model_based_test_fail(
     print(f"{finding}: {caught.value}; replay: {under_old_rule.verdict} / {with_fix.verdict}")
     assert under_old_rule.verdict in ("matches", "fails")
     assert with_fix.verdict in ("diverges", "fails")
+
+
+def attester_ignores_its_lock(m: pytest.MonkeyPatch) -> None:
+    """An attester that attests the round's proposal whatever its lock (Tendermint line 22's
+    condition dropped); its lock itself is kept."""
+    original = att._attest
+
+    def attest(config: Any, state: Any, p: Any, effects: list[Any]) -> Any:
+        g = state.guard
+        unlocked = att._evolve(state, guard=attrs.evolve(g, locked_round=-1))
+        out = original(config, unlocked, p, effects)
+        lock = {
+            "locked_round": g.locked_round,
+            "locked_hash": g.locked_hash,
+            "locked_block": g.locked_block,
+            "locked_proof": g.locked_proof,
+        }
+        return att._evolve(out, guard=attrs.evolve(out.guard, **lock))
+
+    m.setattr(att, "_attest", attest)
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [attester_forgets_its_attestations, attester_ignores_its_lock],
+    ids=lambda f: f.__name__,
+)
+def test_a_planted_attester_bug_makes_the_model_based_test_fail(
+    plant: Callable[[pytest.MonkeyPatch], None], model_traces: Simulation
+) -> None:
+    """Beyond the findings: a guard that forgets attestations, an attester that ignores its lock."""
+    with pytest.MonkeyPatch.context() as m:
+        plant(m)
+        with pytest.raises(Divergence) as caught:
+            replay_all(model_traces.traces, conformant=False)
+    print(f"{plant.__name__}: {caught.value}")
