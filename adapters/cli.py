@@ -392,6 +392,7 @@ main.add_command(importlib.import_module("blockfsm.adapters.explore").explore_co
 from blockfsm.adapters.simulate import simulate  # noqa: E402
 
 main.add_command(simulate)
+main.add_command(importlib.import_module("blockfsm.adapters.status").status)
 from blockfsm.adapters import node_cli  # noqa: E402
 
 for _command in (node_cli.keygen, node_cli.node, node_cli.demo):

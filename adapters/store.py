@@ -593,6 +593,12 @@ class LmdbStore:
                     )
                 txn.put(b"signer", key, db=self._meta)
 
+    def signer_key(self) -> bytes | None:
+        """The key this store records as its signer (``check_signing_guard``), or None."""
+        with self._env.begin() as txn:
+            raw = txn.get(b"signer", db=self._meta)
+        return bytes(raw) if raw is not None else None
+
     def put_meta(self, key: str, value: bytes) -> None:
         with self._write() as txn:
             txn.put(b"user/" + key.encode(), value, db=self._meta)
