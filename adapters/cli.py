@@ -393,6 +393,7 @@ from blockfsm.adapters.simulate import simulate  # noqa: E402
 
 main.add_command(simulate)
 main.add_command(importlib.import_module("blockfsm.adapters.status").status)
+main.add_command(importlib.import_module("blockfsm.adapters.monitor").monitor)
 from blockfsm.adapters import node_cli  # noqa: E402
 
 for _command in (node_cli.keygen, node_cli.node, node_cli.demo):

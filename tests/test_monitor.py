@@ -1,0 +1,175 @@
+"""``blockfsm monitor``: the nodes' step logs replayed through the spec, the cluster checked.
+
+Four full nodes run in this process over real LMDB stores and Ed25519 keys, each as
+``blockfsm node --step-log`` runs it (its machine wrapped in a ``LoggedMachine``, its signer in a
+``RecordingSigner``); a loop delivers every message in send order between ticks. Node 2 crashes
+and restarts from its store half-way (its log holds two runs). Then the monitor reads the four
+logs alone (and the stores' final chains they point at).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from planted import attester_forgets_its_attestations
+
+from blockfsm.adapters.cli import main
+from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.monitor import Monitor
+from blockfsm.adapters.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
+from blockfsm.adapters.store import WRITE_EFFECTS, LmdbStore
+from blockfsm.machine import node as node_machine
+from blockfsm.machine.core import Broadcast, Send, Tick
+from blockfsm.machine.types import ValidatorSet
+
+pytestmark = pytest.mark.timeout(120)
+"""This module writes stores and logs on disk: a hang fails the test at this deadline."""
+
+CHAIN = 7
+N = 4
+TICK = 50
+
+
+class Node:
+    def __init__(self, directory: Path, signer: Any, validators: ValidatorSet) -> None:
+        self.directory = directory
+        self.signer = signer
+        self.validators = validators
+        self.start()
+
+    def start(self) -> None:
+        self.store = LmdbStore(self.directory, CHAIN)
+        self.recording = RecordingSigner(self.signer)
+        self.config = node_machine.NodeConfig.make(
+            chain_id=CHAIN,
+            signer=self.recording,
+            validators=self.validators,
+            verifier=Ed25519Verifier(),
+            seed=int.from_bytes(self.signer.public_key[:8], "big"),
+        )
+        self.state = node_machine.initial(
+            self.config, self.store.attester_guard(), self.store.producer_guard()
+        )
+        self.log = StepLog(self.directory / LOG_NAME)
+        self.log.start(self.config, self.state, self.store)
+        self.machine = LoggedMachine(node_machine.NODE, self.log, self.recording)
+
+    def stop(self) -> None:
+        self.log.close()
+        self.store.close()
+
+    def step(self, event: Any) -> tuple[Any, ...]:
+        with self.store.snapshot() as view:
+            self.state, effects = self.machine.step(self.config, self.state, event, view)
+        writes = [e for e in effects if type(e) in WRITE_EFFECTS]
+        if writes:
+            self.store.apply(writes)
+        return tuple(effects)
+
+
+def run_cluster(root: Path, ticks: int = 160, restart_at: int = 80, final: int = 3) -> list[Path]:
+    """Four nodes, node 2 restarted at tick ``restart_at``, every node final at ``final`` at the
+    end; returns their data directories."""
+    signers = [Ed25519Signer.from_seed(bytes([i + 1]) * 32) for i in range(N)]
+    validators = ValidatorSet.equal(s.public_key for s in signers)
+    index = {s.public_key: i for i, s in enumerate(signers)}
+    nodes = [Node(root / f"node{i}", s, validators) for i, s in enumerate(signers)]
+    from blockfsm.adapters.inbound import message_event
+
+    try:
+        for tick in range(1, ticks + 1):
+            if tick == restart_at:
+                nodes[2].stop()
+                nodes[2].start()
+            queue: list[tuple[int, int, Any]] = []
+            for i, node in enumerate(nodes):
+                queue.extend(_routed(i, node.step(Tick(now=tick * TICK)), index))
+            while queue:
+                source, dest, message = queue.pop(0)
+                event = message_event(signers[source].public_key, message)
+                if event is not None:
+                    queue.extend(_routed(dest, nodes[dest].step(event), index))
+        assert min(n.store.committed_height for n in nodes) >= final, "the cluster finalized"
+    finally:
+        for node in nodes:
+            node.stop()
+    return [node.directory for node in nodes]
+
+
+def _routed(
+    source: int, effects: tuple[Any, ...], index: dict[bytes, int]
+) -> list[tuple[int, int, Any]]:
+    out = []
+    for e in effects:
+        if type(e) is Broadcast:
+            out.extend((source, d, e.message) for d in range(N) if d != source)
+        elif type(e) is Send and index.get(e.peer, source) != source:
+            out.append((source, index[e.peer], e.message))
+    return out
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return run_cluster(tmp_path_factory.mktemp("honest"))
+
+
+def test_the_logs_of_an_honest_cluster_replay_through_the_spec(honest: list[Path]) -> None:
+    result = CliRunner().invoke(main, ["monitor", "--json", *map(str, honest)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] and report["runs"] == N + 1  # node 2's log holds two runs
+    assert report["steps"] > 1_000
+
+
+def test_a_node_built_with_a_planted_bug_is_caught_from_its_logs(tmp_path: Path) -> None:
+    """The cluster runs with an attester that forgets its attestations (it attests twice in a
+    round). The monitor, running the honest code, finds that node's steps differ from its log
+    and the cluster check C-4 finds the two signatures in the logs."""
+    with pytest.MonkeyPatch.context() as m:
+        attester_forgets_its_attestations(m)
+        dirs = run_cluster(tmp_path, ticks=60, restart_at=0, final=-1)
+    checker = Monitor()
+    for d in dirs:
+        checker.check(d / LOG_NAME)
+    checks = {f.check for f in checker.findings}
+    assert "replay" in checks and "C-4" in checks, checker.findings
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_text(""), "not a step log"),
+        (lambda p: p.write_text('{"step": 1}\n'), "not a step log"),
+        (lambda p: p.write_text(p.read_text().replace('"start"', '"x"', 1)), "neither a start"),
+    ],
+)
+def test_a_log_that_cannot_be_read_is_one_line_and_status_4(
+    honest: list[Path], tmp_path: Path, damage: Callable[[Path], Any], message: str
+) -> None:
+    log = tmp_path / "steps.jsonl"
+    log.write_text((honest[0] / LOG_NAME).read_text())
+    damage(log)
+    result = CliRunner().invoke(main, ["monitor", str(log)])
+    assert result.exit_code == 4 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_altered_log_is_caught(honest: list[Path], tmp_path: Path) -> None:
+    """One logged vote's block hash changed: the replay no longer returns what the log says."""
+    lines = (honest[1] / LOG_NAME).read_text().splitlines()
+    for n, line in enumerate(lines):
+        record = json.loads(line)
+        if '"Vote"' in line and "effects" in record and '"Broadcast"' in line:
+            key = '"block_hash":{"tag":"Bytes","value":"'
+            lines[n] = line.replace(key, key + "ff", 1)  # a hash one byte longer
+            break
+    altered = tmp_path / "steps.jsonl"
+    altered.write_text("\n".join(lines) + "\n")
+    checker = Monitor()
+    checker.check(altered)
+    assert any(f.check == "replay" for f in checker.findings), checker.findings
