@@ -59,27 +59,54 @@ class ReplaySigner:
         return found
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
+def parse_line(path: Path, number: int, line: str) -> dict[str, Any] | None:
+    """One record of a step log, None for a blank line; ``LogError`` for anything else."""
+    if not line.strip():
+        return None
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise LogError(f"{path}: cannot read the step log ({describe(error)})") from None
-    out: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        raise LogError(f"{path}: line {number} is not JSON") from None
+    if not isinstance(record, dict) or not ("start" in record or "step" in record):
+        raise LogError(f"{path}: line {number} is neither a start nor a step record")
+    return record
+
+
+class LogReader:
+    """Reads a step log as it grows: each call to ``new_records`` returns the records of the
+    lines completed since the last (a line without its newline yet is left for later: a node
+    writing it, or killed while it did, which the last read then drops)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.lines = 0
+        self._partial = b""
+
+    def new_records(self, final: bool = False) -> list[dict[str, Any]]:
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break  # the last line of a node killed mid-write: the run ends before it
-            raise LogError(f"{path}: line {number} is not JSON") from None
-        if not isinstance(record, dict) or not ("start" in record or "step" in record):
-            raise LogError(f"{path}: line {number} is neither a start nor a step record")
-        out.append(record)
-    if not out or "start" not in out[0]:
-        raise LogError(f"{path}: not a step log (no start record first)")
-    return out
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except OSError as error:
+            raise LogError(f"{self.path}: cannot read the step log ({describe(error)})") from None
+        self.offset += len(data)
+        data = self._partial + data
+        complete, _, self._partial = data.rpartition(b"\n")
+        out: list[dict[str, Any]] = []
+        chunks = complete.split(b"\n") if complete else []
+        if final and self._partial.strip():
+            self._partial = b""  # the last line of a node killed mid-write: the run ends before it
+        for raw in chunks:
+            self.lines += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise LogError(f"{self.path}: line {self.lines} is not UTF-8") from None
+            record = parse_line(self.path, self.lines, text)
+            if record is not None:
+                out.append(record)
+        return out
 
 
 def _config(start: dict[str, Any], signer: ReplaySigner) -> Any:
@@ -150,124 +177,198 @@ def _apply(chain: Any, effects: tuple[Any, ...]) -> None:
             chain.set_highest_certificate(e.certificate)
 
 
+class LogReplay:
+    """One log's replay, fed its records in order (all at once, or as the log grows)."""
+
+    def __init__(self, monitor: Monitor, path: Path) -> None:
+        self.monitor = monitor
+        self.path = path
+        self.name = path.name if path.name != "steps.jsonl" else str(path.parent.name)
+        self.started = False
+        self.stopped = False
+        """After a spec violation the run's state is not the node's: the rest is not replayed."""
+        self.runner: Any = None
+        self.state: Any = None
+        self.chain: Any = None
+        self.config: Any = None
+        self.signer: ReplaySigner | None = None
+
+    def feed(self, record: dict[str, Any]) -> None:
+        if "start" in record:
+            self._start(record["start"])
+        elif not self.started:
+            raise LogError(f"{self.path}: not a step log (no start record first)")
+        elif not self.stopped:
+            self._step(record)
+
+    def _start(self, start: dict[str, Any]) -> None:
+        from blockfsm.machine import node as node_machine
+        from blockfsm.spec.cluster_rules import Restart
+        from blockfsm.spec.conformance import Conformant
+
+        self.started, self.stopped = True, False
+        self.monitor.runs += 1
+        try:
+            self.signer = ReplaySigner(public_key=bytes.fromhex(start["key"]))
+            self.config = _config(start, self.signer)
+            guard = itf.decode(start["guard"])
+            signing_guard = itf.decode(start["signing_guard"])
+        except (KeyError, TypeError, ValueError, itf.ITFError) as error:
+            raise LogError(f"{self.path}: a start record that cannot be read ({error})") from None
+        self.chain = _chain(self.path, start, self.config.attester.chain_id)
+        self.state = node_machine.initial(self.config, guard, signing_guard)
+        self.runner = Conformant(node_machine.NODE, self.config)
+        committed = self.chain.committed_height
+        self.monitor.observe(self, Restart(), (), committed, 0)
+
+    def _step(self, record: dict[str, Any]) -> None:
+        from blockfsm.spec.conformance import ConformanceError, InvariantViolation
+
+        signer = self.signer
+        assert signer is not None
+        try:
+            n = int(record["step"])
+            event = itf.decode(record["event"])
+            logged = tuple(itf.decode(e) for e in record["effects"])
+            signer.table = {bytes.fromhex(p): bytes.fromhex(s) for p, s in record["signed"]}
+        except (KeyError, TypeError, ValueError, itf.ITFError) as error:
+            raise LogError(
+                f"{self.path}: step {record.get('step')} cannot be read ({error})"
+            ) from None
+        signer.missing.clear()
+        before = self.chain.committed_height
+        try:
+            self.state, effects = self.runner.step(self.state, event, self.chain.snapshot())
+        except (ConformanceError, InvariantViolation) as error:
+            self.monitor.found(Finding(self.name, n, "spec", str(error).splitlines()[0]))
+            self.stopped = True
+            return
+        self.monitor.steps += 1
+        if signer.missing or itf.canonical(list(effects)) != itf.canonical(list(logged)):
+            self.monitor.found(
+                Finding(
+                    self.name,
+                    n,
+                    "replay",
+                    f"the code's step returns other effects than the log's "
+                    f"({type(event).__name__}: {len(effects)} effects, {len(logged)} logged)",
+                )
+            )
+            # Go on with what the node did: the cluster checks read the log.
+        _apply(self.chain, logged)
+        self.monitor.observe(self, event, logged, before, n)
+
+
 @attrs.define
 class Monitor:
-    """Replays logs and checks the cluster invariants across them; findings are collected."""
+    """Replays logs and checks the cluster invariants across them; findings are collected (and
+    passed to ``on_finding`` as they are found)."""
 
     findings: list[Finding] = attrs.field(factory=list)
     steps: int = 0
     runs: int = 0
-    rows: set[str] = attrs.field(factory=set)
     monitors: list[Any] = attrs.field(factory=list)
+    on_finding: Any = None
 
     def __attrs_post_init__(self) -> None:
         from blockfsm.spec.node import CLUSTER_SPEC
 
         self.monitors = [(inv, inv.monitor()) for inv in CLUSTER_SPEC.invariants if inv.monitor]
 
+    def found(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        if self.on_finding is not None:
+            self.on_finding(finding)
+
     def check(self, path: Path) -> None:
-        from blockfsm.machine import node as node_machine
-        from blockfsm.spec.cluster_rules import Restart
-        from blockfsm.spec.conformance import ConformanceError, Conformant, InvariantViolation
-
-        records = _records(path)
-        name = path.name if path.name != "steps.jsonl" else str(path.parent.name)
-        runs: list[list[dict[str, Any]]] = []
+        """Replay the whole of one log."""
+        replay = LogReplay(self, path)
+        records = LogReader(path).new_records(final=True)
+        if not records or "start" not in records[0]:
+            raise LogError(f"{path}: not a step log (no start record first)")
         for record in records:
-            if "start" in record:
-                runs.append([record])
-            else:
-                runs[-1].append(record)
-        for run in runs:
-            self.runs += 1
-            start = run[0]["start"]
-            try:
-                signer = ReplaySigner(public_key=bytes.fromhex(start["key"]))
-                config = _config(start, signer)
-                guard = itf.decode(start["guard"])
-                signing_guard = itf.decode(start["signing_guard"])
-            except (KeyError, TypeError, ValueError, itf.ITFError) as error:
-                raise LogError(f"{path}: a start record that cannot be read ({error})") from None
-            chain = _chain(path, start, config.attester.chain_id)
-            state = node_machine.initial(config, guard, signing_guard)
-            runner = Conformant(node_machine.NODE, config)
-            self._observe(config, chain, Restart(), state, (), chain.committed_height, name, 0)
-            for record in run[1:]:
-                n = int(record["step"])
-                try:
-                    event = itf.decode(record["event"])
-                    logged = tuple(itf.decode(e) for e in record["effects"])
-                    signer.table = {bytes.fromhex(p): bytes.fromhex(s) for p, s in record["signed"]}
-                except (KeyError, TypeError, ValueError, itf.ITFError) as error:
-                    raise LogError(f"{path}: step {n} cannot be read ({error})") from None
-                signer.missing.clear()
-                before = chain.committed_height
-                try:
-                    state, effects = runner.step(state, event, chain.snapshot())
-                except (ConformanceError, InvariantViolation) as error:
-                    detail = str(error).splitlines()[0]
-                    self.findings.append(Finding(name, n, "spec", detail))
-                    return
-                self.steps += 1
-                if signer.missing or itf.canonical(list(effects)) != itf.canonical(list(logged)):
-                    self.findings.append(
-                        Finding(
-                            name,
-                            n,
-                            "replay",
-                            f"the code's step returns other effects than the log's "
-                            f"({type(event).__name__}: {len(effects)} effects, "
-                            f"{len(logged)} logged)",
-                        )
-                    )
-                    # Go on with what the node did: the cluster checks read the log.
-                _apply(chain, logged)
-                self._observe(config, chain, event, state, logged, before, name, n)
-        self.rows.update(k for k, v in runner.stats.rows.items() if v)
+            replay.feed(record)
 
-    def _observe(
-        self,
-        config: Any,
-        chain: Any,
-        event: Any,
-        state: Any,
-        effects: tuple[Any, ...],
-        before: int,
-        name: str,
-        n: int,
+    def observe(
+        self, replay: LogReplay, event: Any, effects: tuple[Any, ...], before: int, n: int
     ) -> None:
         from blockfsm.spec.language import Transition
 
         t = Transition(
-            config=config,
+            config=replay.config,
             before=before,
             event=event,
-            after=state,
+            after=replay.state,
             effects=effects,
-            view=chain.snapshot(),
+            view=replay.chain.snapshot(),
         )
         for inv, monitor in self.monitors:
             if not monitor.observe(t):
                 detail = getattr(monitor, "detail", "")
-                self.findings.append(Finding(name, n, inv.id, f"{inv.statement}: {detail}"))
+                self.found(Finding(replay.name, n, inv.id, f"{inv.statement}: {detail}"))
+
+
+def follow_logs(checker: Monitor, paths: list[Path], idle: float, poll: float = 0.5) -> None:
+    """Replay the logs as they grow, until none has grown for ``idle`` seconds (or Ctrl-C)."""
+    import time
+
+    readers = [(LogReader(p), LogReplay(checker, p)) for p in paths]
+    quiet_since = time.monotonic()
+    try:
+        while True:
+            grew = False
+            for reader, replay in readers:
+                if not reader.path.exists():
+                    continue
+                for record in reader.new_records():
+                    replay.feed(record)
+                    grew = True
+            now = time.monotonic()
+            if grew:
+                quiet_since = now
+            elif now - quiet_since >= idle:
+                return
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        return
 
 
 @click.command()
 @click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-def monitor(logs: tuple[Path, ...], as_json: bool) -> None:
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Live: replay the logs as the nodes write them, each finding printed when found, "
+    "until no log has grown for --idle seconds (or Ctrl-C).",
+)
+@click.option(
+    "--idle",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="With --follow: stop after this many seconds without a new line in any log.",
+)
+def monitor(logs: tuple[Path, ...], as_json: bool, follow: bool, idle: float) -> None:
     """Replay nodes' step logs through the spec and check the cluster properties across them.
 
-    LOGS are step logs (a node's data_dir/steps.jsonl) or data directories holding one. Exit
-    status: 0 every check held, 1 a check failed (the first finding per log is shown), 4 a log
+    LOGS are step logs (a node's data_dir/steps.jsonl, written by `blockfsm node --step-log`) or
+    data directories holding one. Exit status: 0 every check held, 1 a check failed, 4 a log
     that cannot be read.
     """
     from blockfsm.adapters.steplog import LOG_NAME
 
+    paths = [given / LOG_NAME if given.is_dir() else given for given in logs]
     checker = Monitor()
-    for given in logs:
-        path = given / LOG_NAME if given.is_dir() else given
-        checker.check(path)
+    if follow:
+        if not as_json:
+            checker.on_finding = lambda f: click.echo(
+                f"{f.log} step {f.step}: {f.check}: {f.detail}"
+            )
+        follow_logs(checker, paths, idle)
+    else:
+        for path in paths:
+            checker.check(path)
     report = {
         "ok": not checker.findings,
         "logs": len(logs),
@@ -282,8 +383,9 @@ def monitor(logs: tuple[Path, ...], as_json: bool) -> None:
             f"{len(logs)} logs, {checker.runs} runs, {checker.steps} steps replayed through the "
             "spec; cluster invariants C-1..C-8 checked across them"
         )
-        for f in checker.findings[:20]:
-            click.echo(f"{f.log} step {f.step}: {f.check}: {f.detail}")
+        if not follow:
+            for f in checker.findings[:20]:
+                click.echo(f"{f.log} step {f.step}: {f.check}: {f.detail}")
         click.echo("ok" if not checker.findings else f"{len(checker.findings)} findings")
     if checker.findings:
         raise SystemExit(1)

@@ -20,7 +20,7 @@ from planted import attester_forgets_its_attestations
 
 from blockfsm.adapters.cli import main
 from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
-from blockfsm.adapters.monitor import Monitor
+from blockfsm.adapters.monitor import LogReader, Monitor
 from blockfsm.adapters.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
 from blockfsm.adapters.store import WRITE_EFFECTS, LmdbStore
 from blockfsm.machine import node as node_machine
@@ -173,3 +173,24 @@ def test_an_altered_log_is_caught(honest: list[Path], tmp_path: Path) -> None:
     checker = Monitor()
     checker.check(altered)
     assert any(f.check == "replay" for f in checker.findings), checker.findings
+
+
+def test_follow_replays_what_the_logs_hold_as_the_whole_replay_does(honest: list[Path]) -> None:
+    """Live mode over logs the nodes finished: the same runs, steps and verdict."""
+    args = ["monitor", "--json", *map(str, honest)]
+    whole = json.loads(CliRunner().invoke(main, args).output)
+    live = CliRunner().invoke(main, [*args, "--follow", "--idle", "0.2"])
+    assert live.exit_code == 0, live.output
+    assert json.loads(live.output) == whole
+
+
+def test_the_reader_takes_only_whole_lines_as_a_log_grows(tmp_path: Path) -> None:
+    log = tmp_path / "steps.jsonl"
+    log.write_text('{"start": {}}\n{"step": 1, "ev')
+    reader = LogReader(log)
+    assert reader.new_records() == [{"start": {}}]
+    with log.open("a") as f:
+        f.write('ent": null}\n{"step": 2')
+    assert reader.new_records() == [{"step": 1, "event": None}]
+    assert reader.new_records(final=True) == []  # a node killed mid-line: that line is dropped
+    assert reader.new_records() == []
