@@ -37,15 +37,21 @@ def keygen(out: Path) -> None:
 
 
 async def run_node(
-    cfg: NodeFileConfig, stop: asyncio.Event | None = None, *, allow_missing_guard: bool = False
+    cfg: NodeFileConfig,
+    stop: asyncio.Event | None = None,
+    *,
+    allow_missing_guard: bool = False,
+    step_log: bool = False,
 ) -> None:
     """Run one node until ``stop`` is set (or SIGTERM/SIGINT); ``InputError`` (one line) if its
     store cannot be used or fails while it runs (damaged, full), or it would sign without a
-    signing guard (``allow_missing_guard`` lets a chain without one through)."""
+    signing guard (``allow_missing_guard`` lets a chain without one through). With ``step_log``
+    a full node writes every step to ``data_dir/steps.jsonl`` (``blockfsm monitor`` reads it)."""
     import lmdb
 
     from blockfsm.adapters.crypto import Ed25519Verifier
     from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
+    from blockfsm.adapters.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
     from blockfsm.adapters.store import STORE_FAILURES, StoreError
     from blockfsm.adapters.transport import Transport, log_event
     from blockfsm.machine.node import NODE, NodeConfig
@@ -79,9 +85,10 @@ async def run_node(
         # The full node: sync server, sync client, attester and producer; restarts from their
         # persisted guards.
         machine = NODE
+        recording = RecordingSigner(signer) if step_log else None
         config = NodeConfig.make(
             chain_id=cfg.chain_id,
-            signer=signer,
+            signer=recording if recording is not None else signer,
             validators=validators,
             verifier=verifier,
             seed=seed,
@@ -95,6 +102,14 @@ async def run_node(
         except (StoreError, lmdb.Error) as error:
             store.close()
             raise InputError(f"data_dir {describe(error)}") from None
+        if recording is not None:
+            try:
+                steps = StepLog(Path(cfg.data_dir) / LOG_NAME)
+            except OSError as error:
+                store.close()
+                raise InputError(f"data_dir {cfg.data_dir}: {describe(error)}") from None
+            steps.start(config, state, store)
+            machine = LoggedMachine(NODE, steps, recording)
     runtime: Runtime
     transport = Transport(
         chain_id=cfg.chain_id,
@@ -136,6 +151,8 @@ async def run_node(
         await runtime.stop()
         await transport.close()
         store.close()
+        if isinstance(machine, LoggedMachine):
+            machine.log.close()
     if runtime.fatal is not None:
         raise InputError(f"the node stopped: {describe(runtime.fatal)}")
 
@@ -176,7 +193,12 @@ def open_store(cfg: NodeFileConfig) -> LmdbStore:
     help="Sign even though the data directory holds a chain but no signing guard. Only for a "
     "key that has never signed on this chain: otherwise it can sign twice.",
 )
-def node(config_file: Path, log_level: str, allow_missing_guard: bool) -> None:
+@click.option(
+    "--step-log",
+    is_flag=True,
+    help="Write every step to data_dir/steps.jsonl, for `blockfsm monitor` (a full node only).",
+)
+def node(config_file: Path, log_level: str, allow_missing_guard: bool, step_log: bool) -> None:
     """Run one node from a TOML config file.
 
     Exit status: 0 stopped by SIGTERM or SIGINT, 2 a bad option, 4 the config file, a key file or
@@ -190,7 +212,7 @@ def node(config_file: Path, log_level: str, allow_missing_guard: bool) -> None:
     except (ConfigFileError, KeyFileError) as error:
         raise InputError(str(error)) from None
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(message)s")
-    asyncio.run(run_node(cfg, allow_missing_guard=allow_missing_guard))
+    asyncio.run(run_node(cfg, allow_missing_guard=allow_missing_guard, step_log=step_log))
 
 
 @click.command()
