@@ -37,7 +37,10 @@ def test_demo_passes_and_reports_json() -> None:
         "no_fork",
         "nothing_final_lost",
         "all_caught_up",
+        "monitor",
     }
+    monitor = next(r for r in report["invariants"] if r["id"] == "monitor")
+    assert monitor["held"] and "4 logs" in monitor["detail"], monitor  # the four keepers
     assert min(report["final_heights"].values()) > 10
     assert any("SIGKILL" in e for e in report["events"])
     assert any("late" in e for e in report["events"])
