@@ -79,11 +79,14 @@ class _Proc:
         self.starts += 1
         self.status = "running" if self.starts == 1 else "restarted"
 
-    def kill9(self) -> None:
+    def kill9(self) -> int | None:
+        """SIGKILL the process; its exit status (``-9`` when the signal killed it)."""
+        code = None
         if self.proc is not None:
             self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+            code = self.proc.wait()
         self.status = "killed (SIGKILL)"
+        return code
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -111,6 +114,19 @@ def read_heights(data: Path) -> tuple[int, int]:
         return -1, -1
 
 
+def final_hashes(data: Path) -> list[bytes]:
+    """The hashes of the final chain persisted at ``data``, in height order ([] if none)."""
+    if not (data / "data.mdb").exists():
+        return []
+    with LmdbStore(data, CHAIN_ID, readonly=True) as store, store.snapshot() as view:
+        return [b.hash for b in view.blocks_from(0, view.committed_height() + 1)]
+
+
+MIN_PROGRESS = 5
+"""Final blocks the cluster must have made for the run to count: a run that commits nothing
+proves nothing."""
+
+
 def check_invariants(
     datas: dict[str, Path],
     validators: ValidatorSet,
@@ -118,7 +134,14 @@ def check_invariants(
     killed: str,
     committed_before_kill: int,
     target: int,
+    final_before_kill: list[bytes] | None = None,
+    final_after_kill: list[bytes] | None = None,
+    kill_status: int | None = -signal.SIGKILL,
 ) -> list[dict[str, Any]]:
+    """The demo's claims over the persisted chains. ``final_before_kill`` and
+    ``final_after_kill`` are the killed node's final chain (hashes) read from its own store just
+    before the SIGKILL and just after it, before it restarts and talks to anyone;
+    ``kill_status`` is the exit status its process reported."""
     verifier = Ed25519Verifier()
     chains: dict[str, list[Any]] = {}
     committed: dict[str, int] = {}
@@ -169,12 +192,33 @@ def check_invariants(
             "detail": "; ".join(forks),
         }
     )
+    before = final_before_kill if final_before_kill is not None else []
+    after = final_after_kill if final_after_kill is not None else []
+    kept = len(before) == committed_before_kill + 1 and after[: len(before)] == before
     results.append(
         {
             "id": "nothing_final_lost",
-            "statement": "the SIGKILLed node kept every block it had committed before the kill",
-            "held": committed[killed] >= committed_before_kill,
-            "detail": f"{committed_before_kill} before the kill, {committed[killed]} at the end",
+            "statement": "the SIGKILLed node's own store, read before it restarts, holds every "
+            "block it had committed before the kill",
+            "held": kept,
+            "detail": f"final height {committed_before_kill} before the kill, "
+            f"{len(after) - 1} in its store after it, before it talked to anyone",
+        }
+    )
+    results.append(
+        {
+            "id": "killed",
+            "statement": "the kill was a SIGKILL: the process's exit status says so",
+            "held": kill_status == -signal.SIGKILL,
+            "detail": f"exit status {kill_status}",
+        }
+    )
+    results.append(
+        {
+            "id": "progress",
+            "statement": f"the cluster made at least {MIN_PROGRESS} blocks final",
+            "held": target >= MIN_PROGRESS - 1,
+            "detail": f"final height {target} reached by every node that was never killed",
         }
     )
     behind = {n: c for n, c in committed.items() if c < target}
@@ -288,6 +332,9 @@ def _run(
     late_at = duration * 0.5
     deadline = duration + 30.0
     committed_before_kill = -1
+    final_before_kill: list[bytes] = []
+    final_after_kill: list[bytes] = []
+    kill_status: int | None = None
     # sync mode: the source stops at a known height; node mode: the cluster keeps producing, and
     # every node must reach what the never-killed keepers had committed at ``duration``.
     target = blocks_to_make - 2 if mode == "sync" else -1
@@ -317,12 +364,14 @@ def _run(
                     and now >= kill_at
                     and (heights[killed] >= 5 or now >= kill_at + 5)
                 ):
-                    committed_before_kill = read_heights(procs[killed].data)[0]
-                    procs[killed].kill9()
+                    final_before_kill = final_hashes(procs[killed].data)
+                    committed_before_kill = len(final_before_kill) - 1
+                    kill_status = procs[killed].kill9()
+                    final_after_kill = final_hashes(procs[killed].data)
                     restart_at = now + max(1.0, duration * 0.1)
                     events.append(
                         f"{now:.1f}s: SIGKILL {killed} at final height {committed_before_kill}"
-                        f" (heights {heights})"
+                        f" (exit status {kill_status}; heights {heights})"
                     )
                 if procs[killed].status.startswith("killed") and now >= restart_at:
                     procs[killed].start()
@@ -365,6 +414,9 @@ def _run(
         killed=killed,
         committed_before_kill=committed_before_kill,
         target=target,
+        final_before_kill=final_before_kill,
+        final_after_kill=final_after_kill,
+        kill_status=kill_status,
     )
     results.append(monitor_logs([procs[n].data for n in names if procs[n].step_log]))
     ok = all(r["held"] for r in results)
@@ -416,4 +468,11 @@ def monitor_logs(datas: list[Path]) -> dict[str, Any]:
     }
 
 
-__all__ = ["check_invariants", "make_cluster", "monitor_logs", "read_heights", "run_demo"]
+__all__ = [
+    "check_invariants",
+    "final_hashes",
+    "make_cluster",
+    "monitor_logs",
+    "read_heights",
+    "run_demo",
+]

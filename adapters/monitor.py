@@ -192,6 +192,14 @@ class LogReplay:
         self.chain: Any = None
         self.config: Any = None
         self.signer: ReplaySigner | None = None
+        self.pending: tuple[Any, int, tuple[Any, ...]] | None = None
+        """The last step's observation, held back from the cluster checks until it is known to
+        have happened: a node writes the log record before its store, so a SIGKILL between the
+        two leaves a logged last step that never became durable (nor sent anything: messages go
+        after the writes). A later step, or a restart whose store holds the step's writes,
+        settles it; a restart whose store does not drops it."""
+        self.undone = 0
+        """Last steps of a run dropped that way."""
 
     def feed(self, record: dict[str, Any]) -> None:
         if "start" in record:
@@ -215,11 +223,47 @@ class LogReplay:
             signing_guard = itf.decode(start["signing_guard"])
         except (KeyError, TypeError, ValueError, itf.ITFError) as error:
             raise LogError(f"{self.path}: a start record that cannot be read ({error})") from None
-        self.chain = _chain(self.path, start, self.config.attester.chain_id)
+        chain = _chain(self.path, start, self.config.attester.chain_id)
+        self._settle(chain, guard, signing_guard)
+        self.chain = chain
         self.state = node_machine.initial(self.config, guard, signing_guard)
         self.runner = Conformant(node_machine.NODE, self.config)
         committed = self.chain.committed_height
-        self.monitor.observe(self, Restart(), (), committed, 0)
+        self.monitor.observe_at(self, Restart(), (), committed, 0, self.state, self.chain)
+
+    def _settle(self, chain: Any, guard: Any, signing_guard: Any) -> None:
+        """At a restart: the held-back last step of the run before counts if the store the node
+        restarted from holds its writes, and is dropped if not."""
+        from blockfsm.machine.attester import PersistGuard
+        from blockfsm.machine.producer import PersistSigningGuard
+        from blockfsm.machine.sync_client import Commit, Persist
+
+        if self.pending is None:
+            return
+        t, n, effects = self.pending
+        self.pending = None
+        durable = True
+        for e in effects:
+            kind = type(e)
+            if kind is Commit:
+                durable = durable and chain.committed_height >= e.height
+            elif kind is Persist:
+                durable = durable and chain.block_at(e.block.height) is not None
+            elif kind is PersistGuard:
+                durable = durable and guard == e.guard
+            elif kind is PersistSigningGuard:
+                durable = durable and signing_guard == e.guard
+        if durable:
+            self.monitor.feed(self, t, n)
+        else:
+            self.undone += 1
+
+    def finish(self) -> None:
+        """The log ended: its last step counts (the node stopped after it, or still runs)."""
+        if self.pending is not None:
+            t, n, _ = self.pending
+            self.pending = None
+            self.monitor.feed(self, t, n)
 
     def _step(self, record: dict[str, Any]) -> None:
         from blockfsm.spec.conformance import ConformanceError, InvariantViolation
@@ -256,7 +300,10 @@ class LogReplay:
             )
             # Go on with what the node did: the cluster checks read the log.
         _apply(self.chain, logged)
-        self.monitor.observe(self, event, logged, before, n)
+        if self.pending is not None:
+            self.monitor.feed(self, self.pending[0], self.pending[1])
+        t = self.monitor.transition(self.config, event, logged, before, self.state, self.chain)
+        self.pending = (t, n, logged)
 
 
 @attrs.define
@@ -267,6 +314,8 @@ class Monitor:
     findings: list[Finding] = attrs.field(factory=list)
     steps: int = 0
     runs: int = 0
+    undone: int = 0
+    """Logged last steps of a run that its restart shows never became durable (dropped)."""
     monitors: list[Any] = attrs.field(factory=list)
     on_finding: Any = None
 
@@ -288,20 +337,38 @@ class Monitor:
             raise LogError(f"{path}: not a step log (no start record first)")
         for record in records:
             replay.feed(record)
+        replay.finish()
+        self.undone += replay.undone
 
-    def observe(
-        self, replay: LogReplay, event: Any, effects: tuple[Any, ...], before: int, n: int
-    ) -> None:
+    @staticmethod
+    def transition(
+        config: Any, event: Any, effects: tuple[Any, ...], before: int, state: Any, chain: Any
+    ) -> Any:
         from blockfsm.spec.language import Transition
 
-        t = Transition(
-            config=replay.config,
+        return Transition(
+            config=config,
             before=before,
             event=event,
-            after=replay.state,
+            after=state,
             effects=effects,
-            view=replay.chain.snapshot(),
+            view=chain.snapshot(),
         )
+
+    def observe_at(
+        self,
+        replay: LogReplay,
+        event: Any,
+        effects: tuple[Any, ...],
+        before: int,
+        n: int,
+        state: Any,
+        chain: Any,
+    ) -> None:
+        self.feed(replay, self.transition(replay.config, event, effects, before, state, chain), n)
+
+    def feed(self, replay: LogReplay, t: Any, n: int) -> None:
+        """One observed step of a node to every cluster invariant."""
         for inv, monitor in self.monitors:
             if not monitor.observe(t):
                 detail = getattr(monitor, "detail", "")
@@ -327,10 +394,16 @@ def follow_logs(checker: Monitor, paths: list[Path], idle: float, poll: float = 
             if grew:
                 quiet_since = now
             elif now - quiet_since >= idle:
-                return
+                break
             time.sleep(poll)
     except KeyboardInterrupt:
-        return
+        pass
+    for reader, replay in readers:
+        if reader.path.exists():
+            for record in reader.new_records(final=True):
+                replay.feed(record)
+        replay.finish()
+        checker.undone += replay.undone
 
 
 @click.command()

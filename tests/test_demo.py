@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from blockfsm.adapters.demo import CHAIN_ID, check_invariants, make_cluster, read_heights
+from blockfsm.adapters.demo import (
+    CHAIN_ID,
+    check_invariants,
+    final_hashes,
+    make_cluster,
+    read_heights,
+)
 from blockfsm.adapters.runtime import BlockSource
 from blockfsm.adapters.store import LmdbStore
 from blockfsm.machine.crypto import StandInSigner
@@ -36,13 +44,15 @@ def test_demo_passes_and_reports_json() -> None:
         "chains_valid",
         "no_fork",
         "nothing_final_lost",
+        "killed",
+        "progress",
         "all_caught_up",
         "monitor",
     }
     monitor = next(r for r in report["invariants"] if r["id"] == "monitor")
     assert monitor["held"] and "4 logs" in monitor["detail"], monitor  # the four keepers
     assert min(report["final_heights"].values()) > 10
-    assert any("SIGKILL" in e for e in report["events"])
+    assert any("SIGKILL" in e and "exit status -9" in e for e in report["events"])
     assert any("late" in e for e in report["events"])
 
 
@@ -79,10 +89,22 @@ def test_the_checker_catches_a_fork_a_loss_and_a_laggard(tmp_path: Path) -> None
         assert not results["no_fork"]["held"]
         assert not results["nothing_final_lost"]["held"]
         assert not results["all_caught_up"]["held"]
+        chain_a = final_hashes(tmp_path / "a")
+        kept = {"final_before_kill": chain_a[:9], "final_after_kill": chain_a}
         honest = check_invariants(
-            {"a": tmp_path / "a"}, validators, killed="a", committed_before_kill=8, target=8
+            {"a": tmp_path / "a"}, validators, killed="a", committed_before_kill=8, target=8, **kept
         )
-        assert all(r["held"] for r in honest)
+        assert all(r["held"] for r in honest), honest
+        # Each claim fails on its own planted fault, the end state being the honest one.
+        for planted, claim in (
+            ({**kept, "final_after_kill": []}, "nothing_final_lost"),  # wiped before restart
+            ({**kept, "final_after_kill": chain_a[:5]}, "nothing_final_lost"),  # lost the top
+            ({**kept, "kill_status": 0}, "killed"),  # a kill that was not a SIGKILL
+            ({**kept, "target": 0}, "progress"),  # a run that made nothing final
+        ):
+            args = {"committed_before_kill": 8, "target": 8, **planted}
+            found = check_invariants({"a": tmp_path / "a"}, validators, killed="a", **args)
+            assert [r["id"] for r in found if not r["held"]] == [claim], (claim, found)
     finally:
         demo.Ed25519Verifier = original  # type: ignore[misc]
     # real Ed25519 checks refuse stand-in certificates
@@ -118,14 +140,25 @@ def test_crash_restart_during_production_and_sync_loses_nothing_final(
         p.start()
     kills = 0
     floor = {n: -1 for n in keepers}
+    evidence: dict[str, Any] = {}
     try:
         for i in range(21 if mode == "node" else 20):
             victim = "src" if i % 3 == 0 else rng.choice(keepers[1:])
             _wait_progress(procs[victim].data, floor[victim])
             time.sleep(rng.uniform(0.05, 0.4))
-            before = read_heights(procs[victim].data)[0]
-            procs[victim].kill9()
+            chain_before = final_hashes(procs[victim].data)
+            before = len(chain_before) - 1
+            status = procs[victim].kill9()
             kills += 1
+            chain_after = final_hashes(procs[victim].data)  # its own store, before it restarts
+            assert status == -signal.SIGKILL
+            assert chain_after[: len(chain_before)] == chain_before, victim
+            if victim == "src":
+                evidence = {
+                    "final_before_kill": chain_before,
+                    "final_after_kill": chain_after,
+                    "kill_status": status,
+                }
             after, tip = read_heights(procs[victim].data)
             assert after >= before >= floor[victim], (victim, before, after)
             assert after <= tip
@@ -145,7 +178,8 @@ def test_crash_restart_during_production_and_sync_loses_nothing_final(
         {n: procs[n].data for n in keepers},
         validators,
         killed="src",
-        committed_before_kill=floor["src"],
+        committed_before_kill=len(evidence["final_before_kill"]) - 1,
         target=target,
+        **evidence,
     )
     assert all(r["held"] for r in results), results

@@ -25,6 +25,7 @@ from blockfsm.adapters.steplog import LOG_NAME, LoggedMachine, RecordingSigner, 
 from blockfsm.adapters.store import WRITE_EFFECTS, LmdbStore
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.core import Broadcast, Send, Tick
+from blockfsm.machine.sync_client import Commit
 from blockfsm.machine.types import ValidatorSet
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,6 +41,7 @@ class Node:
         self.directory = directory
         self.signer = signer
         self.validators = validators
+        self.torn = False
         self.start()
 
     def start(self) -> None:
@@ -63,18 +65,34 @@ class Node:
         self.log.close()
         self.store.close()
 
-    def step(self, event: Any) -> tuple[Any, ...]:
+    def step(self, event: Any, *, torn: bool = False) -> tuple[Any, ...]:
+        """One step, its writes applied; ``torn``: when the step commits, the process dies after
+        the log took the step and before the store did (nothing written, nothing sent), and
+        the node restarts. Returns the effects to route."""
         with self.store.snapshot() as view:
             self.state, effects = self.machine.step(self.config, self.state, event, view)
+        if torn and any(type(e) is Commit for e in effects):
+            self.stop()
+            self.start()
+            self.torn = True
+            return ()
         writes = [e for e in effects if type(e) in WRITE_EFFECTS]
         if writes:
             self.store.apply(writes)
         return tuple(effects)
 
 
-def run_cluster(root: Path, ticks: int = 160, restart_at: int = 80, final: int = 3) -> list[Path]:
-    """Four nodes, node 2 restarted at tick ``restart_at``, every node final at ``final`` at the
-    end; returns their data directories."""
+def run_cluster(
+    root: Path,
+    ticks: int = 160,
+    restart_at: int = 80,
+    final: int = 3,
+    crash: Callable[[Node], None] | None = None,
+    tear_from: int | None = None,
+) -> list[Path]:
+    """Four nodes, node 2 restarted at tick ``restart_at`` (``crash`` does to it what the crash
+    does first), every node final at ``final`` at the end; returns their data directories. From
+    tick ``tear_from`` the next step of node 2 that commits is torn (``Node.step``)."""
     signers = [Ed25519Signer.from_seed(bytes([i + 1]) * 32) for i in range(N)]
     validators = ValidatorSet.equal(s.public_key for s in signers)
     index = {s.public_key: i for i, s in enumerate(signers)}
@@ -84,6 +102,8 @@ def run_cluster(root: Path, ticks: int = 160, restart_at: int = 80, final: int =
     try:
         for tick in range(1, ticks + 1):
             if tick == restart_at:
+                if crash is not None:
+                    crash(nodes[2])
                 nodes[2].stop()
                 nodes[2].start()
             queue: list[tuple[int, int, Any]] = []
@@ -93,7 +113,9 @@ def run_cluster(root: Path, ticks: int = 160, restart_at: int = 80, final: int =
                 source, dest, message = queue.pop(0)
                 event = message_event(signers[source].public_key, message)
                 if event is not None:
-                    queue.extend(_routed(dest, nodes[dest].step(event), index))
+                    tear = tear_from is not None and tick >= tear_from and dest == 2
+                    torn = tear and not nodes[2].torn
+                    queue.extend(_routed(dest, nodes[dest].step(event, torn=torn), index))
         assert min(n.store.committed_height for n in nodes) >= final, "the cluster finalized"
     finally:
         for node in nodes:
@@ -194,3 +216,32 @@ def test_the_reader_takes_only_whole_lines_as_a_log_grows(tmp_path: Path) -> Non
     assert reader.new_records() == [{"step": 1, "event": None}]
     assert reader.new_records(final=True) == []  # a node killed mid-line: that line is dropped
     assert reader.new_records() == []
+
+
+def test_a_logged_step_a_kill_kept_out_of_the_store_is_no_finding(tmp_path: Path) -> None:
+    """Regression (a demo run): keeper 3 was killed after its log took a step that committed
+    height 7 and before its store did; restarted at final height 6, the monitor reported C-5
+    "final height 7 -> 6". A run's last logged step counts only if the store it restarts from
+    holds its writes; here it does not, so it is dropped (and nothing it would have sent left)."""
+    dirs = run_cluster(tmp_path, restart_at=0, tear_from=60)
+    checker = Monitor()
+    for d in dirs:
+        checker.check(d / LOG_NAME)
+    assert checker.findings == [] and checker.undone == 1 and checker.runs == N + 1
+
+
+def test_a_restart_that_lost_its_final_chain_is_caught_by_c5(tmp_path: Path) -> None:
+    """The other side of the same rule: node 2 restarts from an emptied store, its final chain
+    gone; C-5 finds it from the logs."""
+
+    def wiped(node: Node) -> None:
+        node.stop()
+        for f in node.directory.glob("*.mdb"):
+            f.unlink()
+        node.start()
+
+    dirs = run_cluster(tmp_path, crash=wiped)
+    checker = Monitor()
+    for d in dirs:
+        checker.check(d / LOG_NAME)
+    assert any(f.check == "C-5" for f in checker.findings), checker.findings
