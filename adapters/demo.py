@@ -450,8 +450,7 @@ def monitor_logs(datas: list[Path]) -> dict[str, Any]:
         return {"id": "monitor", "statement": statement, "held": True, "detail": "no full node"}
     checker = Monitor()
     try:
-        for data in datas:
-            checker.check(data / LOG_NAME)
+        checker.check(*(data / LOG_NAME for data in datas))
     except LogError as error:
         return {"id": "monitor", "statement": statement, "held": False, "detail": str(error)}
     first = checker.findings[0] if checker.findings else None

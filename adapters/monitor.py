@@ -177,6 +177,26 @@ def _apply(chain: Any, effects: tuple[Any, ...]) -> None:
             chain.set_highest_certificate(e.certificate)
 
 
+def merged(logs: list[list[dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """The records of several logs in one order: by the wall-clock time each was written (``t``,
+    microseconds), each log's own order kept (a time that goes back within a log is read as the
+    one before it). Across hosts this is as good as their clocks; on one host a message's
+    receipt is logged after its sending step."""
+    import heapq
+
+    keyed: list[list[tuple[int, int, int, dict[str, Any]]]] = []
+    for index, records in enumerate(logs):
+        clock = 0
+        rows = []
+        for seq, record in enumerate(records):
+            stamp = record.get("t")
+            if isinstance(stamp, int):
+                clock = max(clock, stamp)
+            rows.append((clock, index, seq, record))
+        keyed.append(rows)
+    return [(index, record) for _, index, _, record in heapq.merge(*keyed)]
+
+
 class LogReplay:
     """One log's replay, fed its records in order (all at once, or as the log grows)."""
 
@@ -329,16 +349,23 @@ class Monitor:
         if self.on_finding is not None:
             self.on_finding(finding)
 
-    def check(self, path: Path) -> None:
-        """Replay the whole of one log."""
-        replay = LogReplay(self, path)
-        records = LogReader(path).new_records(final=True)
-        if not records or "start" not in records[0]:
-            raise LogError(f"{path}: not a step log (no start record first)")
-        for record in records:
-            replay.feed(record)
-        replay.finish()
-        self.undone += replay.undone
+    def check(self, *paths: Path) -> None:
+        """Replay the whole of each log, the logs' records merged in the order they were
+        written (``merged``): what one node did reaches the cluster checks before what another
+        did after it."""
+        replays = []
+        logs = []
+        for path in paths:
+            records = LogReader(path).new_records(final=True)
+            if not records or "start" not in records[0]:
+                raise LogError(f"{path}: not a step log (no start record first)")
+            replays.append(LogReplay(self, path))
+            logs.append(records)
+        for index, record in merged(logs):
+            replays[index].feed(record)
+        for replay in replays:
+            replay.finish()
+            self.undone += replay.undone
 
     @staticmethod
     def transition(
@@ -383,13 +410,10 @@ def follow_logs(checker: Monitor, paths: list[Path], idle: float, poll: float = 
     quiet_since = time.monotonic()
     try:
         while True:
-            grew = False
-            for reader, replay in readers:
-                if not reader.path.exists():
-                    continue
-                for record in reader.new_records():
-                    replay.feed(record)
-                    grew = True
+            batch = [reader.new_records() if reader.path.exists() else [] for reader, _ in readers]
+            grew = any(batch)
+            for index, record in merged(batch):
+                readers[index][1].feed(record)
             now = time.monotonic()
             if grew:
                 quiet_since = now
@@ -398,10 +422,12 @@ def follow_logs(checker: Monitor, paths: list[Path], idle: float, poll: float = 
             time.sleep(poll)
     except KeyboardInterrupt:
         pass
-    for reader, replay in readers:
-        if reader.path.exists():
-            for record in reader.new_records(final=True):
-                replay.feed(record)
+    batch = [
+        reader.new_records(final=True) if reader.path.exists() else [] for reader, _ in readers
+    ]
+    for index, record in merged(batch):
+        readers[index][1].feed(record)
+    for _, replay in readers:
         replay.finish()
         checker.undone += replay.undone
 
@@ -440,8 +466,7 @@ def monitor(logs: tuple[Path, ...], as_json: bool, follow: bool, idle: float) ->
             )
         follow_logs(checker, paths, idle)
     else:
-        for path in paths:
-            checker.check(path)
+        checker.check(*paths)
     report = {
         "ok": not checker.findings,
         "logs": len(logs),

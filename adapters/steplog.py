@@ -3,13 +3,17 @@
 A running full node (``blockfsm node``) writes one JSON object per line to ``steps.jsonl`` in its
 data directory:
 
-- ``{"start": {...}}`` each time it starts: its public key, the public part of its configuration
-  (chain, validators, timeouts, seed: everything ``NodeConfig.make`` takes but the keys), the
+- ``{"t": ..., "start": {...}}`` each time it starts: its public key, the public part of its
+  configuration (chain, validators, timeouts, seed: everything ``NodeConfig.make`` takes but the
+  keys), the
   durable state it started from (the attester's and the producer's persisted guards, its final
   height and highest certificate, the non-final blocks of its store) and the store's directory,
   where the final chain it started with stays readable;
-- ``{"step": n, "event": ..., "effects": [...], "signed": [[payload, signature], ...]}`` for each
-  step: the event, what the step returned, and every signature the node made in it.
+- ``{"t": ..., "step": n, "event": ..., "effects": [...], "signed": [[payload, signature], ...]}``
+  for each step: the event, what the step returned, and every signature the node made in it.
+
+``t`` is the wall-clock time the record was written, in microseconds: the monitor merges several
+nodes' logs in that order.
 
 Values are in ITF form (``blockfsm.adapters.itf``). Nothing secret is written: the signer is
 recorded by its public key, its signatures by what they sign. ``blockfsm monitor`` reads these
@@ -20,6 +24,7 @@ the node restarts from its store, never from the log.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,6 +89,7 @@ class StepLog:
             certificate = view.highest_certificate()
         self._write(
             {
+                "t": time.time_ns() // 1_000,
                 "start": {
                     "key": config.attester.signer.public_key.hex(),
                     "config": public_config(config),
@@ -93,7 +99,7 @@ class StepLog:
                     "final_height": committed,
                     "certificate": itf.encode(certificate),
                     "pending": [itf.encode(b) for b in pending if b is not None],
-                }
+                },
             }
         )
 
@@ -103,6 +109,7 @@ class StepLog:
         self.steps += 1
         self._write(
             {
+                "t": time.time_ns() // 1_000,
                 "step": self.steps,
                 "event": itf.encode(event),
                 "effects": [itf.encode(e) for e in effects],
