@@ -35,8 +35,8 @@ Example (every field but ``[source]`` and ``[timeouts]``/``[store]`` entries is 
     handshake_timeout = 5000           # ms, TLS and Hello
     idle_timeout = 60000               # ms without a frame closes a connection
     read_timeout = 10000               # ms for a frame's body, and for a write to drain
-    peer_frames_per_second = 2000
-    peer_kb_per_second = 32768
+    peer_frames_per_second = 500
+    peer_kb_per_second = 16384
     inbox_per_peer = 256               # events queued per peer before its newest are dropped
 
     [source]                           # optional: extend the chain with certified blocks,
@@ -82,8 +82,8 @@ class NodeLimits:
     handshake_timeout: int = 5_000
     idle_timeout: int = 60_000
     read_timeout: int = 10_000
-    peer_frames_per_second: int = 2_000
-    peer_bytes_per_second: int = 32768 * 1024
+    peer_frames_per_second: int = 500
+    peer_bytes_per_second: int = 16384 * 1024
     inbox_per_peer: int = 256
 
 

@@ -70,8 +70,8 @@ class TransportLimits:
     handshake_timeout: float = 5.0
     idle_timeout: float = 60.0
     read_timeout: float = 10.0
-    peer_frames_per_second: float = 2_000.0
-    peer_bytes_per_second: float = 32 * 1024 * 1024
+    peer_frames_per_second: float = 500.0
+    peer_bytes_per_second: float = 16 * 1024 * 1024
     offload_bytes: int = 64 * 1024
     send_queue: int = 256
 
@@ -125,7 +125,9 @@ class Transport:
         self.open_connections = 0
         self.pending = 0
         self.offloaded = 0
-        self._pending_by_host: Counter[str] = Counter()
+        # Inbound connections still in their handshake, per remote address (oldest first).
+        self._pending_by_host: dict[str, list[asyncio.StreamWriter]] = {}
+        self._evicted: set[asyncio.StreamWriter] = set()
         self._server_context = server_context(signer, self.allowed)
         self._client_context = client_context(signer, self.allowed)
         self._server: asyncio.AbstractServer | None = None
@@ -154,7 +156,7 @@ class Transport:
         if self._server is not None:
             self._server.close()
         for w in list(self._writers):
-            w.close()
+            _close(w)
         # Accepted connections end on their own once closed (cancelling them trips asyncio's
         # stream callback in Python 3.11); wait briefly, then cancel any stragglers.
         if self._handlers:
@@ -251,14 +253,36 @@ class Transport:
         address = writer.get_extra_info("peername")
         host = str(address[0]) if address else "?"
         limits = self.limits
+        mine = self._pending_by_host.get(host, [])
         if self.open_connections >= limits.max_connections:
             self._refuse(writer, None, "connection_limit", "too many connections")
-        elif self.pending >= limits.max_pending:
-            self._refuse(writer, None, "pending_limit", "too many connections in handshake")
-        elif self._pending_by_host[host] >= limits.max_pending_per_host:
+        elif len(mine) >= limits.max_pending_per_host:
             self._refuse(writer, None, "pending_limit", "too many handshakes from one address")
+        elif self.pending >= limits.max_pending and not self._evict_for(len(mine)):
+            self._refuse(writer, None, "pending_limit", "too many connections in handshake")
         else:
             await self._serve(reader, writer, expected=None, outbound=False, host=host)
+
+    def _evict_for(self, mine: int) -> bool:
+        """Make room for an address with ``mine`` handshakes in progress by closing the oldest
+        handshake of the address with the most, if that is more than ``mine + 1``: the slots end
+        up shared among addresses, so many idle connections from a few cannot lock out others."""
+        host, busiest = max(self._pending_by_host.items(), key=lambda kv: len(kv[1]))
+        if len(busiest) <= mine + 1:
+            return False
+        victim = busiest[0]
+        self._release_pending(host, victim)
+        self._evicted.add(victim)
+        _close(victim)
+        return True
+
+    def _release_pending(self, host: str, writer: asyncio.StreamWriter) -> None:
+        waiting = self._pending_by_host.get(host)
+        if waiting is not None and writer in waiting:
+            waiting.remove(writer)
+            self.pending -= 1
+            if not waiting:
+                del self._pending_by_host[host]
 
     async def _dial_forever(self, peer: PeerId, host: str, port: int) -> None:
         delay = self.backoff_initial
@@ -282,7 +306,15 @@ class Transport:
         outbound: bool,
     ) -> PeerId:
         context = self._client_context if outbound else self._server_context
-        await writer.start_tls(context, ssl_handshake_timeout=self.limits.handshake_timeout)
+        plain = writer.transport
+        try:
+            await writer.start_tls(context, ssl_handshake_timeout=self.limits.handshake_timeout)
+        except AttributeError:
+            # Python 3.11's StreamWriter.start_tls fails this way when the peer closes before
+            # the TLS handshake ends, leaving the writer without a transport: give it back its
+            # (closed) plain one, so closing and collecting it stay quiet.
+            writer._transport = plain  # type: ignore[attr-defined]
+            raise ConnectionResetError("closed during the TLS handshake") from None
         their = peer_key(writer.get_extra_info("ssl_object"))
         if their is None:
             raise HandshakeError("no_certificate", "no Ed25519 certificate")
@@ -331,7 +363,7 @@ class Transport:
         finally:
             self.open_connections -= 1
             self._writers.discard(writer)
-            writer.close()
+            _close(writer)
 
     async def _handshake(
         self,
@@ -341,8 +373,9 @@ class Transport:
         outbound: bool,
         host: str,
     ) -> PeerId | None:
-        self.pending += 1
-        self._pending_by_host[host] += 1
+        if not outbound:
+            self.pending += 1
+            self._pending_by_host.setdefault(host, []).append(writer)
         try:
             async with asyncio.timeout(self.limits.handshake_timeout):
                 return await self._authenticate(reader, writer, expected, outbound)
@@ -359,13 +392,15 @@ class Transport:
         except TimeoutError:
             self._refuse(writer, expected, "handshake_timeout", "handshake failed: timed out")
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as error:
-            reason = f"handshake failed: connection lost ({error!r})"
-            self._refuse(writer, expected, "connection_lost", reason)
+            if writer in self._evicted:
+                self._refuse(writer, expected, "evicted", "handshake evicted for another address")
+            else:
+                reason = f"handshake failed: connection lost ({error!r})"
+                self._refuse(writer, expected, "connection_lost", reason)
         finally:
-            self.pending -= 1
-            self._pending_by_host[host] -= 1
-            if self._pending_by_host[host] <= 0:
-                del self._pending_by_host[host]
+            self._evicted.discard(writer)
+            if not outbound:
+                self._release_pending(host, writer)
         return None
 
     async def _read_loop(
@@ -409,6 +444,9 @@ class Transport:
                     reason = "handshake message after the handshake"
                     break
                 self.on_message(p.key, message)
+                # A full read buffer would let this loop run on without yielding: let the other
+                # peers' readers and the runtime have their turn after every frame.
+                await asyncio.sleep(0)
         except CodecError as error:
             reason = f"bad frame: {error}"
         except asyncio.IncompleteReadError:
@@ -425,7 +463,7 @@ class Transport:
         self.logs.log(
             log, logging.WARNING, "connection_refused", peer=peer, kind=kind, reason=reason
         )
-        writer.close()
+        _close(writer)
 
     def _drop(self, p: _Peer, writer: asyncio.StreamWriter, reason: str) -> None:
         if writer in p.conns:
@@ -433,4 +471,9 @@ class Transport:
             self.closed_reasons.append(reason)
             level = logging.INFO if reason == "closed by peer" else logging.WARNING
             self.logs.log(log, level, "connection_closed", peer=p.key, reason=reason)
+        _close(writer)
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    if writer.transport is not None:
         writer.close()

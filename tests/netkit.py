@@ -41,7 +41,7 @@ class Node:
         host: str = "127.0.0.1",
     ) -> None:
         self.tmp = tmp
-        self.limits = limits or TransportLimits(handshake_timeout=1.0)
+        self.limits = limits or TransportLimits(handshake_timeout=1.0, max_pending_per_host=64)
         self.inbox_per_peer = inbox_per_peer
         self.logs = logs
         self.host = host
