@@ -125,12 +125,16 @@ async def channel(
 
 
 async def closed(reader: asyncio.StreamReader) -> bool:
-    """Wait until the other side closes (any error counts as closed)."""
+    """Wait until the other side closes (any error counts as closed); False if it is still
+    open after 5 s."""
     try:
-        while await asyncio.wait_for(reader.read(65536), 5):
-            pass
-    except (OSError, TimeoutError, asyncio.IncompleteReadError):
-        return True
+        async with asyncio.timeout(5):
+            while await reader.read(65536):
+                pass
+    except TimeoutError:
+        return False
+    except (OSError, asyncio.IncompleteReadError):
+        pass
     return True
 
 

@@ -96,6 +96,9 @@ def test_strangers_are_refused_and_nothing_is_kept_about_them(tmp_path: Path) ->
                 await asyncio.gather(*(one(node, s) for s in strangers[batch : batch + 20]))
             assert await wait(lambda: node.transport.rejections["key_not_allowed"] == n)
             await _served(node)
+            # Nothing is queued for a key that is not admitted, even by the node itself.
+            request = SyncRequest(chain_id=CHAIN, request_id=1, start_height=0, limit=1)
+            assert not node.transport.send(STRANGER.public_key, request)
             assert set(node.transport.peers) == {HONEST.public_key}
             assert node.transport.pending == 0 and not node.transport._pending_by_host
             assert len(node.transport.closed_reasons) <= 256
@@ -117,7 +120,13 @@ def test_a_thousand_idle_connections_leave_configured_and_other_peers_served(
 
     async def main() -> None:
         async with Node(tmp_path, limits) as node:
-            held = []
+            # One address gets at most 4 handshake slots however many connections it opens.
+            held = [
+                await asyncio.open_connection("127.0.0.1", node.port, local_addr=("127.0.2.1", 0))
+                for _ in range(50)
+            ]
+            assert await wait(lambda: node.transport.rejections["pending_limit"] == 46)
+            assert len(node.transport._pending_by_host["127.0.2.1"]) == 4
             for i in range(n):
                 source = f"127.0.1.{2 + i % 20}"
                 try:
@@ -131,7 +140,7 @@ def test_a_thousand_idle_connections_leave_configured_and_other_peers_served(
             assert len(held) > n // 2
             refused = node.transport.rejections
             assert await wait(
-                lambda: refused["pending_limit"] + refused["evicted"] >= len(held) - 32
+                lambda: refused["pending_limit"] + refused["evicted"] >= len(held) - 32 - 4
             )
             assert node.transport.pending <= 32 and node.transport.open_connections <= 64
             # The configured peer: the node dials it (outbound is not limited by inbound slots).
