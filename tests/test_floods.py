@@ -169,6 +169,47 @@ def test_a_thousand_idle_connections_leave_configured_and_other_peers_served(
     asyncio.run(main())
 
 
+def test_past_the_connection_limit_inbound_is_refused_and_configured_peers_are_dialled(
+    tmp_path: Path,
+) -> None:
+    """Eight admitted keys take all eight connections; 50 more connections are refused at
+    accept, and a configured peer is still reached by the node's own dial."""
+    limits = TransportLimits(handshake_timeout=5.0, max_connections=8, max_pending_per_host=64)
+
+    async def main() -> None:
+        async with Node(tmp_path, limits) as node:
+            held = [await channel(node.port, FOLLOWERS[i]) for i in range(8)]
+            assert await wait(lambda: node.transport.open_connections == 8)
+            for i in range(50):
+                try:
+                    r, _ = await tls(node.port, FOLLOWERS[8 + i % 8])
+                    await closed(r)
+                except (OSError, asyncio.IncompleteReadError):
+                    pass
+            assert await wait(lambda: node.transport.rejections["connection_limit"] == 50)
+            assert node.transport.open_connections == 8
+            got: list[object] = []
+            peer = Transport(
+                chain_id=CHAIN,
+                signer=KEYS[2],
+                on_message=lambda p, m: got.append(m),
+                allowed=ADMITTED,
+            )
+            _, port = await peer.listen()
+            node.transport.dial(KEYS[2].public_key, "127.0.0.1", port)
+            try:
+                assert await wait(lambda: KEYS[0].public_key in peer.connected())
+                request = SyncRequest(chain_id=CHAIN, request_id=5, start_height=0, limit=4)
+                peer.send(KEYS[0].public_key, request)
+                assert await wait(lambda: any(type(m) is SyncResponse for m in got))
+            finally:
+                await peer.close()
+            for _, w in held:
+                w.close()
+
+    asyncio.run(main())
+
+
 def test_many_connections_of_one_key_keep_at_most_the_newest_two(tmp_path: Path) -> None:
     n = 60
 
