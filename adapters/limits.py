@@ -97,6 +97,8 @@ class FairInbox:
     def depth(self) -> int:
         return len(self.local) + sum(len(q) for q in self.queues.values())
 
+    qsize = depth  # the name ``asyncio.Queue`` gives it, for readers of a runtime's inbox
+
     def get_nowait(self) -> object | None:
         if self.local:
             return self.local.popleft()

@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -198,7 +198,7 @@ class Runtime:
         self.inbox = FairInbox(per_source=inbox_per_peer, local=inbox_size)
         self.logs = LogLimiter()
         self.rejections: Counter[str] = Counter()
-        self.blamed: deque[tuple[PeerId, str]] = deque(maxlen=1024)  # the latest blames
+        self.blamed: list[tuple[PeerId, str]] = []
         self.steps = 0
         self.inbox_dropped = 0
         self._last_now = 0
