@@ -7,6 +7,9 @@ Example (every field but ``[source]`` and ``[timeouts]``/``[store]`` entries is 
     data_dir = "data/n0"
     listen = "127.0.0.1:7100"
     validators = ["<64 hex>", ...]    # the validator set (equal power)
+    followers = ["<64 hex>", ...]     # optional: non-validator keys admitted as peers
+
+    Only keys listed here (validators, followers, peers) can connect: see ``admitted``.
 
     [[peers]]
     key = "<64 hex>"
@@ -22,6 +25,19 @@ Example (every field but ``[source]`` and ``[timeouts]``/``[store]`` entries is 
 
     [store]
     map_size_mb = 256
+
+    [limits]                           # optional, each with the default shown
+    max_frame_kb = 8192                # a frame after the handshake
+    max_connections = 256              # connections in all
+    max_pending = 64                   # connections still in their handshake
+    max_pending_per_host = 8           # of those, from one remote address
+    connections_per_peer = 2           # authenticated connections per key (oldest closed)
+    handshake_timeout = 5000           # ms, TLS and Hello
+    idle_timeout = 60000               # ms without a frame closes a connection
+    read_timeout = 10000               # ms for a frame's body, and for a write to drain
+    peer_frames_per_second = 500
+    peer_kb_per_second = 16384
+    inbox_per_peer = 256               # events queued per peer before its newest are dropped
 
     [source]                           # optional: extend the chain with certified blocks,
     key_files = ["keys/n0.key", ...]   # standing in for consensus (demo and tests)
@@ -55,6 +71,39 @@ class PeerEntry:
 
 
 @attrs.frozen(kw_only=True)
+class NodeLimits:
+    """``[limits]``: sizes in bytes, times in milliseconds."""
+
+    max_frame: int = 8192 * 1024
+    max_connections: int = 256
+    max_pending: int = 64
+    max_pending_per_host: int = 8
+    connections_per_peer: int = 2
+    handshake_timeout: int = 5_000
+    idle_timeout: int = 60_000
+    read_timeout: int = 10_000
+    peer_frames_per_second: int = 500
+    peer_bytes_per_second: int = 16384 * 1024
+    inbox_per_peer: int = 256
+
+
+_LIMITS = {  # field: (low, high, scale into NodeLimits)
+    "max_frame_kb": (1, 64 * 1024, 1024),
+    "max_connections": (1, 65_536, 1),
+    "max_pending": (1, 65_536, 1),
+    "max_pending_per_host": (1, 65_536, 1),
+    "connections_per_peer": (1, 64, 1),
+    "handshake_timeout": (1, 600_000, 1),
+    "idle_timeout": (1, 86_400_000, 1),
+    "read_timeout": (1, 600_000, 1),
+    "peer_frames_per_second": (1, 10_000_000, 1),
+    "peer_kb_per_second": (1, 10_000_000, 1024),
+    "inbox_per_peer": (1, 1_000_000, 1),
+}
+_LIMIT_FIELD = {"max_frame_kb": "max_frame", "peer_kb_per_second": "peer_bytes_per_second"}
+
+
+@attrs.frozen(kw_only=True)
 class NodeFileConfig:
     chain_id: int
     key_file: Path
@@ -63,6 +112,8 @@ class NodeFileConfig:
     listen_port: int
     validators: tuple[bytes, ...]
     peers: tuple[PeerEntry, ...]
+    followers: tuple[bytes, ...] = ()
+    limits: NodeLimits = NodeLimits()
     tick: int = 100
     round: int = 1000
     advertise: int = 300
@@ -74,10 +125,15 @@ class NodeFileConfig:
     source_interval: int = 200
     source_max_height: int = 2**62
 
+    @property
+    def admitted(self) -> frozenset[bytes]:
+        """The keys that may connect: validators, followers and the peers dialled."""
+        return frozenset(self.validators) | set(self.followers) | {p.key for p in self.peers}
+
 
 _TOP = {
     "chain_id", "key_file", "data_dir", "listen", "validators", "peers", "timeouts", "store",
-    "source",
+    "source", "followers", "limits",
 }  # fmt: skip
 _HOUR = 3_600_000
 _TIMEOUTS = {
@@ -158,6 +214,10 @@ def parse_config(doc: dict[str, Any], where: str, base: Path) -> NodeFileConfig:
     validators = tuple(_key(v, f"{where}: validators[{i}]") for i, v in enumerate(vals))
     if len(set(validators)) != len(validators):
         raise ConfigFileError(f"{where}: validators: a key is listed twice")
+    raw_followers = doc.get("followers", [])
+    if not isinstance(raw_followers, list):
+        raise ConfigFileError(f"{where}: followers: expected a list of public keys")
+    followers = tuple(_key(v, f"{where}: followers[{i}]") for i, v in enumerate(raw_followers))
     raw_peers = doc.get("peers", [])
     if not isinstance(raw_peers, list):
         raise ConfigFileError(f"{where}: peers: expected an array of tables ([[peers]])")
@@ -170,6 +230,13 @@ def parse_config(doc: dict[str, Any], where: str, base: Path) -> NodeFileConfig:
         peers.append(PeerEntry(key=_key(entry["key"], f"{w}.key"), host=ph, port=pp))
     timeouts = _table(doc, "timeouts", set(_TIMEOUTS), where)
     t = {k: _int(v, f"{where}: timeouts.{k} (ms)", *_TIMEOUTS[k]) for k, v in timeouts.items()}
+    raw_limits = _table(doc, "limits", set(_LIMITS), where)
+    limits = NodeLimits(
+        **{
+            _LIMIT_FIELD.get(k, k): _int(v, f"{where}: limits.{k}", *_LIMITS[k][:2]) * _LIMITS[k][2]
+            for k, v in raw_limits.items()
+        }
+    )
     store = _table(doc, "store", {"map_size_mb"}, where)
     map_size = _int(store.get("map_size_mb", 256), f"{where}: store.map_size_mb", 1, 1 << 20)
     source = _table(doc, "source", {"key_files", "interval", "max_height"}, where)
@@ -184,6 +251,8 @@ def parse_config(doc: dict[str, Any], where: str, base: Path) -> NodeFileConfig:
         listen_port=port,
         validators=validators,
         peers=tuple(peers),
+        followers=followers,
+        limits=limits,
         map_size_mb=map_size,
         source_key_files=tuple(
             _path(f, f"{where}: source.key_files[{i}]", base) for i, f in enumerate(files)

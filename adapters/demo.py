@@ -280,6 +280,7 @@ def make_cluster(
             f'data_dir = "data/{n}"',
             f'listen = "127.0.0.1:{ports[n]}"',
             "validators = [" + ", ".join(f'"{keys[k].public_key.hex()}"' for k in keepers) + "]",
+            "followers = [" + ", ".join(f'"{keys[k].public_key.hex()}"' for k in others) + "]",
             "[timeouts]",
             "tick = 50",
             "round = 600",

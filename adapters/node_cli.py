@@ -53,7 +53,7 @@ async def run_node(
     from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
     from blockfsm.adapters.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
     from blockfsm.adapters.store import STORE_FAILURES, StoreError
-    from blockfsm.adapters.transport import Transport, log_event
+    from blockfsm.adapters.transport import Transport, TransportLimits, log_event
     from blockfsm.machine.node import NODE, NodeConfig
     from blockfsm.machine.node import initial as node_initial
     from blockfsm.machine.types import ValidatorSet
@@ -111,13 +111,34 @@ async def run_node(
             steps.start(config, state, store)
             machine = LoggedMachine(NODE, steps, recording)
     runtime: Runtime
+    lim = cfg.limits
     transport = Transport(
         chain_id=cfg.chain_id,
         signer=signer,
-        verifier=verifier,
         on_message=lambda p, m: runtime.deliver(p, m),
+        allowed=cfg.admitted,
+        limits=TransportLimits(
+            max_frame=lim.max_frame,
+            max_connections=lim.max_connections,
+            max_pending=lim.max_pending,
+            max_pending_per_host=lim.max_pending_per_host,
+            connections_per_peer=lim.connections_per_peer,
+            handshake_timeout=lim.handshake_timeout / 1000,
+            idle_timeout=lim.idle_timeout / 1000,
+            read_timeout=lim.read_timeout / 1000,
+            peer_frames_per_second=lim.peer_frames_per_second,
+            peer_bytes_per_second=lim.peer_bytes_per_second,
+        ),
     )
-    runtime = Runtime(machine, config, store, transport, tick_ms=cfg.tick, state=state)
+    runtime = Runtime(
+        machine,
+        config,
+        store,
+        transport,
+        tick_ms=cfg.tick,
+        state=state,
+        inbox_per_peer=lim.inbox_per_peer,
+    )
     stop = stop or asyncio.Event()
     runtime.on_fatal = lambda _: stop.set()
     loop = asyncio.get_running_loop()

@@ -21,6 +21,11 @@ Nothing blocks the loop: fsyncing writes run in a worker thread, and so does the
 ``SyncResponseReceived`` carrying at least ``offload_blocks`` blocks (its certificate checks are
 Ed25519 verifications); the snapshot for an offloaded step is opened in that thread.
 
+Events wait in a ``FairInbox``: one queue per authenticated peer (``inbox_per_peer`` events
+each, the newest dropped and counted when full) served round robin, the node's own events (ticks)
+first, so a flooding peer fills only its own queue and every other peer still gets its turn.
+Log lines that a peer can cause (rejections, drops) go through a ``LogLimiter``.
+
 ``SyncNode`` composes the sync server and the sync client into one machine for the runtime (what
 a non-validator runs: it serves and catches up but attests nothing), and ``BlockSource`` extends
 a store with
@@ -39,6 +44,7 @@ from typing import Any, Protocol
 import attrs
 
 from blockfsm.adapters.inbound import message_event
+from blockfsm.adapters.limits import FairInbox, LogLimiter
 from blockfsm.adapters.store import STORE_FAILURES, WRITE_EFFECTS, LmdbStore
 from blockfsm.adapters.transport import Transport, log_event
 from blockfsm.machine.core import Broadcast, Observe, PeerId, Rejected, Send, Step, Tick
@@ -174,6 +180,7 @@ class Runtime:
         clock: Callable[[], int] = wall_clock_ms,
         offload_blocks: int = 8,
         inbox_size: int = 4096,
+        inbox_per_peer: int = 256,
         name: str = "node",
         state: Any = None,
     ) -> None:
@@ -188,7 +195,8 @@ class Runtime:
         self.state = machine.initial(config) if state is None else state
         self.accepts: frozenset[type] | None = getattr(machine, "accepts", None)
         self.failures = 0
-        self.inbox: asyncio.Queue[object] = asyncio.Queue(maxsize=inbox_size)
+        self.inbox = FairInbox(per_source=inbox_per_peer, local=inbox_size)
+        self.logs = LogLimiter()
         self.rejections: Counter[str] = Counter()
         self.blamed: list[tuple[PeerId, str]] = []
         self.steps = 0
@@ -206,16 +214,20 @@ class Runtime:
         event = message_event(peer, message)
         if event is None or (self.accepts is not None and type(event) not in self.accepts):
             self.rejections["not_served"] += 1
-            log_event(log, logging.DEBUG, "message_ignored", peer=peer, kind=type(message).__name__)
+            self.logs.log(
+                log, logging.DEBUG, "message_ignored", peer=peer, kind=type(message).__name__
+            )
             return
-        self.put(event)
+        self.put(event, peer)
 
-    def put(self, event: object) -> None:
-        try:
-            self.inbox.put_nowait(event)
-        except asyncio.QueueFull:
+    def put(self, event: object, peer: PeerId | None = None) -> None:
+        """Queue ``event``: from ``peer``'s quota, or (None) the node's own."""
+        if not self.inbox.put(peer, event):
             self.inbox_dropped += 1
-            log_event(log, logging.WARNING, "inbox_full", node=self.name, kind=type(event))
+            self.logs.log(
+                log, logging.WARNING, "inbox_full", node=self.name, peer=peer,
+                kind=type(event).__name__, dropped=self.inbox_dropped,
+            )  # fmt: skip
 
     def now(self) -> int:
         self._last_now = max(self._last_now, self.clock())
@@ -316,13 +328,13 @@ class Runtime:
                 )
             elif kind is Rejected:
                 self.rejections[effect.reason] += 1
-                log_event(
+                self.logs.log(
                     log, logging.INFO, "rejected", node=self.name, reason=effect.reason,
                     peer=effect.peer,
                 )  # fmt: skip
             elif kind is Blacklisted:
                 self.blamed.append((effect.peer, effect.reason))
-                log_event(
+                self.logs.log(
                     log, logging.WARNING, "peer_blamed", node=self.name, peer=effect.peer,
                     reason=effect.reason, until=effect.until,
                 )  # fmt: skip

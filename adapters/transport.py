@@ -1,36 +1,43 @@
-"""An authenticated asyncio TCP transport: frames from ``codec``, Ed25519 identities, backoff.
+"""Peer connections over mutually authenticated TLS 1.3, with every resource bounded.
 
-Handshake (both sides at once, each frame from ``codec``)::
+Handshake, on every connection (``tls`` says how keys are bound to certificates)::
 
-    -> Hello(chain_id, my_key, my_nonce)           <- Hello(chain_id, their_key, their_nonce)
-    -> Proof(sign(HANDSHAKE_DOMAIN | chain_id | my_key | their_key | their_nonce))
-    <- Proof(sign(HANDSHAKE_DOMAIN | chain_id | their_key | my_key | my_nonce))
+    TCP connect -> TLS 1.3, each side presenting the certificate of its node key and requiring an
+    admitted one -> each side checks the key of the other's certificate (admitted, not its own,
+    the dialled one on a dialled connection) -> Hello(chain_id, key, nonce) both ways, at most
+    ``hello_frame`` bytes -> frames.
 
-Each side proves it holds the private key of the identity it claims by signing the other's fresh
-32-byte challenge, bound to the chain and to both keys under a domain tag of its own, so a proof
-can neither be replayed to another node or chain, nor confused with any other signed payload. The
-sync machines trust the peer key the transport reports, so a peer that fails any step (wrong
-chain, a key other than the one dialled, a key not in the allowed set, a bad signature, a frame
-out of order, a handshake slower than ``handshake_timeout``) is closed with a logged reason and
-never reaches the machine.
+The key a peer is known by is the key of the certificate it proved it holds on this connection,
+so the sync machines can trust the peer key the transport reports. A connection that fails any
+step is closed, counted in ``rejections`` under a short reason, and logged (rate-limited); it
+never reaches the machine and nothing is kept about it.
 
-After the handshake each connection is read by one task; a frame that does not decode closes that
-connection with the codec's reason (the node keeps running). Outgoing messages go to a bounded
-per-peer queue (oldest dropped and counted when full) drained by one writer task per peer over the
-peer's newest live connection. ``dial`` keeps one outbound connection per configured peer with
-exponential backoff and jitter.
+Bounds (``TransportLimits``): connections in all, connections still in their handshake, in all
+and per remote address, and authenticated connections per peer key (the oldest is closed); the
+handshake, the wait for the next frame (idle) and for a frame's body (read) are timed; frames are
+capped (``hello_frame`` before the Hello, ``max_frame`` after); each peer's frames and bytes per
+second are limited by a token bucket that the reader waits on before reading a frame's body (a
+flooding peer is slowed by TCP backpressure, not buffered); frames of ``offload_bytes`` or more
+are decoded in a worker thread; a write that cannot drain within the read timeout closes its
+connection. Outgoing messages go to a bounded per-peer queue (oldest dropped and counted when full)
+drained by one writer task per peer over the peer's newest live connection; only admitted keys
+get a queue. ``dial`` keeps one outbound connection per configured peer with exponential backoff
+and jitter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import random
-from collections.abc import Callable
+import ssl
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import attrs
 
 from blockfsm.adapters.codec import (
     DEFAULT_MAX_FRAME,
@@ -42,40 +49,51 @@ from blockfsm.adapters.codec import (
     decode_body,
     encode_frame,
 )
+from blockfsm.adapters.crypto import Ed25519Signer
+from blockfsm.adapters.limits import LogLimiter, TokenBucket, log_event
+from blockfsm.adapters.tls import client_context, peer_key, server_context
 from blockfsm.machine.core import PeerId
-from blockfsm.machine.crypto import Signer, Verifier
-from blockfsm.machine.types import u64
-
-HANDSHAKE_DOMAIN = b"blockfsm/handshake/v1\x00"
 
 log = logging.getLogger("blockfsm.transport")
 
-
-def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
-    """One structured log line: a JSON object with ``event`` and the fields."""
-    if logger.isEnabledFor(level):
-        doc = {"event": event}
-        for k, v in fields.items():
-            doc[k] = v.hex()[:16] if isinstance(v, bytes) else v
-        logger.log(level, json.dumps(doc, default=str), extra={"fields": doc})
+__all__ = ["HandshakeError", "Transport", "TransportLimits", "log_event"]
 
 
-def handshake_payload(chain_id: int, prover: PeerId, verifier: PeerId, nonce: bytes) -> bytes:
-    return HANDSHAKE_DOMAIN + u64(chain_id) + prover + verifier + nonce
+@attrs.frozen(kw_only=True)
+class TransportLimits:
+    hello_frame: int = 1024
+    max_frame: int = DEFAULT_MAX_FRAME
+    max_connections: int = 256
+    max_pending: int = 64
+    max_pending_per_host: int = 8
+    connections_per_peer: int = 2
+    handshake_timeout: float = 5.0
+    idle_timeout: float = 60.0
+    read_timeout: float = 10.0
+    peer_frames_per_second: float = 500.0
+    peer_bytes_per_second: float = 16 * 1024 * 1024
+    offload_bytes: int = 64 * 1024
+    send_queue: int = 256
 
 
 class HandshakeError(Exception):
-    pass
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 class _Peer:
-    def __init__(self, key: PeerId, queue_size: int) -> None:
+    def __init__(self, key: PeerId, limits: TransportLimits) -> None:
         self.key = key
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=limits.send_queue)
         self.conns: list[asyncio.StreamWriter] = []
         self.connected = asyncio.Event()
         self.dropped = 0
         self.writer_task: asyncio.Task[None] | None = None
+        frames = limits.peer_frames_per_second
+        rate = limits.peer_bytes_per_second
+        self.frames = TokenBucket(frames, max(1.0, frames))
+        self.bytes = TokenBucket(rate, max(rate, float(limits.max_frame)))
 
 
 class Transport:
@@ -85,28 +103,33 @@ class Transport:
         self,
         *,
         chain_id: int,
-        signer: Signer,
-        verifier: Verifier,
+        signer: Ed25519Signer,
         on_message: Callable[[PeerId, object], None],
-        allowed: frozenset[PeerId] | None = None,
-        max_frame: int = DEFAULT_MAX_FRAME,
-        queue_size: int = 256,
-        handshake_timeout: float = 5.0,
+        allowed: Iterable[PeerId],
+        limits: TransportLimits | None = None,
         backoff_initial: float = 0.05,
         backoff_max: float = 2.0,
+        logs: LogLimiter | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.signer = signer
-        self.verifier = verifier
         self.on_message = on_message
-        self.allowed = allowed
-        self.max_frame = max_frame
-        self.queue_size = queue_size
-        self.handshake_timeout = handshake_timeout
+        self.allowed = frozenset(allowed) - {signer.public_key}
+        self.limits = limits or TransportLimits()
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.logs = logs or LogLimiter()
         self.peers: dict[PeerId, _Peer] = {}
-        self.closed_reasons: list[str] = []
+        self.rejections: Counter[str] = Counter()
+        self.closed_reasons: deque[str] = deque(maxlen=256)
+        self.open_connections = 0
+        self.pending = 0
+        self.offloaded = 0
+        # Inbound connections still in their handshake, per remote address (oldest first).
+        self._pending_by_host: dict[str, list[asyncio.StreamWriter]] = {}
+        self._evicted: set[asyncio.StreamWriter] = set()
+        self._server_context = server_context(signer, self.allowed)
+        self._client_context = client_context(signer, self.allowed)
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -133,7 +156,7 @@ class Transport:
         if self._server is not None:
             self._server.close()
         for w in list(self._writers):
-            w.close()
+            _close(w)
         # Accepted connections end on their own once closed (cancelling them trips asyncio's
         # stream callback in Python 3.11); wait briefly, then cancel any stragglers.
         if self._handlers:
@@ -161,19 +184,23 @@ class Transport:
         return [k for k, p in self.peers.items() if p.conns]
 
     def send(self, peer: PeerId, message: object) -> bool:
-        """Queue ``message`` for ``peer``; False if the queue was full (the oldest was dropped)."""
+        """Queue ``message`` for ``peer``; False if the queue was full (the oldest was dropped)
+        or ``peer`` is not an admitted key."""
+        if peer not in self.allowed:
+            self.logs.log(log, logging.ERROR, "send_refused", peer=peer, reason="not admitted")
+            return False
         try:
-            frame = encode_frame(message, self.max_frame)
+            frame = encode_frame(message, self.limits.max_frame)
         except CodecError as error:
-            log_event(log, logging.ERROR, "send_refused", peer=peer, reason=str(error))
+            self.logs.log(log, logging.ERROR, "send_refused", peer=peer, reason=str(error))
             return False
         return self._enqueue(self._peer(peer), frame)
 
     def broadcast(self, message: object) -> None:
         try:
-            frame = encode_frame(message, self.max_frame)
+            frame = encode_frame(message, self.limits.max_frame)
         except CodecError as error:
-            log_event(log, logging.ERROR, "send_refused", reason=str(error))
+            self.logs.log(log, logging.ERROR, "send_refused", reason=str(error))
             return
         for p in self.peers.values():
             if p.conns:
@@ -182,7 +209,7 @@ class Transport:
     def _peer(self, key: PeerId) -> _Peer:
         p = self.peers.get(key)
         if p is None:
-            p = self.peers[key] = _Peer(key, self.queue_size)
+            p = self.peers[key] = _Peer(key, self.limits)
             p.writer_task = self._spawn(self._write_loop(p))
         return p
 
@@ -192,7 +219,7 @@ class Transport:
             p.queue.get_nowait()
             p.dropped += 1
             ok = False
-            log_event(log, logging.WARNING, "send_queue_full", peer=p.key, dropped=p.dropped)
+            self.logs.log(log, logging.WARNING, "send_queue_full", peer=p.key, dropped=p.dropped)
         p.queue.put_nowait(frame)
         return ok
 
@@ -205,13 +232,17 @@ class Transport:
             w = p.conns[-1]
             try:
                 w.write(frame)
-                await w.drain()
+                async with asyncio.timeout(self.limits.read_timeout):
+                    await w.drain()
+            except TimeoutError:
+                self._drop(p, w, "write stalled past the read timeout")
             except (ConnectionError, OSError) as error:
                 self._drop(p, w, f"write failed: {error!r}")
 
     # --- connections ---------------------------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # No await before start_tls: the peer's first TLS bytes must reach the TLS layer.
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -219,7 +250,39 @@ class Transport:
         if self._closing:
             writer.close()
             return
-        await self._serve(reader, writer, expected=None, outbound=False)
+        address = writer.get_extra_info("peername")
+        host = str(address[0]) if address else "?"
+        limits = self.limits
+        mine = self._pending_by_host.get(host, [])
+        if self.open_connections >= limits.max_connections:
+            self._refuse(writer, None, "connection_limit", "too many connections")
+        elif len(mine) >= limits.max_pending_per_host:
+            self._refuse(writer, None, "pending_limit", "too many handshakes from one address")
+        elif self.pending >= limits.max_pending and not self._evict_for(len(mine)):
+            self._refuse(writer, None, "pending_limit", "too many connections in handshake")
+        else:
+            await self._serve(reader, writer, expected=None, outbound=False, host=host)
+
+    def _evict_for(self, mine: int) -> bool:
+        """Make room for an address with ``mine`` handshakes in progress by closing the oldest
+        handshake of the address with the most, if that is more than ``mine + 1``: the slots end
+        up shared among addresses, so many idle connections from a few cannot lock out others."""
+        host, busiest = max(self._pending_by_host.items(), key=lambda kv: len(kv[1]))
+        if len(busiest) <= mine + 1:
+            return False
+        victim = busiest[0]
+        self._release_pending(host, victim)
+        self._evicted.add(victim)
+        _close(victim)
+        return True
+
+    def _release_pending(self, host: str, writer: asyncio.StreamWriter) -> None:
+        waiting = self._pending_by_host.get(host)
+        if waiting is not None and writer in waiting:
+            waiting.remove(writer)
+            self.pending -= 1
+            if not waiting:
+                del self._pending_by_host[host]
 
     async def _dial_forever(self, peer: PeerId, host: str, port: int) -> None:
         delay = self.backoff_initial
@@ -229,45 +292,54 @@ class Transport:
             except OSError as error:
                 log_event(log, logging.DEBUG, "dial_failed", peer=peer, reason=repr(error))
             else:
-                if await self._serve(reader, writer, expected=peer, outbound=True):
+                ok = await self._serve(reader, writer, expected=peer, outbound=True, host=host)
+                if ok:
                     delay = self.backoff_initial
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(self.backoff_max, delay * 2)
 
-    async def _read_frame(self, reader: asyncio.StreamReader) -> object:
-        header = await reader.readexactly(HEADER.size)
-        (length,) = HEADER.unpack(header)
-        if length > self.max_frame:
-            raise CodecError(f"frame of {length} bytes exceeds the maximum {self.max_frame}")
-        return decode_body(await reader.readexactly(length))
-
-    async def _handshake(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, expected: PeerId | None
+    async def _authenticate(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        expected: PeerId | None,
+        outbound: bool,
     ) -> PeerId:
+        context = self._client_context if outbound else self._server_context
+        plain = writer.transport
+        try:
+            await writer.start_tls(context, ssl_handshake_timeout=self.limits.handshake_timeout)
+        except AttributeError:
+            # Python 3.11's StreamWriter.start_tls fails this way when the peer closes before
+            # the TLS handshake ends, leaving the writer without a transport: give it back its
+            # (closed) plain one, so closing and collecting it stay quiet.
+            writer._transport = plain  # type: ignore[attr-defined]
+            raise ConnectionResetError("closed during the TLS handshake") from None
+        their = peer_key(writer.get_extra_info("ssl_object"))
+        if their is None:
+            raise HandshakeError("no_certificate", "no Ed25519 certificate")
+        if their == self.key:
+            raise HandshakeError("self", "connected to itself")
+        if their not in self.allowed:
+            raise HandshakeError("key_not_allowed", "peer key not allowed")
+        if expected is not None and their != expected:
+            raise HandshakeError("not_dialled_key", "peer key is not the one dialled")
         nonce = os.urandom(NONCE_SIZE)
         writer.write(encode_frame(Hello(chain_id=self.chain_id, public_key=self.key, nonce=nonce)))
         await writer.drain()
-        hello = await self._read_frame(reader)
+        header = await reader.readexactly(HEADER.size)
+        (length,) = HEADER.unpack(header)
+        if length > self.limits.hello_frame:
+            raise HandshakeError(
+                "bad_hello", f"first frame of {length} bytes exceeds {self.limits.hello_frame}"
+            )
+        hello = decode_body(await reader.readexactly(length))
         if type(hello) is not Hello:
-            raise HandshakeError(f"expected Hello, got {type(hello).__name__}")
+            raise HandshakeError("bad_hello", f"expected Hello, got {type(hello).__name__}")
         if hello.chain_id != self.chain_id:
-            raise HandshakeError(f"wrong chain id {hello.chain_id}")
-        their = hello.public_key
-        if their == self.key:
-            raise HandshakeError("connected to itself")
-        if expected is not None and their != expected:
-            raise HandshakeError("peer key is not the one dialled")
-        if self.allowed is not None and their not in self.allowed:
-            raise HandshakeError("peer key not allowed")
-        proof = self.signer.sign(handshake_payload(self.chain_id, self.key, their, hello.nonce))
-        writer.write(encode_frame(Proof(signature=proof)))
-        await writer.drain()
-        answer = await self._read_frame(reader)
-        if type(answer) is not Proof:
-            raise HandshakeError(f"expected Proof, got {type(answer).__name__}")
-        mine = handshake_payload(self.chain_id, their, self.key, nonce)
-        if not self.verifier.verify(their, mine, answer.signature):
-            raise HandshakeError("bad handshake signature")
+            raise HandshakeError("wrong_chain", f"wrong chain id {hello.chain_id}")
+        if hello.public_key != their:
+            raise HandshakeError("bad_hello", "Hello names a key other than the certificate's")
         return their
 
     async def _serve(
@@ -277,47 +349,104 @@ class Transport:
         *,
         expected: PeerId | None,
         outbound: bool,
+        host: str,
     ) -> bool:
         """Handshake then read until the connection ends; True if the handshake succeeded."""
         self._writers.add(writer)
+        self.open_connections += 1
         try:
-            return await self._serve_inner(reader, writer, expected=expected, outbound=outbound)
+            peer = await self._handshake(reader, writer, expected, outbound, host)
+            if peer is None:
+                return False
+            await self._read_loop(reader, writer, self._peer(peer), outbound)
+            return True
         finally:
+            self.open_connections -= 1
             self._writers.discard(writer)
+            _close(writer)
 
-    async def _serve_inner(
+    async def _handshake(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        *,
         expected: PeerId | None,
         outbound: bool,
-    ) -> bool:
+        host: str,
+    ) -> PeerId | None:
+        if not outbound:
+            self.pending += 1
+            self._pending_by_host.setdefault(host, []).append(writer)
         try:
-            peer = await asyncio.wait_for(
-                self._handshake(reader, writer, expected), self.handshake_timeout
-            )
-        except (HandshakeError, CodecError) as error:
-            self._refuse(writer, expected, f"handshake failed: {error}")
-            return False
+            async with asyncio.timeout(self.limits.handshake_timeout):
+                return await self._authenticate(reader, writer, expected, outbound)
+        except HandshakeError as error:
+            self._refuse(writer, expected, error.kind, f"handshake failed: {error}")
+        except ssl.SSLCertVerificationError as error:
+            reason = f"handshake failed: certificate not admitted ({error.verify_message})"
+            self._refuse(writer, expected, "key_not_allowed", reason)
+        except ssl.SSLError as error:
+            reason = f"handshake failed: TLS {error.reason or error.strerror or error}"
+            self._refuse(writer, expected, "tls_failed", reason)
+        except CodecError as error:
+            self._refuse(writer, expected, "bad_hello", f"handshake failed: {error}")
         except TimeoutError:
-            self._refuse(writer, expected, "handshake failed: timed out")
-            return False
+            self._refuse(writer, expected, "handshake_timeout", "handshake failed: timed out")
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as error:
-            self._refuse(writer, expected, f"handshake failed: connection lost ({error!r})")
-            return False
-        p = self._peer(peer)
+            if writer in self._evicted:
+                self._refuse(writer, expected, "evicted", "handshake evicted for another address")
+            else:
+                reason = f"handshake failed: connection lost ({error!r})"
+                self._refuse(writer, expected, "connection_lost", reason)
+        finally:
+            self._evicted.discard(writer)
+            if not outbound:
+                self._release_pending(host, writer)
+        return None
+
+    async def _read_loop(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p: _Peer, outbound: bool
+    ) -> None:
+        limits = self.limits
+        if len(p.conns) >= limits.connections_per_peer:
+            self._drop(p, p.conns[0], "replaced by a newer connection")
         p.conns.append(writer)
         p.connected.set()
-        log_event(log, logging.INFO, "peer_connected", peer=peer, outbound=outbound)
+        self.logs.log(log, logging.INFO, "peer_connected", peer=p.key, outbound=outbound)
         reason = "closed by peer"
         try:
-            while True:
-                message = await self._read_frame(reader)
+            while writer in p.conns:
+                try:
+                    async with asyncio.timeout(limits.idle_timeout):
+                        header = await reader.readexactly(HEADER.size)
+                except TimeoutError:
+                    reason = f"idle for {limits.idle_timeout} s"
+                    break
+                (length,) = HEADER.unpack(header)
+                if length > limits.max_frame:
+                    raise CodecError(
+                        f"frame of {length} bytes exceeds the maximum {limits.max_frame}"
+                    )
+                await p.frames.take(1)
+                await p.bytes.take(length)
+                try:
+                    async with asyncio.timeout(limits.read_timeout):
+                        body = await reader.readexactly(length)
+                except TimeoutError:
+                    reason = f"a frame's body took over {limits.read_timeout} s"
+                    break
+                if length >= limits.offload_bytes:
+                    self.offloaded += 1
+                    message = await asyncio.to_thread(decode_body, body)
+                else:
+                    message = decode_body(body)
+                del body
                 if type(message) in (Hello, Proof):
                     reason = "handshake message after the handshake"
                     break
-                self.on_message(peer, message)
+                self.on_message(p.key, message)
+                # A full read buffer would let this loop run on without yielding: let the other
+                # peers' readers and the runtime have their turn after every frame.
+                await asyncio.sleep(0)
         except CodecError as error:
             reason = f"bad frame: {error}"
         except asyncio.IncompleteReadError:
@@ -325,17 +454,26 @@ class Transport:
         except (ConnectionError, OSError) as error:
             reason = f"connection lost: {error!r}"
         self._drop(p, writer, reason)
-        return True
 
-    def _refuse(self, writer: asyncio.StreamWriter, peer: PeerId | None, reason: str) -> None:
+    def _refuse(
+        self, writer: asyncio.StreamWriter, peer: PeerId | None, kind: str, reason: str
+    ) -> None:
+        self.rejections[kind] += 1
         self.closed_reasons.append(reason)
-        log_event(log, logging.WARNING, "connection_refused", peer=peer, reason=reason)
-        writer.close()
+        self.logs.log(
+            log, logging.WARNING, "connection_refused", peer=peer, kind=kind, reason=reason
+        )
+        _close(writer)
 
     def _drop(self, p: _Peer, writer: asyncio.StreamWriter, reason: str) -> None:
         if writer in p.conns:
             p.conns.remove(writer)
             self.closed_reasons.append(reason)
             level = logging.INFO if reason == "closed by peer" else logging.WARNING
-            log_event(log, level, "connection_closed", peer=p.key, reason=reason)
+            self.logs.log(log, level, "connection_closed", peer=p.key, reason=reason)
+        _close(writer)
+
+
+def _close(writer: asyncio.StreamWriter) -> None:
+    if writer.transport is not None:
         writer.close()

@@ -49,8 +49,8 @@ async def _node(directory: Path, i: int) -> tuple[Runtime, Transport, int]:
     transport = Transport(
         chain_id=CHAIN,
         signer=KEYS[i],
-        verifier=Ed25519Verifier(),
         on_message=lambda p, m: runtime.deliver(p, m),
+        allowed=[k.public_key for k in KEYS],
     )
     runtime = Runtime(SYNC_NODE, config, store, transport, tick_ms=10, name=f"n{i}")
     _, port = await transport.listen("127.0.0.1", 0)

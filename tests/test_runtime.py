@@ -51,8 +51,8 @@ async def _node(tmp: Path, i: int, machine: Any = SYNC_NODE) -> tuple[Runtime, T
     transport = Transport(
         chain_id=CHAIN,
         signer=KEYS[i],
-        verifier=Ed25519Verifier(),
         on_message=lambda p, m: runtime.deliver(p, m),
+        allowed=[k.public_key for k in KEYS],
     )
     runtime = Runtime(machine, config, store, transport, tick_ms=50, name=f"n{i}")
     _, port = await transport.listen("127.0.0.1", 0)

@@ -20,6 +20,7 @@ key_file = "n.key"
 data_dir = "data"
 listen = "127.0.0.1:7000"
 validators = ["{KEY}", "{"cd" * 32}"]
+followers = ["{"ef" * 32}"]
 [[peers]]
 key = "{KEY}"
 address = "localhost:7001"
@@ -27,6 +28,9 @@ address = "localhost:7001"
 tick = 50
 [store]
 map_size_mb = 64
+[limits]
+max_frame_kb = 1024
+idle_timeout = 30000
 [source]
 key_files = ["n.key"]
 max_height = 10
@@ -39,6 +43,9 @@ def test_a_good_config_loads(tmp_path: Path) -> None:
     assert cfg.chain_id == 3 and cfg.listen_port == 7000 and cfg.tick == 50
     assert cfg.key_file == tmp_path / "n.key" and cfg.peers[0].host == "localhost"
     assert cfg.map_size_mb == 64 and cfg.source_max_height == 10
+    assert cfg.limits.max_frame == 1024 * 1024 and cfg.limits.idle_timeout == 30_000
+    assert cfg.limits.max_pending == 64  # a default
+    assert cfg.admitted == {bytes.fromhex(k) for k in (KEY, "cd" * 32, "ef" * 32)}
 
 
 @pytest.mark.parametrize(
@@ -59,6 +66,11 @@ def test_a_good_config_loads(tmp_path: Path) -> None:
         ("tick = 50", "tock = 50", "unknown field(s) in [timeouts]"),
         ("map_size_mb = 64", "map_size_mb = 0", "store.map_size_mb"),
         ("max_height = 10", "max_height = -1", "source.max_height"),
+        (f'followers = ["{"ef" * 32}"]', 'followers = ["ef"]', "followers[0]"),
+        (f'followers = ["{"ef" * 32}"]', 'followers = "x"', "followers"),
+        ("max_frame_kb = 1024", "max_frame_kb = 0", "limits.max_frame_kb"),
+        ("idle_timeout = 30000", "idle_timeout = 1.5", "limits.idle_timeout"),
+        ("idle_timeout = 30000", "idle = 1", "unknown field(s) in [limits]"),
         ("chain_id = 3", "chain_id = 3\ncolour = 1", "unknown field(s): colour"),
         ("chain_id = 3", "chain_id = = 3", "not valid TOML"),
     ],

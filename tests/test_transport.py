@@ -4,150 +4,151 @@ reason or is a counted rejection; the node keeps running and its store stays int
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
+import ssl
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blockfsm.adapters.codec import HEADER, WIRE_VERSION, Hello, Proof, encode_frame
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
-from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
-from blockfsm.adapters.store import LmdbStore
-from blockfsm.adapters.transport import Transport, handshake_payload
+from blockfsm.adapters.crypto import Ed25519Signer
 from blockfsm.machine.messages import AdvertiseBlock, AdvertiseCertificate
-from blockfsm.machine.types import ValidatorSet, advertise_block_payload, certify
+from blockfsm.machine.types import advertise_block_payload, certify
+from tests.netkit import (
+    CHAIN,
+    KEYS,
+    STRANGER,
+    Node,
+    channel,
+    closed,
+    reasons,
+    tls,
+    wait,
+)
 
 pytestmark = pytest.mark.timeout(60)
 """This module waits on sockets, processes or files: a hang fails the test at this deadline."""
 
-CHAIN = 9
-KEYS = [Ed25519Signer.from_seed(bytes([i + 40]) * 32) for i in range(4)]
-VALIDATORS = ValidatorSet.equal(k.public_key for k in KEYS)
 
+def _forged_context(me: Ed25519Signer, claimed: bytes) -> ssl.SSLContext:
+    """A client context whose certificate says it is issued by ``claimed``'s key, but is signed
+    by ``me`` (who does not hold ``claimed``'s private key)."""
+    private = Ed25519PrivateKey.from_private_bytes(me.seed)
 
-class Node:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-
-    async def __aenter__(self) -> Node:
-        self.store = LmdbStore(self.tmp / "node", CHAIN)
-        BlockSource(self.store, KEYS[:3]).extend(6)
-        config = sync_node_config(
-            chain_id=CHAIN, signer=KEYS[0], validators=VALIDATORS, verifier=Ed25519Verifier()
+    def name(role: str, key: bytes) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, role),
+                x509.NameAttribute(NameOID.COMMON_NAME, key.hex()),
+            ]
         )
-        self.transport = Transport(
-            chain_id=CHAIN,
-            signer=KEYS[0],
-            verifier=Ed25519Verifier(),
-            on_message=lambda p, m: self.runtime.deliver(p, m),
-            handshake_timeout=1.0,
-        )
-        self.runtime = Runtime(SYNC_NODE, config, self.store, self.transport, tick_ms=50)
-        _, self.port = await self.transport.listen()
-        await self.runtime.start()
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.runtime.stop()
-        await self.transport.close()
-        self.store.close()
-
-    def intact(self) -> None:
-        with self.store.snapshot() as v:
-            assert v.highest_height() == 5 and v.committed_height() == 4
-            assert all(b.hash_is_valid() for b in v.blocks_from(0, 10))
-
-
-async def _raw_handshake(
-    port: int, me: Ed25519Signer, *, chain: int = CHAIN, forge: bool = False
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        encode_frame(Hello(chain_id=chain, public_key=me.public_key, nonce=os.urandom(32)))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("node", claimed))
+        .issuer_name(name("key", claimed))
+        .public_key(private.public_key())
+        .serial_number(7)
+        .not_valid_before(datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
+        .not_valid_after(datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC))
+        .sign(private, None)
     )
-    header = await reader.readexactly(4)
-    from blockfsm.adapters.codec import decode_body
-
-    hello: Any = decode_body(await reader.readexactly(HEADER.unpack(header)[0]))
-    signer = KEYS[3] if forge else me
-    sig = signer.sign(handshake_payload(chain, me.public_key, hello.public_key, hello.nonce))
-    writer.write(encode_frame(Proof(signature=sig)))
-    await writer.drain()
-    await reader.readexactly(4)  # its proof's header
-    return reader, writer
-
-
-async def _closed(reader: asyncio.StreamReader) -> bool:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    pem = Path(os.environ.get("TMPDIR", "/tmp")) / f"forged-{os.getpid()}-{id(cert)}"
+    pem.with_suffix(".crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.with_suffix(".key").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     try:
-        while await asyncio.wait_for(reader.read(65536), 3):
-            pass
-    except (ConnectionError, TimeoutError):
-        return True
-    return True
+        context.load_cert_chain(pem.with_suffix(".crt"), pem.with_suffix(".key"))
+    finally:
+        pem.with_suffix(".crt").unlink()
+        pem.with_suffix(".key").unlink()
+    return context
 
 
-async def _wait(cond: Any, timeout: float = 5) -> bool:
-    for _ in range(int(timeout / 0.02)):
-        if cond():
-            return True
-        await asyncio.sleep(0.02)
-    return bool(cond())
+CASES = {
+    # case: (rejection kind, reason text)
+    "stranger": ("key_not_allowed", "certificate not admitted"),
+    "forged_certificate": ("key_not_allowed", "certificate not admitted"),
+    "own_key": ("key_not_allowed", "certificate not admitted"),
+    "wrong_chain": ("wrong_chain", "wrong chain id"),
+    "hello_names_another_key": ("bad_hello", "other than the certificate"),
+    "proof_first": ("bad_hello", "expected Hello"),
+    "big_first_frame": ("bad_hello", "exceeds 1024"),
+    "plaintext_hello": ("tls_failed", "TLS"),
+    "garbage": ("tls_failed", "TLS"),
+    "silent": ("handshake_timeout", "timed out"),
+}
 
 
-def _reasons(node: Node) -> str:
-    return " | ".join(node.transport.closed_reasons)
-
-
-@pytest.mark.parametrize(
-    "case", ["bad_signature", "wrong_chain", "garbage", "silent", "proof_first", "self_key"]
-)
-def test_a_peer_failing_the_handshake_is_closed_with_a_reason(
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_peer_failing_the_handshake_is_refused_counted_and_logged(
     tmp_path: Path, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    expected = {
-        "bad_signature": "bad handshake signature",
-        "wrong_chain": "wrong chain id",
-        "garbage": "handshake failed",
-        "silent": "timed out",
-        "proof_first": "expected Hello",
-        "self_key": "connected to itself",
-    }[case]
+    kind, text = CASES[case]
 
     async def main() -> None:
         async with Node(tmp_path) as node:
-            if case in ("bad_signature", "wrong_chain"):
-                try:
-                    r, w = await _raw_handshake(
-                        node.port,
-                        KEYS[1],
-                        chain=CHAIN + 1 if case == "wrong_chain" else CHAIN,
-                        forge=case == "bad_signature",
+            hello = Hello(chain_id=CHAIN, public_key=KEYS[1].public_key, nonce=bytes(32))
+            try:
+                if case in ("stranger", "own_key"):
+                    me = STRANGER if case == "stranger" else KEYS[0]
+                    r, w = await tls(node.port, me, verify=False)
+                    w.write(encode_frame(attrs.evolve(hello, public_key=b"\x00" * 32)))
+                elif case == "forged_certificate":
+                    forged = _forged_context(STRANGER, KEYS[1].public_key)
+                    r, w = await asyncio.open_connection(
+                        "127.0.0.1", node.port, ssl=forged, server_hostname=None
                     )
-                    await _closed(r)
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    pass
-            else:
-                r, w = await asyncio.open_connection("127.0.0.1", node.port)
-                if case == "garbage":
-                    w.write(b"\x00\x00\x00\x05\x01\xc1\xc1\xc1\xc1")
-                elif case == "proof_first":
-                    w.write(encode_frame(Proof(signature=bytes(64))))
-                elif case == "self_key":
-                    hello = Hello(chain_id=CHAIN, public_key=KEYS[0].public_key, nonce=bytes(32))
                     w.write(encode_frame(hello))
-                await _closed(r)
-            assert await _wait(lambda: expected in _reasons(node)), _reasons(node)
-            assert not node.transport.connected()
+                elif case in ("plaintext_hello", "garbage", "silent"):
+                    r, w = await asyncio.open_connection("127.0.0.1", node.port)
+                    if case == "plaintext_hello":
+                        w.write(encode_frame(hello))
+                    elif case == "garbage":
+                        w.write(b"\x00\x00\x00\x05\x01\xc1\xc1\xc1\xc1" * 100)
+                else:
+                    r, w = await tls(node.port, KEYS[1])
+                    if case == "wrong_chain":
+                        w.write(encode_frame(attrs.evolve(hello, chain_id=CHAIN + 1)))
+                    elif case == "hello_names_another_key":
+                        w.write(encode_frame(attrs.evolve(hello, public_key=KEYS[2].public_key)))
+                    elif case == "proof_first":
+                        w.write(encode_frame(Proof(signature=bytes(64))))
+                    elif case == "big_first_frame":
+                        w.write(HEADER.pack(8 << 20) + b"\x01" * 4096)
+                await closed(r)
+            except (OSError, asyncio.IncompleteReadError):
+                pass  # refused during the client's TLS handshake
+            assert await wait(lambda: node.transport.rejections[kind] == 1), (
+                dict(node.transport.rejections),
+                reasons(node),
+            )
+            assert text in reasons(node), reasons(node)
+            assert sum(node.transport.rejections.values()) == 1
+            assert not node.transport.connected() and not node.transport.peers
+            assert node.transport.pending == 0
             node.intact()
 
     with caplog.at_level(logging.WARNING, logger="blockfsm.transport"):
         asyncio.run(main())
-    assert any(expected in rec.getMessage() for rec in caplog.records)
+    assert any(text in rec.getMessage() for rec in caplog.records)
 
 
 def test_bad_frames_after_the_handshake_close_the_connection_not_the_node(
@@ -164,22 +165,20 @@ def test_bad_frames_after_the_handshake_close_the_connection_not_the_node(
     async def main() -> None:
         async with Node(tmp_path) as node:
             for i, frame in enumerate(frames):
-                r, w = await _raw_handshake(node.port, KEYS[1])
-                await _wait(lambda: node.transport.connected())
+                r, w = await channel(node.port, KEYS[1])
+                await wait(lambda: node.transport.connected())
                 w.write(frame)
                 await w.drain()
-                if i == 0:
-                    w.write_eof()
-                await _closed(r)
-                await _wait(lambda n=i: len(node.transport.closed_reasons) > n)
+                await closed(r)
+                await wait(lambda n=i: len(node.transport.closed_reasons) > n)
             reasons = node.transport.closed_reasons
             assert len(reasons) == len(frames), reasons
             assert any("exceeds" in x for x in reasons)
             assert any("version" in x for x in reasons)
             assert any("tag" in x for x in reasons)
             # still serving: a well-behaved peer gets through
-            r, w = await _raw_handshake(node.port, KEYS[2])
-            assert await _wait(lambda: KEYS[2].public_key in node.transport.connected())
+            r, w = await channel(node.port, KEYS[2])
+            assert await wait(lambda: KEYS[2].public_key in node.transport.connected())
             w.close()
             node.intact()
 
@@ -195,12 +194,13 @@ def test_hypothesis_garbage_after_the_handshake_never_crashes_the_node(
 
     async def main() -> None:
         async with Node(tmp) as node:
-            r, w = await _raw_handshake(node.port, KEYS[1])
+            r, w = await channel(node.port, KEYS[1])
             w.write(HEADER.pack(len(garbage)) + garbage)
-            w.write_eof()
-            await _closed(r)
-            assert await _wait(lambda: node.transport.closed_reasons)
-            assert await _wait(lambda: not node.runtime._tasks[1].done())
+            await w.drain()
+            w.close()
+            await closed(r)
+            assert await wait(lambda: node.transport.closed_reasons)
+            assert await wait(lambda: not node.runtime._tasks[1].done())
             node.intact()
 
     asyncio.run(main())
@@ -211,8 +211,8 @@ def test_wrong_chain_bad_signature_and_replayed_advertisements_are_counted_rejec
 ) -> None:
     async def main() -> None:
         async with Node(tmp_path) as node:
-            _r, w = await _raw_handshake(node.port, KEYS[1])
-            await _wait(lambda: node.transport.connected())
+            _r, w = await channel(node.port, KEYS[1])
+            await wait(lambda: node.transport.connected())
             now = node.runtime.now()
             key = KEYS[1].public_key
 
@@ -236,7 +236,7 @@ def test_wrong_chain_bad_signature_and_replayed_advertisements_are_counted_rejec
             ]:
                 w.write(encode_frame(m))
             await w.drain()
-            assert await _wait(lambda: sum(node.runtime.rejections.values()) >= 5)
+            assert await wait(lambda: sum(node.runtime.rejections.values()) >= 5)
             assert dict(node.runtime.rejections) == {
                 "stale_advertisement": 1,
                 "wrong_chain": 2,
