@@ -39,12 +39,22 @@ Example (every field but ``[source]`` and ``[timeouts]``/``[store]`` entries is 
     peer_kb_per_second = 16384
     inbox_per_peer = 256               # events queued per peer before its newest are dropped
 
+    [metrics]                          # optional
+    listen = "127.0.0.1:9100"          # serve Prometheus metrics at http://host:port/metrics
+    status_interval = 10000            # ms between status lines in the log (0: none)
+
     [source]                           # optional: extend the chain with certified blocks,
     key_files = ["keys/n0.key", ...]   # standing in for consensus (demo and tests)
     interval = 200                     # ms between blocks
     max_height = 100                   # stop extending at this height
 
 Every bad field is a ``ConfigFileError`` naming the file, the field and what was expected.
+
+**The peers rule.** Every validator lists every other validator under ``[[peers]]``: a node only
+dials the peers it lists, and a quorum must be reachable for anything to become final. A
+validator whose config lists fewer (itself included) than a quorum of the validator set is
+refused at startup, with a line saying how many it reaches and how many a quorum needs
+(``check_quorum_reachable``).
 """
 
 from __future__ import annotations
@@ -124,6 +134,9 @@ class NodeFileConfig:
     source_key_files: tuple[Path, ...] = ()
     source_interval: int = 200
     source_max_height: int = 2**62
+    metrics_host: str | None = None
+    metrics_port: int = 0
+    status_interval: int = 10_000
 
     @property
     def admitted(self) -> frozenset[bytes]:
@@ -133,7 +146,7 @@ class NodeFileConfig:
 
 _TOP = {
     "chain_id", "key_file", "data_dir", "listen", "validators", "peers", "timeouts", "store",
-    "source", "followers", "limits",
+    "source", "followers", "limits", "metrics",
 }  # fmt: skip
 _HOUR = 3_600_000
 _TIMEOUTS = {
@@ -239,6 +252,15 @@ def parse_config(doc: dict[str, Any], where: str, base: Path) -> NodeFileConfig:
     )
     store = _table(doc, "store", {"map_size_mb"}, where)
     map_size = _int(store.get("map_size_mb", 256), f"{where}: store.map_size_mb", 1, 1 << 20)
+    metrics = _table(doc, "metrics", {"listen", "status_interval"}, where)
+    metrics_host, metrics_port = (
+        _address(metrics["listen"], f"{where}: metrics.listen")
+        if "listen" in metrics
+        else (None, 0)
+    )
+    status_interval = _int(
+        metrics.get("status_interval", 10_000), f"{where}: metrics.status_interval (ms)", 0, _HOUR
+    )
     source = _table(doc, "source", {"key_files", "interval", "max_height"}, where)
     files = source.get("key_files", [])
     if not isinstance(files, list):
@@ -263,5 +285,30 @@ def parse_config(doc: dict[str, Any], where: str, base: Path) -> NodeFileConfig:
         source_interval=_int(
             source.get("interval", 200), f"{where}: source.interval", 1, 3_600_000
         ),
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        status_interval=status_interval,
         **t,
     )
+
+
+def check_quorum_reachable(cfg: NodeFileConfig, own_key: bytes, where: str) -> None:
+    """The peers rule: a validator reaches, itself and the validators it lists under
+    ``[[peers]]``, at least a quorum of the validator set; else ``ConfigFileError`` saying how
+    many it reaches, how many a quorum needs and which validators are missing. A follower (not
+    a validator) or a node over a block source is not held to it."""
+    from blockfsm.machine.types import ValidatorSet
+
+    if own_key not in cfg.validators or cfg.source_key_files:
+        return
+    validators = ValidatorSet.equal(cfg.validators)
+    listed = {p.key for p in cfg.peers}
+    reached = [k for k in cfg.validators if k == own_key or k in listed]
+    power = sum(validators.power_of(k) for k in reached)
+    if power < validators.quorum:
+        missing = [k.hex()[:16] for k in cfg.validators if k not in reached]
+        raise ConfigFileError(
+            f"{where}: this validator reaches {len(reached)} of {len(cfg.validators)} validators "
+            f"(itself and its [[peers]]), a quorum needs {validators.quorum}: list every other "
+            f"validator under [[peers]] (missing: {', '.join(missing)})"
+        )

@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from blockfsm.adapters.config import ConfigFileError, NodeFileConfig, load_config
+from blockfsm.adapters.config import (
+    ConfigFileError,
+    NodeFileConfig,
+    check_quorum_reachable,
+    load_config,
+)
 from blockfsm.adapters.exits import InputError, describe
 from blockfsm.adapters.keys import KeyFileError, load_key_file, write_key_file
+from blockfsm.adapters.metrics import NodeMetrics, status_line
 
 if TYPE_CHECKING:
     from blockfsm.adapters.store import LmdbStore
@@ -153,10 +159,31 @@ async def run_node(
         raise InputError(
             f"cannot listen on {cfg.listen_host}:{cfg.listen_port}: {describe(error)}"
         ) from None
-    log_event(logging.getLogger("blockfsm.node"), logging.INFO, "listening", host=host, port=port)
+    node_log = logging.getLogger("blockfsm.node")
+    log_event(node_log, logging.INFO, "listening", host=host, port=port)
+    metrics = NodeMetrics()
+    runtime.on_step = lambda rt: metrics.observe(rt, store, len(transport.connected()))
+    server = None
+    if cfg.metrics_host is not None:
+        try:
+            server = metrics.serve(cfg.metrics_host, cfg.metrics_port)
+        except OSError as error:
+            await transport.close()
+            store.close()
+            raise InputError(
+                f"cannot serve metrics on {cfg.metrics_host}:{cfg.metrics_port}: {describe(error)}"
+            ) from None
+        log_event(node_log, logging.INFO, "metrics", host=cfg.metrics_host, port=server.server_port)
     for peer in cfg.peers:
         transport.dial(peer.key, peer.host, peer.port)
     await runtime.start()
+    status_task = (
+        asyncio.get_running_loop().create_task(
+            _status_lines(metrics, runtime, store, transport, cfg.status_interval)
+        )
+        if cfg.status_interval > 0
+        else None
+    )
     source = BlockSource(store, source_signers) if source_signers else None
     try:
         while not stop.is_set():
@@ -169,6 +196,10 @@ async def run_node(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), cfg.source_interval / 1000)
     finally:
+        if status_task is not None:
+            status_task.cancel()
+        if server is not None:
+            server.shutdown()
         await runtime.stop()
         await transport.close()
         store.close()
@@ -176,6 +207,17 @@ async def run_node(
             machine.log.close()
     if runtime.fatal is not None:
         raise InputError(f"the node stopped: {describe(runtime.fatal)}")
+
+
+async def _status_lines(
+    metrics: NodeMetrics, runtime: Any, store: Any, transport: Any, interval_ms: int
+) -> None:
+    """Every ``interval_ms``: the node's status as one INFO line (``metrics.status_line``)."""
+    log = logging.getLogger("blockfsm.node")
+    while True:
+        await asyncio.sleep(interval_ms / 1000)
+        metrics.observe(runtime, store, len(transport.connected()))
+        log.info(status_line(metrics))
 
 
 def open_store(cfg: NodeFileConfig) -> LmdbStore:
@@ -229,7 +271,8 @@ def node(config_file: Path, log_level: str, allow_missing_guard: bool, step_log:
     """
     try:
         cfg = load_config(config_file)
-        load_key_file(cfg.key_file)
+        own = load_key_file(cfg.key_file)
+        check_quorum_reachable(cfg, own.public_key, str(config_file))
     except (ConfigFileError, KeyFileError) as error:
         raise InputError(str(error)) from None
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(message)s")

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import attrs
 import pytest
 
+from blockfsm.adapters.keys import write_key_file
 from blockfsm.adapters.metrics import NodeMetrics, status_line
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
@@ -84,3 +90,48 @@ def test_the_metrics_are_served_for_prometheus() -> None:
         server.shutdown()
     assert "blockfsm_final_height 5.0" in text
     assert 'blockfsm_rejections_total{reason="bad_signature"} 3.0' in text
+
+
+def test_a_running_node_serves_its_metrics_and_logs_its_status(tmp_path: Path) -> None:
+    """``blockfsm node`` with ``[metrics]``: the endpoint answers with the node's gauges, and
+    the log has status lines. (Its peers are not running: it stays at height -1, round 0.)"""
+    import socket
+
+    keys = [write_key_file(tmp_path / f"k{i}.key") for i in range(4)]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lines = [
+        "chain_id = 3",
+        'key_file = "k0.key"',
+        'data_dir = "data"',
+        'listen = "127.0.0.1:0"',
+        "validators = [" + ", ".join(f'"{k.public_key.hex()}"' for k in keys) + "]",
+    ]
+    for i in range(1, 4):
+        lines += ["[[peers]]", f'key = "{keys[i].public_key.hex()}"', 'address = "127.0.0.1:9"']
+    lines += ["[metrics]", f'listen = "127.0.0.1:{port}"', "status_interval = 100"]
+    (tmp_path / "n.toml").write_text("\n".join(lines) + "\n")
+    log = tmp_path / "node.log"
+    with log.open("w") as out:
+        node = subprocess.Popen(
+            [sys.executable, "-m", "blockfsm", "node", "--config", str(tmp_path / "n.toml")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        text = ""
+        for _ in range(200):  # until it answers (bounded by attempts; the test's timeout caps it)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+                if "status final=" in log.read_text():
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(timeout=20)
+    assert "blockfsm_final_height -1.0" in text and "blockfsm_attester_round" in text, text
+    assert "status final=-1 height=0 round=0" in log.read_text(), log.read_text()

@@ -116,3 +116,65 @@ def test_node_command_reports_a_bad_config(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(GOOD.replace("tick = 50", "tick = 'x'"))
     result = CliRunner().invoke(main, ["node", "--config", str(tmp_path / "c.toml")])
     assert result.exit_code != 0 and "timeouts.tick" in result.output
+
+
+def _cluster_config(tmp_path: Path, peers: int, extra: str = "") -> tuple[Path, bytes]:
+    """A validator of four whose config lists ``peers`` of the other three."""
+    keys = [
+        load_key_file(tmp_path / f"k{i}.key")
+        if (tmp_path / f"k{i}.key").exists()
+        else write_key_file(tmp_path / f"k{i}.key")
+        for i in range(4)
+    ]
+    lines = [
+        "chain_id = 3",
+        'key_file = "k0.key"',
+        'data_dir = "data"',
+        'listen = "127.0.0.1:0"',
+        "validators = [" + ", ".join(f'"{k.public_key.hex()}"' for k in keys) + "]",
+    ]
+    for i in range(1, 1 + peers):
+        lines += [
+            "[[peers]]",
+            f'key = "{keys[i].public_key.hex()}"',
+            f'address = "127.0.0.1:{7100 + i}"',
+        ]
+    path = tmp_path / "v.toml"
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path, keys[0].public_key
+
+
+def test_a_validator_that_cannot_reach_a_quorum_is_refused_with_why(tmp_path: Path) -> None:
+    """The peers rule: 4 validators, quorum 3; listing one other validator reaches 2."""
+    path, _ = _cluster_config(tmp_path, peers=1)
+    result = CliRunner().invoke(main, ["node", "--config", str(path)])
+    assert result.exit_code == 4, result.output
+    assert "reaches 2 of 4 validators" in result.output and "a quorum needs 3" in result.output
+    assert "list every other validator under [[peers]]" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_peers_rule_passes_with_a_quorum_listed(tmp_path: Path) -> None:
+    from blockfsm.adapters.config import check_quorum_reachable
+
+    path, own = _cluster_config(tmp_path, peers=2)
+    check_quorum_reachable(load_config(path), own, str(path))  # itself and 2 peers: 3 of 4
+    with pytest.raises(ConfigFileError, match="reaches 1 of 4"):
+        path, own = _cluster_config(tmp_path, peers=0)
+        check_quorum_reachable(load_config(path), own, str(path))
+
+
+def test_metrics_settings_are_read_and_checked(tmp_path: Path) -> None:
+    path, _ = _cluster_config(
+        tmp_path, peers=3, extra='[metrics]\nlisten = "127.0.0.1:9100"\nstatus_interval = 500\n'
+    )
+    cfg = load_config(path)
+    assert (cfg.metrics_host, cfg.metrics_port, cfg.status_interval) == ("127.0.0.1", 9100, 500)
+    for bad, message in (
+        ('[metrics]\nlisten = "nowhere"\n', "metrics.listen"),
+        ("[metrics]\nstatus_interval = -1\n", "metrics.status_interval"),
+        ("[metrics]\nport = 3\n", "metrics"),
+    ):
+        path, _ = _cluster_config(tmp_path, peers=3, extra=bad)
+        with pytest.raises(ConfigFileError, match=message):
+            load_config(path)
