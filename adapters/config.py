@@ -43,6 +43,8 @@ Example (every field but ``[source]`` and ``[timeouts]``/``[store]`` entries is 
     listen = "127.0.0.1:9100"          # serve Prometheus metrics at http://host:port/metrics
     status_interval = 10000            # ms between status lines in the log (0: none)
 
+    sync_only = false                  # optional: sync only, even as a validator (see below)
+
     [source]                           # optional: extend the chain with certified blocks,
     key_files = ["keys/n0.key", ...]   # standing in for consensus (demo and tests)
     interval = 200                     # ms between blocks
@@ -134,6 +136,9 @@ class NodeFileConfig:
     source_key_files: tuple[Path, ...] = ()
     source_interval: int = 200
     source_max_height: int = 2**62
+    sync_only: bool = False
+    """Run sync only (serve and catch up, attest nothing) even as a validator: the nodes of a
+    chain extended by a ``[source]`` rather than by consensus."""
     metrics_host: str | None = None
     metrics_port: int = 0
     status_interval: int = 10_000
@@ -146,7 +151,7 @@ class NodeFileConfig:
 
 _TOP = {
     "chain_id", "key_file", "data_dir", "listen", "validators", "peers", "timeouts", "store",
-    "source", "followers", "limits", "metrics",
+    "source", "followers", "limits", "metrics", "sync_only",
 }  # fmt: skip
 _HOUR = 3_600_000
 _TIMEOUTS = {
@@ -186,6 +191,12 @@ def _key(value: object, where: str) -> bytes:
         return parse_public_key(value, where)
     except KeyFileError as error:
         raise ConfigFileError(str(error)) from None
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigFileError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 def _table(doc: dict[str, Any], name: str, allowed: set[str], where: str) -> dict[str, Any]:
@@ -285,6 +296,7 @@ def parse_config(doc: dict[str, Any], where: str, base: Path) -> NodeFileConfig:
         source_interval=_int(
             source.get("interval", 200), f"{where}: source.interval", 1, 3_600_000
         ),
+        sync_only=_bool(doc.get("sync_only", False), f"{where}: sync_only"),
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         status_interval=status_interval,
@@ -299,7 +311,7 @@ def check_quorum_reachable(cfg: NodeFileConfig, own_key: bytes, where: str) -> N
     a validator) or a node over a block source is not held to it."""
     from blockfsm.machine.types import ValidatorSet
 
-    if own_key not in cfg.validators or cfg.source_key_files:
+    if own_key not in cfg.validators or cfg.source_key_files or cfg.sync_only:
         return
     validators = ValidatorSet.equal(cfg.validators)
     listed = {p.key for p in cfg.peers}

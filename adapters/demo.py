@@ -289,6 +289,8 @@ def make_cluster(
             "trigger = 1500",
             "blacklist = 3000",
         ]
+        if source:
+            lines.insert(5, "sync_only = true")  # the chain is the source's, not consensus's
         if source and n == keepers[0]:
             lines += [
                 "[source]",

@@ -71,7 +71,7 @@ async def run_node(
     validators = ValidatorSet.equal(cfg.validators)
     seed = int.from_bytes(signer.public_key[:8], "big")
     machine: Any
-    if source_signers or signer.public_key not in validators:
+    if source_signers or cfg.sync_only or signer.public_key not in validators:
         # Sync-only: over a chain the block source extends (no consensus), or a follower that is
         # not a validator (it has nothing to attest; it serves and catches up through sync).
         machine = SYNC_NODE

@@ -183,3 +183,17 @@ def test_crash_restart_during_production_and_sync_loses_nothing_final(
         **evidence,
     )
     assert all(r["held"] for r in results), results
+
+
+def test_the_sync_mode_demo_passes() -> None:
+    """Regression: in ``--mode sync`` the keepers other than the source's ran consensus (they
+    are validators, and three of four are a quorum) and finalized a chain of their own beside
+    the source's: ``no_fork`` failed on every run. They are ``sync_only`` now."""
+    run = subprocess.run(
+        [sys.executable, "-m", "blockfsm", "demo", "--mode", "sync", "--duration", "6", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout)["ok"] is True

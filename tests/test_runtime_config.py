@@ -178,3 +178,17 @@ def test_metrics_settings_are_read_and_checked(tmp_path: Path) -> None:
         path, _ = _cluster_config(tmp_path, peers=3, extra=bad)
         with pytest.raises(ConfigFileError, match=message):
             load_config(path)
+
+
+def test_sync_only_is_a_boolean_and_exempts_the_peers_rule(tmp_path: Path) -> None:
+    from blockfsm.adapters.config import check_quorum_reachable
+
+    path, own = _cluster_config(tmp_path, peers=0, extra="")
+    text = path.read_text()
+    path.write_text(text.replace('data_dir = "data"', 'data_dir = "data"\nsync_only = true'))
+    cfg = load_config(path)
+    assert cfg.sync_only is True
+    check_quorum_reachable(cfg, own, str(path))  # a sync-only node need not reach a quorum
+    path.write_text(text.replace('data_dir = "data"', 'data_dir = "data"\nsync_only = "yes"'))
+    with pytest.raises(ConfigFileError, match="sync_only: expected true or false"):
+        load_config(path)
