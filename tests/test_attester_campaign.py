@@ -49,8 +49,8 @@ def test_every_row_is_hit_and_every_rule_decides_alone_in_one_short_run() -> Non
     run_state_machine_as_test(
         AttesterTest,
         settings=settings(
-            max_examples=10,
-            stateful_step_count=20,
+            max_examples=30,
+            stateful_step_count=30,
             deadline=None,
             derandomize=True,
             database=None,
