@@ -264,7 +264,7 @@ def test_the_liveness_bound_is_the_spec_function_of_the_round_and_the_cap() -> N
     assert liveness_bound_ms(config, 4, 3) > liveness_bound_ms(config, 4, 2)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0])
 def test_c_l1_holds_within_the_spec_bound_after_1000_s_of_chaos(seed: int) -> None:
     """4 nodes, the Byzantine keeper drawing from every behaviour, every network fault for
     1,000 s of simulated time, then heal: the honest final height grows within the spec's bound

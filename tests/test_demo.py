@@ -190,7 +190,7 @@ def test_the_sync_mode_demo_passes() -> None:
     are validators, and three of four are a quorum) and finalized a chain of their own beside
     the source's: ``no_fork`` failed on every run. They are ``sync_only`` now."""
     run = subprocess.run(
-        [sys.executable, "-m", "blockfsm", "demo", "--mode", "sync", "--duration", "6", "--json"],
+        [sys.executable, "-m", "blockfsm", "demo", "--mode", "sync", "--duration", "4", "--json"],
         capture_output=True,
         text=True,
         timeout=100,

@@ -67,13 +67,13 @@ pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "spec" / "quint" / "consensus.qnt"
-RUNS = int(os.environ.get("BLOCKFSM_MODEL_RUNS", "2000"))
-"""Random runs of the model. The test suite runs 2,000 (about 25 s on 2 cores); CI runs this
+RUNS = int(os.environ.get("BLOCKFSM_MODEL_RUNS", "1000"))
+"""Random runs of the model. The test suite runs 1,000 (about 12 s on 2 cores); CI runs this
 module again with BLOCKFSM_MODEL_RUNS=10000 and BLOCKFSM_MODEL_TRACES=1000 (``.ci/run``)."""
 PROCESSES = 2
 STEPS = 10
-TRACES = int(os.environ.get("BLOCKFSM_MODEL_TRACES", "200"))
-"""Model traces the attester is driven with: 200 in the test suite, 1,000 in CI."""
+TRACES = int(os.environ.get("BLOCKFSM_MODEL_TRACES", "100"))
+"""Model traces the attester is driven with: 100 in the test suite, 1,000 in CI."""
 TRACE_STEPS = 25
 SEED = 20261207
 CHAIN = 7
