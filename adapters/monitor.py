@@ -29,6 +29,7 @@ import click
 
 from blockfsm.adapters import itf
 from blockfsm.adapters.exits import InputError, describe
+from blockfsm.machine.view import ChainWriteError
 
 
 class LogError(InputError):
@@ -158,9 +159,12 @@ def _chain(path: Path, start: dict[str, Any], chain_id: int) -> Any:
         finally:
             store.close()
         chain.commit(final)
-    for raw in start["pending"]:
-        chain.persist(itf.decode(raw))
-    chain.set_highest_certificate(itf.decode(start["certificate"]))
+    try:
+        for raw in start["pending"]:
+            chain.persist(itf.decode(raw))
+        chain.set_highest_certificate(itf.decode(start["certificate"]))
+    except (ChainWriteError, itf.ITFError, KeyError, TypeError, AttributeError) as error:
+        raise LogError(f"{path}: the start record's chain cannot be rebuilt ({error})") from None
     return chain
 
 
@@ -319,7 +323,16 @@ class LogReplay:
                 )
             )
             # Go on with what the node did: the cluster checks read the log.
-        _apply(self.chain, logged)
+        try:
+            _apply(self.chain, logged)
+        except (ChainWriteError, AttributeError, TypeError) as error:
+            # The node's store refused these writes too (the runtime logs that and steps on),
+            # or the log was altered: either way the chain the rest replays against is unknown.
+            self.monitor.found(
+                Finding(self.name, n, "replay", f"the logged writes do not apply: {error}")
+            )
+            self.stopped = True
+            return
         if self.pending is not None:
             self.monitor.feed(self, self.pending[0], self.pending[1])
         t = self.monitor.transition(self.config, event, logged, before, self.state, self.chain)

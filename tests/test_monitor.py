@@ -267,3 +267,22 @@ def test_merged_keeps_each_log_in_its_order_and_interleaves_by_time() -> None:
     b = [{"t": 1, "start": 2}, {"t": 15, "step": 1}]
     order = [(i, r.get("step", "start")) for i, r in merged([a, b])]
     assert order == [(1, "start"), (0, "start"), (1, 1), (0, 1), (0, 2)]
+
+
+def test_logged_writes_that_do_not_apply_are_a_finding_not_a_crash(
+    honest: list[Path], tmp_path: Path
+) -> None:
+    """A Commit in the log moved far above the chain (an altered log, or a write the node's
+    store refused): the monitor reports it at that step and stops replaying that run."""
+    lines = (honest[0] / LOG_NAME).read_text().splitlines()
+    for n, line in enumerate(lines):
+        if '"tag":"Commit","value":{"height":' in line:
+            lines[n] = line.replace(
+                '"tag":"Commit","value":{"height":', '"tag":"Commit","value":{"height":9', 1
+            )
+            break
+    altered = tmp_path / "steps.jsonl"
+    altered.write_text("\n".join(lines) + "\n")
+    checker = Monitor()
+    checker.check(altered)
+    assert any("do not apply" in f.detail for f in checker.findings), checker.findings
