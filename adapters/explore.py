@@ -1297,54 +1297,37 @@ class ClusterSystem:
         return out
 
     def _forgeries(self, world: ClusterWorld) -> list[Any]:
-        """What the Byzantine keeper may send one honest node now, each signed with its key."""
+        """What the Byzantine keeper may send one honest node now, each signed with its key
+        (the forged proof's votes "from" the other keepers carry the adversary's forged
+        signature)."""
         from blockfsm.adapters.adversary import FORGED
-        from blockfsm.machine.attester import (
-            ATTEST,
-            CONFIRM,
-            Proposal,
-            Vote,
-            producer_for,
-            proposal_payload,
-            vote_payload,
-        )
+        from blockfsm.machine.attester import ATTEST, CONFIRM, producer_for
         from blockfsm.machine.types import ZERO_HASH, Block
+        from blockfsm.spec.strategies.attester import (
+            signed_nil_vote,
+            signed_proposal,
+            signed_vote,
+        )
 
         out: list[Any] = []
         for b in sorted(self.byzantine):
             signer, key = self.signers[b], self.keys[b]
             keepers = self.configs[b].attester.keepers
-
-            def vote(
-                phase: int, h: int, r: int, x: bytes, voter: bytes = key, signer: Any = signer
-            ) -> Vote:
-                payload = vote_payload(phase, self.chain_id, h, r, x)
-                return Vote(
-                    phase=phase,
-                    chain_id=self.chain_id,
-                    height=h,
-                    round=r,
-                    block_hash=x,
-                    voter=voter,
-                    signature=signer.sign(payload) if voter == signer.public_key else FORGED,
-                )
-
             for d in range(self.size):
                 a = world.nodes[d].attester
                 if d in self.byzantine or a.control == "Waiting":
                     continue
                 h, r = a.height, a.round
-                hashes = [ZERO_HASH]
-                for p in a.proposals:
-                    if p.block.height == h and p.block.hash not in hashes:
-                        hashes.append(p.block.hash)
-                names = {ZERO_HASH: "nil"}
+                held = {p.block.hash: p.block for p in a.proposals if p.block.height == h}
                 for phase, label in ((ATTEST, "attest"), (CONFIRM, "confirm")):
-                    for x in hashes:
-                        what = f"{label} {names.get(x, x[:4].hex())} ({h},{r}) {b}->{d}"
-                        out.append(("forge", d, vote(phase, h, r, x), what))
-                what = f"attest nil ({h},{r + 1}) {b}->{d}"
-                out.append(("forge", d, vote(ATTEST, h, r + 1, ZERO_HASH), what))
+                    nil = signed_nil_vote(signer, phase, self.chain_id, h, r)
+                    out.append(("forge", d, nil, f"{label} nil ({h},{r}) {b}->{d}"))
+                    for x, block in held.items():
+                        what = f"{label} {x[:4].hex()} ({h},{r}) {b}->{d}"
+                        vote = signed_vote(signer, phase, self.chain_id, block, r)
+                        out.append(("forge", d, vote, what))
+                ahead = signed_nil_vote(signer, ATTEST, self.chain_id, h, r + 1)
+                out.append(("forge", d, ahead, f"attest nil ({h},{r + 1}) {b}->{d}"))
                 blocks, _, certificate = world.chains[d]
                 parent = blocks[h - 1].hash if 0 < h <= len(blocks) else ZERO_HASH
                 if h > len(blocks) or producer_for(keepers, parent, r) != key:
@@ -1356,20 +1339,15 @@ class ClusterSystem:
                     justify=certificate,
                     payload=key + b"/byz/forged-proof",
                 )
+                own = {
+                    p: signed_vote(signer, p, self.chain_id, block, r) for p in (ATTEST, CONFIRM)
+                }
                 proof = tuple(
-                    vote(phase, h, r, block.hash, voter=k)
-                    for phase in (ATTEST, CONFIRM)
+                    own[p] if k == key else attrs.evolve(own[p], voter=k, signature=FORGED)
+                    for p in (ATTEST, CONFIRM)
                     for k in keepers
                 )
-                payload = proposal_payload(self.chain_id, h, r, block.hash, -1)
-                proposal = Proposal(
-                    round=r,
-                    block=block,
-                    valid_round=-1,
-                    proof=proof,
-                    producer=key,
-                    signature=signer.sign(payload),
-                )
+                proposal = signed_proposal(signer, self.chain_id, block, r, -1, proof)
                 what = f"new block, forged proof ({h},{r}) {b}->{d}"
                 out.append(("forge", d, proposal, what))
         return out

@@ -8,6 +8,8 @@ in docs/mutations-node.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 from hypothesis import HealthCheck, settings
@@ -62,12 +64,11 @@ def test_every_row_is_hit_and_every_rule_decides_alone_in_one_short_run() -> Non
     assert all(RULE_COUNTS[name] >= 5 for name in RULES), RULE_COUNTS
 
 
-def _outsider_run(step: object) -> list[object]:
-    """A node whose key is not in the validator set sees a valid proposal and a quorum of
-    attestations and confirmations; returns the votes it broadcast."""
-    config = AttesterConfig(
-        chain_id=CHAIN, signer=OUTSIDER, validators=VALIDATORS, verifier=VERIFIER
-    )
+def _one_height(signer: object, step: object = att.step) -> tuple[object, list[Any]]:
+    """The attester of ``signer`` (under its spec, stepping with ``step``) through one height:
+    a tick, a valid proposal of round 0, then a quorum's attestations and confirmations.
+    Returns its last state and, per step, (its control state after it, what it broadcast)."""
+    config = AttesterConfig(chain_id=CHAIN, signer=signer, validators=VALIDATORS, verifier=VERIFIER)
     runner = Conformant(attrs.evolve(ATTESTER, step=step), config)
     t = AttesterTest()
     t.config = config
@@ -75,12 +76,12 @@ def _outsider_run(step: object) -> list[object]:
     chain = InMemoryChain(CHAIN)
     t.chain = chain
     state = att.initial(config)
-    sent: list[object] = []
+    steps: list[Any] = []
 
     def feed(event: object) -> None:
         nonlocal state
         state, effects = runner.step(state, event, chain.snapshot())
-        sent.extend(e.message for e in effects if type(e) is Broadcast)
+        steps.append((state.control, [e.message for e in effects if type(e) is Broadcast]))
 
     feed(Tick(now=0))
     p = t.proposal(0, b"block")
@@ -89,8 +90,15 @@ def _outsider_run(step: object) -> list[object]:
         for s in SIGNERS[:3]:
             v = t.vote(s, phase, 0, 0, p.block.hash)
             feed(VoteReceived(peer=s.public_key, vote=v))
-    assert state.height == 1, "the outsider still follows finality"
-    return sent
+    return state, steps
+
+
+def _outsider_run(step: object) -> list[object]:
+    """A node whose key is not in the validator set sees a valid proposal and a quorum of
+    attestations and confirmations; returns the votes it broadcast."""
+    state, steps = _one_height(OUTSIDER, step)
+    assert state.height == 1, "the outsider still follows finality"  # type: ignore[attr-defined]
+    return [m for _, sent in steps for m in sent]
 
 
 def test_a_node_outside_the_validator_set_never_signs_a_vote() -> None:
@@ -142,28 +150,4 @@ def test_the_control_state_walks_the_paper_steps_through_a_height() -> None:
 def _validator_run() -> list[str]:
     """Keeper 3 (not the producer of round 0) through one height; its control state after each
     step: the tick, the proposal, three attestations, three confirmations."""
-    config = AttesterConfig(
-        chain_id=CHAIN, signer=SIGNERS[3], validators=VALIDATORS, verifier=VERIFIER
-    )
-    runner = Conformant(ATTESTER, config)
-    t = AttesterTest()
-    t.config = config
-    t.start(ATTESTER, config, att.initial(config))
-    chain = InMemoryChain(CHAIN)
-    t.chain = chain
-    state = att.initial(config)
-    seen: list[str] = []
-
-    def feed(event: object) -> None:
-        nonlocal state
-        state, _ = runner.step(state, event, chain.snapshot())
-        seen.append(state.control)
-
-    feed(Tick(now=0))
-    p = t.proposal(0, b"block")
-    feed(ProposalReceived(peer=p.producer, proposal=p))
-    for phase in (ATTEST, 1):
-        for s in SIGNERS[:3]:
-            v = t.vote(s, phase, 0, 0, p.block.hash)
-            feed(VoteReceived(peer=s.public_key, vote=v))
-    return seen
+    return [control for control, _ in _one_height(SIGNERS[3])[1]]

@@ -15,8 +15,6 @@ skipped, with the reason; set ``BLOCKFSM_REQUIRE_QUINT=1`` (CI does) to make tha
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 
 import attrs
 import pytest
+from quintkit import quint as find_quint
 
 from blockfsm.adapters import itf
 from blockfsm.machine.core import Send, Tick
@@ -69,16 +68,7 @@ CHAIN = DEFAULT_CHAIN_ID
 
 
 def quint() -> str:
-    found = os.environ.get("QUINT") or shutil.which("quint", path=str(ROOT / "node_modules/.bin"))
-    if found is None or shutil.which("node") is None:
-        reason = (
-            "Quint is not installed: run `npm ci` at the repository root (needs Node.js and the "
-            "npm registry); the Quint model-based tests did not run"
-        )
-        if os.environ.get("BLOCKFSM_REQUIRE_QUINT") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return find_quint("Quint model-based tests")
 
 
 def run_quint(*args: str) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections import Counter
@@ -36,6 +35,7 @@ from typing import Any
 import attrs
 import pytest
 from planted import attester_forgets_its_attestations, undone
+from quintkit import quint as find_quint
 
 from blockfsm.adapters import itf
 from blockfsm.adapters.replay import replay_path
@@ -86,16 +86,7 @@ PHASE_OF_STEP = {1: ATTEST, 2: CONFIRM}
 
 
 def quint() -> str:
-    found = os.environ.get("QUINT") or shutil.which("quint", path=str(ROOT / "node_modules/.bin"))
-    if found is None or shutil.which("node") is None:
-        reason = (
-            "Quint is not installed: run `npm ci` at the repository root (needs Node.js and the "
-            "npm registry); the Quint consensus tests did not run"
-        )
-        if os.environ.get("BLOCKFSM_REQUIRE_QUINT") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
+    return find_quint("Quint consensus tests")
 
 
 def quint_run(model: Path, *args: str) -> list[str]:
