@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import consensus_projection as projection
 import pytest
 from planted import attester_forgets_its_attestations, undone
 from quintkit import quint as find_quint
@@ -612,3 +613,72 @@ def test_a_planted_attester_bug_makes_the_model_based_test_fail(
         with pytest.raises(Divergence) as caught:
             replay_all(model_traces.traces, conformant=False)
     print(f"{plant.__name__}: {caught.value}")
+
+
+# --- the other direction: the simulator's runs are behaviours of the model ------------------------
+
+SIM_RUNS = int(os.environ.get("BLOCKFSM_MODEL_SIM_RUNS", "8"))
+"""Simulator runs checked against the model: 8 in the test suite (about 15 s, most of it Quint
+type-checking the generated runs), 48 in CI (``.ci/run``)."""
+SIM_LOSS = (0.05, 0.6, 0.85)
+"""The networks' loss, in turn: at 5 % a height is final in round 0; at 60 % and 85 % rounds time
+out and the Byzantine keeper's round 1 (and rounds 2 and 3) are reached."""
+
+
+def simulator_runs(count: int) -> list[projection.ProjectedRun]:
+    """``count`` simulations (seeds whose Byzantine node is the model's keeper 1), the
+    adversary's behaviours and the losses in turn, each projected to the model's actions."""
+    seeds = projection.fitting_seeds(count)
+    return [
+        projection.project(
+            seed,
+            projection.BEHAVIOURS[n % len(projection.BEHAVIOURS)],
+            loss=SIM_LOSS[n % len(SIM_LOSS)],
+        )
+        for n, seed in enumerate(seeds)
+    ]
+
+
+def test_the_simulators_runs_are_behaviours_of_the_model(tmp_path: Path) -> None:
+    start = time.monotonic()
+    runs = simulator_runs(SIM_RUNS)
+    projected = time.monotonic() - start
+    failures, output = projection.check(runs, quint(), tmp_path, MODEL)
+    assert not failures, "\n".join(str(f) for f in failures)
+    assert f"{len(runs)} passing" in output, output[-2000:]
+    counts: Counter[str] = Counter()
+    for run in runs:
+        counts.update(run.counts)
+        counts["steps"] += len(run.steps)
+        counts["cut"] += run.cut is not None
+        counts["every honest keeper decided"] += all(v != NIL for v in run.decided.values())
+        counts["round > 0"] += any(
+            v.get("round", 0) > 0 for s in run.steps for v in s.views.values()
+        )
+    cuts = Counter(run.cut.split(": ", 1)[1] for run in runs if run.cut is not None)
+    print(
+        f"{len(runs)} simulator runs, {counts['steps']} model steps: projected in "
+        f"{projected:.1f} s, checked by Quint in {time.monotonic() - start - projected:.1f} s; "
+        f"{dict(counts)}; cut: {dict(cuts)}"
+    )
+    assert counts["steps"] >= 10 * len(runs)
+    assert counts["every honest keeper decided"] > 0 and counts["round > 0"] > 0
+
+
+def test_a_consensus_fix_reverted_makes_a_simulator_run_leave_the_model(tmp_path: Path) -> None:
+    """With F2's fix undone a restarted keeper is back at round 0 (the model's resumes at its
+    last signed round); with F4's, a later round's proposal moves a keeper there (the model's
+    stays). The fifth run of the suite's (seed 46: replay_proof, 60 % loss, two crashes) shows
+    both, each at the step that does it; with the fixes in it is a behaviour of the model (the
+    test above)."""
+    runs = []
+    for finding in ("F2", "F4"):
+        with pytest.MonkeyPatch.context() as m:
+            undone(m, finding)
+            runs.append(attrs.evolve(simulator_runs(5)[4], tag=f"_{finding}"))
+    failures, output = projection.check(runs, quint(), tmp_path, MODEL)
+    failed = {f.run.rsplit("_", 1)[1]: f for f in failures}
+    assert sorted(failed) == ["F2", "F4"], output[-2000:]
+    for finding, failure in sorted(failed.items()):
+        print(f"{finding}: {failure}")
+    assert failed["F2"].projected.label.startswith("crash")
