@@ -23,7 +23,10 @@ cut off: fewer than its ``#meta.length`` says) is refused with one line and exit
 An exploration trace (``#meta.kind == "system"``, written by ``blockfsm explore``) is replayed by
 its system's own step function; see ``blockfsm.adapters.explore``. A simulation trace
 (``#meta.kind == "simulation"``, written by ``blockfsm simulate``) is replayed node by node through
-the simulator's step path; see ``blockfsm.adapters.simtrace``.
+the simulator's step path; see ``blockfsm.adapters.simtrace``. A model trace (``#meta.kind ==
+"model"``, written by the consensus model-based test) holds one attester's events and the Quint
+model's view of it after each step: the verdict is ``diverges`` at the first step where the code
+is not where the model is, ``matches`` otherwise; see ``blockfsm.adapters.modeltrace``.
 """
 
 from __future__ import annotations
@@ -238,7 +241,7 @@ def check_document(document: dict[str, Any]) -> None:
     states = document.get("states")
     if not isinstance(states, list) or not all(isinstance(s, dict) for s in states):
         raise ITFError("states is not a list of objects")
-    if meta.get("kind") not in ("machine", "system", "simulation"):
+    if meta.get("kind") not in ("machine", "system", "simulation", "model"):
         return  # refused by kind, with the kinds replay knows
     length = meta.get("length")
     if type(length) is not int:
@@ -271,8 +274,13 @@ def replay_document(document: dict[str, Any]) -> ReplayResult:
         from blockfsm.adapters.simtrace import replay_simulation
 
         return replay_simulation(document)
+    if kind == "model":
+        from blockfsm.adapters.modeltrace import replay_model
+
+        return replay_model(document)
     raise ITFError(
-        f"cannot replay a trace of kind {kind!r} (expected 'machine', 'system' or 'simulation')"
+        f"cannot replay a trace of kind {kind!r} (expected 'machine', 'system', 'simulation' "
+        "or 'model')"
     )
 
 

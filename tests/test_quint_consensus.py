@@ -39,6 +39,7 @@ from planted import attester_forgets_its_attestations, undone
 from quintkit import quint as find_quint
 
 from blockfsm.adapters import itf
+from blockfsm.adapters.modeltrace import model_document
 from blockfsm.adapters.replay import replay_path
 from blockfsm.machine import attester as att
 from blockfsm.machine.attester import (
@@ -61,6 +62,7 @@ from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertifica
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.consensus_model import keeper_view, model_view
 from blockfsm.spec.strategies.attester import signed_nil_vote, signed_proposal, signed_vote
 
 pytestmark = pytest.mark.timeout(300)
@@ -242,6 +244,10 @@ class Driver:
         self.sent: dict[tuple[int, int], Proposal] = {}
         self.logs: dict[int, list[itf.TraceStep]] = {}
         self.started: dict[int, Any] = {}
+        self.pending: dict[int, list[Any]] = {}
+        """Per keeper, the events of the model step being taken."""
+        self.model_steps: dict[int, list[tuple[int, str, list[Any], dict[str, Any]]]] = {}
+        """Per keeper, since its last (re)start: (model step, action, events, model view)."""
         for k in HONEST:
             self.chains[k] = InMemoryChain(CHAIN)
             self.now[k] = 0
@@ -263,12 +269,15 @@ class Driver:
         self.states[k] = att.initial(self.configs[k], guard)
         self.started[k] = self.states[k]
         self.logs[k] = []
+        self.pending[k] = []
+        self.model_steps[k] = []
         self.feed(k, Tick(now=self.now[k]))
 
     def feed(self, k: int, event: Any) -> None:
         if type(event) is Tick:
             self.now[k] = event.now
         view = self.chains[k].snapshot()
+        self.pending[k].append(event)
         state, effects = self.runners[k](self.states[k], event, view)
         self.states[k] = state
         self.logs[k].append(itf.TraceStep(event=event, view=view, state=state, effects=effects))
@@ -361,55 +370,29 @@ class Driver:
 
     # the comparison
 
-    def value(self, block_hash: bytes) -> int:
-        return NIL if block_hash == ZERO_HASH else self.value_of.get(block_hash, -2)
-
     def abstract(self, k: int) -> dict[str, Any]:
-        if self.decided[k] != NIL:
-            return {"decision": self.decided[k]}
-        s = self.states[k]
-        g = s.guard
-        return {
-            "decision": NIL,
-            "round": s.round,
-            "signed": frozenset((r, STEP_OF_PHASE[p], self.value(h)) for r, p, h in g.signed),
-            "lockedRound": g.locked_round,
-            "lockedValue": self.value(g.locked_hash) if g.locked_round >= 0 else NIL,
-            "validRound": s.valid_round,
-            "validValue": self.value(s.valid_block.hash) if s.valid_block is not None else NIL,
-        }
+        return keeper_view(self.states[k], self.decided[k], self.value_of)
 
-    def trace(self, k: int, index: int, model: dict[str, Any], python: dict[str, Any]) -> Any:
-        """Keeper k's steps since its last (re)start, as a machine trace ``blockfsm replay``
-        runs; the model's expectation is in ``#meta.model``."""
-        trace = itf.MachineTrace(
-            machine="attester",
+    def took(self, k: int, index: int, action: str, model: dict[str, Any]) -> None:
+        """Model step ``index`` is over for keeper k: its events and the model's view after."""
+        if self.pending[k] or index == 0:
+            self.model_steps[k].append((index, action, self.pending[k], model))
+        self.pending[k] = []
+
+    def trace(self, k: int, index: int, action: str, model: dict[str, Any], python: Any) -> Any:
+        """Keeper k's model steps since its last (re)start, the one that diverged last: its
+        events and the model's view after each, a trace ``blockfsm replay`` runs against the
+        model's views (``blockfsm.adapters.modeltrace``)."""
+        self.took(k, index, action, model)
+        return model_document(
             config=self.configs[k],
             initial=self.started[k],
-            steps=tuple(self.logs[k]),
+            keeper=k,
+            values=self.value_of,
+            steps=self.model_steps[k],
+            source="tests/test_quint_consensus.py",
+            note={"model step": index, "keeper": k, "attester": itf.encode(python)},
         )
-        document = itf.machine_document(trace)
-        document["#meta"]["model"] = {
-            "trace step": index,
-            "keeper": k,
-            "model": itf.encode(model),
-            "attester": itf.encode(python),
-        }
-        return document
-
-
-def model_abstract(keeper: dict[str, Any]) -> dict[str, Any]:
-    if keeper["decision"] != NIL:
-        return {"decision": keeper["decision"]}
-    return {
-        "decision": NIL,
-        "round": keeper["round"],
-        "signed": frozenset(keeper["signed"]),
-        "lockedRound": keeper["lockedRound"],
-        "lockedValue": keeper["lockedValue"],
-        "validRound": keeper["validRound"],
-        "validValue": keeper["validValue"],
-    }
 
 
 def replay(document: dict[str, Any], counts: Counter[str], conformant: bool = True) -> None:
@@ -428,15 +411,16 @@ def replay(document: dict[str, Any], counts: Counter[str], conformant: bool = Tr
                 _act(driver, action, picks, document["states"][index - 1])
             except (AssertionError, KeyError) as error:
                 k = picks.get("p", picks.get("dest", HONEST[0]))
+                model = model_view(itf.decode(raw["keepers"])[k])
                 raise Divergence(
                     f"state {index} ({action} {picks}): the attesters cannot take the model's "
                     f"step: {error!r}",
                     k,
-                    driver.trace(k, index, {}, {}),
+                    driver.trace(k, index, action, model, {}),
                 ) from None
         keepers = itf.decode(raw["keepers"])
         for k in HONEST:
-            model = model_abstract(keepers[k])
+            model = model_view(keepers[k])
             python = driver.abstract(k)
             if model != python:
                 diff = {
@@ -446,8 +430,9 @@ def replay(document: dict[str, Any], counts: Counter[str], conformant: bool = Tr
                     f"state {index} (after {action} {picks}), keeper {k}: model != attester "
                     f"on {diff}",
                     k,
-                    driver.trace(k, index, model, python),
+                    driver.trace(k, index, action, model, python),
                 )
+            driver.took(k, index, action, model)
     counts["steps"] += len(document["states"]) - 1
     final = itf.decode(document["states"][-1]["keepers"])
     counts["decided"] += any(final[k]["decision"] != NIL for k in HONEST)
@@ -564,9 +549,9 @@ def test_each_consensus_fix_reverted_makes_the_model_based_test_fail(
     finding: str, model_traces: Simulation, tmp_path: Path
 ) -> None:
     """The attester with one fix undone (its old rule put back), run without its spec so that
-    the model alone decides: some trace diverges. The divergence is written as a machine trace
-    that ``blockfsm replay`` runs: under the old rule it replays as recorded (or the spec refuses
-    a step), and with the fix in, the code no longer does what it records."""
+    the model alone decides: some trace diverges. The divergence is written as a model trace
+    (the keeper's events, the model's view after each step) that ``blockfsm replay`` runs: under
+    the old rule it diverges at the step the test found, and with the fix in it matches."""
     with pytest.MonkeyPatch.context() as m:
         undone(m, finding)
         with pytest.raises(Divergence) as caught:
@@ -574,9 +559,20 @@ def test_each_consensus_fix_reverted_makes_the_model_based_test_fail(
         path = itf.write(caught.value.trace, tmp_path / f"{finding}.itf.json")
         under_old_rule = replay_path(path)
     with_fix = replay_path(path)
-    print(f"{finding}: {caught.value}; replay: {under_old_rule.verdict} / {with_fix.verdict}")
-    assert under_old_rule.verdict in ("matches", "fails")
-    assert with_fix.verdict in ("diverges", "fails")
+    print(f"{finding}: {caught.value}; replay: {under_old_rule.detail} / {with_fix.detail}")
+    assert_replays_as_found(caught.value, under_old_rule, with_fix)
+
+
+def assert_replays_as_found(divergence: Divergence, buggy: Any, fixed: Any) -> None:
+    """The divergence's trace, replayed: on the code that diverged, at the model step where the
+    test found it (the trace's last); on the correct code, every step where the model is."""
+    states = divergence.trace["states"]
+    assert buggy.verdict == "diverges", buggy.detail
+    assert buggy.step == len(states) - 1, buggy.detail
+    assert (
+        states[buggy.step]["#meta"]["model step"] == divergence.trace["#meta"]["note"]["model step"]
+    )
+    assert fixed.verdict == "matches", fixed.detail
 
 
 def attester_ignores_its_lock(m: pytest.MonkeyPatch) -> None:
@@ -605,14 +601,18 @@ def attester_ignores_its_lock(m: pytest.MonkeyPatch) -> None:
     ids=lambda f: f.__name__,
 )
 def test_a_planted_attester_bug_makes_the_model_based_test_fail(
-    plant: Callable[[pytest.MonkeyPatch], None], model_traces: Simulation
+    plant: Callable[[pytest.MonkeyPatch], None], model_traces: Simulation, tmp_path: Path
 ) -> None:
-    """Beyond the findings: a guard that forgets attestations, an attester that ignores its lock."""
+    """Beyond the findings: a guard that forgets attestations, an attester that ignores its lock.
+    The divergence's trace replays as it was found, and matches on the correct code."""
     with pytest.MonkeyPatch.context() as m:
         plant(m)
         with pytest.raises(Divergence) as caught:
             replay_all(model_traces.traces, conformant=False)
-    print(f"{plant.__name__}: {caught.value}")
+        path = itf.write(caught.value.trace, tmp_path / "planted.itf.json")
+        buggy = replay_path(path)
+    print(f"{plant.__name__}: {caught.value}; replay: {buggy.detail}")
+    assert_replays_as_found(caught.value, buggy, replay_path(path))
 
 
 # --- the other direction: the simulator's runs are behaviours of the model ------------------------
