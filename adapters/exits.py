@@ -2,7 +2,8 @@
 error an input the user can fix (a file, a directory, a port) is reported as.
 
 Every command exits with one of these; the CLI reference page lists them (generated from
-``EXIT_STATUSES``). The ``blockfsm`` group (``blockfsm.adapters.cli``) turns the known error
+``EXIT_STATUSES``). The ``blockfsm`` group (``blockfsm.adapters.commands.cli``) turns the known
+error
 types into ``InputError``; a bug in blockfsm itself is not caught: it still shows its traceback.
 """
 

@@ -50,7 +50,7 @@ import attrs
 
 from benchmarks.conformance_overhead import record_sync, time_bare, time_conformant
 from benchmarks.transitions_baseline import TransitionsServer, server_events
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
 from blockfsm.machine.core import Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import (

@@ -14,7 +14,7 @@ import argparse
 import platform
 import sys
 
-from blockfsm.adapters.check import run_campaign
+from blockfsm.adapters.engines.campaigns import run_campaign
 from blockfsm.spec.campaigns import all_campaigns
 from blockfsm.spec.strategies.profiles import load_profile
 

@@ -30,8 +30,8 @@ import statistics
 import time
 from typing import Any
 
-from blockfsm.adapters import itf
-from blockfsm.adapters.explore import ClusterSystem, SyncSystem, bfs
+from blockfsm.adapters.engines import itf
+from blockfsm.adapters.engines.explore import ClusterSystem, SyncSystem, bfs
 
 ASYNC: dict[str, Any] = {"delays": None, "ticks": 1, "in_flight": 12}
 

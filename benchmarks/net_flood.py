@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blockfsm.adapters.codec import HEADER, Hello, decode_body, encode_frame
-from blockfsm.adapters.crypto import Ed25519Signer
-from blockfsm.adapters.keys import write_key_file
-from blockfsm.adapters.tls import client_context
+from blockfsm.adapters.node.codec import HEADER, Hello, decode_body, encode_frame
+from blockfsm.adapters.node.crypto import Ed25519Signer
+from blockfsm.adapters.node.keys import write_key_file
+from blockfsm.adapters.node.tls import client_context
 from blockfsm.machine.messages import SyncRequest, SyncResponse
 
 CHAIN = 3

@@ -14,7 +14,7 @@ import argparse
 import statistics
 import time
 
-from blockfsm.adapters.sim import SimConfig, Simulation
+from blockfsm.adapters.engines.sim import SimConfig, Simulation
 
 TARGET = 50_000
 

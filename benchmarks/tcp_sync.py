@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
-from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
-from blockfsm.adapters.store import LmdbStore
-from blockfsm.adapters.transport import Transport
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
+from blockfsm.adapters.node.store import LmdbStore
+from blockfsm.adapters.node.transport import Transport
 from blockfsm.machine.types import ValidatorSet
 
 CHAIN = 9

@@ -1,6 +1,7 @@
 """MkDocs hooks: add the generated reference pages and the vendored Mermaid script to the build.
 
-The reference pages come from ``blockfsm.adapters.docsite`` (config classes, CLI, docstrings);
+The reference pages come from ``blockfsm.adapters.docsite.reference`` (config classes, CLI,
+docstrings);
 Mermaid comes from ``node_modules`` (installed by ``npm ci`` from the pinned lockfile), so the
 site renders its diagrams without reaching any network.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from mkdocs.structure.files import File, Files
 
-from blockfsm.adapters.docsite import generated_pages
+from blockfsm.adapters.docsite.reference import generated_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 MERMAID = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"

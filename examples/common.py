@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
-from blockfsm.adapters.runtime import SYNC_NODE, message_event, sync_node_config
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.runtime import SYNC_NODE, message_event, sync_node_config
 from blockfsm.machine.core import Broadcast, Send
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet, certify

@@ -1,7 +1,8 @@
 """Injected crypto: the ``Signer``/``Verifier`` interfaces and a deterministic stand-in.
 
 Machines never sign or verify through a global: the config carries a ``Signer`` (this node's key)
-and a ``Verifier``. Ed25519 through PyNaCl lives in ``blockfsm.adapters.crypto``; the stand-in here
+and a ``Verifier``. Ed25519 through PyNaCl lives in ``blockfsm.adapters.node.crypto``; the stand-in
+here
 is for fast simulation and property tests. It is keyed BLAKE2b: a signature cannot be made without
 the secret, and a ``StandInVerifier`` checks it against a table of the key pairs it was given, the
 way a simulator knows every node's key.

@@ -1,3 +1,3 @@
-from blockfsm.adapters.cli import main
+from blockfsm.adapters.commands.cli import main
 
 main()

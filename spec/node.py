@@ -886,7 +886,7 @@ CLUSTER_SPEC = define_machine(
     name="cluster",
     title="Cluster",
     summary="N nodes under network faults, crash-restart and Byzantine keepers; the invariants "
-    "are checked over all honest nodes after every simulator step (adapters/sim.py).",
+    "are checked over all honest nodes after every simulator step (adapters/engines/sim.py).",
     states=(RUNNING,),
     initial=RUNNING,
     events=("Tick",),

@@ -1,8 +1,8 @@
 """Runs of the cluster simulator, projected to the consensus model's actions and checked by Quint.
 
-The reverse direction of the model-based test: a run of ``adapters/sim.py`` (four nodes, the
-fourth Byzantine, with a behaviour of ``adapters/adversary.py``) is followed node step by node
-step; every step of an honest node at the first height becomes one action of
+The reverse direction of the model-based test: a run of ``adapters/engines/sim.py`` (four nodes, the
+fourth Byzantine, with a behaviour of ``adapters/engines/adversary.py``) is followed node step by
+node step; every step of an honest node at the first height becomes one action of
 spec/quint/consensus.qnt (or none: a step that changes nothing the model has), and after each
 action every honest keeper's view (``blockfsm.spec.consensus_model``: round, signed
 (round, step, value), lock, valid value, decision) must equal the code's. The projected run is
@@ -44,8 +44,8 @@ from typing import Any
 
 import attrs
 
-from blockfsm.adapters.adversary import twin_of
-from blockfsm.adapters.sim import SimConfig, SimNode, Simulation
+from blockfsm.adapters.engines.adversary import twin_of
+from blockfsm.adapters.engines.sim import SimConfig, SimNode, Simulation
 from blockfsm.machine import attester as att
 from blockfsm.machine.attester import (
     ATTEST,

@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from blockfsm.adapters.codec import HEADER, Hello, decode_body, encode_frame
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
-from blockfsm.adapters.limits import LogLimiter
-from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
-from blockfsm.adapters.store import LmdbStore
-from blockfsm.adapters.tls import client_context
-from blockfsm.adapters.transport import Transport, TransportLimits
+from blockfsm.adapters.node.codec import HEADER, Hello, decode_body, encode_frame
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.limits import LogLimiter
+from blockfsm.adapters.node.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
+from blockfsm.adapters.node.store import LmdbStore
+from blockfsm.adapters.node.tls import client_context
+from blockfsm.adapters.node.transport import Transport, TransportLimits
 from blockfsm.machine.messages import SyncRequest, SyncResponse
 from blockfsm.machine.types import ValidatorSet
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
 from blockfsm.machine.core import Tick
 from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
 from blockfsm.machine.types import ValidatorSet, certificate_is_valid, certify

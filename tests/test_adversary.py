@@ -1,4 +1,5 @@
-"""The adversary (adapters/adversary.py) against the cluster properties (spec/cluster_rules.py).
+"""The adversary (adapters/engines/adversary.py) against the cluster properties
+(spec/cluster_rules.py).
 
 Two kinds of tests:
 
@@ -20,8 +21,8 @@ import attrs
 import pytest
 from planted import undone
 
-from blockfsm.adapters import adversary
-from blockfsm.adapters.sim import FAULTS, SafetyViolation, SimConfig, Simulation, liveness
+from blockfsm.adapters.engines import adversary
+from blockfsm.adapters.engines.sim import FAULTS, SafetyViolation, SimConfig, Simulation, liveness
 from blockfsm.machine import attester
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.core import Broadcast, Step
@@ -218,7 +219,7 @@ def test_check_json_lists_every_behaviour_with_how_often_it_acted(
 ) -> None:
     from click.testing import CliRunner
 
-    from blockfsm.adapters.cli import main
+    from blockfsm.adapters.commands.cli import main
     from blockfsm.spec.campaigns.cluster import ClusterTest
 
     monkeypatch.setattr(ClusterTest, "long_runs", (10,))  # the plumbing, not 300 s of chaos

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from blockfsm.adapters.codec import encode_frame
-from blockfsm.adapters.transport import Transport
+from blockfsm.adapters.node.codec import encode_frame
+from blockfsm.adapters.node.transport import Transport
 from blockfsm.machine.messages import SyncRequest, SyncResponse
 from blockfsm.machine.types import MAX_U64
 from tests.netkit import ADMITTED, CHAIN, KEYS, Node, reasons, wait

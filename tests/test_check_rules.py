@@ -8,7 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from blockfsm.adapters.cli import main
+from blockfsm.adapters.commands.cli import main
 from blockfsm.spec.strategies.single_rule import CLIENT_RULES
 
 

@@ -10,8 +10,8 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from blockfsm.adapters.check import CampaignResult, Violation
-from blockfsm.adapters.cli import _print_report, main
+from blockfsm.adapters.commands.cli import _print_report, main
+from blockfsm.adapters.engines.campaigns import CampaignResult, Violation
 from blockfsm.machine import sync_server as server_module
 from blockfsm.machine.core import Send, Step
 from blockfsm.machine.messages import SyncRequestReceived

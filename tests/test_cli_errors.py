@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from planted import attester_forgets_its_attestations
 
-from blockfsm.adapters.cli import main
+from blockfsm.adapters.commands.cli import main
 from blockfsm.adapters.exits import EXIT_DIFFERS, EXIT_INPUT, EXIT_OK, EXIT_USAGE, EXIT_VIOLATION
-from blockfsm.adapters.keys import write_key_file
+from blockfsm.adapters.node.keys import write_key_file
 from blockfsm.machine import sync_server as server_module
 from blockfsm.machine.core import Send, Step
 from blockfsm.machine.messages import SyncResponse
@@ -94,7 +94,7 @@ def _port_taken(directory: Path, port: int) -> Path:
 
 
 def _another_chain(directory: Path, port: int) -> Path:
-    from blockfsm.adapters.store import LmdbStore
+    from blockfsm.adapters.node.store import LmdbStore
 
     LmdbStore(directory / "data", 7, map_size=1 << 20).close()
     return node_config(directory, chain_id=3)
@@ -275,7 +275,7 @@ def test_a_found_bug_is_written_elsewhere_when_the_trace_dir_cannot_be_written(
 
 def correct_run() -> dict[str, Any]:
     """The ITF document of a correct sync server run of four steps, as JSON data."""
-    from blockfsm.adapters import itf
+    from blockfsm.adapters.engines import itf
     from blockfsm.machine.core import Tick
     from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
     from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
@@ -395,13 +395,13 @@ def test_a_changed_recording_diverges_with_its_own_status(tmp_path: Path) -> Non
     ],
 )
 def test_each_replay_verdict_has_its_status(verdict: str, status: int) -> None:
-    from blockfsm.adapters.replay import ReplayResult
+    from blockfsm.adapters.engines.replay import ReplayResult
 
     assert ReplayResult(verdict=verdict, steps=1, replayed=1).exit_code == status
 
 
 def test_reproduces_differs_and_not_a_trace_are_three_statuses() -> None:
-    from blockfsm.adapters.replay import EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_REPRODUCES
+    from blockfsm.adapters.engines.replay import EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_REPRODUCES
 
     assert len({EXIT_REPRODUCES, EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_OK, EXIT_USAGE}) == 5
 
@@ -410,7 +410,7 @@ def test_reproduces_differs_and_not_a_trace_are_three_statuses() -> None:
 
 
 def test_the_cli_reference_lists_every_exit_status_and_each_commands_own() -> None:
-    from blockfsm.adapters.docsite import cli_reference
+    from blockfsm.adapters.docsite.reference import cli_reference
     from blockfsm.adapters.exits import EXIT_STATUSES
 
     page = cli_reference()

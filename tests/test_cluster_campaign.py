@@ -19,7 +19,7 @@ and checks the liveness properties. What each property would catch:
 
 The mutations tried against these properties are in docs/mutations-node.md.
 
-The Byzantine keeper draws from every behaviour of the adversary (adapters/adversary.py),
+The Byzantine keeper draws from every behaviour of the adversary (adapters/engines/adversary.py),
 the findings F1-F4 included (docs/mutations-node.md, "The adversary's findings";
 tests/test_adversary.py holds each). Chaos phases here are drawn from 10 and 20 s of simulated
 time to keep the test short; ``blockfsm check`` runs them up to 300 s.

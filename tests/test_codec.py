@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blockfsm.adapters.codec import (
+from blockfsm.adapters.node.codec import (
     HEADER,
     WIRE_VERSION,
     CodecError,

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from blockfsm.adapters.demo import (
+from blockfsm.adapters.commands.demo import (
     CHAIN_ID,
     check_invariants,
     final_hashes,
     make_cluster,
     read_heights,
 )
-from blockfsm.adapters.runtime import BlockSource
-from blockfsm.adapters.store import LmdbStore
+from blockfsm.adapters.node.runtime import BlockSource
+from blockfsm.adapters.node.store import LmdbStore
 from blockfsm.machine.crypto import StandInSigner
 from blockfsm.machine.types import ValidatorSet
 
@@ -70,7 +70,7 @@ def test_the_checker_catches_a_fork_a_loss_and_a_laggard(tmp_path: Path) -> None
     _chain(tmp_path / "b", signers, 10, payload=128)  # same heights, other blocks: a fork
     _chain(tmp_path / "c", signers, 4)
 
-    import blockfsm.adapters.demo as demo
+    import blockfsm.adapters.commands.demo as demo
 
     original = demo.Ed25519Verifier
     demo.Ed25519Verifier = lambda: StandInVerifier.of(signers)  # type: ignore[assignment,misc]

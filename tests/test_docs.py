@@ -12,8 +12,13 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.docsite import cli_reference, config_classes, config_ranges, config_reference
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.docsite.reference import (
+    cli_reference,
+    config_classes,
+    config_ranges,
+    config_reference,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

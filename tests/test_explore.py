@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from planted import attester_forgets_its_attestations, undone
 
-from blockfsm.adapters import explore as explore_module
-from blockfsm.adapters import itf
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.explore import (
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.engines import explore as explore_module
+from blockfsm.adapters.engines import itf
+from blockfsm.adapters.engines.explore import (
     ADVERSARY_EXPLORATIONS,
     ClusterSystem,
     StateEncoder,
@@ -29,7 +29,7 @@ from blockfsm.adapters.explore import (
     system_document,
     write_trace,
 )
-from blockfsm.adapters.replay import replay_document
+from blockfsm.adapters.engines.replay import replay_document
 from blockfsm.machine import node as node_machine
 from blockfsm.machine import sync_client as client_module
 
@@ -486,7 +486,7 @@ def test_the_cluster_key_tells_states_apart_exactly_as_their_encoding_does() -> 
     """The cluster's key is built from its parts' cached encodings; over the first 2,000 states
     of a small search with faults, two states share a key exactly when their canonical encodings
     are equal."""
-    from blockfsm.adapters import itf
+    from blockfsm.adapters.engines import itf
 
     system = ClusterSystem(nodes=3, heights=1, in_flight=3, faults=1)
     pairs: dict[bytes, bytes] = {}

@@ -15,11 +15,11 @@ from typing import Any
 import attrs
 import pytest
 
-import blockfsm.adapters.transport as transport_module
-from blockfsm.adapters.codec import HEADER, encode_frame
-from blockfsm.adapters.crypto import Ed25519Signer
-from blockfsm.adapters.limits import LogLimiter
-from blockfsm.adapters.transport import Transport, TransportLimits
+import blockfsm.adapters.node.transport as transport_module
+from blockfsm.adapters.node.codec import HEADER, encode_frame
+from blockfsm.adapters.node.crypto import Ed25519Signer
+from blockfsm.adapters.node.limits import LogLimiter
+from blockfsm.adapters.node.transport import Transport, TransportLimits
 from blockfsm.machine.messages import SyncRequest, SyncResponse
 from tests.netkit import (
     ADMITTED,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from blockfsm.adapters import vectors
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node import vectors
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
 from blockfsm.machine.types import Block, Certificate
 from blockfsm.spec import signed_bytes
 from blockfsm.spec.node import spec_vote_bytes
@@ -257,7 +257,7 @@ FRAMES = {f["message"]: f for f in PUBLISHED["frames"]}
 
 
 def test_every_message_kind_of_the_codec_has_a_frame() -> None:
-    from blockfsm.adapters import codec
+    from blockfsm.adapters.node import codec
 
     tags = {v for k, v in vars(codec).items() if k.startswith("TAG_")}
     decoded = [codec.decode_frame(bytes.fromhex(f["frame"])) for f in PUBLISHED["frames"]]
@@ -267,7 +267,7 @@ def test_every_message_kind_of_the_codec_has_a_frame() -> None:
 
 @pytest.mark.parametrize("vector", PUBLISHED["frames"], ids=lambda f: f["message"])
 def test_each_frame_decodes_to_its_fields_and_encodes_back(vector: dict[str, Any]) -> None:
-    from blockfsm.adapters.codec import decode_frame, encode_frame
+    from blockfsm.adapters.node.codec import decode_frame, encode_frame
 
     frame = bytes.fromhex(vector["frame"])
     message = decode_frame(frame)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from blockfsm.adapters import itf
+from blockfsm.adapters.engines import itf
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import SyncResponse
 from blockfsm.machine.producer import Start
@@ -179,7 +179,7 @@ def test_blocks_certificates_views_and_configs_round_trip() -> None:
 
 
 def test_ed25519_signers_round_trip_by_seed() -> None:
-    from blockfsm.adapters.crypto import Ed25519Signer
+    from blockfsm.adapters.node.crypto import Ed25519Signer
 
     signer = Ed25519Signer.from_seed(bytes(range(32)))
     back = through_json(signer)

@@ -16,8 +16,8 @@ from typing import Any
 import attrs
 import pytest
 
-from blockfsm.adapters.keys import write_key_file
-from blockfsm.adapters.metrics import NodeMetrics, status_line
+from blockfsm.adapters.node.keys import write_key_file
+from blockfsm.adapters.node.metrics import NodeMetrics, status_line
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.types import Certificate, ValidatorSet

@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 from planted import attester_forgets_its_attestations
 
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
-from blockfsm.adapters.monitor import LogReader, Monitor, merged
-from blockfsm.adapters.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
-from blockfsm.adapters.store import WRITE_EFFECTS, LmdbStore
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.engines.monitor import LogReader, Monitor, merged
+from blockfsm.adapters.engines.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.store import WRITE_EFFECTS, LmdbStore
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.core import Broadcast, Send, Tick
 from blockfsm.machine.sync_client import Commit
@@ -98,7 +98,7 @@ def run_cluster(
     validators = ValidatorSet.equal(s.public_key for s in signers)
     index = {s.public_key: i for i, s in enumerate(signers)}
     nodes = [Node(root / f"node{i}", s, validators) for i, s in enumerate(signers)]
-    from blockfsm.adapters.inbound import message_event
+    from blockfsm.adapters.node.inbound import message_event
 
     try:
         for tick in range(1, ticks + 1):

@@ -95,7 +95,7 @@ def _certificate(view: int, block_hash: bytes) -> Certificate:
 
 def test_a_certificate_of_an_equal_view_replaces_the_highest_as_the_store_does() -> None:
     """``set_highest_certificate_mutmut_1`` (``>``: an equal view kept the older certificate):
-    the LMDB store (``adapters/store.py``) keeps the later one, and a runtime and a simulation
+    the LMDB store (``adapters/node/store.py``) keeps the later one, and a runtime and a simulation
     must agree on what a node advertises."""
     chain, _ = _chain(1)
     first, second = _certificate(4, b"\x01" * 32), _certificate(4, b"\x02" * 32)

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from blockfsm.adapters.sim import SimConfig, Simulation
+from blockfsm.adapters.engines.sim import SimConfig, Simulation
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.attester import (
     ATTEST,

@@ -24,7 +24,7 @@ import attrs
 import pytest
 from quintkit import quint as find_quint
 
-from blockfsm.adapters import itf
+from blockfsm.adapters.engines import itf
 from blockfsm.machine.core import Send, Tick
 from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.messages import (

@@ -38,9 +38,9 @@ import pytest
 from planted import attester_forgets_its_attestations, undone
 from quintkit import quint as find_quint
 
-from blockfsm.adapters import itf
-from blockfsm.adapters.modeltrace import model_document
-from blockfsm.adapters.replay import replay_path
+from blockfsm.adapters.engines import itf
+from blockfsm.adapters.engines.modeltrace import model_document
+from blockfsm.adapters.engines.replay import replay_path
 from blockfsm.machine import attester as att
 from blockfsm.machine.attester import (
     ATTEST,
@@ -382,7 +382,7 @@ class Driver:
     def trace(self, k: int, index: int, action: str, model: dict[str, Any], python: Any) -> Any:
         """Keeper k's model steps since its last (re)start, the one that diverged last: its
         events and the model's view after each, a trace ``blockfsm replay`` runs against the
-        model's views (``blockfsm.adapters.modeltrace``)."""
+        model's views (``blockfsm.adapters.engines.modeltrace``)."""
         self.took(k, index, action, model)
         return model_document(
             config=self.configs[k],

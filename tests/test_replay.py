@@ -11,9 +11,9 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from blockfsm.adapters import itf
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.replay import replay_document, replay_machine
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.engines import itf
+from blockfsm.adapters.engines.replay import replay_document, replay_machine
 from blockfsm.machine import sync_server as server_module
 from blockfsm.machine.core import Send, Step, Tick
 from blockfsm.machine.messages import SyncRequest, SyncRequestReceived, SyncResponse

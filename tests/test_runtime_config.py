@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.config import ConfigFileError, load_config
-from blockfsm.adapters.keys import KeyFileError, load_key_file, write_key_file
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.node.config import ConfigFileError, load_config
+from blockfsm.adapters.node.keys import KeyFileError, load_key_file, write_key_file
 
 KEY = "ab" * 32
 GOOD = f"""
@@ -155,7 +155,7 @@ def test_a_validator_that_cannot_reach_a_quorum_is_refused_with_why(tmp_path: Pa
 
 
 def test_the_peers_rule_passes_with_a_quorum_listed(tmp_path: Path) -> None:
-    from blockfsm.adapters.config import check_quorum_reachable
+    from blockfsm.adapters.node.config import check_quorum_reachable
 
     path, own = _cluster_config(tmp_path, peers=2)
     check_quorum_reachable(load_config(path), own, str(path))  # itself and 2 peers: 3 of 4
@@ -181,7 +181,7 @@ def test_metrics_settings_are_read_and_checked(tmp_path: Path) -> None:
 
 
 def test_sync_only_is_a_boolean_and_exempts_the_peers_rule(tmp_path: Path) -> None:
-    from blockfsm.adapters.config import check_quorum_reachable
+    from blockfsm.adapters.node.config import check_quorum_reachable
 
     path, own = _cluster_config(tmp_path, peers=0, extra="")
     text = path.read_text()

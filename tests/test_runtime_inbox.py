@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
-from blockfsm.adapters.runtime import SYNC_NODE, Runtime, sync_node_config
-from blockfsm.adapters.store import LmdbStore
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.runtime import SYNC_NODE, Runtime, sync_node_config
+from blockfsm.adapters.node.store import LmdbStore
 from blockfsm.machine.core import Step, Tick
 from blockfsm.machine.messages import SyncRequest
 from blockfsm.machine.types import ValidatorSet

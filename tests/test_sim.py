@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.sim import BEHAVIOURS, SimConfig, Simulation, liveness
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.engines.sim import BEHAVIOURS, SimConfig, Simulation, liveness
 from blockfsm.machine.attester import CONFIRM, Vote
 
 

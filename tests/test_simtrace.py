@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from planted import attester_forgets_its_attestations
 
-from blockfsm.adapters import itf
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.replay import replay_document
-from blockfsm.adapters.sim import SimConfig
-from blockfsm.adapters.simtrace import TracedSimulation, simulation_document
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.engines import itf
+from blockfsm.adapters.engines.replay import replay_document
+from blockfsm.adapters.engines.sim import SimConfig
+from blockfsm.adapters.engines.simtrace import TracedSimulation, simulation_document
 
 
 @pytest.fixture
@@ -80,8 +80,8 @@ def test_a_tampered_event_is_reported_where_it_was_changed() -> None:
 
 
 def test_a_run_past_the_recording_bound_writes_no_trace_and_says_so(tmp_path: Path) -> None:
-    from blockfsm.adapters.sim import SafetyViolation
-    from blockfsm.adapters.simtrace import write_simulation_trace
+    from blockfsm.adapters.engines.sim import SafetyViolation
+    from blockfsm.adapters.engines.simtrace import write_simulation_trace
 
     sim = TracedSimulation(SimConfig(nodes=4, seed=2, faults=()), max_records=10)
     sim.run(2_000)
@@ -99,7 +99,7 @@ def test_the_cluster_campaign_writes_a_simulation_trace_for_a_cluster_violation(
 
     Bounded by examples, not seconds: seed 0 finds the bug within its first 5 examples on any
     machine (the budget only caps shrinking, which the assertions below do not depend on)."""
-    from blockfsm.adapters import sim as sim_module
+    from blockfsm.adapters.engines import sim as sim_module
     from blockfsm.machine.view import InMemoryChain
 
     restart = sim_module.Simulation.restart

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from test_store import CHAIN, make_chain
 
-from blockfsm.adapters.cli import main
-from blockfsm.adapters.store import LmdbStore
+from blockfsm.adapters.commands.cli import main
+from blockfsm.adapters.node.store import LmdbStore
 from blockfsm.machine.attester import Guard, PersistGuard
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 
@@ -52,7 +52,7 @@ def test_status_reports_the_chain_and_the_guards_even_beside_a_running_node(
             [
                 sys.executable,
                 "-c",
-                "from blockfsm.adapters.cli import main; main()",
+                "from blockfsm.adapters.commands.cli import main; main()",
                 *args,
                 "--json",
             ],

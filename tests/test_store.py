@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blockfsm.adapters.store import LmdbStore, SigningRefused, StoreError, StoreFullError
+from blockfsm.adapters.node.store import LmdbStore, SigningRefused, StoreError, StoreFullError
 from blockfsm.machine.crypto import StandInSigner
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, certify
@@ -161,7 +161,7 @@ def test_a_full_map_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None
 WRITER = textwrap.dedent(
     """
     import sys
-    from blockfsm.adapters.store import LmdbStore
+    from blockfsm.adapters.node.store import LmdbStore
     from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
     sys.path.insert(0, sys.argv[2])
     from test_store import CHAIN, make_chain

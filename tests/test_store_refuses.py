@@ -17,12 +17,12 @@ from typing import Any
 import lmdb
 import pytest
 
-from blockfsm.adapters.codec import encode_block
-from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
 from blockfsm.adapters.exits import EXIT_INPUT, EXIT_OK
-from blockfsm.adapters.keys import write_key_file
-from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
-from blockfsm.adapters.store import (
+from blockfsm.adapters.node.codec import encode_block
+from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
+from blockfsm.adapters.node.keys import write_key_file
+from blockfsm.adapters.node.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
+from blockfsm.adapters.node.store import (
     DATA_FILE,
     CorruptBlockError,
     CorruptStoreError,
@@ -327,7 +327,7 @@ def test_a_second_store_on_the_same_directory_is_refused(tmp_path: Path) -> None
 HOLDER = textwrap.dedent(
     """
     import sys
-    from blockfsm.adapters.store import LmdbStore
+    from blockfsm.adapters.node.store import LmdbStore
     store = LmdbStore(sys.argv[1], int(sys.argv[2]))
     print("open", flush=True)
     sys.stdin.read()

@@ -14,7 +14,7 @@ import pickle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockfsm.adapters import itf
+from blockfsm.adapters.engines import itf
 from blockfsm.machine._maps import CHUNK, SortedMap
 from blockfsm.machine.sync_client import Registration, Registry
 from blockfsm.machine.sync_server import EMPTY_TABLE, RateTable

@@ -19,8 +19,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blockfsm.adapters.codec import HEADER, WIRE_VERSION, Hello, Proof, encode_frame
-from blockfsm.adapters.crypto import Ed25519Signer
+from blockfsm.adapters.node.codec import HEADER, WIRE_VERSION, Hello, Proof, encode_frame
+from blockfsm.adapters.node.crypto import Ed25519Signer
 from blockfsm.machine.messages import AdvertiseBlock, AdvertiseCertificate
 from blockfsm.machine.types import advertise_block_payload, certify
 from tests.netkit import (

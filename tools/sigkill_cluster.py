@@ -18,7 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from blockfsm.adapters.demo import check_invariants, final_hashes, make_cluster, read_heights
+from blockfsm.adapters.commands.demo import (
+    check_invariants,
+    final_hashes,
+    make_cluster,
+    read_heights,
+)
 
 
 def main(kills: int = 100, seed: int = 11) -> int:

@@ -7,8 +7,8 @@ cluster safety invariants C-1..C-5 after every step of every node. ``teardown`` 
 style: faults off, partition healed, crashed honest nodes restarted), runs a fair schedule and
 checks C-L1 and C-L2.
 The Byzantine keeper draws its behaviour from ``POOL``: the filters of the honest machine's output
-and the signing-oracle behaviours of ``blockfsm.adapters.adversary`` (forged and replayed proofs,
-rounds ahead, floods, conflicting votes, bent certificates); each action is counted under
+and the signing-oracle behaviours of ``blockfsm.adapters.engines.adversary`` (forged and replayed
+proofs, rounds ahead, floods, conflicting votes, bent certificates); each action is counted under
 ``adversary:<name>`` in ``STATS.steps``. A chaos phase runs up to 1,000 s of simulated time
 (``run_long``); one-way link cuts (``cut_one_way``) join partitions.
 A run with no honest quorum is counted as unrecoverable (``STATS.examples["unrecoverable"]``),
@@ -22,10 +22,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from blockfsm.adapters.adversary import ALL
-from blockfsm.adapters.itf import DOCUMENT_ATTR
-from blockfsm.adapters.sim import SafetyViolation, SimConfig, liveness
-from blockfsm.adapters.simtrace import TracedSimulation, simulation_document
+from blockfsm.adapters.engines.adversary import ALL
+from blockfsm.adapters.engines.itf import DOCUMENT_ATTR
+from blockfsm.adapters.engines.sim import SafetyViolation, SimConfig, liveness
+from blockfsm.adapters.engines.simtrace import TracedSimulation, simulation_document
 from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.conformance import InvariantViolation, Stats
 from blockfsm.spec.node import CLUSTER_SPEC, NODE_SPEC

@@ -16,8 +16,8 @@ system's safety invariants over states, and a canonical encoding. The explorer i
   reduction").
 
 States are deduplicated by a 16-byte BLAKE2b digest of their canonical ITF encoding
-(``blockfsm.adapters.itf.canonical``): never by ``hash()``, which is salted per process, so two
-runs of the same configuration visit the same states in the same order and report the same
+(``blockfsm.adapters.engines.itf.canonical``): never by ``hash()``, which is salted per process, so
+two runs of the same configuration visit the same states in the same order and report the same
 counts. A system may reduce by symmetry: its ``key`` maps every state to the encoding of one
 representative of its symmetry class. That is sound only when permuting the interchangeable nodes
 commutes with the step function (see docs/traces.md for why the sync system does not reduce by
@@ -39,10 +39,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import click
 
-from blockfsm.adapters import itf
+from blockfsm.adapters.engines import itf
 
 if TYPE_CHECKING:
-    from blockfsm.adapters.replay import ReplayResult
+    from blockfsm.adapters.engines.replay import ReplayResult
 
 # --- the generic explorer ------------------------------------------------------------------------
 
@@ -511,7 +511,7 @@ def system_document(system: System, violation: Violation) -> dict[str, Any]:
 
 def replay_system(document: dict[str, Any]) -> ReplayResult:
     """Replay an exploration trace: each recorded action through the current step functions."""
-    from blockfsm.adapters.replay import ReplayResult, differences
+    from blockfsm.adapters.engines.replay import ReplayResult, differences
 
     meta = document["#meta"]
     factory = SYSTEMS.get(meta.get("system"))
@@ -1300,7 +1300,7 @@ class ClusterSystem:
         """What the Byzantine keeper may send one honest node now, each signed with its key
         (the forged proof's votes "from" the other keepers carry the adversary's forged
         signature)."""
-        from blockfsm.adapters.adversary import FORGED
+        from blockfsm.adapters.engines.adversary import FORGED
         from blockfsm.machine.attester import ATTEST, CONFIRM, producer_for
         from blockfsm.machine.types import ZERO_HASH, Block
         from blockfsm.spec.strategies.attester import (
@@ -1442,7 +1442,7 @@ class ClusterSystem:
             self._lost += 1
 
     def _twin(self, i: int, p: Any) -> Any:
-        from blockfsm.adapters.adversary import twin_of
+        from blockfsm.adapters.engines.adversary import twin_of
         from blockfsm.machine.attester import Proposal, proposal_payload
 
         block = twin_of(p.block)
@@ -1472,7 +1472,7 @@ class ClusterSystem:
         return attrs.evolve(world, nodes=nodes, crashed=world.crashed + 1)
 
     def step(self, world: ClusterWorld, action: Any) -> ClusterWorld:
-        from blockfsm.adapters.inbound import message_event
+        from blockfsm.adapters.node.inbound import message_event
         from blockfsm.machine.core import Tick
 
         flight = list(world.flight)

@@ -28,7 +28,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from rich.console import Console
 from rich.table import Table
 
-from blockfsm.adapters.itf import document_of, recording
+from blockfsm.adapters.engines.itf import document_of, recording
 from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.conformance import ConformanceError, InvariantViolation, Stats, StepRaised
 from blockfsm.spec.language import MachineSpec

@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 
 import lmdb
 
-from blockfsm.adapters.codec import (
+from blockfsm.adapters.node.codec import (
     CodecError,
     decode_block,
     decode_certificate,

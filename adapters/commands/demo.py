@@ -37,9 +37,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from blockfsm.adapters.crypto import Ed25519Verifier
-from blockfsm.adapters.keys import write_key_file
-from blockfsm.adapters.store import LmdbStore
+from blockfsm.adapters.node.crypto import Ed25519Verifier
+from blockfsm.adapters.node.keys import write_key_file
+from blockfsm.adapters.node.store import LmdbStore
 from blockfsm.machine.types import ZERO_HASH, ValidatorSet, certificate_is_valid
 
 CHAIN_ID = 424242
@@ -445,8 +445,8 @@ def _run(
 def monitor_logs(datas: list[Path]) -> dict[str, Any]:
     """``blockfsm monitor`` over the full nodes' step logs: each step of each node through its
     spec, and the cluster invariants across them."""
-    from blockfsm.adapters.monitor import LogError, Monitor
-    from blockfsm.adapters.steplog import LOG_NAME
+    from blockfsm.adapters.engines.monitor import LogError, Monitor
+    from blockfsm.adapters.engines.steplog import LOG_NAME
 
     statement = "every step of every full node replays through its spec; C-1..C-8 across logs"
     if not datas:

@@ -17,7 +17,7 @@ What the codec lets through is a well-typed core message; whether it is *valid* 
 links, chain id) is the machine's decision, which counts its rejections.
 
 docs/protocol.md lists each message's body field by field, and
-``docs/protocol/vectors.json`` has a frame for every message kind (``adapters/vectors.py``).
+``docs/protocol/vectors.json`` has a frame for every message kind (``adapters/node/vectors.py``).
 
 Why msgpack: it is binary (hashes and signatures travel as raw bytes, not base64), compact,
 schemaless enough that the strict shape checks here are the only schema, has a maintained C

@@ -26,7 +26,7 @@ def read_status(data_dir: Path, chain_id: int) -> dict[str, Any]:
     """The status of the chain store in ``data_dir``: a JSON-ready dict."""
     import lmdb
 
-    from blockfsm.adapters.store import LmdbStore, StoreError
+    from blockfsm.adapters.node.store import LmdbStore, StoreError
     from blockfsm.machine.attester import last_signed
 
     if not data_dir.is_dir():
@@ -145,7 +145,7 @@ def status(
     Read-only: safe beside a running node. Exit status: 0 read, 2 a bad option, 4 the directory
     is not a usable chain store.
     """
-    from blockfsm.adapters.config import ConfigFileError, load_config
+    from blockfsm.adapters.node.config import ConfigFileError, load_config
 
     if config_file is not None:
         if data_dir is not None or chain_id is not None:

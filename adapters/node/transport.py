@@ -39,7 +39,7 @@ from typing import Any
 
 import attrs
 
-from blockfsm.adapters.codec import (
+from blockfsm.adapters.node.codec import (
     DEFAULT_MAX_FRAME,
     HEADER,
     NONCE_SIZE,
@@ -49,9 +49,9 @@ from blockfsm.adapters.codec import (
     decode_body,
     encode_frame,
 )
-from blockfsm.adapters.crypto import Ed25519Signer
-from blockfsm.adapters.limits import LogLimiter, TokenBucket, log_event
-from blockfsm.adapters.tls import client_context, peer_key, server_context
+from blockfsm.adapters.node.crypto import Ed25519Signer
+from blockfsm.adapters.node.limits import LogLimiter, TokenBucket, log_event
+from blockfsm.adapters.node.tls import client_context, peer_key, server_context
 from blockfsm.machine.core import PeerId
 
 log = logging.getLogger("blockfsm.transport")

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import click
 
-from blockfsm.adapters.sim import (
+from blockfsm.adapters.engines.sim import (
     ALL_BEHAVIOURS,
     BEHAVIOURS,
     EXTRA_FAULTS,
@@ -26,7 +26,7 @@ from blockfsm.adapters.sim import (
     SimConfig,
     liveness,
 )
-from blockfsm.adapters.simtrace import TracedSimulation, write_simulation_trace
+from blockfsm.adapters.engines.simtrace import TracedSimulation, write_simulation_trace
 
 CHUNK_TICKS = 20
 

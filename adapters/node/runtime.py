@@ -43,10 +43,10 @@ from typing import Any, Protocol
 
 import attrs
 
-from blockfsm.adapters.inbound import message_event
-from blockfsm.adapters.limits import FairInbox, LogLimiter
-from blockfsm.adapters.store import STORE_FAILURES, WRITE_EFFECTS, LmdbStore
-from blockfsm.adapters.transport import Transport, log_event
+from blockfsm.adapters.node.inbound import message_event
+from blockfsm.adapters.node.limits import FairInbox, LogLimiter
+from blockfsm.adapters.node.store import STORE_FAILURES, WRITE_EFFECTS, LmdbStore
+from blockfsm.adapters.node.transport import Transport, log_event
 from blockfsm.machine.core import Broadcast, Observe, PeerId, Rejected, Send, Step, Tick
 from blockfsm.machine.crypto import Signer
 from blockfsm.machine.messages import (

@@ -17,7 +17,7 @@ import os
 import stat
 from pathlib import Path
 
-from blockfsm.adapters.crypto import Ed25519Signer
+from blockfsm.adapters.node.crypto import Ed25519Signer
 
 KIND = "blockfsm-ed25519-v1"
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from blockfsm import __version__
 
 if TYPE_CHECKING:
-    from blockfsm.adapters.check import CampaignResult
+    from blockfsm.adapters.engines.campaigns import CampaignResult
 
 
 class _Main(click.Group):
@@ -48,10 +48,10 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     """The error types that mean a bad input or a refusal of the system, never a bug here."""
     import lmdb
 
-    from blockfsm.adapters.config import ConfigFileError
-    from blockfsm.adapters.itf import ITFError
-    from blockfsm.adapters.keys import KeyFileError
-    from blockfsm.adapters.store import StoreError
+    from blockfsm.adapters.engines.itf import ITFError
+    from blockfsm.adapters.node.config import ConfigFileError
+    from blockfsm.adapters.node.keys import KeyFileError
+    from blockfsm.adapters.node.store import StoreError
 
     return (ConfigFileError, KeyFileError, ITFError, StoreError, OSError, lmdb.Error)
 
@@ -129,7 +129,7 @@ def check(
     as a trace; if --trace-dir cannot be written, under a temporary directory named on stderr),
     2 a bad option.
     """
-    from blockfsm.adapters.check import run_campaign
+    from blockfsm.adapters.engines.campaigns import run_campaign
     from blockfsm.spec.campaigns import all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
@@ -158,7 +158,7 @@ def check(
         transient=as_json,
     ) as progress:
         if workers > 1:
-            from blockfsm.adapters.check_workers import run_parallel
+            from blockfsm.adapters.engines.campaign_workers import run_parallel
 
             results = run_parallel(
                 campaigns, progress, share, seed, profile, workers, max_examples=examples
@@ -190,10 +190,10 @@ def check(
             results.extend(result.also)
 
     ok = all(r.ok for r in results)
-    from blockfsm.adapters.itf import write_counterexamples
+    from blockfsm.adapters.engines.itf import write_counterexamples
 
     trace_files = write_counterexamples(results, trace_dir, seed)
-    from blockfsm.adapters.explore import default_explorations
+    from blockfsm.adapters.engines.explore import default_explorations
 
     explorations = []
     if explore:
@@ -261,7 +261,7 @@ def check(
 def _as_json(
     results: list[CampaignResult], ok: bool, seed: int, budget: float, profile: str
 ) -> object:
-    from blockfsm.adapters.check import rules_json
+    from blockfsm.adapters.engines.campaigns import rules_json
 
     invariants = []
     coverage = {}
@@ -333,7 +333,7 @@ def _print_report(
         if r.adversary:
             acted = ", ".join(f"{name} {n}" for name, n in r.adversary)
             out.print(f"{r.machine}: the adversary acted: {acted}", highlight=False)
-    from blockfsm.adapters.check import print_rules
+    from blockfsm.adapters.engines.campaigns import print_rules
 
     print_rules(out, results)
     out.print(
@@ -387,14 +387,14 @@ def render(out: Path, check_only: bool) -> None:
         click.echo(f"wrote {path}")
 
 
-main.add_command(importlib.import_module("blockfsm.adapters.replay").replay)
-main.add_command(importlib.import_module("blockfsm.adapters.explore").explore_command)
-from blockfsm.adapters.simulate import simulate  # noqa: E402
+main.add_command(importlib.import_module("blockfsm.adapters.engines.replay").replay)
+main.add_command(importlib.import_module("blockfsm.adapters.engines.explore").explore_command)
+from blockfsm.adapters.commands.simulate import simulate  # noqa: E402
 
 main.add_command(simulate)
-main.add_command(importlib.import_module("blockfsm.adapters.status").status)
-main.add_command(importlib.import_module("blockfsm.adapters.monitor").monitor)
-from blockfsm.adapters import node_cli  # noqa: E402
+main.add_command(importlib.import_module("blockfsm.adapters.commands.status").status)
+main.add_command(importlib.import_module("blockfsm.adapters.engines.monitor").monitor)
+from blockfsm.adapters.commands import node as node_cli  # noqa: E402
 
 for _command in (node_cli.keygen, node_cli.node, node_cli.demo):
     main.add_command(_command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from blockfsm.adapters.check import CampaignResult, run_named
+from blockfsm.adapters.engines.campaigns import CampaignResult, run_named
 from blockfsm.spec.campaigns import Campaign
 
 

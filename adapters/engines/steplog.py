@@ -15,10 +15,10 @@ data directory:
 ``t`` is the wall-clock time the record was written, in microseconds: the monitor merges several
 nodes' logs in that order.
 
-Values are in ITF form (``blockfsm.adapters.itf``). Nothing secret is written: the signer is
+Values are in ITF form (``blockfsm.adapters.engines.itf``). Nothing secret is written: the signer is
 recorded by its public key, its signatures by what they sign. ``blockfsm monitor`` reads these
-logs (``blockfsm.adapters.monitor``). The log is a record for checking, not a write-ahead log:
-the node restarts from its store, never from the log.
+logs (``blockfsm.adapters.engines.monitor``). The log is a record for checking, not a write-ahead
+log: the node restarts from its store, never from the log.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import attrs
 
-from blockfsm.adapters import itf
+from blockfsm.adapters.engines import itf
 from blockfsm.machine.core import Step
 
 LOG_NAME = "steps.jsonl"

@@ -242,7 +242,7 @@ def _decode_variant(tag: str, value: JSON) -> Any:
     if tag == "Float" and isinstance(value, str):
         return float.fromhex(value)
     if tag == "Ed25519Signer":
-        from blockfsm.adapters.crypto import Ed25519Signer
+        from blockfsm.adapters.node.crypto import Ed25519Signer
 
         return Ed25519Signer.from_seed(decode(value["seed"]))
     cls = _classes().get(tag)
@@ -492,7 +492,7 @@ def _trace_step(before: Any, event: Any, view: Any, outcome: Any) -> TraceStep:
 
 DOCUMENT_ATTR = "itf_document"
 """An error may carry a whole ITF document under this attribute instead (the cluster campaign's
-simulation traces, built by ``blockfsm.adapters.simtrace``)."""
+simulation traces, built by ``blockfsm.adapters.engines.simtrace``)."""
 
 
 def document_of(error: BaseException) -> dict[str, JSON] | None:

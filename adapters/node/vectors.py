@@ -6,7 +6,8 @@ message kind the codec knows (``frames``): the message's fields and its exact fr
 machine's payload functions and compares them with that file, and checks the sync payloads against
 the spec's independent restatement too, so a changed domain tag, field order or byte order fails
 loudly. Regenerate the file only for a deliberate format change:
-``python -m blockfsm.adapters.vectors > docs/protocol/vectors.json`` (and bump the tag's version).
+``python -m blockfsm.adapters.node.vectors > docs/protocol/vectors.json`` (and bump the tag's
+version).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any, cast
 
 import attrs
 
-from blockfsm.adapters.codec import Hello, Proof, encode_frame
-from blockfsm.adapters.crypto import Ed25519Signer
+from blockfsm.adapters.node.codec import Hello, Proof, encode_frame
+from blockfsm.adapters.node.crypto import Ed25519Signer
 from blockfsm.machine.attester import (
     ATTEST,
     CONFIRM,

@@ -12,18 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from blockfsm.adapters.config import (
+from blockfsm.adapters.exits import InputError, describe
+from blockfsm.adapters.node.config import (
     ConfigFileError,
     NodeFileConfig,
     check_quorum_reachable,
     load_config,
 )
-from blockfsm.adapters.exits import InputError, describe
-from blockfsm.adapters.keys import KeyFileError, load_key_file, write_key_file
-from blockfsm.adapters.metrics import NodeMetrics, status_line
+from blockfsm.adapters.node.keys import KeyFileError, load_key_file, write_key_file
+from blockfsm.adapters.node.metrics import NodeMetrics, status_line
 
 if TYPE_CHECKING:
-    from blockfsm.adapters.store import LmdbStore
+    from blockfsm.adapters.node.store import LmdbStore
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -55,11 +55,11 @@ async def run_node(
     a full node writes every step to ``data_dir/steps.jsonl`` (``blockfsm monitor`` reads it)."""
     import lmdb
 
-    from blockfsm.adapters.crypto import Ed25519Verifier
-    from blockfsm.adapters.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
-    from blockfsm.adapters.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
-    from blockfsm.adapters.store import STORE_FAILURES, StoreError
-    from blockfsm.adapters.transport import Transport, TransportLimits, log_event
+    from blockfsm.adapters.engines.steplog import LOG_NAME, LoggedMachine, RecordingSigner, StepLog
+    from blockfsm.adapters.node.crypto import Ed25519Verifier
+    from blockfsm.adapters.node.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
+    from blockfsm.adapters.node.store import STORE_FAILURES, StoreError
+    from blockfsm.adapters.node.transport import Transport, TransportLimits, log_event
     from blockfsm.machine.node import NODE, NodeConfig
     from blockfsm.machine.node import initial as node_initial
     from blockfsm.machine.types import ValidatorSet
@@ -226,7 +226,7 @@ def open_store(cfg: NodeFileConfig) -> LmdbStore:
     truncated), or the store of another chain."""
     import lmdb
 
-    from blockfsm.adapters.store import CorruptStoreError, LmdbStore, StoreError
+    from blockfsm.adapters.node.store import CorruptStoreError, LmdbStore, StoreError
 
     try:
         return LmdbStore(cfg.data_dir, cfg.chain_id, map_size=cfg.map_size_mb * 1024 * 1024)
@@ -297,6 +297,6 @@ def demo(nodes: int, duration: float, as_json: bool, keep: bool, mode: str) -> N
     Exit status: 0 every invariant held over the nodes' chains, 1 one was violated, 2 a bad
     option.
     """
-    from blockfsm.adapters.demo import run_demo
+    from blockfsm.adapters.commands.demo import run_demo
 
     sys.exit(run_demo(nodes=nodes, duration=duration, as_json=as_json, keep=keep, mode=mode))

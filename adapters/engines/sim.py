@@ -8,8 +8,8 @@ sequence number); nothing reads a clock. The same ``SimConfig`` reproduces a run
 Faults (``SimConfig.faults``): ``loss``, ``delay``, ``duplicate``, ``reorder`` (delays wide enough
 to reorder), ``partition``, ``crash``, and when named ``oneway`` (one direction of one link cut;
 ``Simulation.oneway`` for scripted cuts). Byzantine behaviours, one per Byzantine node in turn,
-from the library in ``blockfsm.adapters.adversary``: the filters of the honest machine's output
-(``equivocate``, ``lie``, ``withhold``, ``replay``) and the signing-oracle behaviours
+from the library in ``blockfsm.adapters.engines.adversary``: the filters of the honest machine's
+output (``equivocate``, ``lie``, ``withhold``, ``replay``) and the signing-oracle behaviours
 (``forge_proof``, ``replay_proof``, ``future_round``, ``flood``, ``conflicting_votes``,
 ``bad_certificate``); each action counts ``adversary:<name>`` (``summary()["adversary"]``).
 
@@ -32,8 +32,8 @@ from typing import Any
 
 import attrs
 
-from blockfsm.adapters import adversary
-from blockfsm.adapters.inbound import message_event
+from blockfsm.adapters.engines import adversary
+from blockfsm.adapters.node.inbound import message_event
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.core import Broadcast, Send, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
@@ -124,7 +124,7 @@ class Simulation:
         --allow-unsafe-byzantine``)."""
         signers: list[Any]
         if config.ed25519:
-            from blockfsm.adapters.crypto import Ed25519Signer, Ed25519Verifier
+            from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
 
             signers = [
                 Ed25519Signer.from_seed((config.seed * 1000 + i).to_bytes(32, "big"))

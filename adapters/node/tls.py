@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from blockfsm.adapters.crypto import Ed25519Signer
+from blockfsm.adapters.node.crypto import Ed25519Signer
 from blockfsm.machine.core import PeerId
 
 _NOT_BEFORE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)

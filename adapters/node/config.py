@@ -67,7 +67,7 @@ from typing import Any
 
 import attrs
 
-from blockfsm.adapters.keys import KeyFileError, parse_public_key
+from blockfsm.adapters.node.keys import KeyFileError, parse_public_key
 from blockfsm.machine.types import MAX_U64
 
 

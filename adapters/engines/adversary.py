@@ -42,7 +42,7 @@ from blockfsm.machine.messages import AdvertiseBlock, AdvertiseCertificate, Sync
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, advertise_block_payload
 
 if TYPE_CHECKING:
-    from blockfsm.adapters.sim import SimNode, Simulation
+    from blockfsm.adapters.engines.sim import SimNode, Simulation
 
 FILTERS = ("equivocate", "lie", "withhold", "replay")
 ORACLE = (

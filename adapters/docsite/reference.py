@@ -170,7 +170,8 @@ def _default(field: attrs.Attribute[Any]) -> str:
 def config_reference() -> str:
     out = [
         "# Configuration reference\n",
-        "<!-- Generated at build time by blockfsm.adapters.docsite from the config classes. -->\n",
+        "<!-- Generated at build time by blockfsm.adapters.docsite.reference "
+        "from the config classes. -->\n",
         "Every config is an immutable attrs class validated when it is constructed: a value "
         "outside its range raises `ConfigError` naming the field and the accepted range, and "
         "never reaches `step`. Times are integer milliseconds. The ranges below are read from "
@@ -215,12 +216,13 @@ def _commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Comm
 
 
 def cli_reference() -> str:
-    from blockfsm.adapters.cli import main
+    from blockfsm.adapters.commands.cli import main
     from blockfsm.adapters.exits import EXIT_STATUSES
 
     out = [
         "# Command-line reference\n",
-        "<!-- Generated at build time by blockfsm.adapters.docsite from the click commands. -->\n",
+        "<!-- Generated at build time by blockfsm.adapters.docsite.reference "
+        "from the click commands. -->\n",
         "Every command prints its own help with `--help`; this page is generated from the same "
         "declarations.\n",
         "## Exit statuses\n",
@@ -292,7 +294,8 @@ def _signature(obj: object) -> str:
 def api_reference(package: str) -> str:
     out = [
         f"# API reference: `{package}`\n",
-        "<!-- Generated at build time by blockfsm.adapters.docsite from the docstrings. -->\n",
+        "<!-- Generated at build time by blockfsm.adapters.docsite.reference "
+        "from the docstrings. -->\n",
     ]
     for module in _modules(package):
         out.append(f"## `{module.__name__}`\n")

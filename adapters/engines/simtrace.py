@@ -1,7 +1,7 @@
 """Simulator counterexamples as ITF traces, and their replay.
 
-``TracedSimulation`` is the simulator (``blockfsm.adapters.sim.Simulation``) recording every step
-an honest node takes (the event it was given, the effects it returned and the state it reached)
+``TracedSimulation`` is the simulator (``blockfsm.adapters.engines.sim.Simulation``) recording every
+step an honest node takes (the event it was given, the effects it returned and the state it reached)
 and every crash and restart of an honest node, in order. When a cluster safety invariant fails,
 ``simulation_document`` writes that history as an ITF trace (``#meta.kind == "simulation"``)
 with the run's ``SimConfig`` and the violation.
@@ -30,13 +30,13 @@ from typing import Any
 
 import attrs
 
-from blockfsm.adapters import itf
-from blockfsm.adapters.replay import Difference, ReplayResult
-from blockfsm.adapters.sim import SafetyViolation, SimConfig, SimNode, Simulation
+from blockfsm.adapters.engines import itf
+from blockfsm.adapters.engines.replay import Difference, ReplayResult
+from blockfsm.adapters.engines.sim import SafetyViolation, SimConfig, SimNode, Simulation
 
 KIND = "simulation"
 
-itf.register_module("blockfsm.adapters.sim")  # SimConfig, in the trace's #meta
+itf.register_module("blockfsm.adapters.engines.sim")  # SimConfig, in the trace's #meta
 
 
 @attrs.frozen
@@ -59,7 +59,7 @@ class Digests:
     """State digests for one trace, written or replayed, in the trace's scheme."""
 
     def __init__(self, scheme: str | None = STATE_DIGEST) -> None:
-        from blockfsm.adapters.explore import StateEncoder
+        from blockfsm.adapters.engines.explore import StateEncoder
 
         self._encode: Any = StateEncoder() if scheme == STATE_DIGEST else itf.canonical
 

@@ -1,6 +1,6 @@
 """``blockfsm monitor LOG...``: the spec checks real runs, from the nodes' step logs alone.
 
-Each log (``blockfsm.adapters.steplog``) is replayed, run by run (a run starts at each start
+Each log (``blockfsm.adapters.engines.steplog``) is replayed, run by run (a run starts at each start
 record), through the node machine under its spec (``Conformant``: every step must match one row
 and keep every per-step invariant of the node and its parts) from the durable state the run
 started from. The replay signs nothing: a signature is looked up among those the node recorded
@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 import click
 
-from blockfsm.adapters import itf
+from blockfsm.adapters.engines import itf
 from blockfsm.adapters.exits import InputError, describe
 from blockfsm.machine.view import ChainWriteError
 
@@ -111,7 +111,7 @@ class LogReader:
 
 
 def _config(start: dict[str, Any], signer: ReplaySigner) -> Any:
-    from blockfsm.adapters.crypto import Ed25519Verifier
+    from blockfsm.adapters.node.crypto import Ed25519Verifier
     from blockfsm.machine.node import NodeConfig
     from blockfsm.machine.types import ValidatorSet
 
@@ -138,7 +138,7 @@ def _chain(path: Path, start: dict[str, Any], chain_id: int) -> Any:
     start record."""
     import lmdb
 
-    from blockfsm.adapters.store import LmdbStore, StoreError
+    from blockfsm.adapters.node.store import LmdbStore, StoreError
     from blockfsm.machine.view import InMemoryChain
 
     chain = InMemoryChain(chain_id)
@@ -468,7 +468,7 @@ def monitor(logs: tuple[Path, ...], as_json: bool, follow: bool, idle: float) ->
     data directories holding one. Exit status: 0 every check held, 1 a check failed, 4 a log
     that cannot be read.
     """
-    from blockfsm.adapters.steplog import LOG_NAME
+    from blockfsm.adapters.engines.steplog import LOG_NAME
 
     paths = [given / LOG_NAME if given.is_dir() else given for given in logs]
     checker = Monitor()

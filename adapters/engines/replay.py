@@ -21,12 +21,13 @@ A file that is not a trace (unreadable, not JSON, not ITF, a kind replay does no
 cut off: fewer than its ``#meta.length`` says) is refused with one line and exit status 4.
 
 An exploration trace (``#meta.kind == "system"``, written by ``blockfsm explore``) is replayed by
-its system's own step function; see ``blockfsm.adapters.explore``. A simulation trace
+its system's own step function; see ``blockfsm.adapters.engines.explore``. A simulation trace
 (``#meta.kind == "simulation"``, written by ``blockfsm simulate``) is replayed node by node through
-the simulator's step path; see ``blockfsm.adapters.simtrace``. A model trace (``#meta.kind ==
-"model"``, written by the consensus model-based test) holds one attester's events and the Quint
-model's view of it after each step: the verdict is ``diverges`` at the first step where the code
-is not where the model is, ``matches`` otherwise; see ``blockfsm.adapters.modeltrace``.
+the simulator's step path; see ``blockfsm.adapters.engines.simtrace``. A model trace
+(``#meta.kind == "model"``, written by the consensus model-based test) holds one attester's events
+and the Quint model's view of it after each step: the verdict is ``diverges`` at the first step
+where the code is not where the model is, ``matches`` otherwise; see
+``blockfsm.adapters.engines.modeltrace``.
 """
 
 from __future__ import annotations
@@ -41,15 +42,7 @@ from typing import Any
 import attrs
 import click
 
-from blockfsm.adapters.exits import (
-    EXIT_DIFFERS,
-    EXIT_INPUT,
-    EXIT_OK,
-    EXIT_VIOLATION,
-    InputError,
-    one_line,
-)
-from blockfsm.adapters.itf import (
+from blockfsm.adapters.engines.itf import (
     ITFError,
     MachineTrace,
     decode,
@@ -57,6 +50,14 @@ from blockfsm.adapters.itf import (
     load,
     read_machine_trace,
     violated_property,
+)
+from blockfsm.adapters.exits import (
+    EXIT_DIFFERS,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    InputError,
+    one_line,
 )
 
 EXIT_MATCHES = EXIT_OK
@@ -267,15 +268,15 @@ def replay_document(document: dict[str, Any]) -> ReplayResult:
     if kind == "machine":
         return replay_machine(read_machine_trace(document))
     if kind == "system":
-        from blockfsm.adapters.explore import replay_system
+        from blockfsm.adapters.engines.explore import replay_system
 
         return replay_system(document)
     if kind == "simulation":
-        from blockfsm.adapters.simtrace import replay_simulation
+        from blockfsm.adapters.engines.simtrace import replay_simulation
 
         return replay_simulation(document)
     if kind == "model":
-        from blockfsm.adapters.modeltrace import replay_model
+        from blockfsm.adapters.engines.modeltrace import replay_model
 
         return replay_model(document)
     raise ITFError(

@@ -1,0 +1,1 @@
+"""The ``blockfsm`` command line: one module per group of commands."""

@@ -1,0 +1,1 @@
+"""Pages of the documentation site generated from the code (configuration, CLI, API)."""
