@@ -395,13 +395,13 @@ def test_a_changed_recording_diverges_with_its_own_status(tmp_path: Path) -> Non
     ],
 )
 def test_each_replay_verdict_has_its_status(verdict: str, status: int) -> None:
-    from blockfsm.adapters.engines.replay import ReplayResult
+    from blockfsm.adapters.engines.results import ReplayResult
 
     assert ReplayResult(verdict=verdict, steps=1, replayed=1).exit_code == status
 
 
 def test_reproduces_differs_and_not_a_trace_are_three_statuses() -> None:
-    from blockfsm.adapters.engines.replay import EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_REPRODUCES
+    from blockfsm.adapters.engines.results import EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_REPRODUCES
 
     assert len({EXIT_REPRODUCES, EXIT_DIVERGES, EXIT_NOT_A_TRACE, EXIT_OK, EXIT_USAGE}) == 5
 

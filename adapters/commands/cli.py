@@ -387,13 +387,13 @@ def render(out: Path, check_only: bool) -> None:
         click.echo(f"wrote {path}")
 
 
-main.add_command(importlib.import_module("blockfsm.adapters.engines.replay").replay)
-main.add_command(importlib.import_module("blockfsm.adapters.engines.explore").explore_command)
+main.add_command(importlib.import_module("blockfsm.adapters.commands.replay").replay)
+main.add_command(importlib.import_module("blockfsm.adapters.commands.explore").explore_command)
 from blockfsm.adapters.commands.simulate import simulate  # noqa: E402
 
 main.add_command(simulate)
 main.add_command(importlib.import_module("blockfsm.adapters.commands.status").status)
-main.add_command(importlib.import_module("blockfsm.adapters.engines.monitor").monitor)
+main.add_command(importlib.import_module("blockfsm.adapters.commands.monitor").monitor)
 from blockfsm.adapters.commands import node as node_cli  # noqa: E402
 
 for _command in (node_cli.keygen, node_cli.node, node_cli.demo):

@@ -33,76 +33,29 @@ where the code is not where the model is, ``matches`` otherwise; see
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
-import sys
 from pathlib import Path
 from typing import Any
-
-import attrs
-import click
 
 from blockfsm.adapters.engines.itf import (
     ITFError,
     MachineTrace,
-    decode,
-    encode,
     load,
     read_machine_trace,
     violated_property,
 )
+from blockfsm.adapters.engines.results import ReplayResult, differences
 from blockfsm.adapters.exits import (
     EXIT_DIFFERS,
     EXIT_INPUT,
     EXIT_OK,
     EXIT_VIOLATION,
-    InputError,
-    one_line,
 )
 
 EXIT_MATCHES = EXIT_OK
 EXIT_REPRODUCES = EXIT_VIOLATION
 EXIT_DIVERGES = EXIT_DIFFERS
 EXIT_NOT_A_TRACE = EXIT_INPUT
-
-
-@attrs.frozen(kw_only=True)
-class Difference:
-    what: str
-    path: str
-    recorded: Any
-    replayed: Any
-
-
-@attrs.frozen(kw_only=True)
-class ReplayResult:
-    verdict: str
-    steps: int
-    replayed: int
-    step: int | None = None
-    detail: str = ""
-    differences: tuple[Difference, ...] = ()
-
-    @property
-    def exit_code(self) -> int:
-        if self.verdict == "matches":
-            return EXIT_MATCHES
-        if self.verdict == "reproduces":
-            return EXIT_REPRODUCES
-        return EXIT_DIVERGES
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "steps": self.steps,
-            "replayed": self.replayed,
-            "step": self.step,
-            "detail": self.detail,
-            "differences": [
-                {"what": d.what, "path": d.path, "recorded": d.recorded, "replayed": d.replayed}
-                for d in self.differences
-            ],
-        }
 
 
 def machines() -> dict[str, Any]:
@@ -117,44 +70,6 @@ def machines() -> dict[str, Any]:
             if isinstance(value, MachineDef):
                 found[value.name] = value
     return found
-
-
-def differences(what: str, recorded: Any, replayed: Any, limit: int = 12) -> list[Difference]:
-    """Where two values differ, as paths into their ITF encodings (at most ``limit``)."""
-    out: list[Difference] = []
-    _diff(what, encode(recorded), encode(replayed), out, limit)
-    return out
-
-
-def _diff(path: str, a: Any, b: Any, out: list[Difference], limit: int) -> None:
-    if len(out) >= limit or a == b:
-        return
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) == {"tag", "value"} == set(b) and a["tag"] == b["tag"]:
-            _diff(path, a["value"], b["value"], out, limit)
-            return
-        if set(a) == {"#tup"} == set(b):
-            _diff(path, a["#tup"], b["#tup"], out, limit)
-            return
-        if not any(k.startswith("#") for k in (*a, *b)):
-            for key in sorted(set(a) | set(b)):
-                _diff(f"{path}.{key}", a.get(key), b.get(key), out, limit)
-            return
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            out.append(
-                Difference(
-                    what=_root(path), path=f"{path} length", recorded=len(a), replayed=len(b)
-                )
-            )
-        for n, (x, y) in enumerate(zip(a, b, strict=False)):
-            _diff(f"{path}[{n}]", x, y, out, limit)
-        return
-    out.append(Difference(what=_root(path), path=path, recorded=a, replayed=b))
-
-
-def _root(path: str) -> str:
-    return path.split(".")[0].split("[")[0].split(" ")[0]
 
 
 def replay_machine(trace: MachineTrace) -> ReplayResult:
@@ -287,39 +202,3 @@ def replay_document(document: dict[str, Any]) -> ReplayResult:
 
 def replay_path(path: Path) -> ReplayResult:
     return replay_document(load(path))
-
-
-@click.command()
-@click.argument("trace", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def replay(trace: Path, as_json: bool) -> None:
-    """Run an ITF TRACE against the current code; report the first step that differs.
-
-    Exit status: 0 the trace matches (every step as recorded, nothing failed), 1 it reproduces
-    (the recorded violation happens again), 3 the code now behaves differently (a step diverges
-    from the recording, or a property fails that the recording has not there), 4 the file is not
-    a trace (unreadable, not JSON, not ITF, or its states were cut off).
-    """
-    try:
-        result = replay_path(trace)
-    except (ITFError, KeyError, TypeError, ValueError) as error:
-        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-        raise InputError(f"{trace}: not a trace: {one_line(detail)}") from None
-    if as_json:
-        click.echo(json.dumps(result.as_json(), indent=2))
-    else:
-        click.echo(f"{trace}: {result.verdict} ({result.replayed}/{result.steps} steps replayed)")
-        click.echo(result.detail)
-        for d in result.differences:
-            click.echo(f"  {d.path}:")
-            click.echo(f"    recorded: {_short(d.recorded)}")
-            click.echo(f"    replayed: {_short(d.replayed)}")
-    sys.exit(result.exit_code)
-
-
-def _short(value: Any) -> str:
-    try:
-        text = repr(decode(value))
-    except ITFError:
-        text = json.dumps(value)
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 
 from blockfsm.adapters.engines import itf
-from blockfsm.adapters.engines.replay import Difference, ReplayResult
+from blockfsm.adapters.engines.results import Difference, ReplayResult
 from blockfsm.adapters.engines.sim import SafetyViolation, SimConfig, SimNode, Simulation
 
 KIND = "simulation"

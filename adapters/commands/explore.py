@@ -1,0 +1,274 @@
+"""``blockfsm explore``: one exploration of a system, from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from blockfsm.adapters.engines.explore import (
+    SYSTEMS,
+    Report,
+    describe_action,
+    explore,
+    reducible,
+    write_trace,
+)
+
+
+def _print_report(report: Report, path: Path | None) -> None:
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    params = " ".join(f"{k}={v}" for k, v in report.parameters.items())
+    out.print(
+        f"{report.system} ({report.mode}, {params}): {report.states} states explored, "
+        f"{report.distinct} distinct, depth {report.depth}, "
+        f"{'complete' if report.complete else 'not complete'}, {report.seconds:.1f} s"
+        + "".join(f", {k.replace('_', ' ')} {v}" for k, v in report.figures.items())
+    )
+    v = report.violation
+    if v is None:
+        out.print("[green]every invariant held in every state")
+        return
+    out.print(f"[red bold]{v.property_id} violated[/]: {v.message}", markup=True)
+    out.print(f"Shortest path ({len(v.actions)} actions from the initial state):")
+    for n, action in enumerate(v.actions, start=1):
+        out.print(f"  {n:>3}. {describe_action(action)}", markup=False)
+    if path is not None:
+        out.print(f"trace written to {path} (replay it with `blockfsm replay {path}`)")
+
+
+class DelayBound(click.ParamType):
+    """A delay budget: an integer >= 0, or ``unbounded``."""
+
+    name = "N|unbounded"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is UNBOUNDED or (isinstance(value, int) and value >= 0):
+            return value
+        text = str(value).strip().lower()
+        if text in ("unbounded", "none", "any"):
+            return UNBOUNDED
+        try:
+            number = int(text)
+        except ValueError:
+            self.fail(f"{value!r} is neither an integer >= 0 nor 'unbounded'", param, ctx)
+        if number < 0:
+            self.fail(f"{number} is negative; give an integer >= 0 or 'unbounded'", param, ctx)
+        return number
+
+
+UNBOUNDED = "unbounded"
+
+
+@click.command(name="explore")
+@click.option(
+    "--system",
+    "system_name",
+    type=click.Choice(sorted(SYSTEMS)),
+    default="sync",
+    show_default=True,
+    help="The system to explore.",
+)
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=2, max=10),
+    default=None,
+    help="Number of nodes (the cluster system).",
+)
+@click.option(
+    "--heights",
+    type=click.IntRange(min=1, max=20),
+    default=None,
+    help="Sync: blocks in the canonical chain (3); cluster: heights proposed on (3).",
+)
+@click.option(
+    "--ticks",
+    type=click.IntRange(min=0, max=100),
+    default=None,
+    help="Ticks of simulated time (sync: 3 of 1 s; cluster: 6 of half a round timeout).",
+)
+@click.option(
+    "--in-flight",
+    type=click.IntRange(min=0, max=1_000),
+    default=None,
+    help="Messages the network holds at once; a message sent to a full network is lost "
+    "(sync: 2; cluster: 64).",
+)
+@click.option(
+    "--faults",
+    type=click.IntRange(min=0, max=20),
+    default=None,
+    help="Messages the adversary may drop or answer falsely (sync: 1; cluster: 0).",
+)
+@click.option(
+    "--byzantine",
+    type=click.IntRange(min=0, max=1),
+    default=None,
+    help="Cluster: 1 makes the producer of height 0 an equivocator; 0: every node honest (1).",
+)
+@click.option(
+    "--crashes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cluster: honest crash-restarts the adversary may cause, each between any two steps (0).",
+)
+@click.option(
+    "--forgeries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cluster: messages of its own choosing the Byzantine keeper may send on a quiet "
+    "network: votes of any block or nil, a vote of the next round, a new block with a forged "
+    "proof (0).",
+)
+@click.option(
+    "--lost-proposals",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cluster: proposals the network may lose (0).",
+)
+@click.option(
+    "--silent",
+    is_flag=True,
+    default=False,
+    help="Cluster: the Byzantine keeper sends nothing of the honest machine's (only forgeries).",
+)
+@click.option(
+    "--delays",
+    type=DelayBound(),
+    default=None,
+    help="Cluster: messages a run may deliver out of send order, one delay per message overtaken "
+    "and one per timer fired while messages are in flight (2); 'unbounded': any order.",
+)
+@click.option(
+    "--depth", type=click.IntRange(min=1), default=None, help="Depth bound (required with --dfs)."
+)
+@click.option("--dfs", "use_dfs", is_flag=True, help="Depth-bounded depth-first search.")
+@click.option(
+    "--reduce/--no-reduce",
+    default=None,
+    help="Sleep sets over commuting actions (the cluster system, breadth-first): fewer "
+    "transitions, the same states. Default: on where the system supports it.",
+)
+@click.option(
+    "--max-states",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many distinct states (the report says: not complete).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--trace-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("traces"),
+    show_default=True,
+    help="Where a violation's shortest path is written as an ITF trace.",
+)
+def explore_command(
+    system_name: str,
+    nodes: int | None,
+    heights: int | None,
+    ticks: int | None,
+    in_flight: int | None,
+    faults: int | None,
+    byzantine: int | None,
+    crashes: int | None,
+    forgeries: int | None,
+    lost_proposals: int | None,
+    silent: bool,
+    delays: int | str | None,
+    depth: int | None,
+    use_dfs: bool,
+    reduce: bool | None,
+    max_states: int | None,
+    as_json: bool,
+    trace_dir: Path,
+) -> None:
+    """Visit every reachable state of a small system and check every invariant in each.
+
+    Exit status: 0 no invariant was violated, 1 one was (its shortest path is written as a trace),
+    2 a bad option.
+    """
+    import json
+    import sys
+
+    from rich.console import Console
+    from rich.progress import Progress as Bar
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    if use_dfs and depth is None:
+        raise click.UsageError("--dfs needs --depth")
+    if nodes is not None and system_name == "sync":
+        raise click.UsageError(
+            "--nodes applies to the cluster system; the sync system has one client and two servers"
+        )
+    given = {"nodes": nodes, "heights": heights, "ticks": ticks, "in_flight": in_flight}
+    given["faults"] = faults
+    if byzantine is not None:
+        if system_name != "cluster":
+            raise click.UsageError("--byzantine applies to the cluster system")
+        given["byzantine"] = byzantine
+    adversary: dict[str, Any] = {
+        "crashes": crashes,
+        "forgeries": forgeries,
+        "lost_proposals": lost_proposals,
+        "silent": silent or None,
+    }
+    for name, value in adversary.items():
+        if value is not None:
+            if system_name != "cluster":
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(f"{flag} applies to the cluster system")
+            given[name] = value
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if delays is not None:
+        if system_name != "cluster":
+            raise click.UsageError("--delays applies to the cluster system")
+        chosen["delays"] = None if delays == UNBOUNDED else delays
+    system = SYSTEMS[system_name](**chosen)
+    if reduce and not reducible(system):
+        if system_name == "cluster":
+            raise click.UsageError(
+                "--reduce: with bounded delays the cluster's deliveries do not commute (the "
+                "delays one spends depend on the order); use --delays unbounded"
+            )
+        raise click.UsageError(f"--reduce: the {system_name} system has no independence relation")
+    if reduce and use_dfs:
+        raise click.UsageError("--reduce runs with the breadth-first search; drop --dfs")
+    if reduce is None:
+        reduce = reducible(system) and not use_dfs
+    with Bar(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"exploring {system_name}", total=None)
+
+        def shown(explored: int, distinct: int, reached: int) -> None:
+            bar.update(
+                task,
+                description=f"exploring {system_name}: {explored} states, {distinct} distinct, "
+                f"depth {reached}",
+            )
+
+        report = explore(
+            system,
+            depth=depth,
+            use_dfs=use_dfs,
+            max_states=max_states,
+            progress=shown,
+            reduce=reduce,
+        )
+    path = write_trace(system, report, trace_dir)
+    if as_json:
+        out = report.as_json()
+        if path is not None:
+            out["trace_file"] = str(path)
+        click.echo(json.dumps(out, indent=2))
+    else:
+        _print_report(report, path)
+    sys.exit(0 if report.violation is None else 1)
