@@ -1,6 +1,6 @@
 """The attester: two-phase, one-height-at-a-time finality over a linear chain of final blocks.
 
-Its rules are stated in ``blockfsm.spec.node`` (``ATTESTER_SPEC`` and the safety argument). In
+Its rules are stated in ``blockfsm.spec.attester`` (``SPEC`` and the safety argument). In
 brief, per height ``h`` (the final tip's height + 1) and round ``r``:
 
 1. **Proposal.** The producer of (h, r) is the keeper the producer selector names: the selector
@@ -79,7 +79,7 @@ from blockfsm.machine.types import (
     u64,
 )
 from blockfsm.machine.view import ChainView
-from blockfsm.spec.node import ATTESTER_SPEC
+from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 
 ATTEST = 0
 CONFIRM = 1
@@ -1021,4 +1021,5 @@ ATTESTER: MachineDef[AttesterConfig, AttesterState, Any, ChainView] = MachineDef
     name="attester", spec=ATTESTER_SPEC, initial=initial, step=step
 )
 """The attester as a machine of its own: what its campaign, the simulator's checkers and
-``blockfsm replay`` run under ``ATTESTER_SPEC`` (the node runs it as one of its parts)."""
+``blockfsm replay`` run under ``blockfsm.spec.attester.SPEC`` (the node runs it as one of its
+parts)."""

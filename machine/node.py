@@ -102,7 +102,8 @@ from blockfsm.machine.sync_client import (
 from blockfsm.machine.sync_server import SyncServerConfig, SyncServerState
 from blockfsm.machine.types import ZERO_HASH, Block, ChainId, Height, ValidatorSet
 from blockfsm.machine.view import ChainView
-from blockfsm.spec.node import NODE_SPEC, RUNNING
+from blockfsm.spec.node import RUNNING
+from blockfsm.spec.node import SPEC as NODE_SPEC
 from blockfsm.spec.producer import ARMED, HOLDING, PRODUCING
 
 __all__ = [

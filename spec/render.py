@@ -16,8 +16,7 @@ from blockfsm.spec.oracle import mermaid
 
 
 def all_specs() -> list[MachineSpec]:
-    """Every ``SPEC`` declared by a module of ``blockfsm.spec`` (and every spec in a module's
-    ``SPECS`` tuple, for a module that declares several), in module-name order."""
+    """Every ``SPEC`` declared by a module of ``blockfsm.spec``, in module-name order."""
     found = []
     for info in sorted(pkgutil.iter_modules(blockfsm.spec.__path__), key=lambda i: i.name):
         if info.ispkg or info.name.startswith("_"):
@@ -26,7 +25,6 @@ def all_specs() -> list[MachineSpec]:
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, MachineSpec):
             found.append(spec)
-        found.extend(s for s in getattr(module, "SPECS", ()) if isinstance(s, MachineSpec))
     return found
 
 

@@ -24,6 +24,7 @@ from blockfsm.machine.attester import (
 )
 from blockfsm.machine.core import Broadcast, Tick
 from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 from blockfsm.spec.campaigns.attester import (
     ATTESTER,
     CAMPAIGN,
@@ -37,7 +38,6 @@ from blockfsm.spec.campaigns.attester import (
     AttesterTest,
 )
 from blockfsm.spec.conformance import Conformant, InvariantViolation
-from blockfsm.spec.node import ATTESTER_SPEC
 
 TestAttesterCampaign = AttesterTest.TestCase
 TestAttesterCampaign.settings = settings(

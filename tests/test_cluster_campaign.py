@@ -30,7 +30,7 @@ import re
 from hypothesis import settings
 
 from blockfsm.spec.campaigns.cluster import ClusterTest
-from blockfsm.spec.node import CLUSTER_SPEC
+from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
 
 
 class ShortChaos(ClusterTest):

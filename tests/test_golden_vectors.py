@@ -16,7 +16,7 @@ from blockfsm.adapters.node import vectors
 from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
 from blockfsm.machine.types import Block, Certificate
 from blockfsm.spec import signed_bytes
-from blockfsm.spec.node import spec_vote_bytes
+from blockfsm.spec.attester import spec_vote_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = json.loads((ROOT / "docs" / "protocol" / "vectors.json").read_text())

@@ -2,7 +2,7 @@
 
 Each names what it pins; docs/mutation-testing.md lists every survivor and why it is killed or
 equivalent. The attester is stepped one event at a time under its spec (``Conformant`` with
-``ATTESTER_SPEC``), over an in-memory chain, with four equal stand-in keepers.
+``blockfsm.spec.attester.SPEC``), over an in-memory chain, with four equal stand-in keepers.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from blockfsm.machine.types import (
     certify,
 )
 from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 from blockfsm.spec.conformance import Conformant
-from blockfsm.spec.node import ATTESTER_SPEC
 from blockfsm.spec.strategies.attester import signed_nil_vote, signed_proposal, signed_vote
 
 CHAIN = 11
@@ -795,8 +795,8 @@ def test_the_producer_of_a_round_proposes_a_new_block_on_the_final_tip() -> None
 def test_a5_fails_a_confirmation_below_the_lock_and_passes_one_at_it() -> None:
     """The spec's own statement of the rule (A-5) can fail: the same step judged against a guard
     locked at a later round than the confirmation."""
+    from blockfsm.spec.attester import confirms_not_below_lock
     from blockfsm.spec.language import Transition
-    from blockfsm.spec.node import confirms_not_below_lock
 
     b = block(b"B")
     i = _keeper_producing_none_of(range(3))

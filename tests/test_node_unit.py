@@ -27,8 +27,8 @@ from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
 from blockfsm.machine.node import NodeConfig
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
 from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 from blockfsm.spec.conformance import Conformant
-from blockfsm.spec.node import ATTESTER_SPEC
 from blockfsm.spec.strategies.attester import signed_nil_vote, signed_proposal, signed_vote
 
 CHAIN = 7

@@ -352,7 +352,7 @@ class Monitor:
     on_finding: Any = None
 
     def __attrs_post_init__(self) -> None:
-        from blockfsm.spec.node import CLUSTER_SPEC
+        from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
 
         self.monitors = [(inv, inv.monitor()) for inv in CLUSTER_SPEC.invariants if inv.monitor]
 

@@ -1,5 +1,5 @@
 """The deterministic cluster simulator: N nodes on a simulated clock, a faulty network,
-crash-restart and Byzantine keepers, with the cluster safety invariants (``blockfsm.spec.node``)
+crash-restart and Byzantine keepers, with the cluster safety invariants (``blockfsm.spec.cluster``)
 checked after every step.
 
 Determinism: every choice draws from one ``random.Random(seed)``; events are ordered by (time,
@@ -13,7 +13,7 @@ output (``equivocate``, ``lie``, ``withhold``, ``replay``) and the signing-oracl
 (``forge_proof``, ``replay_proof``, ``future_round``, ``flood``, ``conflicting_votes``,
 ``bad_certificate``); each action counts ``adversary:<name>`` (``summary()["adversary"]``).
 
-The cluster safety invariants are the spec's (``CLUSTER_SPEC``, stated in
+The cluster safety invariants are the spec's (``blockfsm.spec.cluster.SPEC``, stated in
 ``blockfsm.spec.cluster_rules``): every honest step (and restart) is handed to each as a
 ``Transition`` and a violation raises ``SafetyViolation``.
 
@@ -41,9 +41,9 @@ from blockfsm.machine.node import NodeConfig, NodeState, Steppers
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ValidatorSet
 from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
 from blockfsm.spec.cluster_rules import Restart, liveness_bound_ms
 from blockfsm.spec.language import Transition
-from blockfsm.spec.node import CLUSTER_SPEC
 
 FAULTS = ("loss", "delay", "duplicate", "reorder", "partition", "crash")
 EXTRA_FAULTS = ("oneway",)
@@ -167,7 +167,7 @@ class Simulation:
         """Invariants a known, open finding violates (id -> finding): a violation of one is
         counted (``known:<id>``), not raised, so a run can look past it; empty by default."""
         self.monitors = [(inv, inv.monitor()) for inv in CLUSTER_SPEC.invariants if inv.monitor]
-        """The cluster invariants of ``blockfsm.spec.node``, each fed every honest step."""
+        """The cluster invariants of ``blockfsm.spec.cluster``, each fed every honest step."""
 
     def _conform(self, node: SimNode) -> None:
         from blockfsm.machine.attester import ATTESTER
@@ -372,7 +372,8 @@ class Simulation:
     # --- cluster safety, after every step ----------------------------------------------------
 
     def _check(self, node: SimNode, before: int, event: Any, effects: tuple[Any, ...]) -> None:
-        """Feed the step to every cluster invariant the spec states (``CLUSTER_SPEC``)."""
+        """Feed the step to every cluster invariant the spec states
+        (``blockfsm.spec.cluster.SPEC``)."""
         t = Transition(
             config=node.config,
             before=before,

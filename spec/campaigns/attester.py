@@ -49,9 +49,10 @@ from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
 from blockfsm.machine.view import InMemoryChain
+from blockfsm.spec.attester import PROPOSAL_RULES
+from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Conformant, Stats
-from blockfsm.spec.node import ATTESTER_SPEC, PROPOSAL_RULES
 
 CHAIN = 7
 SIGNERS = tuple(StandInSigner.from_seed(500 + i) for i in range(4))

@@ -27,8 +27,9 @@ from blockfsm.adapters.engines.itf import DOCUMENT_ATTR
 from blockfsm.adapters.engines.sim import SafetyViolation, SimConfig, liveness
 from blockfsm.adapters.engines.simtrace import TracedSimulation, simulation_document
 from blockfsm.spec.campaigns import Campaign
+from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
 from blockfsm.spec.conformance import InvariantViolation, Stats
-from blockfsm.spec.node import CLUSTER_SPEC, NODE_SPEC
+from blockfsm.spec.node import SPEC as NODE_SPEC
 
 STATS = Stats()
 NODE_STATS = Stats()

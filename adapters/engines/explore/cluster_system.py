@@ -92,7 +92,7 @@ class ClusterSystem:
         from blockfsm.machine.crypto import StandInSigner, StandInVerifier
         from blockfsm.machine.node import NODE, NodeConfig
         from blockfsm.machine.types import ZERO_HASH, ValidatorSet
-        from blockfsm.spec.node import CLUSTER_SPEC
+        from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
 
         self.size, self.heights, self.ticks = nodes, heights, ticks
         self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine
