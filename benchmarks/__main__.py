@@ -59,14 +59,10 @@ from blockfsm.machine.messages import (
     SyncRequest,
     SyncRequestReceived,
 )
-from blockfsm.machine.sync_client import (
-    SYNC_CLIENT,
-    Registration,
-    SyncClientConfig,
-    SyncClientState,
-)
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_client import Registration, SyncClientConfig, SyncClientState
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import ValidatorSet, advertise_block_payload
+from blockfsm.spec.machines import SYNC_CLIENT, SYNC_SERVER
 from blockfsm.spec.strategies.chains import chain_of
 
 CHAIN = 7

@@ -27,17 +27,12 @@ from blockfsm.machine.messages import (
     SyncRequestReceived,
     SyncResponseReceived,
 )
-from blockfsm.machine.sync_client import (
-    SYNC_CLIENT,
-    Commit,
-    Persist,
-    SyncClientConfig,
-    UpdateHighestCertificate,
-)
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_client import Commit, Persist, SyncClientConfig, UpdateHighestCertificate
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.language import MachineSpec, Row
+from blockfsm.spec.machines import SYNC_CLIENT, SYNC_SERVER
 from blockfsm.spec.strategies.chains import chain_of, validator_setup
 
 CHAIN = 7

@@ -20,8 +20,9 @@ from typing import Any
 
 from blockfsm.machine.core import Tick
 from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import SYNC_SERVER
 from blockfsm.spec.strategies.chains import chain_of, make_signers
 
 CHAIN = 7

@@ -53,7 +53,6 @@ import attrs
 from blockfsm.machine.core import (
     MAX_PERIOD_MS,
     Broadcast,
-    MachineDef,
     PeerId,
     Rejected,
     Step,
@@ -79,7 +78,6 @@ from blockfsm.machine.types import (
     u64,
 )
 from blockfsm.machine.view import ChainView
-from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 
 ATTEST = 0
 CONFIRM = 1
@@ -1015,11 +1013,3 @@ def _on_vote(
     if new is state:
         return Step(state, ())
     return _settle(config, new, view, [])
-
-
-ATTESTER: MachineDef[AttesterConfig, AttesterState, Any, ChainView] = MachineDef(
-    name="attester", spec=ATTESTER_SPEC, initial=initial, step=step
-)
-"""The attester as a machine of its own: what its campaign, the simulator's checkers and
-``blockfsm replay`` run under ``blockfsm.spec.attester.SPEC`` (the node runs it as one of its
-parts)."""

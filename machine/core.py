@@ -22,12 +22,9 @@ Times are integers in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
-
-from blockfsm.spec.language import MachineSpec
 
 PeerId = bytes
 """A node's public key (32 bytes); the transport authenticates it."""
@@ -91,16 +88,6 @@ C = TypeVar("C")
 S = TypeVar("S")
 E = TypeVar("E")
 V = TypeVar("V")
-
-
-@attrs.frozen(kw_only=True)
-class MachineDef(Generic[C, S, E, V]):
-    """A machine as the runners see it: its spec, how to start it, and its step function."""
-
-    name: str
-    spec: MachineSpec
-    initial: Callable[[C], S] = attrs.field(eq=False, repr=False)
-    step: Callable[[C, S, E, V], Step] = attrs.field(eq=False, repr=False)
 
 
 class ConfigError(ValueError):

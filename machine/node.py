@@ -62,7 +62,7 @@ from blockfsm.machine.attester import (
     producer_for,
     view_of,
 )
-from blockfsm.machine.core import Broadcast, MachineDef, Rejected, Step, Tick
+from blockfsm.machine.core import Broadcast, Rejected, Step, Tick
 from blockfsm.machine.crypto import Signer, Verifier
 from blockfsm.machine.messages import (
     AdvertiseBlockReceived,
@@ -71,6 +71,9 @@ from blockfsm.machine.messages import (
     SyncResponseReceived,
 )
 from blockfsm.machine.producer import (
+    ARMED,
+    HOLDING,
+    PRODUCING,
     BlockBuilt,
     BroadcastCandidate,
     BuildBlock,
@@ -102,12 +105,11 @@ from blockfsm.machine.sync_client import (
 from blockfsm.machine.sync_server import SyncServerConfig, SyncServerState
 from blockfsm.machine.types import ZERO_HASH, Block, ChainId, Height, ValidatorSet
 from blockfsm.machine.view import ChainView
-from blockfsm.spec.node import RUNNING
-from blockfsm.spec.node import SPEC as NODE_SPEC
-from blockfsm.spec.producer import ARMED, HOLDING, PRODUCING
+
+RUNNING = "Running"
+"""The node's one control state (``NodeState.control``)."""
 
 __all__ = [
-    "NODE",
     "Guard",
     "NodeConfig",
     "NodeState",
@@ -520,8 +522,3 @@ def _commit_certified(effects: tuple[Any, ...], view: ChainView) -> tuple[Any, .
     if certified > committed:
         return (*effects, Commit(height=certified))
     return effects
-
-
-NODE: MachineDef[NodeConfig, NodeState, Any, ChainView] = MachineDef(
-    name="node", spec=NODE_SPEC, initial=initial, step=step
-)

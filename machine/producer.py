@@ -52,7 +52,7 @@ from typing import Any
 
 import attrs
 
-from blockfsm.machine.core import MachineDef, Rejected, Step, Tick, require, require_int
+from blockfsm.machine.core import Rejected, Step, Tick, require, require_int
 from blockfsm.machine.crypto import Signer, Verifier, require_signer
 from blockfsm.machine.producer_selection import (
     ProducerSelector,
@@ -77,10 +77,12 @@ from blockfsm.machine.producer_view import (
     produced_block_id,
 )
 from blockfsm.machine.types import MAX_U64
-from blockfsm.spec.producer import ARMED, HOLDING, IDLE, PRODUCING, SPEC, STOPPED
+
+IDLE, ARMED, PRODUCING, HOLDING, STOPPED = "Idle", "Armed", "Producing", "Holding", "Stopped"
+"""The producer's control states (``ProducerState.control``); ``blockfsm.spec.producer`` states
+them again."""
 
 __all__ = [
-    "PRODUCER",
     "PRODUCER_BLOCK_DOMAIN",
     "NextRoundVote",
     "ProducerConfig",
@@ -909,7 +911,3 @@ _HANDLERS: dict[type, Callable[..., Step]] = {
     StateSyncRequested: _on_state_sync,
     Restarted: _on_restarted,
 }
-
-PRODUCER: MachineDef[ProducerConfig, ProducerState, Any, ProducerView] = MachineDef(
-    name="producer", spec=SPEC, initial=initial, step=step
-)

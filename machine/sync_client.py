@@ -39,7 +39,6 @@ import attrs
 from blockfsm.machine._maps import SortedMap
 from blockfsm.machine.core import (
     MAX_PERIOD_MS,
-    MachineDef,
     Observe,
     PeerId,
     Rejected,
@@ -76,7 +75,11 @@ from blockfsm.machine.types import (
     certificate_is_valid,
 )
 from blockfsm.machine.view import ChainView
-from blockfsm.spec.sync_client import AWAITING, PASSIVE, SPEC
+
+PASSIVE, AWAITING = "Passive", "AwaitingResponse"
+"""The client's control states (``SyncClientState.control``); ``blockfsm.spec.sync_client`` states
+them again."""
+
 
 MAX_REQUEST_LIMIT = 100_000
 _MASK64 = MAX_U64
@@ -1018,8 +1021,3 @@ def _blame(
         (*effects, Blacklisted(peer=peer, until=until, reason=reason)),
         reason,
     )
-
-
-SYNC_CLIENT: MachineDef[SyncClientConfig, SyncClientState, Any, ChainView] = MachineDef(
-    name="sync_client", spec=SPEC, initial=initial, step=step
-)

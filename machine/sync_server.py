@@ -32,7 +32,6 @@ from blockfsm.machine._maps import SortedMap
 from blockfsm.machine.core import (
     MAX_PERIOD_MS,
     Broadcast,
-    MachineDef,
     PeerId,
     Rejected,
     Send,
@@ -56,7 +55,11 @@ from blockfsm.machine.messages import (
 )
 from blockfsm.machine.types import MAX_U64, ChainId, advertise_block_payload
 from blockfsm.machine.view import ChainView
-from blockfsm.spec.sync_server import SERVING, SPEC, STARTING
+
+STARTING, SERVING = "Starting", "Serving"
+"""The server's control states (``SyncServerState.control``); ``blockfsm.spec.sync_server`` states
+them again."""
+
 
 MAX_REQUEST_LIMIT = 100_000
 
@@ -321,8 +324,3 @@ def _on_request(
     )
     new_state = _state(state.control, state.now, state.last_advertised, window, counts)
     return Step(new_state, (Send(peer=peer, message=response),))
-
-
-SYNC_SERVER: MachineDef[SyncServerConfig, SyncServerState, Any, ChainView] = MachineDef(
-    name="sync_server", spec=SPEC, initial=initial, step=step
-)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -412,3 +412,23 @@ def _validate_references(spec: MachineSpec) -> None:
                 raise SpecError(f"{spec.name} {r.id}: undeclared effect {name!r}")
         if r.kind == "reject" and not r.reason:
             raise SpecError(f"{spec.name} {r.id}: a reject row needs a reason")
+
+
+C = TypeVar("C")
+S = TypeVar("S")
+E = TypeVar("E")
+V = TypeVar("V")
+
+
+@attrs.frozen(kw_only=True)
+class MachineDef(Generic[C, S, E, V]):
+    """A machine as the runners see it: its spec, how to start it, and its step function.
+
+    The machine module owns ``initial`` and ``step``; the spec names the machine it specifies
+    (``blockfsm.spec.machines`` pairs the built-in ones), so ``blockfsm.machine`` imports nothing
+    from ``blockfsm.spec``."""
+
+    name: str
+    spec: MachineSpec
+    initial: Callable[[C], S] = attrs.field(eq=False, repr=False)
+    step: Callable[[C, S, E, V], Any] = attrs.field(eq=False, repr=False)

@@ -7,10 +7,11 @@ from hypothesis import strategies as st
 
 from blockfsm.adapters.node.crypto import Ed25519Signer, Ed25519Verifier
 from blockfsm.machine.core import Tick
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import ValidatorSet, certificate_is_valid, certify
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import SYNC_SERVER
 from blockfsm.spec.strategies.chains import next_block
 
 SIGNERS = [Ed25519Signer.from_seed(bytes([i]) * 32) for i in range(4)]

@@ -16,6 +16,7 @@ from blockfsm.machine import sync_server as server_module
 from blockfsm.machine.core import Send, Step
 from blockfsm.machine.messages import SyncRequestReceived
 from blockfsm.spec.campaigns import sync_server as server_campaign
+from blockfsm.spec.machines import SYNC_SERVER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,7 @@ def _max_instead_of_min(config: Any, state: Any, event: Any, view: Any) -> Step:
 def test_check_reports_a_violation_with_a_shrunk_counterexample(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    buggy = attrs.evolve(server_module.SYNC_SERVER, step=_max_instead_of_min)
+    buggy = attrs.evolve(SYNC_SERVER, step=_max_instead_of_min)
     monkeypatch.setattr(server_campaign, "SYNC_SERVER", buggy)
     result = run(
         "check",

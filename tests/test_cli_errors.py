@@ -278,8 +278,9 @@ def correct_run() -> dict[str, Any]:
     from blockfsm.adapters.engines import itf
     from blockfsm.machine.core import Tick
     from blockfsm.machine.messages import SyncRequest, SyncRequestReceived
-    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+    from blockfsm.machine.sync_server import SyncServerConfig
     from blockfsm.spec.conformance import Conformant
+    from blockfsm.spec.machines import SYNC_SERVER
     from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
 
     signers = make_signers(4)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from blockfsm.machine.core import MachineDef, Rejected, Step
+from blockfsm.machine.core import Rejected, Step
 from blockfsm.spec import Guard, Invariant, SpecError, define_machine, ignore, reject, row
 from blockfsm.spec.campaigns import Campaign, all_campaigns
 from blockfsm.spec.conformance import (
@@ -19,7 +19,7 @@ from blockfsm.spec.conformance import (
     InvariantViolation,
     StepRaised,
 )
-from blockfsm.spec.language import compile_effect_pattern
+from blockfsm.spec.language import MachineDef, compile_effect_pattern
 from blockfsm.spec.oracle import Oracle
 from blockfsm.spec.render import all_specs
 from blockfsm.spec.structure import problems

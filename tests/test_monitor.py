@@ -27,6 +27,7 @@ from blockfsm.machine import node as node_machine
 from blockfsm.machine.core import Broadcast, Send, Tick
 from blockfsm.machine.sync_client import Commit
 from blockfsm.machine.types import ValidatorSet
+from blockfsm.spec.machines import NODE
 
 pytestmark = pytest.mark.timeout(120)
 """This module writes stores and logs on disk: a hang fails the test at this deadline."""
@@ -59,7 +60,7 @@ class Node:
         )
         self.log = StepLog(self.directory / LOG_NAME)
         self.log.start(self.config, self.state, self.store)
-        self.machine = LoggedMachine(node_machine.NODE, self.log, self.recording)
+        self.machine = LoggedMachine(NODE, self.log, self.recording)
 
     def stop(self) -> None:
         self.log.close()

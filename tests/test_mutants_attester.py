@@ -14,7 +14,6 @@ import attrs
 import pytest
 
 from blockfsm.machine import attester as att
-from blockfsm.machine import node as node_machine
 from blockfsm.machine.attester import (
     ATTEST,
     CONFIRM,
@@ -44,6 +43,7 @@ from blockfsm.machine.types import (
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import NODE
 from blockfsm.spec.strategies.attester import signed_nil_vote, signed_proposal, signed_vote
 
 CHAIN = 11
@@ -160,7 +160,7 @@ class Keeper:
         self.config = config(i, **fields)
         self.chain = InMemoryChain(CHAIN)
         self.runner = Conformant(
-            attrs.evolve(node_machine.NODE, name="attester", spec=ATTESTER_SPEC, step=att.step),
+            attrs.evolve(NODE, name="attester", spec=ATTESTER_SPEC, step=att.step),
             self.config,
         )
         self.state = att.initial(self.config, guard)

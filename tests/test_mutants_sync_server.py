@@ -18,13 +18,10 @@ from blockfsm.machine.messages import (
     SyncResponse,
     response_size,
 )
-from blockfsm.machine.sync_server import (
-    MAX_REQUEST_LIMIT,
-    SYNC_SERVER,
-    SyncServerConfig,
-)
+from blockfsm.machine.sync_server import MAX_REQUEST_LIMIT, SyncServerConfig
 from blockfsm.machine.types import MAX_U64
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import SYNC_SERVER
 from blockfsm.spec.strategies.chains import chain_of, make_signers
 
 CHAIN = 7

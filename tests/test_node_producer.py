@@ -11,7 +11,6 @@ from blockfsm.adapters.engines.sim import SimConfig, Simulation
 from blockfsm.machine import node as node_machine
 from blockfsm.machine.attester import (
     ATTEST,
-    ATTESTER,
     CONFIRM,
     Proposal,
     ProposalReceived,
@@ -23,12 +22,12 @@ from blockfsm.machine.attester import (
 )
 from blockfsm.machine.core import Broadcast, Rejected, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
-from blockfsm.machine.node import NODE, NodeConfig, Steppers
-from blockfsm.machine.producer import PRODUCER
+from blockfsm.machine.node import NodeConfig, Steppers
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet, u64
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant, Stats
 from blockfsm.spec.language import Transition
+from blockfsm.spec.machines import ATTESTER, NODE, PRODUCER
 from blockfsm.spec.node import proposals_released_by_producer
 from blockfsm.spec.producer import IDLE, PRODUCING, STOPPED
 from blockfsm.spec.strategies.attester import signed_nil_vote, signed_vote

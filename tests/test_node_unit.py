@@ -29,6 +29,7 @@ from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import NODE
 from blockfsm.spec.strategies.attester import signed_nil_vote, signed_proposal, signed_vote
 
 CHAIN = 7
@@ -76,7 +77,7 @@ class Keeper:
         self.i = i
         self.chain = InMemoryChain(CHAIN)
         self.runner = Conformant(
-            attrs.evolve(node_machine.NODE, name="attester", spec=ATTESTER_SPEC, step=att.step),
+            attrs.evolve(NODE, name="attester", spec=ATTESTER_SPEC, step=att.step),
             config(i),
         )
         self.state = att.initial(config(i), guard)

@@ -16,7 +16,6 @@ import pytest
 from blockfsm.machine.core import Rejected, Tick
 from blockfsm.machine.crypto import Signer, StandInVerifier
 from blockfsm.machine.producer import (
-    PRODUCER,
     BlockBuilt,
     BroadcastCandidate,
     BroadcastNextRoundSuccess,
@@ -46,6 +45,7 @@ from blockfsm.machine.producer_view import (
     SigningGuard,
     build_block,
 )
+from blockfsm.spec.machines import PRODUCER
 from blockfsm.spec.producer_rules import candidate_bytes, producer_order
 from blockfsm.spec.strategies.chains import make_signers
 from blockfsm.spec.strategies.producer import start_params_on

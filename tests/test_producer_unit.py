@@ -14,7 +14,6 @@ from blockfsm.machine.producer import (
     ANCESTOR_NOT_READY_YET,
     FAILED_TO_BUILD_CHAIN,
     NOT_READY_YET,
-    PRODUCER,
     SUCCESS,
     BroadcastNextRoundSuccess,
     FinalizationAdvanced,
@@ -35,6 +34,7 @@ from blockfsm.machine.producer_view import (
     execute,
 )
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import PRODUCER
 from blockfsm.spec.producer import ACTIVE, ARMED, SPEC
 from blockfsm.spec.strategies.chains import make_signers
 from blockfsm.spec.strategies.producer import (

@@ -37,14 +37,8 @@ from blockfsm.machine.messages import (
     SyncResponse,
     SyncResponseReceived,
 )
-from blockfsm.machine.sync_client import (
-    SYNC_CLIENT,
-    Commit,
-    Persist,
-    SyncClientConfig,
-    UpdateHighestCertificate,
-)
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_client import Commit, Persist, SyncClientConfig, UpdateHighestCertificate
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import (
     Certificate,
     ValidatorSet,
@@ -53,6 +47,7 @@ from blockfsm.machine.types import (
 )
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import SYNC_CLIENT, SYNC_SERVER
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
 
 pytestmark = pytest.mark.timeout(300)

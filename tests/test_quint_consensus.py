@@ -44,7 +44,6 @@ from blockfsm.adapters.engines.replay import replay_path
 from blockfsm.machine import attester as att
 from blockfsm.machine.attester import (
     ATTEST,
-    ATTESTER,
     CONFIRM,
     PROPOSE,
     AttesterConfig,
@@ -63,6 +62,7 @@ from blockfsm.machine.types import ZERO_HASH, Block, Certificate, ValidatorSet
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.consensus_model import keeper_view, model_view
+from blockfsm.spec.machines import ATTESTER
 from blockfsm.spec.strategies.attester import signed_nil_vote, signed_proposal, signed_vote
 
 pytestmark = pytest.mark.timeout(300)

@@ -17,8 +17,9 @@ from blockfsm.adapters.engines.replay import replay_document, replay_machine
 from blockfsm.machine import sync_server as server_module
 from blockfsm.machine.core import Send, Step, Tick
 from blockfsm.machine.messages import SyncRequest, SyncRequestReceived, SyncResponse
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import SYNC_SERVER
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
 
 

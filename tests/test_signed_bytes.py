@@ -16,8 +16,8 @@ from blockfsm.machine import types as machine_types
 from blockfsm.machine.core import Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import AdvertiseCertificate, AdvertiseCertificateReceived
-from blockfsm.machine.sync_client import SYNC_CLIENT, SyncClientConfig
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_client import SyncClientConfig
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import (
     Block,
     Certificate,
@@ -31,6 +31,7 @@ from blockfsm.machine.types import (
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec import signed_bytes as spec_bytes
 from blockfsm.spec.conformance import ConformanceError, Conformant, InvariantViolation
+from blockfsm.spec.machines import SYNC_CLIENT, SYNC_SERVER
 from blockfsm.spec.strategies.chains import chain_of
 
 u64 = st.integers(min_value=0, max_value=2**64 - 1)

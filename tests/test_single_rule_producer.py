@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockfsm.machine.producer import PRODUCER
 from blockfsm.spec.campaigns.producer import run_producer_single_rule
 from blockfsm.spec.conformance import Stats
+from blockfsm.spec.machines import PRODUCER
 from blockfsm.spec.strategies.producer_single_rule import (
     PRODUCER_RULES,
     RULE_NAMES,

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockfsm.machine.sync_server import SYNC_SERVER
 from blockfsm.spec.campaigns.sync_client import run_single_rule
 from blockfsm.spec.conformance import Stats
 from blockfsm.spec.language import MachineSpec, Row
+from blockfsm.spec.machines import SYNC_SERVER
 from blockfsm.spec.strategies.single_rule import (
     CLIENT_RULES,
     RULES,

@@ -28,7 +28,6 @@ from blockfsm.machine.messages import (
 from blockfsm.machine.sync_client import (
     AWAITING,
     PASSIVE,
-    SYNC_CLIENT,
     Blacklisted,
     ChainAdvanced,
     Commit,
@@ -59,6 +58,7 @@ from blockfsm.spec.campaigns.sync_client import (
 )
 from blockfsm.spec.conformance import Conformant
 from blockfsm.spec.language import Transition
+from blockfsm.spec.machines import SYNC_CLIENT
 from blockfsm.spec.strategies.chains import chain_of
 from blockfsm.spec.strategies.sync_client import (
     KINDS,
@@ -285,7 +285,8 @@ def test_issue7_honest_server_with_a_smaller_cap_is_not_blacklisted() -> None:
     machine answers five blocks; upstream's rule (and this client before) judged that against the
     client's own limit and blacklisted the server as ``under_delivered``."""
     from blockfsm.machine.messages import SyncRequestReceived
-    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+    from blockfsm.machine.sync_server import SyncServerConfig
+    from blockfsm.spec.machines import SYNC_SERVER
 
     cfg = config(request_limit=10)
     server_chain = InMemoryChain(CHAIN_ID)
@@ -330,7 +331,8 @@ def test_issue7_no_honest_server_is_ever_blamed_whatever_its_cap(
     """SC-5 from the honest server's strategy alone: drive the real sync server machine, with a
     cap drawn independently of the client's, until the sync ends; its sender is never blamed."""
     from blockfsm.machine.messages import SyncRequestReceived
-    from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+    from blockfsm.machine.sync_server import SyncServerConfig
+    from blockfsm.spec.machines import SYNC_SERVER
 
     server_chain = InMemoryChain(CHAIN_ID)
     extend_to(server_chain, server_length)

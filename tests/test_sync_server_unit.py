@@ -18,9 +18,10 @@ from blockfsm.machine.messages import (
     SyncRequestReceived,
     response_size,
 )
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig, SyncServerState
+from blockfsm.machine.sync_server import SyncServerConfig, SyncServerState
 from blockfsm.machine.types import advertise_block_payload, certificate_payload
 from blockfsm.spec.conformance import Conformant
+from blockfsm.spec.machines import SYNC_SERVER
 from blockfsm.spec.strategies.chains import chain_of, make_signers, u64_or_garbage
 from blockfsm.spec.strategies.sync_server import request_events, server_states
 

@@ -60,9 +60,10 @@ async def run_node(
     from blockfsm.adapters.node.runtime import SYNC_NODE, BlockSource, Runtime, sync_node_config
     from blockfsm.adapters.node.store import STORE_FAILURES, StoreError
     from blockfsm.adapters.node.transport import Transport, TransportLimits, log_event
-    from blockfsm.machine.node import NODE, NodeConfig
+    from blockfsm.machine.node import NodeConfig
     from blockfsm.machine.node import initial as node_initial
     from blockfsm.machine.types import ValidatorSet
+    from blockfsm.spec.machines import NODE
 
     signer = load_key_file(cfg.key_file)
     source_signers = [load_key_file(f) for f in cfg.source_key_files]

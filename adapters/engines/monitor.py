@@ -29,6 +29,7 @@ import attrs
 from blockfsm.adapters.engines import itf
 from blockfsm.adapters.exits import InputError, describe
 from blockfsm.machine.view import ChainWriteError
+from blockfsm.spec.machines import NODE
 
 
 class LogError(InputError):
@@ -250,7 +251,7 @@ class LogReplay:
         self._settle(chain, guard, signing_guard)
         self.chain = chain
         self.state = node_machine.initial(self.config, guard, signing_guard)
-        self.runner = Conformant(node_machine.NODE, self.config)
+        self.runner = Conformant(NODE, self.config)
         committed = self.chain.committed_height
         self.monitor.observe_at(self, Restart(), (), committed, 0, self.state, self.chain)
 

@@ -32,8 +32,6 @@ where the code is not where the model is, ``matches`` otherwise; see
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +57,10 @@ EXIT_NOT_A_TRACE = EXIT_INPUT
 
 
 def machines() -> dict[str, Any]:
-    """Every ``MachineDef`` in ``blockfsm.machine``, by name."""
-    import blockfsm.machine as package
-    from blockfsm.machine.core import MachineDef
+    """Every built-in ``MachineDef`` (``blockfsm.spec.machines``), by name."""
+    from blockfsm.spec.machines import BUILT_IN
 
-    found: dict[str, Any] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"blockfsm.machine.{info.name}")
-        for value in vars(module).values():
-            if isinstance(value, MachineDef):
-                found[value.name] = value
-    return found
+    return {machine.name: machine for machine in BUILT_IN}
 
 
 def replay_machine(trace: MachineTrace) -> ReplayResult:

@@ -170,12 +170,8 @@ class Simulation:
         """The cluster invariants of ``blockfsm.spec.cluster``, each fed every honest step."""
 
     def _conform(self, node: SimNode) -> None:
-        from blockfsm.machine.attester import ATTESTER
-        from blockfsm.machine.node import NODE
-        from blockfsm.machine.producer import PRODUCER
-        from blockfsm.machine.sync_client import SYNC_CLIENT
-        from blockfsm.machine.sync_server import SYNC_SERVER
         from blockfsm.spec.conformance import Conformant
+        from blockfsm.spec.machines import ATTESTER, NODE, PRODUCER, SYNC_CLIENT, SYNC_SERVER
 
         cfg = node.config
         # The attester's and the producer's checkers live across restarts (their guards are

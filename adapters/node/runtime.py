@@ -56,7 +56,6 @@ from blockfsm.machine.messages import (
     SyncResponseReceived,
 )
 from blockfsm.machine.sync_client import (
-    SYNC_CLIENT,
     Blacklisted,
     Commit,
     Persist,
@@ -64,8 +63,9 @@ from blockfsm.machine.sync_client import (
     SyncClientState,
     UpdateHighestCertificate,
 )
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig, SyncServerState
+from blockfsm.machine.sync_server import SyncServerConfig, SyncServerState
 from blockfsm.machine.types import ZERO_HASH, Block, Certificate, certify
+from blockfsm.spec.machines import SYNC_CLIENT, SYNC_SERVER
 
 log = logging.getLogger("blockfsm.runtime")
 

@@ -53,6 +53,7 @@ from blockfsm.spec.attester import PROPOSAL_RULES
 from blockfsm.spec.attester import SPEC as ATTESTER_SPEC
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Conformant, Stats
+from blockfsm.spec.machines import ATTESTER
 
 CHAIN = 7
 SIGNERS = tuple(StandInSigner.from_seed(500 + i) for i in range(4))
@@ -63,7 +64,6 @@ VALIDATORS = ValidatorSet.equal(KEYS)
 VERIFIER = StandInVerifier.of((*SIGNERS, OUTSIDER))
 QUORUM = VALIDATORS.quorum
 
-ATTESTER = att.ATTESTER
 
 VOTE_RULES = ("malformed_vote", "wrong_chain_vote", "not_a_keeper", "bad_vote_signature")
 RULES = (*PROPOSAL_RULES, *VOTE_RULES, "clock_regressed")

@@ -14,7 +14,6 @@ from hypothesis.stateful import initialize, rule
 from blockfsm.machine.core import Rejected, Tick
 from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.producer import (
-    PRODUCER,
     AttestationReceived,
     BlockBuilt,
     BroadcastCandidate,
@@ -48,6 +47,7 @@ from blockfsm.machine.producer_view import (
 from blockfsm.spec.campaigns import Campaign, MachineTest, single_rule_rows
 from blockfsm.spec.conformance import Stats
 from blockfsm.spec.language import Row
+from blockfsm.spec.machines import PRODUCER
 from blockfsm.spec.producer import ACTIVE, SPEC
 from blockfsm.spec.producer_rules import (
     candidate_bytes,

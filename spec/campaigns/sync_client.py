@@ -36,7 +36,6 @@ from blockfsm.machine.messages import (
     certificate_size,
 )
 from blockfsm.machine.sync_client import (
-    SYNC_CLIENT,
     Blacklisted,
     ChainAdvanced,
     Commit,
@@ -44,12 +43,13 @@ from blockfsm.machine.sync_client import (
     SyncClientConfig,
     UpdateHighestCertificate,
 )
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import Certificate, ValidatorSet, advertise_block_payload
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.campaigns import Campaign, MachineTest, single_rule_rows
 from blockfsm.spec.conformance import Conformant, Stats
 from blockfsm.spec.language import Row
+from blockfsm.spec.machines import SYNC_CLIENT, SYNC_SERVER
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
 from blockfsm.spec.strategies.single_rule import (
     ACCEPTED,

@@ -15,10 +15,11 @@ from blockfsm.machine.messages import (
     SyncRequestReceived,
     SyncResponse,
 )
-from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig, SyncServerState
+from blockfsm.machine.sync_server import SyncServerConfig, SyncServerState
 from blockfsm.machine.view import InMemoryChain
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Stats
+from blockfsm.spec.machines import SYNC_SERVER
 from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, grow, make_signers
 from blockfsm.spec.strategies.sync_server import PEERS, malformed_requests, sync_requests
 from blockfsm.spec.sync_server import SPEC

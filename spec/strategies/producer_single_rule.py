@@ -32,7 +32,6 @@ from hypothesis import strategies as st
 from blockfsm.machine.core import Step, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.producer import (
-    PRODUCER,
     AttestationReceived,
     BlockBuilt,
     BuildBlock,
@@ -57,6 +56,7 @@ from blockfsm.machine.producer_view import (
     SigningGuard,
 )
 from blockfsm.spec import producer as spec
+from blockfsm.spec.machines import PRODUCER
 from blockfsm.spec.producer_rules import (
     MAX_U64,
     block_id_of,

@@ -90,9 +90,10 @@ class ClusterSystem:
     ) -> None:
         from blockfsm.machine.attester import producer_for
         from blockfsm.machine.crypto import StandInSigner, StandInVerifier
-        from blockfsm.machine.node import NODE, NodeConfig
+        from blockfsm.machine.node import NodeConfig
         from blockfsm.machine.types import ZERO_HASH, ValidatorSet
         from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
+        from blockfsm.spec.machines import NODE
 
         self.size, self.heights, self.ticks = nodes, heights, ticks
         self.in_flight, self.max_faults, self.byzantine_count = in_flight, faults, byzantine

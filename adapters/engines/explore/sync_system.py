@@ -56,9 +56,10 @@ class SyncSystem:
 
     def __init__(self, heights: int = 3, ticks: int = 3, in_flight: int = 2, faults: int = 1):
         from blockfsm.machine.crypto import StandInVerifier
-        from blockfsm.machine.sync_client import SYNC_CLIENT, SyncClientConfig
-        from blockfsm.machine.sync_server import SYNC_SERVER, SyncServerConfig
+        from blockfsm.machine.sync_client import SyncClientConfig
+        from blockfsm.machine.sync_server import SyncServerConfig
         from blockfsm.machine.types import ValidatorSet
+        from blockfsm.spec.machines import SYNC_CLIENT, SYNC_SERVER
         from blockfsm.spec.strategies.chains import DEFAULT_CHAIN_ID, chain_of, make_signers
 
         self.heights, self.ticks, self.in_flight, self.max_faults = (
