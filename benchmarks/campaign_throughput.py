@@ -15,7 +15,7 @@ import platform
 import sys
 
 from blockfsm.adapters.engines.campaigns import run_campaign
-from blockfsm.spec.campaigns import all_campaigns
+from blockfsm.adapters.engines.registry import campaigns as all_campaigns
 from blockfsm.spec.strategies.profiles import load_profile
 
 

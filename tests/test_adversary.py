@@ -220,7 +220,7 @@ def test_check_json_lists_every_behaviour_with_how_often_it_acted(
     from click.testing import CliRunner
 
     from blockfsm.adapters.commands.cli import main
-    from blockfsm.spec.campaigns.cluster import ClusterTest
+    from blockfsm.adapters.engines.cluster_campaign import ClusterTest
 
     monkeypatch.setattr(ClusterTest, "long_runs", (10,))  # the plumbing, not 300 s of chaos
 

@@ -29,7 +29,7 @@ import re
 
 from hypothesis import settings
 
-from blockfsm.spec.campaigns.cluster import ClusterTest
+from blockfsm.adapters.engines.cluster_campaign import ClusterTest
 from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
 
 

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from blockfsm.adapters.engines.registry import campaigns as all_campaigns
 from blockfsm.machine.core import Rejected, Step
 from blockfsm.spec import Guard, Invariant, SpecError, define_machine, ignore, reject, row
-from blockfsm.spec.campaigns import Campaign, all_campaigns
+from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.conformance import (
     ConformanceError,
     Conformant,

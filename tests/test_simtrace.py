@@ -109,7 +109,7 @@ def test_the_cluster_campaign_writes_a_simulation_trace_for_a_cluster_violation(
         restart(self, node)
 
     monkeypatch.setattr(sim_module.Simulation, "restart", forgetful_restart)
-    from blockfsm.spec.campaigns.cluster import ClusterTest
+    from blockfsm.adapters.engines.cluster_campaign import ClusterTest
 
     monkeypatch.setattr(ClusterTest, "long_runs", (10,))  # short chaos: the bug is in restarts
     runner = CliRunner()

@@ -130,7 +130,7 @@ def check(
     2 a bad option.
     """
     from blockfsm.adapters.engines.campaigns import run_campaign
-    from blockfsm.spec.campaigns import all_campaigns
+    from blockfsm.adapters.engines.registry import campaigns as all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
     try:

@@ -410,7 +410,7 @@ def run_named(
     max_examples: int | None = None,
 ) -> CampaignResult:
     """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``)."""
-    from blockfsm.spec.campaigns import all_campaigns
+    from blockfsm.adapters.engines.registry import campaigns as all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
     load_profile(profile)

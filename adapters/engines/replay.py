@@ -57,10 +57,10 @@ EXIT_NOT_A_TRACE = EXIT_INPUT
 
 
 def machines() -> dict[str, Any]:
-    """Every built-in ``MachineDef`` (``blockfsm.spec.machines``), by name."""
-    from blockfsm.spec.machines import BUILT_IN
+    """Every declared ``MachineDef`` (``blockfsm.adapters.engines.registry``), by name."""
+    from blockfsm.adapters.engines.registry import machines as declared
 
-    return {machine.name: machine for machine in BUILT_IN}
+    return declared()
 
 
 def replay_machine(trace: MachineTrace) -> ReplayResult:

@@ -1,9 +1,10 @@
 """Property-based campaigns: one Hypothesis ``RuleBasedStateMachine`` per machine.
 
-A campaign module in this package exposes ``CAMPAIGN``, a ``Campaign``. The same state machine
-class is run by pytest (``tests/``) and by ``blockfsm check``; both drive the machine through the
-``Conformant`` wrapper, so every step is checked against the spec and every safety invariant, and
-the counts land in the campaign's ``Stats``.
+A campaign module exposes ``CAMPAIGN``, a ``Campaign``, and is declared under the
+``blockfsm.machines`` entry point group (``blockfsm.adapters.engines.registry``). The same state
+machine class is run by pytest (``tests/``) and by ``blockfsm check``; both drive the machine
+through the ``Conformant`` wrapper, so every step is checked against the spec and every safety
+invariant, and the counts land in the campaign's ``Stats``.
 
 Liveness follows TigerBeetle's VOPR: the random rules are the chaos phase; ``teardown`` heals (no
 more faults), runs a fair schedule for the property's bound and asserts progress.
@@ -11,8 +12,6 @@ more faults), runs a fair schedule for the property's bound and asserts progress
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -115,17 +114,6 @@ class MachineTest(RuleBasedStateMachine):
                 self.runner.finish()
         else:
             self.runner.finish()
-
-
-def all_campaigns() -> list[Campaign]:
-    """Every campaign module in this package, in name order."""
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        campaign = getattr(module, "CAMPAIGN", None)
-        if isinstance(campaign, Campaign):
-            found.append(campaign)
-    return found
 
 
 def single_rule_rows(machine: SteppableMachine, case: Any, stats: Stats) -> tuple[Row, Row]:

@@ -505,6 +505,9 @@ def _vote_case(t: AttesterTest, name: str, k: int, pay: bytes) -> Case:
     )
 
 
+MACHINE = ATTESTER
+"""The machine this campaign checks (``blockfsm replay`` finds it here)."""
+
 CAMPAIGN = Campaign(
     spec=ATTESTER_SPEC,
     test_class=AttesterTest,

@@ -991,6 +991,9 @@ def run_producer_single_rule(case: Case, stats: Stats) -> ProducerRuleOutcome:
     return ProducerRuleOutcome(rule=case.rule, valid_row=valid_row, broken_row=broken_row)
 
 
+MACHINE = PRODUCER
+"""The machine this campaign checks (``blockfsm replay`` finds it here)."""
+
 CAMPAIGN = Campaign(
     spec=SPEC,
     test_class=ProducerTest,

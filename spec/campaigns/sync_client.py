@@ -760,6 +760,9 @@ class OneHonestThreeByzantine(SyncClientTest):
     FIRST_CAP_AT_LEAST = 3
 
 
+MACHINE = SYNC_CLIENT
+"""The machine this campaign checks (``blockfsm replay`` finds it here)."""
+
 CAMPAIGN = Campaign(
     spec=SPEC,
     test_class=SyncClientTest,

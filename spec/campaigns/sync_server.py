@@ -164,6 +164,9 @@ class SyncServerTest(MachineTest):
             raise self.runner.fail("SL-2", SPEC.liveness[1].statement)
 
 
+MACHINE = SYNC_SERVER
+"""The machine this campaign checks (``blockfsm replay`` finds it here)."""
+
 CAMPAIGN = Campaign(spec=SPEC, test_class=SyncServerTest, stats=SyncServerTest.STATS)
 
 __all__ = ["CAMPAIGN", "SyncServerState", "SyncServerTest"]

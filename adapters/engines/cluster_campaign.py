@@ -29,6 +29,7 @@ from blockfsm.adapters.engines.simtrace import TracedSimulation, simulation_docu
 from blockfsm.spec.campaigns import Campaign
 from blockfsm.spec.cluster import SPEC as CLUSTER_SPEC
 from blockfsm.spec.conformance import InvariantViolation, Stats
+from blockfsm.spec.machines import NODE
 from blockfsm.spec.node import SPEC as NODE_SPEC
 
 STATS = Stats()
@@ -212,6 +213,9 @@ class ClusterTest(RuleBasedStateMachine):
         finally:
             sim.finish()
 
+
+MACHINES = (NODE,)
+"""The machine whose steps the cluster's honest nodes take (``blockfsm replay`` finds it here)."""
 
 CAMPAIGN = Campaign(
     spec=CLUSTER_SPEC,
