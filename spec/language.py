@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 import attrs
+
+if TYPE_CHECKING:
+    from blockfsm.machine.core import Step
 
 Predicate = Callable[[Any, Any, Any, Any], bool]
 """A guard predicate over ``(config, state, event, view)``."""
@@ -431,4 +434,4 @@ class MachineDef(Generic[C, S, E, V]):
     name: str
     spec: MachineSpec
     initial: Callable[[C], S] = attrs.field(eq=False, repr=False)
-    step: Callable[[C, S, E, V], Any] = attrs.field(eq=False, repr=False)
+    step: Callable[[C, S, E, V], Step] = attrs.field(eq=False, repr=False)
