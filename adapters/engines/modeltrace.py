@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from blockfsm.adapters.engines.itf import FORMAT_DESCRIPTION, ITFError, decode, encode
-from blockfsm.adapters.engines.replay import Difference, ReplayResult
+from blockfsm.adapters.engines.results import Difference, ReplayResult
 from blockfsm.machine import attester as att
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
 from blockfsm.machine.view import InMemoryChain
