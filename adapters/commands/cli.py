@@ -20,11 +20,69 @@ if TYPE_CHECKING:
     from blockfsm.adapters.engines.campaigns import CampaignResult
 
 
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    # name: (module, attribute, the extra that brings its third-party packages)
+    "replay": ("blockfsm.adapters.commands.replay", "replay", "check"),
+    "explore": ("blockfsm.adapters.commands.explore", "explore_command", "check"),
+    "simulate": ("blockfsm.adapters.commands.simulate", "simulate", "check"),
+    "status": ("blockfsm.adapters.commands.status", "status", "node"),
+    "monitor": ("blockfsm.adapters.commands.monitor", "monitor", "node"),
+    "keygen": ("blockfsm.adapters.commands.node", "keygen", "node"),
+    "node": ("blockfsm.adapters.commands.node", "node", "node"),
+    "demo": ("blockfsm.adapters.commands.node", "demo", "node"),
+}
+"""Commands imported when they are run (or listed): a command needs only its own extra, so
+``pip install 'blockfsm[check]'`` runs ``blockfsm check`` without PyNaCl, LMDB or msgpack."""
+
+
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "check": ("hypothesis", "click", "rich", "transitions"),
+    "node": ("click", "rich", "nacl", "cryptography", "lmdb", "msgpack", "prometheus_client"),
+}
+"""The import names of each extra's packages (pyproject.toml's optional dependencies)."""
+
+
+def _absent(extra: str) -> str | None:
+    """The first package of ``extra`` that is not installed, or None."""
+    import importlib.util
+
+    return next((m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None), None)
+
+
+def _missing(name: str, extra: str, package: str) -> click.Command:
+    """A stand-in for a command whose extra is not installed: it says which, in one line."""
+    needs = f"needs blockfsm[{extra}] ({package} is missing): pip install 'blockfsm[{extra}]'"
+
+    @click.command(name=name, help=f"Not available here: {needs}.", add_help_option=False)
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def stand_in(args: tuple[str, ...]) -> None:
+        click.echo(f"error: blockfsm {name} {needs}", err=True)
+        sys.exit(2)
+
+    stand_in.context_settings["ignore_unknown_options"] = True
+    return stand_in
+
+
 class _Main(click.Group):
     """The ``blockfsm`` group: every error the user can fix is one line on stderr. A bad command
     line exits with status 2 (click's usage error, its hint folded into the line), a bad input
     or a refusal of the system with status 4 (``blockfsm.adapters.exits``); anything else is a
-    bug and propagates."""
+    bug and propagates. The commands of ``LAZY_COMMANDS`` are imported when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in LAZY_COMMANDS:
+            return command
+        module, attribute, extra = LAZY_COMMANDS[cmd_name]
+        absent = _absent(extra)
+        if absent is not None:
+            return _missing(cmd_name, extra, absent)
+        loaded = getattr(importlib.import_module(module), attribute)
+        assert isinstance(loaded, click.Command)
+        return loaded
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -46,14 +104,18 @@ class _Main(click.Group):
 
 def _input_errors() -> tuple[type[BaseException], ...]:
     """The error types that mean a bad input or a refusal of the system, never a bug here."""
-    import lmdb
-
     from blockfsm.adapters.engines.itf import ITFError
-    from blockfsm.adapters.node.config import ConfigFileError
-    from blockfsm.adapters.node.keys import KeyFileError
-    from blockfsm.adapters.node.store import StoreError
 
-    return (ConfigFileError, KeyFileError, ITFError, StoreError, OSError, lmdb.Error)
+    known: list[type[BaseException]] = [ITFError, OSError]
+    try:  # the node's errors, when the [node] extra is installed
+        import lmdb
+
+        from blockfsm.adapters.node.config import ConfigFileError
+        from blockfsm.adapters.node.keys import KeyFileError
+        from blockfsm.adapters.node.store import StoreError
+    except ImportError:
+        return tuple(known)
+    return (*known, ConfigFileError, KeyFileError, StoreError, lmdb.Error)
 
 
 @click.group(cls=_Main)
@@ -385,16 +447,3 @@ def render(out: Path, check_only: bool) -> None:
     for path, text in pages.items():
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}")
-
-
-main.add_command(importlib.import_module("blockfsm.adapters.commands.replay").replay)
-main.add_command(importlib.import_module("blockfsm.adapters.commands.explore").explore_command)
-from blockfsm.adapters.commands.simulate import simulate  # noqa: E402
-
-main.add_command(simulate)
-main.add_command(importlib.import_module("blockfsm.adapters.commands.status").status)
-main.add_command(importlib.import_module("blockfsm.adapters.commands.monitor").monitor)
-from blockfsm.adapters.commands import node as node_cli  # noqa: E402
-
-for _command in (node_cli.keygen, node_cli.node, node_cli.demo):
-    main.add_command(_command)

@@ -207,8 +207,12 @@ def config_reference() -> str:
 
 
 def _commands(group: click.Group, prefix: str) -> Iterator[tuple[str, click.Command]]:
-    for name in sorted(group.commands):
-        command = group.commands[name]
+    """Every command of ``group`` (those loaded when used included), in name order."""
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):
+        command = group.get_command(ctx, name)
+        if command is None:
+            continue
         path = f"{prefix} {name}"
         yield path, command
         if isinstance(command, click.Group):
