@@ -37,6 +37,9 @@ def require_signer(signer: object) -> None:
 
 
 class Signer(Protocol):
+    """This node's key: its public key and signatures over messages (Ed25519 in a node, the
+    keyed-BLAKE2b stand-in in simulation)."""
+
     @property
     def public_key(self) -> PeerId: ...
 
@@ -44,6 +47,8 @@ class Signer(Protocol):
 
 
 class Verifier(Protocol):
+    """Checks a signature against a public key; a machine never verifies any other way."""
+
     def verify(self, public_key: PeerId, message: bytes, signature: bytes) -> bool: ...
 
 

@@ -155,6 +155,8 @@ def next_round_vote_payload(
 
 
 class ProducerView(Protocol):
+    """A read-only snapshot of the block tree the producer reads during one step."""
+
     def last_finalized(self) -> BlockRef: ...
 
     def keeper_set(self) -> KeeperSet: ...

@@ -19,6 +19,8 @@ from blockfsm.machine.types import Block, Certificate, ChainId, Height
 
 
 class ChainView(Protocol):
+    """A read-only snapshot of the chain a machine reads during one step; writes are effects."""
+
     def highest_height(self) -> Height: ...
 
     def committed_height(self) -> Height: ...

@@ -29,6 +29,9 @@ from blockfsm.spec.language import Invariant, MachineSpec, Monitor, Row, Transit
 
 
 class SteppableMachine(Protocol):
+    """What ``Conformant`` runs: a name, a spec, ``initial`` and ``step`` (a ``MachineDef`` is
+    one)."""
+
     @property
     def name(self) -> str: ...
 

@@ -119,3 +119,22 @@ def test_cli_reference_covers_every_command() -> None:
             for opt in getattr(param, "opts", []):
                 if opt.startswith("--"):
                     assert f"`{opt}`" in page
+
+
+def test_generated_references_are_tables_and_text_not_leftovers() -> None:
+    """The CLI table has four cells in every row (an option's ``|`` escaped), the config page
+    states rules without a validator's ``{self.field}`` placeholders, and a class page shows the
+    class's own docstring and how it is declared (a protocol with its methods, not a library's
+    docstring or ``(*args, **kwargs)``)."""
+    from blockfsm.adapters.docsite.reference import generated_pages
+
+    pages = generated_pages()
+    for line in pages["reference/cli.md"].splitlines():
+        if line.startswith("| `--"):
+            assert len(re.split(r"(?<!\\)\|", line)) == 6, line  # 4 cells between 5 bars
+    assert "{" not in pages["reference/config.md"]
+    machine = pages["reference/api-machine.md"]
+    for page in (machine, pages["reference/api-spec.md"]):
+        assert "Base class for protocol classes" not in page
+        assert "(*args, **kwargs)" not in page
+    assert "class Signer(Protocol)" in machine and "- `public_key` (property)" in machine

@@ -19,10 +19,11 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
 import textwrap
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, Generic
 
 import attrs
 import click
@@ -93,8 +94,20 @@ def _fstring_part(node: ast.expr, namespace: dict[str, Any]) -> str:
         expression = node.value
         if isinstance(expression, ast.Name) and expression.id in namespace:
             return str(namespace[expression.id])
-        return "{" + ast.unparse(expression) + "}"
+        return _VALUE + ast.unparse(expression).removeprefix("self.") + _VALUE
     return ast.unparse(node)
+
+
+_VALUE = "\0"
+"""Marks, in a requirement's text, a value known only at run time (``{self.field}``)."""
+
+
+def _requirement(text: str) -> str:
+    """A validator's message as a rule: the run-time value shown in parentheses after a field's
+    name is dropped (the page states the rule, not one config's values), any other is the
+    field's name in code style."""
+    text = re.sub(rf" ?\({_VALUE}[^{_VALUE}]*{_VALUE}\)", "", text)
+    return re.sub(rf"{_VALUE}([^{_VALUE}]*){_VALUE}", r"`\1`", text)
 
 
 def config_ranges(cls: type) -> tuple[dict[str, FieldRange], list[str]]:
@@ -130,7 +143,8 @@ def config_ranges(cls: type) -> tuple[dict[str, FieldRange], list[str]]:
             if isinstance(message, ast.Constant) and isinstance(message.value, str):
                 other.append(message.value)
             elif isinstance(message, ast.JoinedStr):
-                other.append("".join(_fstring_part(v, namespace) for v in message.values))
+                parts = "".join(_fstring_part(v, namespace) for v in message.values)
+                other.append(_requirement(parts))
     return ranges, other
 
 
@@ -264,7 +278,10 @@ def cli_reference() -> str:
                         if isinstance(default, (int, float, str)) and not option.is_flag
                         else ""
                     )
-                    out.append(f"| {names} | {kind} | {shown} | {_cell(option.help or '')} |")
+                    out.append(
+                        f"| {_cell(names)} | {_cell(kind)} | {_cell(shown)} "
+                        f"| {_cell(option.help or '')} |"
+                    )
                 out.append("")
     return "\n".join(out)
 
@@ -288,11 +305,54 @@ def _public_members(module: ModuleType) -> list[tuple[str, object]]:
     return members
 
 
+def _own_doc(obj: object) -> str:
+    """A class's own docstring (never one inherited from a base, e.g. ``Protocol``'s)."""
+    if inspect.isclass(obj):
+        text = obj.__dict__.get("__doc__")
+        return inspect.cleandoc(text) if isinstance(text, str) else ""
+    return _doc(obj)
+
+
+def _heading(name: str, obj: object) -> str:
+    """How a member is declared: a function or a class with its constructor's signature; a
+    protocol or an exception with its bases (a protocol is not constructed, and an exception's
+    constructor is its base's)."""
+    if not inspect.isclass(obj):
+        return f"def {name}{_signature(obj)}"
+    if getattr(obj, "_is_protocol", False) or issubclass(obj, BaseException):
+        bases = ", ".join(b.__name__ for b in obj.__bases__ if b is not Generic)
+        return f"class {name}({bases})"
+    return f"class {name}{_signature(obj)}"
+
+
+def _protocol_methods(obj: object) -> list[str]:
+    """A protocol's own methods, each with its signature and docstring."""
+    if not (inspect.isclass(obj) and getattr(obj, "_is_protocol", False)):
+        return []
+    out = []
+    for attr, member in obj.__dict__.items():
+        if attr.startswith("_"):
+            continue
+        if isinstance(member, property):
+            text = f": {_cell(_doc(member))}" if member.__doc__ else ""
+            out.append(f"- `{attr}` (property){text}")
+        elif inspect.isfunction(member):
+            text = f": {_cell(_doc(member))}" if _doc(member) else ""
+            out.append(f"- `{attr}{_signature(member)}`{text}")
+    return out
+
+
 def _signature(obj: object) -> str:
-    try:
-        return str(inspect.signature(obj))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "(...)"
+    """The signature with its annotations evaluated (the modules postpone them, so they would read
+    as strings), or as written when one cannot be."""
+    for evaluate in (True, False):
+        try:
+            return str(inspect.signature(obj, eval_str=evaluate))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return "(...)"
+        except NameError:
+            continue
+    return "(...)"
 
 
 def api_reference(package: str) -> str:
@@ -306,11 +366,13 @@ def api_reference(package: str) -> str:
         if _doc(module):
             out.append(_doc(module) + "\n")
         for name, obj in _public_members(module):
-            kind = "class" if inspect.isclass(obj) else "def"
             out.append(f"### `{name}`\n")
-            out.append(f"```python\n{kind} {name}{_signature(obj)}\n```\n")
-            if _doc(obj):
-                out.append(_doc(obj) + "\n")
+            out.append(f"```python\n{_heading(name, obj)}\n```\n")
+            if _own_doc(obj):
+                out.append(_own_doc(obj) + "\n")
+            methods = _protocol_methods(obj)
+            if methods:
+                out.append("\n".join(methods) + "\n")
     return "\n".join(out)
 
 
