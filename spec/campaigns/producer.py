@@ -1,102 +1,66 @@
 """Campaign for the block producer: generated block trees (our chain and other producers'
 forks), attestation arrivals, finalization, keeper-set changes, invalidations, commands, restarts
-and malformed input; then a fair phase that checks PL-1, PL-2 and PL-3."""
+and malformed input; then a fair phase that checks PL-1, PL-2 and PL-3.
+
+``ProducerTest`` is built in layers: ``producer_harness.ProducerHarness`` holds the world and the
+plumbing, ``producer_chaos.ProducerChaos`` the random rules, and this module the setup, the fair
+phase and the rare rows; ``producer_single_rule`` runs the single-rule inputs."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
-from blockfsm.machine.core import Rejected, Tick
+from blockfsm.machine.core import Tick
 from blockfsm.machine.crypto import StandInVerifier
 from blockfsm.machine.producer import (
-    AttestationReceived,
     BlockBuilt,
     BroadcastCandidate,
-    BuildBlock,
     FinalizationAdvanced,
     KeeperSetChanged,
     ParentInvalidated,
-    PersistSigningGuard,
-    ProducerConfig,
-    ProducerState,
-    RebroadcastCandidate,
     Restarted,
-    RestoreMessages,
     Start,
     StartParams,
     StateSyncRequested,
     Stop,
-    initial,
 )
-from blockfsm.machine.producer_selection import ProducerSelector
 from blockfsm.machine.producer_view import (
     GENESIS_ID,
     GENESIS_STATE,
-    BlockRef,
-    CandidateBlock,
     InMemoryBlockTree,
     KeeperSet,
-    NextRoundVote,
-    SigningGuard,
 )
-from blockfsm.spec.campaigns import Campaign, MachineTest, single_rule_rows
+from blockfsm.spec.campaigns import Campaign
+from blockfsm.spec.campaigns.producer_chaos import ProducerChaos, index
+from blockfsm.spec.campaigns.producer_single_rule import (
+    RULE_COUNTS,
+    RULES_PER_CALL,
+    ProducerRuleOutcome,
+    run_producer_single_rule,
+)
 from blockfsm.spec.conformance import Stats
-from blockfsm.spec.language import Row
 from blockfsm.spec.machines import PRODUCER
 from blockfsm.spec.producer import ACTIVE, SPEC
 from blockfsm.spec.producer_rules import (
-    candidate_bytes,
     derived_selector,
-    next_round_vote_bytes,
     producer_order,
 )
 from blockfsm.spec.producer_rules import make_block as build_block
-from blockfsm.spec.strategies.chains import make_signers
-from blockfsm.spec.strategies.producer import (
-    malformed_samples,
-    producer_configs,
-)
+from blockfsm.spec.strategies.producer import producer_configs
 from blockfsm.spec.strategies.producer_single_rule import (
-    PRODUCER_RULES,
     RULE_NAMES,
     producer_single_rule_cases,
-    selecting_round,
 )
-from blockfsm.spec.strategies.single_rule import Case
 
 PRODUCTION_EFFECTS = ("BuildBlock", "BroadcastCandidate", "SendToSelf", "StartExecutor")
-index = st.integers(min_value=0, max_value=10**6)
 
 
-class ProducerTest(MachineTest):
+class ProducerTest(ProducerChaos):
     STATS = Stats()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.signers = make_signers(5)
-        self.me = self.signers[0].public_key
-        self.config: ProducerConfig | None = None
-        self.tree: InMemoryBlockTree | None = None
-        self.now = 0
-        self.pending: list[BuildBlock] = []
-        self.built_states: dict[bytes, bytes] = {}
-        self.queue: list[int] = []
-        self.next_message = 1
-        self.epoch = 0
-        self.max_round = 0
-        self.last_params: StartParams | None = None
-        self.broadcast: list[bytes] = []
-        self.probed: set[str] = set()
-        self.probing = False
-        self.foreign_tip = b""
-        self.persisted: SigningGuard | None = None
-        self.latest_keepers: KeeperSet | None = None
-        self.rule_turn = 0
 
     @initialize(
         data=st.data(),
@@ -151,463 +115,6 @@ class ProducerTest(MachineTest):
         if warm:
             self.work(warm, False)
 
-    # --- plumbing -------------------------------------------------------------------------
-
-    def _keepers(self, epoch: int, members: tuple[bytes, ...]) -> KeeperSet:
-        return KeeperSet(epoch=epoch, seed=b"seed-%d" % epoch, members=members)
-
-    def _without_me(self) -> tuple[bytes, ...]:
-        return self.members[1:] or (self.signers[1].public_key,)
-
-    @property
-    def tree_genesis(self) -> BlockRef:
-        return BlockRef(block_id=GENESIS_ID, seq_no=0, height=0)
-
-    @property
-    def st8(self) -> ProducerState:
-        return self.state  # type: ignore[no-any-return]
-
-    def feed(self, event: Any) -> tuple[Any, ...]:
-        assert self.tree is not None
-        effects = self.apply(event, self.tree.snapshot())
-        if type(event) is KeeperSetChanged and not any(type(e) is Rejected for e in effects):
-            k = event.keepers
-            if self.latest_keepers is None or k.epoch > self.latest_keepers.epoch:
-                self.latest_keepers = k
-        probe = self.state.control + ("+announced" if self.state.guard.announced else "")
-        if probe not in self.probed:
-            self.probed.add(probe)
-            self._probe()
-        for e in effects:
-            kind = type(e)
-            if kind is BuildBlock:
-                self.pending.append(e)
-            elif kind is BroadcastCandidate:
-                self.tree.add(e.candidate.block, selector=e.candidate.selector)
-                self.broadcast.append(e.candidate.block.block_id)
-            elif kind is RestoreMessages:
-                self.queue.extend(e.messages)
-            elif kind is RebroadcastCandidate:
-                self.tree.add(e.candidate.block, selector=e.candidate.selector)
-            elif kind is PersistSigningGuard:
-                self.persisted = e.guard
-        return effects
-
-    def _pick(self, i: int) -> bytes:
-        assert self.tree is not None
-        ids = self.tree.ids()
-        return ids[i % len(ids)]
-
-    def _selected_round(self, block_id: bytes, at_least: int) -> int:
-        """The smallest round >= ``at_least`` whose selector on ``block_id`` names us, or
-        ``at_least`` when we are not a keeper."""
-        assert self.tree is not None
-        info = self.tree.block(block_id)
-        assert info is not None
-        keepers = self.tree.keeper_set()
-        if self.me not in keepers.members:
-            return at_least
-        return selecting_round(info.selector, keepers, self.me, at_least)
-
-    def _votes(
-        self, round_: int, block_id: bytes, locked: CandidateBlock | None = None
-    ) -> tuple[NextRoundVote, ...]:
-        """Every current keeper's signed NextRound vote; the first reports ``locked``."""
-        assert self.tree is not None
-        votes = []
-        by_key = {s.public_key: s for s in self.signers}
-        for n, key in enumerate(self.tree.keeper_set().members):
-            lock = locked if n == 0 else None
-            lock_id = lock.block.block_id if lock is not None else None
-            votes.append(
-                NextRoundVote(
-                    round=round_,
-                    parent_id=block_id,
-                    keeper=key,
-                    locked=lock,
-                    signature=by_key[key].sign(
-                        next_round_vote_bytes(round_, block_id, key, lock_id)
-                    ),
-                )
-            )
-        return tuple(votes)
-
-    def _params_on(self, block_id: bytes, round_: int, exact: bool = False) -> StartParams:
-        """A Start on ``block_id`` in the first round >= ``round_`` that selects us (``exact``:
-        in ``round_`` itself), with a quorum of votes when the round is > 0."""
-        assert self.tree is not None
-        info = self.tree.block(block_id)
-        assert info is not None
-        r = round_ if exact else self._selected_round(block_id, round_)
-        return StartParams(
-            parent_id=block_id,
-            parent_seq_no=info.seq_no,
-            parent_height=info.height,
-            round=r,
-            votes=self._votes(r, block_id) if r > 0 else (),
-        )
-
-    def _start(self, params: StartParams) -> tuple[Any, ...]:
-        self.max_round = max(self.max_round, params.round)
-        self.last_params = params
-        return self.feed(Start(params=params))
-
-    def _answer(self, request: BuildBlock) -> tuple[Any, ...]:
-        assert self.tree is not None
-        parent_state = self.tree.states.get(
-            request.parent.block_id, self.built_states.get(request.parent.block_id, GENESIS_STATE)
-        )
-        inputs = tuple(self.queue[:3])
-        del self.queue[:3]
-        if not inputs:  # a fresh message keeps every build distinct from invalidated old ones
-            inputs = (self.next_message,)
-            self.next_message += 1
-        block = build_block(request.parent, parent_state, inputs, self.me)
-        self.built_states[block.block_id] = block.state
-        return self.feed(
-            BlockBuilt(session=request.session, build_id=request.build_id, block=block)
-        )
-
-    def _attest_all(self) -> None:
-        assert self.tree is not None
-        for block_id in self.tree.ids():
-            self.tree.update(
-                block_id, attestations=len(self.tree.keeper_set().members), data_ready=True
-            )
-        self.feed(AttestationReceived(block_id=self._pick(0), count=1))
-
-    # --- commands -------------------------------------------------------------------------
-
-    @rule(
-        i=index,
-        round_=st.integers(min_value=0, max_value=3),
-        then=st.sampled_from(["nothing", "tick", "start", "deliver"]),
-    )
-    def start_on(self, i: int, round_: int, then: str) -> None:
-        self._start(self._params_on(self._pick(i), round_))
-        if then == "tick":
-            self.feed(Tick(now=self.now))
-        elif then == "start":
-            self._start(self._params_on(self._pick(i + 1), round_ + 1))
-        elif then == "deliver" and self.pending:
-            self._answer(self.pending.pop(0))
-
-    @rule()
-    def start_again(self) -> None:
-        if self.last_params is not None:
-            self._start(self.last_params)
-
-    @rule()
-    def stop_command(self) -> None:
-        self.feed(Stop())
-
-    @rule()
-    def restart_node(self) -> None:
-        self.feed(Restarted())
-
-    @rule()
-    def crash(self) -> None:
-        """A real crash: the process starts again from a fresh ``initial`` holding only the last
-        guard a ``PersistSigningGuard`` stored; builds in flight are lost, and the node learns
-        the latest keeper set again. The ``Restarted`` step first tells the monitors that memory is
-        gone; the state it leaves is then replaced by the fresh one."""
-        assert self.config is not None and self.tree is not None
-        self.apply(Restarted(), self.tree.snapshot())  # no probe: the state is replaced at once
-        self.state = initial(self.config, self.persisted)
-        self.pending.clear()
-        known = self.latest_keepers
-        self.feed(KeeperSetChanged(keepers=known if known is not None else self.tree.keeper_set()))
-
-    @rule(seq_no=st.integers(min_value=0, max_value=30))
-    def state_sync(self, seq_no: int) -> None:
-        self.feed(StateSyncRequested(seq_no=seq_no))
-
-    # --- the executor and the clock -------------------------------------------------------
-
-    @rule(i=index, count=st.integers(min_value=1, max_value=3))
-    def deliver_builds(self, i: int, count: int) -> None:
-        for _ in range(count):
-            if not self.pending:
-                return
-            self._answer(self.pending.pop(i % len(self.pending) if i % 4 == 0 else 0))
-
-    @rule(rounds=st.integers(min_value=1, max_value=3), attest=st.booleans())
-    def work(self, rounds: int, attest: bool) -> None:
-        """Answer every build and let one production period pass, ``rounds`` times; with
-        ``attest``, our broadcast blocks gather every keeper's attestation as they go."""
-        assert self.config is not None and self.tree is not None
-        for _ in range(rounds):
-            while self.pending:
-                self._answer(self.pending.pop(0))
-            if attest:
-                for block_id in self.broadcast[-4:]:
-                    self.tree.update(block_id, attestations=len(self.members))
-                self.feed(AttestationReceived(block_id=self._pick(0), count=len(self.members)))
-            self.now += self.config.production_period
-            self.feed(Tick(now=self.now))
-
-    @rule(k=st.integers(min_value=1, max_value=4))
-    def messages(self, k: int) -> None:
-        for _ in range(k):
-            self.queue.append(self.next_message)
-            self.next_message += 1
-
-    @rule()
-    def inconsistent_build(self) -> None:
-        if self.pending:
-            request = self.pending[-1]
-            wrong = BlockRef(
-                block_id=request.parent.block_id,
-                seq_no=request.parent.seq_no + 1,
-                height=request.parent.height,
-            )
-            block = build_block(wrong, b"", (), self.me)
-            self.feed(BlockBuilt(session=request.session, build_id=request.build_id, block=block))
-
-    @rule(fraction=st.integers(min_value=0, max_value=250))
-    def tick(self, fraction: int) -> None:
-        assert self.config is not None
-        self.now += self.config.production_period * fraction // 100
-        self.feed(Tick(now=self.now))
-
-    def _probe(self) -> None:
-        """Once per run in each control state reached: a sweep of inputs that must leave
-        production undisturbed (one malformed event of every type, a stale keeper set, an
-        unrelated invalidation, a regressed clock, a state-sync request)."""
-        for event in malformed_samples():
-            self.feed(event)
-        self.feed(KeeperSetChanged(keepers=self._keepers(0, self.members)))
-        self.feed(ParentInvalidated(block_id=b"\xee" * 32))
-        self.feed(Tick(now=self.now - 1))
-        self.feed(AttestationReceived(block_id=b"\xee" * 32, count=0))
-        self.feed(StateSyncRequested(seq_no=0))
-        self.feed(FinalizationAdvanced(block_id=GENESIS_ID, seq_no=0))
-        stray = build_block(self.tree_genesis, GENESIS_STATE, (), self.me)
-        self.feed(BlockBuilt(session=2**40, build_id=0, block=stray))
-        self.feed(Tick(now=self.now))
-        self._refused_starts()
-
-    def _refused_starts(self) -> None:
-        """Starts each refused by one rule alone (the others hold): an unknown parent; a round
-        whose selector names another keeper; a takeover without its vote quorum; a round
-        already announced at this height for another parent."""
-        assert self.tree is not None
-        final = self.tree.last_finalized().block_id
-        good = self._params_on(final, 0)
-        self.feed(Start(params=attrs.evolve(good, parent_id=b"\xee" * 32)))
-        n = len(self.tree.keeper_set().members)
-        if n > 1:
-            wrong = self._params_on(final, good.round + 1, exact=True)
-            self.feed(Start(params=wrong))
-        takeover = self._params_on(final, 1)
-        if takeover.round > 0:
-            self.feed(Start(params=attrs.evolve(takeover, votes=takeover.votes[: -(n // 2 + 1)])))
-        for r, height, parent_id in self.st8.guard.announced:
-            info = self.tree.block(parent_id)
-            if info is None or info.parent_id == info.block_id or info.height != height:
-                continue
-            grand = self.tree.block(info.parent_id)
-            assert grand is not None
-            sibling = build_block(
-                BlockRef(block_id=grand.block_id, seq_no=grand.seq_no, height=grand.height),
-                self.tree.states.get(grand.block_id, GENESIS_STATE),
-                (77_777, r),
-                self.signers[-1].public_key,
-            )
-            self.tree.add(sibling, selector=info.selector)
-            self.tree.states[sibling.block_id] = sibling.state
-            self.feed(Start(params=self._params_on(sibling.block_id, r, exact=True)))
-            break
-
-    @rule(
-        kind=st.sampled_from(
-            [
-                "finalize_over",
-                "leave_view",
-                "invalidate",
-                "not_ready",
-                "event_in",
-                "event_out",
-                "heal",
-                "new_params",
-            ]
-        ),
-        notify=st.booleans(),
-    )
-    def disturb(self, kind: str, notify: bool) -> None:
-        """Set up one condition update_candidate_common_section or the assumptions check must
-        react to, then let the buffer head be evaluated."""
-        assert self.tree is not None and self.config is not None
-        s = self.st8
-        final = self.tree.last_finalized()
-        ours = [r.block_id for r in (s.last_produced, s.base) if r is not None]
-        if kind == "finalize_over":
-            target = s.buffer[0].seq_no if s.buffer else final.seq_no + 1
-            self.foreign_blocks(0, max(1, target - final.seq_no), 1, at=final.block_id)
-            tip = self.foreign_tip
-            self.tree.finalize(tip)
-            if notify:
-                info = self.tree.block(tip)
-                assert info is not None
-                self.feed(FinalizationAdvanced(block_id=tip, seq_no=info.seq_no))
-        elif kind == "leave_view":
-            self.tree.set_keeper_set(self._keepers(self.epoch, self._without_me()))
-        elif kind == "invalidate" and ours:
-            self.tree.update(ours[0], invalidated=True)
-            if notify:
-                self.feed(ParentInvalidated(block_id=ours[0]))
-        elif kind == "not_ready" and ours:
-            self.tree.update(ours[0], data_ready=False)
-        elif kind in ("event_in", "event_out"):
-            self.epoch += 1
-            members = self.members if kind == "event_in" else self._without_me()
-            self.feed(KeeperSetChanged(keepers=self._keepers(self.epoch, members)))
-        elif kind == "heal":
-            self._heal_keepers()
-            self._attest_all()
-        elif kind == "new_params":
-            self._start(self._params_on(final.block_id, self.max_round + 1))
-        while self.pending:
-            self._answer(self.pending.pop(0))
-        for _ in range(2):
-            self.now += self.config.production_period
-            self.feed(Tick(now=self.now))
-
-    @rule(depth=st.integers(min_value=1, max_value=3))
-    def equivocation_attempt(self, depth: int) -> None:
-        """Stop, then Start again in the round just used on a parent ``depth`` blocks below our
-        last broadcast: the signing guard must refuse to sign the same heights again."""
-        assert self.tree is not None
-        if not self.broadcast or self.last_params is None:
-            return
-        del depth
-        self.feed(Stop())
-        self._start(self._other_params(self.last_params))
-        self.work(2, True)
-
-    def _other_params(self, params: StartParams) -> StartParams:
-        """Params equal to ``params`` but for one vote repeated (counted once): a Start in the
-        same round on the same parent that is not a continuation of the last session."""
-        return attrs.evolve(params, votes=(*params.votes, *params.votes[:1]))
-
-    @rule(i=index, lock=st.booleans())
-    def takeover(self, i: int, lock: bool) -> None:
-        """A round > 0 takeover on a block; with ``lock``, one keeper reports a candidate another
-        producer signed on that block, which must be re-broadcast instead of built upon."""
-        block_id = self._pick(i)
-        self._start(self._locked_params(block_id, 1) if lock else self._params_on(block_id, 1))
-
-    def _locked_params(self, block_id: bytes, at_least: int) -> StartParams:
-        """A takeover on ``block_id`` in the first round >= ``at_least`` that selects us, one
-        keeper's vote reporting a candidate another producer signed on that block (when the round
-        is > 0, that is when we are a keeper)."""
-        assert self.tree is not None
-        params = self._params_on(block_id, at_least)
-        if params.round == 0:
-            return params
-        info = self.tree.block(block_id)
-        assert info is not None
-        author = self.signers[-1]
-        block = build_block(
-            BlockRef(block_id=block_id, seq_no=info.seq_no, height=info.height),
-            self.tree.states.get(block_id, GENESIS_STATE),
-            (55_555, params.round),
-            author.public_key,
-        )
-        self.tree.states[block.block_id] = block.state
-        keepers = self.tree.keeper_set()
-        seed, index = derived_selector(info.selector, keepers.seed, len(keepers.members), 0)
-        candidate = CandidateBlock(
-            block=block,
-            round=params.round - 1,
-            selector=ProducerSelector(seed=seed, index=index),
-            fallback=False,
-            signature=author.sign(candidate_bytes(block, params.round - 1, seed, index, False)),
-        )
-        return attrs.evolve(params, votes=self._votes(params.round, block_id, candidate))
-
-    # --- the block tree -------------------------------------------------------------------
-
-    @rule(i=index, count=st.integers(min_value=1, max_value=4), who=st.integers(1, 4))
-    def foreign_blocks(self, i: int, count: int, who: int, at: bytes | None = None) -> None:
-        assert self.tree is not None
-        parent_id = self._pick(i) if at is None else at
-        for n in range(count):
-            info = self.tree.block(parent_id)
-            assert info is not None
-            ref = BlockRef(block_id=parent_id, seq_no=info.seq_no, height=info.height)
-            block = build_block(
-                ref, self.tree.states[parent_id], (10_000 + n,), self.signers[who].public_key
-            )
-            self.tree.add(block)
-            parent_id = block.block_id
-        self.foreign_tip = parent_id
-
-    @rule(i=index, count=st.integers(min_value=0, max_value=5), notify=st.booleans())
-    def attest(self, i: int, count: int, notify: bool) -> None:
-        assert self.tree is not None
-        block_id = (
-            self.broadcast[i % len(self.broadcast)] if self.broadcast and i % 2 else (self._pick(i))
-        )
-        self.tree.update(block_id, attestations=count)
-        if notify:
-            self.feed(AttestationReceived(block_id=block_id, count=count))
-
-    @rule(i=index, ready=st.booleans())
-    def data_ready(self, i: int, ready: bool) -> None:
-        assert self.tree is not None
-        block_id = (
-            self.broadcast[i % len(self.broadcast)] if self.broadcast and i % 2 else (self._pick(i))
-        )
-        self.tree.update(block_id, data_ready=ready)
-
-    @rule(i=index, notify=st.booleans())
-    def finalize(self, i: int, notify: bool) -> None:
-        assert self.tree is not None
-        final = self.tree.last_finalized()
-        candidates = [
-            b
-            for b in self.tree.ids()
-            if any(a.block_id == final.block_id for a in self.tree.ancestry(b))
-            and b != final.block_id
-        ]
-        if not candidates:
-            return
-        block_id = candidates[i % len(candidates)]
-        self.tree.finalize(block_id)
-        if notify:
-            info = self.tree.block(block_id)
-            assert info is not None
-            self.feed(FinalizationAdvanced(block_id=block_id, seq_no=info.seq_no))
-
-    @rule(i=index, notify=st.booleans(), ours=st.booleans())
-    def invalidate(self, i: int, notify: bool, ours: bool) -> None:
-        assert self.tree is not None
-        s = self.st8
-        block_id = self._pick(i)
-        if ours:
-            refs = [r.block_id for r in (s.base, s.last_produced) if r is not None]
-            refs += [b.block_id for b in s.buffer]
-            if refs:
-                block_id = refs[i % len(refs)]
-        self.tree.update(block_id, invalidated=True)
-        if notify:
-            self.feed(ParentInvalidated(block_id=block_id))
-
-    @rule(drop_me=st.booleans(), view=st.booleans(), event=st.booleans(), stale=st.booleans())
-    def keeper_set(self, drop_me: bool, view: bool, event: bool, stale: bool) -> None:
-        assert self.tree is not None
-        if stale:
-            self.feed(KeeperSetChanged(keepers=self._keepers(0, self.members)))
-            return
-        self.epoch += 1
-        members = self._without_me() if drop_me else self.members
-        keepers = self._keepers(self.epoch, members)
-        if view:
-            self.tree.set_keeper_set(keepers)
-        if event:
-            self.feed(KeeperSetChanged(keepers=keepers))
-
     # --- the fair phase -------------------------------------------------------------------
 
     def _fair_round(self) -> list[Any]:
@@ -633,13 +140,6 @@ class ProducerTest(MachineTest):
         self.runner.count("PL-1")
         if held & {b.block_id for b in self.st8.buffer}:
             raise self.runner.fail("PL-1", SPEC.liveness[0].statement)
-
-    def _heal_keepers(self) -> None:
-        assert self.tree is not None
-        self.epoch += 1
-        keepers = self._keepers(self.epoch, self.members)
-        self.tree.set_keeper_set(keepers)
-        self.feed(KeeperSetChanged(keepers=keepers))
 
     def _resume(self, property_id: str) -> None:
         assert self.tree is not None and self.runner is not None
@@ -950,47 +450,6 @@ class ProducerTest(MachineTest):
                     return
 
 
-# --- one rule at a time --------------------------------------------------------------------------
-
-RULES_PER_CALL = 6
-"""Single-rule cases per call of the campaign's ``single_rule_inputs`` rule."""
-RULE_COUNTS: Counter[str] = Counter()
-"""Per single-rule strategy (``blockfsm.spec.strategies.producer_single_rule``): how many broken
-inputs were decided by that rule's own classification while the valid input they were made from
-took its accepting class in the same state. ``blockfsm check`` reports it."""
-
-
-@attrs.frozen(kw_only=True)
-class ProducerRuleOutcome:
-    rule: str
-    valid_row: Row
-    broken_row: Row
-
-    @property
-    def alone(self) -> bool:
-        """The valid input took the rule's accepting class (any class but the rule's own, where
-        the rule names none) and the broken one the rule's own class."""
-        rule = PRODUCER_RULES[self.rule]
-        valid = _class(self.valid_row)
-        broken = _class(self.broken_row)
-        if rule.valid_classes:
-            valid_ok = valid in rule.valid_classes
-        else:
-            valid_ok = valid not in rule.decided_by
-        return valid_ok and broken in rule.decided_by
-
-
-def _class(row: Row) -> str:
-    return row.guard.name if row.guard is not None else ""
-
-
-def run_producer_single_rule(case: Case, stats: Stats) -> ProducerRuleOutcome:
-    """Step a producer single-rule case's valid and broken inputs, each under its own
-    ``Conformant`` (``blockfsm.spec.campaigns.single_rule_rows``)."""
-    valid_row, broken_row = single_rule_rows(PRODUCER, case, stats)
-    return ProducerRuleOutcome(rule=case.rule, valid_row=valid_row, broken_row=broken_row)
-
-
 MACHINE = PRODUCER
 """The machine this campaign checks (``blockfsm replay`` finds it here)."""
 
@@ -1002,4 +461,13 @@ CAMPAIGN = Campaign(
     rule_names=RULE_NAMES,
 )
 
-__all__ = ["CAMPAIGN", "ProducerTest"]
+__all__ = [
+    "CAMPAIGN",
+    "MACHINE",
+    "RULES_PER_CALL",
+    "RULE_COUNTS",
+    "ProducerRuleOutcome",
+    "ProducerTest",
+    "index",
+    "run_producer_single_rule",
+]
