@@ -143,11 +143,12 @@ def time_conformant(run: Recorded) -> float:
 
 def _before(enable: bool) -> None:
     """Switch the spec back to what it was before: per-row matching, no memo of certificates."""
-    import blockfsm.spec.sync_client as client_spec
     from blockfsm.spec import signed_bytes
+    from blockfsm.spec.sync_client import classify, invariants
 
     memo = signed_bytes.certificate_holds
-    client_spec.certificate_holds = memo.__wrapped__ if enable else memo  # type: ignore[attr-defined]
+    for client_spec in (classify, invariants):
+        client_spec.certificate_holds = memo.__wrapped__ if enable else memo  # type: ignore[attr-defined]
     MachineSpec.matching_rows = per_row_matching if enable else ONCE  # type: ignore[method-assign]
 
 

@@ -89,8 +89,15 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(SPEC))
 
 
-DECLARATIVE = sorted(p for p in SPEC.glob("*.py") if p.name != "__init__.py")
-GENERATORS = sorted([*SPEC.glob("strategies/*.py"), *SPEC.glob("campaigns/*.py")])
+GENERATOR_PACKAGES = ("strategies", "campaigns")
+# Every other source file under spec/, the files of a machine's spec package (spec/sync_client/)
+# included; spec/__init__.py only re-exports the language.
+DECLARATIVE = sorted(
+    p
+    for p in SPEC.rglob("*.py")
+    if p != SPEC / "__init__.py" and p.relative_to(SPEC).parts[0] not in GENERATOR_PACKAGES
+)
+GENERATORS = sorted(p for package in GENERATOR_PACKAGES for p in SPEC.glob(f"{package}/*.py"))
 
 
 @pytest.mark.parametrize("path", DECLARATIVE, ids=_rel)
