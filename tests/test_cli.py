@@ -149,3 +149,19 @@ def test_render_check_detects_drift_and_render_fixes_it(tmp_path: Path) -> None:
 def test_docs_in_the_repository_are_current() -> None:
     result = run("spec", "render", "--check", "--out", str(ROOT / "docs" / "spec"))
     assert result.exit_code == 0, result.output
+
+
+def test_check_machine_accepts_a_machine_a_campaign_also_runs() -> None:
+    from blockfsm.adapters.commands.cli import campaigns_for
+    from blockfsm.adapters.engines.registry import campaigns
+
+    every = campaigns()
+    assert [c.machine for c in campaigns_for(("node",), every)] == ["cluster"]
+    assert [c.machine for c in campaigns_for(("node", "producer"), every)] == [
+        "cluster",
+        "producer",
+    ]
+    assert campaigns_for((), every) == every
+    result = CliRunner().invoke(main, ["check", "--machine", "nod"])
+    assert result.exit_code == 2
+    assert "known: attester, cluster, node, producer" in result.output

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -118,6 +118,25 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     return (*known, ConfigFileError, KeyFileError, StoreError, lmdb.Error)
 
 
+def campaigns_for(machines: tuple[str, ...], campaigns: list[Any]) -> list[Any]:
+    """The campaigns that check ``machines`` (all when none is named). A machine is checked by its
+    own campaign, or by the campaign that also runs it under its spec (the node, by the
+    cluster's), so ``--machine`` accepts either name, as ``replay`` accepts any machine."""
+    runs = {c.machine: c.machine for c in campaigns}
+    for c in campaigns:
+        for spec, _ in c.also:
+            runs.setdefault(spec.name, c.machine)
+    unknown = [m for m in machines if m not in runs]
+    if unknown:
+        raise click.UsageError(
+            f"unknown machine {', '.join(unknown)}; known: {', '.join(sorted(runs))}"
+        )
+    if not machines:
+        return campaigns
+    wanted = {runs[m] for m in machines}
+    return [c for c in campaigns if c.machine in wanted]
+
+
 @click.group(cls=_Main)
 @click.version_option(__version__, prog_name="blockfsm")
 def main() -> None:
@@ -152,7 +171,8 @@ def main() -> None:
     "--machine",
     "machines",
     multiple=True,
-    help="Only this machine (repeatable). Default: every machine.",
+    help="Only this machine (repeatable): a campaign's machine, or one a campaign also runs "
+    "(node: the cluster's campaign). Default: every machine.",
 )
 @click.option(
     "--workers",
@@ -199,13 +219,7 @@ def check(
         profile = load_profile()
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    campaigns = all_campaigns()
-    known = [c.machine for c in campaigns]
-    unknown = [m for m in machines if m not in known]
-    if unknown:
-        raise click.UsageError(f"unknown machine {', '.join(unknown)}; known: {', '.join(known)}")
-    if machines:
-        campaigns = [c for c in campaigns if c.machine in machines]
+    campaigns = campaigns_for(machines, all_campaigns())
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
     share = budget / len(campaigns)
