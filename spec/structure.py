@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from blockfsm.spec.language import MachineSpec
+from blockfsm.spec.language import MachineSpec, Row
 
 
 def reachable_states(spec: MachineSpec) -> set[str]:
@@ -48,6 +48,7 @@ def problems(spec: MachineSpec) -> list[str]:
                 names = [r.guard.name for r in rows if r.guard is not None]
                 if len(set(names)) != len(names):
                     found.append(f"ambiguous: ({state}, {event}) repeats a guard name")
+                found.extend(_classifier_problems(state, event, rows))
     reachable = reachable_states(spec)
     for state in spec.states:
         if state not in reachable:
@@ -62,3 +63,26 @@ def problems(spec: MachineSpec) -> list[str]:
                 found.append(f"dead row {r.id}: duplicates an earlier row")
             seen_rows.add(key)
     return found
+
+
+def _classifier_problems(state: str, event: str, rows: tuple[Row, ...]) -> list[str]:
+    """Guards of one (state, event) pair are exclusive by construction only when one classifier
+    sorts the step's inputs for all of them (``classified``): rows whose guards come from two
+    classifiers, or from a classifier and a plain predicate, may both match one step."""
+    classifiers = {
+        id(r.guard.classify): r.guard.classify for r in rows if r.guard and r.guard.classify
+    }
+    plain = [r.id for r in rows if r.guard is not None and r.guard.classify is None]
+    out = []
+    if len(classifiers) > 1:
+        names = sorted(getattr(c, "__name__", repr(c)) for c in classifiers.values())
+        out.append(
+            f"ambiguous: ({state}, {event}) has rows classified by {len(names)} classifiers "
+            f"({', '.join(names)}), which can both match one step"
+        )
+    if classifiers and plain:
+        out.append(
+            f"ambiguous: ({state}, {event}) mixes classified rows with plain guards "
+            f"({', '.join(plain)}), which can both match one step"
+        )
+    return out

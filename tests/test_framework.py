@@ -20,7 +20,7 @@ from blockfsm.spec.conformance import (
     InvariantViolation,
     StepRaised,
 )
-from blockfsm.spec.language import MachineDef, compile_effect_pattern
+from blockfsm.spec.language import MachineDef, classified, compile_effect_pattern
 from blockfsm.spec.oracle import Oracle
 from blockfsm.spec.render import all_specs
 from blockfsm.spec.structure import problems
@@ -238,6 +238,40 @@ def test_structure_finds_gaps_unreachable_states_and_ambiguity() -> None:
     assert any("not total" in p and "Lost" in p for p in found)
     assert any("unreachable state: Lost" in p for p in found)
     assert any("ambiguous" in p for p in found)
+
+
+def test_structure_reports_two_classifiers_that_can_both_match_one_pair() -> None:
+    def by_size(c: Any, s: Any, e: Any, v: Any) -> str:
+        return "big" if e.n > 5 else "small"
+
+    def by_parity(c: Any, s: Any, e: Any, v: Any) -> str:
+        return "odd" if e.n % 2 else "even"
+
+    one_rule = toy_spec(
+        rows=(
+            row("Off", "Ping", "On", guard=classified(by_size, "big", "n > 5"), effects=("Pong",)),
+            row("Off", "Ping", "Off", guard=classified(by_size, "small", "n <= 5")),
+            row("On", "Ping", "On", effects=("Pong",)),
+        ),
+    )
+    assert problems(one_rule) == []
+    two_rules = toy_spec(
+        rows=(
+            row("Off", "Ping", "On", guard=classified(by_size, "big", "n > 5"), effects=("Pong",)),
+            row("Off", "Ping", "Off", guard=classified(by_parity, "odd", "n odd")),
+            row("On", "Ping", "On", effects=("Pong",)),
+        ),
+    )
+    found = problems(two_rules)
+    assert any("2 classifiers (by_parity, by_size)" in p and "(Off, Ping)" in p for p in found)
+    mixed = toy_spec(
+        rows=(
+            row("Off", "Ping", "On", guard=classified(by_size, "big", "n > 5"), effects=("Pong",)),
+            row("Off", "Ping", "Off", guard=Guard(name="odd", text="n odd", holds=lambda *a: True)),
+            row("On", "Ping", "On", effects=("Pong",)),
+        ),
+    )
+    assert any("mixes classified rows with plain guards" in p for p in problems(mixed))
 
 
 def test_spec_declarations_are_validated() -> None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from blockfsm.spec.language import Guard, RowDraft, classified, ignore, reject, row
@@ -72,8 +73,23 @@ def _tick(kind: str) -> Guard:
 
 
 def _simple(kind_fn: Any, kind: str, text: str) -> Guard:
-    """For rules that depend on the state and the event alone."""
-    return classified(lambda c, s, e, v: kind_fn(s, e), kind, text)
+    """For rules that depend on the state and the event alone: every row of a rule shares one
+    classifier, so ``structure.problems`` sees the rows of a (state, event) pair as one rule's."""
+    return classified(_on_state_and_event(kind_fn), kind, text)
+
+
+@functools.cache
+def _on_state_and_event(kind_fn: Any) -> Any:
+    def classify(c: Any, s: Any, e: Any, v: Any) -> str:
+        return str(kind_fn(s, e))
+
+    classify.__name__ = getattr(kind_fn, "__name__", "classify")
+    return classify
+
+
+def state_sync_kind(s: Any, e: Any) -> str:
+    """A StateSyncRequested is well-formed when its seq_no is an unsigned 64-bit integer."""
+    return "bad" if not is_u64(e.seq_no) else "ok"
 
 
 def _built(kind: str) -> Guard:
@@ -148,19 +164,13 @@ def _common_rows(state: str) -> list[RowDraft]:
             state,
             "StateSyncRequested",
             "malformed_state_sync",
-            guard=_simple(
-                lambda s, e: "bad" if not is_u64(e.seq_no) else "ok",
-                "bad",
-                "seq_no is not an unsigned 64-bit integer",
-            ),
+            guard=_simple(state_sync_kind, "bad", "seq_no is not an unsigned 64-bit integer"),
         ),
         row(
             state,
             "StateSyncRequested",
             state,
-            guard=_simple(
-                lambda s, e: "bad" if not is_u64(e.seq_no) else "ok", "ok", "well-formed"
-            ),
+            guard=_simple(state_sync_kind, "ok", "well-formed"),
             note="save optimistic state at the first broadcast at or above seq_no",
         ),
         row(
