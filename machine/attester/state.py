@@ -114,7 +114,7 @@ class AttesterConfig:
     """The cap on a round's timeout: without it a round dragged to 5,000 lasts 42 minutes."""
     new_blocks: bool = True
     """Whether the attester makes its new blocks itself (``_propose``). The node sets it False:
-    there the block producer (``machine/producer.py``) makes them and the node hands the
+    there the block producer (``machine/producer/``) makes them and the node hands the
     attester the resulting proposal; re-proposing a valid block stays here either way."""
     keepers: tuple[PeerId, ...] = attrs.field(init=False)
     is_keeper: bool = attrs.field(init=False)
