@@ -26,7 +26,7 @@ commits the highest block the response certified (the sync client's own commit r
 below: it waits for a child's certificate, while here a block's certificate alone makes it final);
 after the attester finalizes a block, the sync client is told (``ChainAdvanced``).
 
-The producer (``machine/producer.py``) makes the node's new blocks. After every attester step the
+The producer (``machine/producer/``) makes the node's new blocks. After every attester step the
 node looks at the attester's (height, round): when the selector names this node producer of that
 slot and the attester has no valid block to re-propose, the node starts the producer on the final
 tip, answers its ``BuildBlock`` at once (the node is its executor, inside the same pure step),

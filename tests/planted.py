@@ -8,13 +8,18 @@ import attrs
 import pytest
 
 from blockfsm.machine import attester
+from blockfsm.machine.attester import rounds
+from blockfsm.machine.attester.state import _evolve
+
+# Each patch is set on attester/rounds.py, the module that looks the patched name up when the
+# attester steps (the package only re-exports names: a patch there would reach nothing).
 
 
 def attester_forgets_its_attestations(monkeypatch: pytest.MonkeyPatch) -> None:
     """An attester whose guard does not record its attestations (so it attests again in a round
     it attested in: the next proposal it keeps, or nil when the round's propose timeout ends)
     and that keeps the last proposal of a round instead of the first."""
-    sign = attester._sign_vote
+    sign = rounds._sign_vote
 
     def forgetful(config: Any, state: Any, phase: int, block_hash: bytes) -> Any:
         vote, guard = sign(config, state, phase, block_hash)
@@ -22,10 +27,10 @@ def attester_forgets_its_attestations(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def keeps_the_last(state: attester.AttesterState, p: attester.Proposal) -> Any:
         rest = tuple(q for q in state.proposals if q.round != p.round)
-        return attester._evolve(state, proposals=(*rest, p))
+        return _evolve(state, proposals=(*rest, p))
 
-    monkeypatch.setattr(attester, "_sign_vote", forgetful)
-    monkeypatch.setattr(attester, "_keep_proposal", keeps_the_last)
+    monkeypatch.setattr(rounds, "_sign_vote", forgetful)
+    monkeypatch.setattr(rounds, "_keep_proposal", keeps_the_last)
 
 
 # --- the consensus findings, their fixes undone (docs/mutations-node.md) ----------------------
@@ -41,7 +46,7 @@ def _old_may_sign(guard: Any, height: int, round_: int, phase: int) -> bool:
 def _back_at_round_0(original: Any) -> Any:
     def at_tip(state: Any, view: Any, now: int) -> Any:
         s = original(state, view, now)
-        return s if attester.running(state) else attester._evolve(s, round=0)
+        return s if attester.running(state) else _evolve(s, round=0)
 
     return at_tip
 
@@ -52,23 +57,23 @@ def undone(m: pytest.MonkeyPatch, finding: str) -> None:
         # The old attester held any 16 blocks of a height, not one proposal per round: without
         # that, the one-per-round rule alone keeps a forged second block out of hand.
         undone(m, "F4")
-        refusal = attester.proposal_refusal
+        refusal = rounds.proposal_refusal
 
         def proof_unchecked_for_new_blocks(c: Any, st: Any, p: Any, view: Any) -> str | None:
             if type(p) is attester.Proposal and p.valid_round < 0:
                 return refusal(c, st, attrs.evolve(p, proof=()), view)
             return refusal(c, st, p, view)
 
-        m.setattr(attester, "proposal_refusal", proof_unchecked_for_new_blocks)
+        m.setattr(rounds, "proposal_refusal", proof_unchecked_for_new_blocks)
     elif finding == "F2":
-        m.setattr(attester, "may_sign", _old_may_sign)
-        m.setattr(attester, "_at_tip", _back_at_round_0(attester._at_tip))
+        m.setattr(rounds, "may_sign", _old_may_sign)
+        m.setattr(rounds, "_at_tip", _back_at_round_0(rounds._at_tip))
     elif finding == "F3":
-        m.setattr(attester, "may_sign", _old_may_sign)
-        m.setattr(attester, "_at_tip", _back_at_round_0(attester._at_tip))
-        m.setattr(attester, "_record_proposal", lambda state, proposal, effects: state)
+        m.setattr(rounds, "may_sign", _old_may_sign)
+        m.setattr(rounds, "_at_tip", _back_at_round_0(rounds._at_tip))
+        m.setattr(rounds, "_record_proposal", lambda state, proposal, effects: state)
     elif finding == "F4":
-        enter = attester._enter_round
+        enter = rounds._enter_round
 
         def store_never_cleared(state: Any, p: Any) -> Any:
             # The old attester followed one proposal into its round, and held the first 16
@@ -79,12 +84,12 @@ def undone(m: pytest.MonkeyPatch, finding: str) -> None:
                 return state
             if len(state.proposals) >= 2 * attester.ROUND_WINDOW:
                 return state
-            return attester._evolve(state, proposals=(*state.proposals, p))
+            return _evolve(state, proposals=(*state.proposals, p))
 
         def keeps_every_proposal(state: Any, round_: int) -> Any:
-            return attester._evolve(enter(state, round_), proposals=state.proposals)
+            return _evolve(enter(state, round_), proposals=state.proposals)
 
-        m.setattr(attester, "_keep_proposal", store_never_cleared)
-        m.setattr(attester, "_enter_round", keeps_every_proposal)
+        m.setattr(rounds, "_keep_proposal", store_never_cleared)
+        m.setattr(rounds, "_enter_round", keeps_every_proposal)
     else:  # pragma: no cover
         raise ValueError(finding)

@@ -25,6 +25,8 @@ from blockfsm.adapters.engines import adversary
 from blockfsm.adapters.engines.sim import FAULTS, SafetyViolation, SimConfig, Simulation, liveness
 from blockfsm.machine import attester
 from blockfsm.machine import node as node_machine
+from blockfsm.machine.attester import rounds as attester_rounds
+from blockfsm.machine.attester import state as attester_state
 from blockfsm.machine.core import Broadcast, Step
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.types import ValidatorSet
@@ -193,14 +195,14 @@ def test_c6_fails_when_a_keeper_also_votes_in_the_round_below(
 def test_c7_fails_when_proposals_are_signed_over_other_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(attester, "PROPOSAL_DOMAIN", b"blockfsm/not-a-proposal\x00")
+    monkeypatch.setattr(attester_state, "PROPOSAL_DOMAIN", b"blockfsm/not-a-proposal\x00")
     assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-7", 5_000) == "C-7"
 
 
 def test_c8_fails_when_the_certificate_names_another_block(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = attester._finalize
+    real = attester_rounds._finalize
 
     def renamed(config: Any, state: Any, block: Any, round_: int, effects: list[Any]) -> Any:
         out = real(config, state, block, round_, effects)
@@ -210,7 +212,7 @@ def test_c8_fails_when_the_certificate_names_another_block(
                 effects[k] = attrs.evolve(e, certificate=cert)
         return out
 
-    monkeypatch.setattr(attester, "_finalize", renamed)
+    monkeypatch.setattr(attester_rounds, "_finalize", renamed)
     assert _only(SimConfig(nodes=4, seed=3, faults=()), "C-8", 5_000) == "C-8"
 
 
@@ -281,7 +283,7 @@ def test_c_l1_fails_when_round_timeouts_grow_past_what_the_spec_allows(
     """Planted: round timeouts that grow 40 times faster than configured, with no cap. After the
     same 1,000 s of chaos, the rounds the keepers need after heal outlast the spec's bound."""
     monkeypatch.setattr(
-        attester,
+        attester_rounds,
         "round_timeout",
         lambda c, r: c.round_timeout + r * c.round_timeout_increment * 40,
     )

@@ -21,6 +21,7 @@ from blockfsm.machine.attester import (
     AttesterConfig,
     ProposalReceived,
     VoteReceived,
+    rounds,
 )
 from blockfsm.machine.core import Broadcast, Tick
 from blockfsm.machine.view import InMemoryChain
@@ -125,7 +126,7 @@ def test_a_control_state_that_is_not_the_step_is_caught_by_a7(
 ) -> None:
     """Planted: an attester that reports every running step as propose. The first step after
     it attests breaks A-7 (the diagram's states would say nothing of the protocol)."""
-    monkeypatch.setattr(att, "STEPS", (att.PROPOSING,) * 3)
+    monkeypatch.setattr(rounds, "STEPS", (att.PROPOSING,) * 3)
     with pytest.raises(InvariantViolation) as caught:
         _validator_run()
     assert caught.value.invariant_id == "A-7"

@@ -47,7 +47,9 @@ from blockfsm.machine.attester import (
     ProposalReceived,
     Vote,
     VoteReceived,
+    rounds,
 )
+from blockfsm.machine.attester.state import _evolve
 from blockfsm.machine.core import Broadcast, Rejected, Tick
 from blockfsm.spec.conformance import ConformanceError, InvariantViolation
 
@@ -81,7 +83,7 @@ def test_f1_undone_the_forged_confirmations_finalize_the_block() -> None:
     b = block(b"forged")
     proof = tuple(forged(j, CONFIRM, b, 0) for j in range(4))
     p = propose(b, 0, proof=proof)
-    original = att.proposal_refusal
+    original = rounds.proposal_refusal
 
     def old_rule(config: Any, state: Any, p: Any, view: Any) -> str | None:
         return original(config, state, attrs.evolve(p, proof=()), view)
@@ -89,7 +91,7 @@ def test_f1_undone_the_forged_confirmations_finalize_the_block() -> None:
     k = Keeper(not_producer(0))
     k.feed(Tick(now=0))
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(att, "proposal_refusal", old_rule)
+        m.setattr(rounds, "proposal_refusal", old_rule)
         # The spec refuses the proposal (bad_proof); the machine finalized it: a conformance
         # break, whose trace shows the step that finalized.
         with pytest.raises(ConformanceError, match="Persist, Commit"):
@@ -158,15 +160,15 @@ def test_f2_undone_a_keeper_back_at_round_0_signs_below_its_round_and_a6_says_so
             r == round_ and p == phase for r, p, _ in guard.signed
         )
 
-    original_at_tip = att._at_tip
+    original_at_tip = rounds._at_tip
 
     def back_at_zero(state: Any, view: Any, now: int) -> Any:
         s = original_at_tip(state, view, now)
-        return s if att.running(state) else att._evolve(s, round=0)
+        return s if att.running(state) else _evolve(s, round=0)
 
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(att, "may_sign", old_may_sign)
-        m.setattr(att, "_at_tip", back_at_zero)
+        m.setattr(rounds, "may_sign", old_may_sign)
+        m.setattr(rounds, "_at_tip", back_at_zero)
         restarted = Keeper(i, guard=k.guard)
         restarted.feed(Tick(now=now + 1))
         assert restarted.state.round == 0
@@ -238,7 +240,7 @@ def test_timeouts_are_capped_and_rounds_stop_at_the_last_one() -> None:
     assert att.round_timeout(c, 10**6) == c.max_round_timeout
     k = Keeper(not_producer(MAX_ROUND))
     k.feed(Tick(now=0))
-    k.state = att._evolve(k.state, round=MAX_ROUND, round_started=0)
+    k.state = _evolve(k.state, round=MAX_ROUND, round_started=0)
     k.feed(Tick(now=10 * c.max_round_timeout))
     assert k.state.round == MAX_ROUND
     assert att.view_of(0, MAX_ROUND) < att.view_of(1, 0)

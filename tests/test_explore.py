@@ -31,7 +31,8 @@ from blockfsm.adapters.engines.explore import (
 )
 from blockfsm.adapters.engines.replay import replay_document
 from blockfsm.machine import node as node_machine
-from blockfsm.machine import sync_client as client_module
+from blockfsm.machine.sync_client import advertisements as client_advertisements
+from blockfsm.machine.sync_client import responses as client_responses
 
 
 def invoke(*args: str) -> Any:
@@ -69,7 +70,9 @@ def test_state_invariants_are_checked_in_every_state() -> None:
 @pytest.fixture
 def certificates_unchecked(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """The planted bug: the client takes any certificate as valid."""
-    monkeypatch.setattr(client_module, "certificate_is_valid", lambda *args: True)
+    # Set where the client looks it up: advertisements and responses each check certificates.
+    for module in (client_advertisements, client_responses):
+        monkeypatch.setattr(module, "certificate_is_valid", lambda *args: True)
     return monkeypatch
 
 

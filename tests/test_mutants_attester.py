@@ -28,6 +28,7 @@ from blockfsm.machine.attester import (
     VoteReceived,
     producer_for,
 )
+from blockfsm.machine.attester.state import _evolve
 from blockfsm.machine.core import MAX_PERIOD_MS, Broadcast, ConfigError, Rejected, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
@@ -356,9 +357,9 @@ def test_evolve_is_attrs_evolve_for_every_field() -> None:
         "ahead": (vote(3, ATTEST, block(), 40),),
     }
     for name, value in changes.items():
-        assert att._evolve(s, **{name: value}) == attrs.evolve(s, **{name: value}), name
-    assert att._evolve(s, **changes) == attrs.evolve(s, **changes)
-    assert att._evolve(s) == s
+        assert _evolve(s, **{name: value}) == attrs.evolve(s, **{name: value}), name
+    assert _evolve(s, **changes) == attrs.evolve(s, **changes)
+    assert _evolve(s) == s
 
 
 def test_a_justify_for_another_block_at_the_tip_s_height_is_refused() -> None:

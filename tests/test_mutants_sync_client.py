@@ -33,10 +33,10 @@ from blockfsm.machine.sync_client import (
     SyncClientConfig,
     SyncClientState,
     UpdateHighestCertificate,
-    _resume,
     initial,
     step,
 )
+from blockfsm.machine.sync_client.choice import _resume
 from blockfsm.machine.types import (
     MAX_U64,
     Block,

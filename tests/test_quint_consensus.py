@@ -53,8 +53,10 @@ from blockfsm.machine.attester import (
     new_block,
     producer_for,
     round_timeout,
+    rounds,
     step_timeout,
 )
+from blockfsm.machine.attester.state import _evolve
 from blockfsm.machine.core import Broadcast, Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.sync_client import Commit, Persist, UpdateHighestCertificate
@@ -578,11 +580,11 @@ def assert_replays_as_found(divergence: Divergence, buggy: Any, fixed: Any) -> N
 def attester_ignores_its_lock(m: pytest.MonkeyPatch) -> None:
     """An attester that attests the round's proposal whatever its lock (Tendermint line 22's
     condition dropped); its lock itself is kept."""
-    original = att._attest
+    original = rounds._attest
 
     def attest(config: Any, state: Any, p: Any, effects: list[Any]) -> Any:
         g = state.guard
-        unlocked = att._evolve(state, guard=attrs.evolve(g, locked_round=-1))
+        unlocked = _evolve(state, guard=attrs.evolve(g, locked_round=-1))
         out = original(config, unlocked, p, effects)
         lock = {
             "locked_round": g.locked_round,
@@ -590,9 +592,9 @@ def attester_ignores_its_lock(m: pytest.MonkeyPatch) -> None:
             "locked_block": g.locked_block,
             "locked_proof": g.locked_proof,
         }
-        return att._evolve(out, guard=attrs.evolve(out.guard, **lock))
+        return _evolve(out, guard=attrs.evolve(out.guard, **lock))
 
-    m.setattr(att, "_attest", attest)
+    m.setattr(rounds, "_attest", attest)
 
 
 @pytest.mark.parametrize(

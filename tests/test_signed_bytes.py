@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockfsm.machine import sync_client as client_module
 from blockfsm.machine import sync_server as server_module
 from blockfsm.machine import types as machine_types
 from blockfsm.machine.core import Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import AdvertiseCertificate, AdvertiseCertificateReceived
 from blockfsm.machine.sync_client import SyncClientConfig
+from blockfsm.machine.sync_client import advertisements as client_advertisements
+from blockfsm.machine.sync_client import responses as client_responses
 from blockfsm.machine.sync_server import SyncServerConfig
 from blockfsm.machine.types import (
     Block,
@@ -182,7 +183,9 @@ def test_a_certificate_repeating_one_signer_is_refused_by_spec_and_machine() -> 
 def test_the_repeated_signer_slip_is_caught_by_conformance(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(client_module, "certificate_is_valid", _counts_repeated_signers)
+    # Set where the client looks it up: advertisements and responses each check certificates.
+    for module in (client_advertisements, client_responses):
+        monkeypatch.setattr(module, "certificate_is_valid", _counts_repeated_signers)
     config, chain = _client_setup()
     runner = Conformant(SYNC_CLIENT, config)
     state = SYNC_CLIENT.initial(config)

@@ -9,13 +9,16 @@
 # the configuration, written for the staged layout.
 #
 #   tools/mutation-testing.sh                    # every module of machine/
-#   tools/mutation-testing.sh sync_client types  # only these modules (file stems)
+#   tools/mutation-testing.sh sync_client types  # only these modules (file stems, or packages)
+#   tools/mutation-testing.sh attester/votes     # one file of a package (its package's tests)
 #   STAGE=/tmp/mm tools/mutation-testing.sh      # where to stage (default: .mutmut/ here)
 #   MAX_CHILDREN=2                               # parallel mutants (default 2)
 #   HYPOTHESIS_PROFILE=mutation                  # the default: few examples, derandomized
 #
 # Only the tests that speak of the modules mutated run (tests_for below, plus each module's
-# tests/test_mutants_<module>.py); the selection in pyproject.toml is replaced by that list.
+# tests/test_mutants_<module>.py); the selection in pyproject.toml is replaced by that list. A
+# machine that is a package (machine/attester/, machine/producer/, machine/sync_client/) is named
+# by its package, and every file in it maps to the package's tests.
 #
 # Results: "mutmut results" and "mutmut show NAME" in $STAGE, with $STAGE/.venv/bin on PATH.
 set -euo pipefail
@@ -23,7 +26,8 @@ set -euo pipefail
 # The fast tests that can kill a mutant of each module (never the campaigns: minutes per run).
 # test_framework.py runs every machine's spec campaign briefly under the conformance checker.
 tests_for() {
-    case "$1" in
+    local module="${1%%/*}"  # attester/votes -> attester: a package's files share its tests
+    case "$module" in
         producer)  # not test_framework.py: its producer campaign alone takes 10 s unmutated,
             # and the first (config) mutants each ran to the timeout, about a minute; these
             # take about 5 s in all. test_node_producer.py (half a second) drives the producer
@@ -62,7 +66,7 @@ tests_for() {
     esac
     for f in "$here"/tests/test_mutants_*.py; do
         case "$(basename "$f")" in
-            "test_mutants_$1.py" | "test_mutants_$1_"*.py) echo "tests/$(basename "$f")" ;;
+            "test_mutants_$module.py" | "test_mutants_${module}_"*.py) echo "tests/$(basename "$f")" ;;
         esac
     done
 }
@@ -88,9 +92,12 @@ cp "$here/pyproject.toml" "$stage/pyproject.toml"
 # The test selection: the tests of the named modules, or of every module of machine/.
 modules=("$@")
 if [ "$#" -eq 0 ]; then
-    for f in "$here"/machine/*.py; do
-        m="$(basename "$f" .py)"
-        [ "$m" = __init__ ] || modules+=("$m")
+    for f in "$here"/machine/*.py "$here"/machine/*/__init__.py; do
+        case "$f" in
+            */__init__.py) m="$(basename "$(dirname "$f")")" ;;
+            *) m="$(basename "$f" .py)" ;;
+        esac
+        [ "$m" = machine ] || modules+=("$m")
     done
 fi
 tests=""
@@ -114,7 +121,13 @@ PY
 if [ "$#" -gt 0 ]; then
     # Narrow source_paths to the named modules.
     paths=""
-    for m in "$@"; do paths="$paths\"src/blockfsm/machine/$m.py\", "; done
+    for m in "$@"; do
+        if [ -d "$here/machine/$m" ]; then
+            paths="$paths\"src/blockfsm/machine/$m/\", "
+        else
+            paths="$paths\"src/blockfsm/machine/$m.py\", "
+        fi
+    done
     sed -i "s|^source_paths = .*|source_paths = [${paths%, }]|" "$stage/pyproject.toml"
 fi
 cd "$stage"

@@ -25,10 +25,10 @@ anything else             ``{"#unserializable": "<type>: <repr>"}`` (garbage inp
 Attrs instances (states, events, effects, messages, blocks, certificates, configs) are encoded as
 Quint-style variants: the tag is the class name, the value a record of the fields the class's
 ``__init__`` takes (so ``decode`` can rebuild the instance). Class names are looked up in every
-module of ``blockfsm.machine``; a name defined twice there is a programmer error, reported at the
-first lookup. A record (a JSON object with no ``#`` key and no tag) decodes to a ``dict`` of its
-fields, and a variant whose tag is not one of ours to a ``Variant``: that is how traces written by
-Quint read.
+module of ``blockfsm.machine``, those of its packages included; a name defined twice there is a
+programmer error, reported at the first lookup. A record (a JSON object with no ``#`` key and no
+tag) decodes to a ``dict`` of its fields, and a variant whose tag is not one of ours to a
+``Variant``: that is how traces written by Quint read.
 
 ``canonical(value)`` is the one canonical byte encoding of a value (sorted keys, sets and maps in
 canonical order): the explorer deduplicates states by it, because ``hash()`` is salted per process.
@@ -101,8 +101,10 @@ def _classes() -> dict[str, type]:
         return _registry
     import blockfsm.machine as machine_package
 
+    # Every module, those inside the machine packages (machine/attester/, ...) included.
     names = [
-        f"blockfsm.machine.{info.name}" for info in pkgutil.iter_modules(machine_package.__path__)
+        info.name
+        for info in pkgutil.walk_packages(machine_package.__path__, prefix="blockfsm.machine.")
     ]
     found: dict[str, type] = {}
     for module_name in sorted(names) + _extra_modules:

@@ -1,49 +1,5 @@
-"""The block producer as a pure machine. Its rules are stated in ``blockfsm.spec.producer``.
-
-Public API (what an embedding node uses):
-
-- ``PRODUCER`` (the ``MachineDef``), ``ProducerConfig`` (``signer``, and ``verifier`` for the
-  keepers' NextRound votes), ``initial(config, guard=None)``: pass the last ``SigningGuard``
-  persisted by a ``PersistSigningGuard`` effect after a crash, or None on first start.
-- Events: ``Start(params=StartParams(parent_id, parent_seq_no, parent_height, round, votes))``,
-  ``Stop``, ``Tick``, ``BlockBuilt``, ``AttestationReceived``, ``FinalizationAdvanced``,
-  ``KeeperSetChanged``, ``ParentInvalidated``, ``StateSyncRequested``, ``Restarted``.
-- Effects, executed in order: ``PersistSigningGuard`` (write it durably before executing any later
-  effect of the same step: the signatures after it are released only once it is stored),
-  ``StartExecutor``, ``StopExecutor``, ``BuildBlock``, ``SendToSelf``, ``BroadcastCandidate``,
-  ``RebroadcastCandidate``, ``BroadcastNextRoundSuccess``, ``SaveOptimisticState``,
-  ``ExternalMessageFeedback``, ``RestoreMessages``, ``Rejected``.
-- The view (``ProducerView``) gives each block's selector, so a Start names who may produce:
-  ``child_selector(parent's selector, seed, N, round)`` must name us.
-
-Rules this module enforces, in the order a step applies them:
-
-1. Malformed input is refused with a counted ``Rejected``; nothing raises for bad input.
-2. ``Start(params)`` picks the continuation point: the last produced block if this node already
-   produced under equal params, else the Start's parent. Below the last finalized seq_no it falls
-   back to ``Idle``. The parent must be known to the view, and the selector derived from the
-   parent's selector and the round must name us (we in both keeper sets), else the Start is
-   refused. A round > 0 takeover needs NextRound votes from ceil((N+1)/2) distinct keepers
-   (right round and parent, signed); it announces ``NextRoundSuccess`` once per (round, parent
-   height), never for another parent at that height; if a valid vote reports a locked
-   (attested) candidate on the parent, that block is re-broadcast and nothing is produced.
-   Otherwise it starts the executor and requests the first build. A Start with new params while
-   running drops the buffer first. ``Stop`` (absent upstream) drops the buffer.
-3. One build request is outstanding at a time; its ``BlockBuilt`` must extend the tip by one.
-   An inconsistent answer is rejected, its messages restored and the build asked for again.
-   Builds from a superseded request or session have their messages restored. The buffer holds at
-   most ``buffer_cap`` blocks: building pauses while it is full.
-4. On a due ``Tick`` the buffer head goes through ``update_candidate_common_section``; the outcome
-   decides: broadcast (after the assumptions check, the selector check and the durable (height,
-   round) signing guard), hold (NotReadyYet, AncestorIsNotReadyYet: re-evaluated after the next
-   due Tick, attestation, finality change or keeper-set change), or stop and drop everything
-   (AbortNotInBKSet, FailedToBuildChainToTheLastFinalizedBlock, a head at or below finality,
-   leaving the keeper set, a selector naming another keeper, a (height, round) already signed).
-5. Every discarded block's messages are restored; every broadcast block's feedback is sent, and
-   optimistic state is saved on the ``save_state_frequency`` boundaries and for a state sync.
-6. ``Restarted`` forgets everything in memory but the persisted guard (and, in this model, the
-   keeper-set knowledge and session counters); a real crash is ``initial(config, guard)``.
-"""
+"""The producer's ``step``: each event to its handler, and the evaluation of the buffer head on a
+due ``Tick``."""
 
 from __future__ import annotations
 
@@ -52,321 +8,71 @@ from typing import Any
 
 import attrs
 
-from blockfsm.machine.core import Rejected, Step, Tick, require, require_int
-from blockfsm.machine.crypto import Signer, Verifier, require_signer
-from blockfsm.machine.producer_selection import (
-    ProducerSelector,
-    child_selector,
-    misses_primary,
-    next_round_quorum,
-    required_attestations,
+from blockfsm.machine.core import Step, Tick
+from blockfsm.machine.producer.checks import (
+    _is_id,
+    _u64,
+    _valid_keepers,
+    _vote_valid,
+    _well_formed_block,
+    _well_formed_params,
 )
+from blockfsm.machine.producer.common_section import (
+    ABORT_NOT_IN_BK_SET,
+    FAILED_TO_BUILD_CHAIN,
+    NOT_READY_YET,
+    SUCCESS,
+    selected_producer,
+    update_candidate_common_section,
+)
+from blockfsm.machine.producer.effects import (
+    BroadcastCandidate,
+    BroadcastNextRoundSuccess,
+    BuildBlock,
+    ExternalMessageFeedback,
+    PersistSigningGuard,
+    RebroadcastCandidate,
+    Rejected,
+    RestoreMessages,
+    SaveOptimisticState,
+    SendToSelf,
+    StartExecutor,
+    StopExecutor,
+)
+from blockfsm.machine.producer.events import (
+    AttestationReceived,
+    BlockBuilt,
+    FinalizationAdvanced,
+    KeeperSetChanged,
+    ParentInvalidated,
+    Restarted,
+    Start,
+    StartParams,
+    StateSyncRequested,
+    Stop,
+)
+from blockfsm.machine.producer.state import (
+    _ACTIVE,
+    ARMED,
+    HOLDING,
+    IDLE,
+    PRODUCING,
+    STOPPED,
+    ProducerConfig,
+    ProducerState,
+)
+from blockfsm.machine.producer_selection import child_selector, next_round_quorum
 from blockfsm.machine.producer_view import (
-    PRODUCER_BLOCK_DOMAIN,
     BlockRef,
     CandidateBlock,
-    KeeperSet,
     NextRoundSuccess,
-    NextRoundVote,
     ProducedBlock,
     ProducerView,
-    SigningGuard,
     candidate_payload,
     next_round_payload,
-    next_round_vote_payload,
     produced_block_id,
 )
 from blockfsm.machine.types import MAX_U64
-
-IDLE, ARMED, PRODUCING, HOLDING, STOPPED = "Idle", "Armed", "Producing", "Holding", "Stopped"
-"""The producer's control states (``ProducerState.control``); ``blockfsm.spec.producer`` states
-them again."""
-
-__all__ = [
-    "PRODUCER_BLOCK_DOMAIN",
-    "NextRoundVote",
-    "ProducerConfig",
-    "ProducerState",
-    "SigningGuard",
-    "initial",
-]
-
-UPSTREAM_BUFFER_CAP = 30
-_ACTIVE = (ARMED, PRODUCING, HOLDING)
-
-
-@attrs.frozen(kw_only=True)
-class ProducerConfig:
-    """Defaults follow upstream: buffer of 30, a production tick at 0.9 x 330 ms, optimistic
-    state saved every 200 blocks."""
-
-    signer: Signer = attrs.field(eq=False, hash=False)
-    verifier: Verifier | None = attrs.field(default=None, eq=False, hash=False)
-    buffer_cap: int = UPSTREAM_BUFFER_CAP
-    production_period: int = 297
-    save_state_frequency: int = 200
-    primary_deadline: int = 2
-    fallback_deadline: int = 4
-
-    def __attrs_post_init__(self) -> None:
-        require_signer(self.signer)
-        require_int(self.buffer_cap, "buffer_cap", 1, 10_000)
-        require_int(self.production_period, "production_period (ms)", 1, 3_600_000)
-        require_int(self.save_state_frequency, "save_state_frequency", 1, 1_000_000)
-        require_int(self.primary_deadline, "primary_deadline (blocks)", 1, 10_000)
-        require_int(self.fallback_deadline, "fallback_deadline (blocks)", 1, 10_000)
-        require(
-            self.fallback_deadline > self.primary_deadline,
-            f"fallback_deadline ({self.fallback_deadline}) must be later than primary_deadline "
-            f"({self.primary_deadline})",
-        )
-
-
-# --- events --------------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class StartParams:
-    """Upstream's StartBlockProducerThreadInitialParameters, reduced to the continuation point;
-    a round > 0 takeover carries the keepers' NextRound votes for (round, parent)."""
-
-    parent_id: bytes
-    parent_seq_no: int
-    parent_height: int
-    round: int
-    votes: tuple[NextRoundVote, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class Start:
-    params: StartParams
-
-
-@attrs.frozen(kw_only=True)
-class Stop:
-    """Halt production and drop the buffer (upstream has no Stop command)."""
-
-
-@attrs.frozen(kw_only=True)
-class BlockBuilt:
-    """The executor's answer to ``BuildBlock(session, build_id, ...)``."""
-
-    session: int
-    build_id: int
-    block: ProducedBlock
-
-
-@attrs.frozen(kw_only=True)
-class AttestationReceived:
-    block_id: bytes
-    count: int
-
-
-@attrs.frozen(kw_only=True)
-class FinalizationAdvanced:
-    block_id: bytes
-    seq_no: int
-
-
-@attrs.frozen(kw_only=True)
-class KeeperSetChanged:
-    keepers: KeeperSet
-
-
-@attrs.frozen(kw_only=True)
-class ParentInvalidated:
-    block_id: bytes
-
-
-@attrs.frozen(kw_only=True)
-class StateSyncRequested:
-    seq_no: int
-
-
-@attrs.frozen(kw_only=True)
-class Restarted:
-    """The node restarted: the buffer and the session, held only in memory, are gone; the
-    signing guard and keeper-set knowledge are durable and survive."""
-
-
-# --- effects -------------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class StartExecutor:
-    session: int
-    parent: BlockRef
-
-
-@attrs.frozen(kw_only=True)
-class StopExecutor:
-    session: int
-
-
-@attrs.frozen(kw_only=True)
-class BuildBlock:
-    """Ask the executor for the block on ``parent``; the answer is a ``BlockBuilt``."""
-
-    session: int
-    build_id: int
-    parent: BlockRef
-
-
-@attrs.frozen(kw_only=True)
-class PersistSigningGuard:
-    """Store ``guard`` durably before executing the rest of the step's effects."""
-
-    guard: SigningGuard
-
-
-@attrs.frozen(kw_only=True)
-class RebroadcastCandidate:
-    """Send again a locked candidate another producer signed (a NextRound takeover)."""
-
-    candidate: CandidateBlock
-
-
-@attrs.frozen(kw_only=True)
-class SendToSelf:
-    candidate: CandidateBlock
-
-
-@attrs.frozen(kw_only=True)
-class BroadcastCandidate:
-    candidate: CandidateBlock
-
-
-@attrs.frozen(kw_only=True)
-class BroadcastNextRoundSuccess:
-    announcement: NextRoundSuccess
-
-
-@attrs.frozen(kw_only=True)
-class SaveOptimisticState:
-    block_id: bytes
-    seq_no: int
-    reason: str  # "frequency" or "state_sync"
-
-
-@attrs.frozen(kw_only=True)
-class ExternalMessageFeedback:
-    block_id: bytes
-    messages: tuple[int, ...]
-
-
-@attrs.frozen(kw_only=True)
-class RestoreMessages:
-    block_id: bytes
-    messages: tuple[int, ...]
-
-
-# --- state ---------------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class ProducerState:
-    """``guard`` is the durable part (see ``SigningGuard``); the rest lives in memory only."""
-
-    control: str
-    now: int = -1
-    next_due: int = 0
-    session: int = 0
-    params: StartParams | None = None
-    base: BlockRef | None = None
-    last_produced: BlockRef | None = None
-    round: int = 0
-    buffer: tuple[ProducedBlock, ...] = ()
-    building: int = -1
-    next_build: int = 0
-    hold: str = ""
-    assumed_epoch: int = -1
-    epoch: int = -1
-    in_keeper_set: bool = True
-    state_sync_at: int = -1
-    guard: SigningGuard = attrs.field(factory=SigningGuard)
-
-
-def initial(config: ProducerConfig, guard: SigningGuard | None = None) -> ProducerState:
-    """A fresh producer; after a crash pass the last guard a ``PersistSigningGuard`` stored."""
-    if guard is None:
-        return ProducerState(control=IDLE)
-    require(type(guard) is SigningGuard, "guard must be a SigningGuard or None")
-    return ProducerState(control=IDLE, guard=guard)
-
-
-# --- update_candidate_common_section ---------------------------------------------------------
-
-SUCCESS = "Success"
-NOT_READY_YET = "NotReadyYet"
-ANCESTOR_NOT_READY_YET = "AncestorIsNotReadyYet"
-ABORT_NOT_IN_BK_SET = "AbortNotInBKSet"
-FAILED_TO_BUILD_CHAIN = "FailedToBuildChainToTheLastFinalizedBlock"
-
-
-@attrs.frozen(kw_only=True)
-class CommonSection:
-    """The outcome, and on Success the selector and fallback flag the candidate carries."""
-
-    outcome: str
-    selector: ProducerSelector | None = None
-    fallback: bool = False
-
-
-def update_candidate_common_section(
-    config: ProducerConfig, view: ProducerView, block: ProducedBlock, rounds: int = 0
-) -> CommonSection:
-    """Walk from ``block``'s parent to the last finalized block and decide whether ``block`` may
-    be signed now. Severity order: AbortNotInBKSet, FailedToBuildChain..., AncestorIsNotReadyYet,
-    NotReadyYet, Success (a missing ancestor hides anything above it). On Success the selector is
-    the parent's moved by ``rounds`` (the caller checks that it names us)."""
-    keepers = view.keeper_set()
-    members = keepers.members
-    key = config.signer.public_key
-    if key not in members:
-        return CommonSection(outcome=ABORT_NOT_IN_BK_SET)
-    n = len(members)
-    final = view.last_finalized()
-    not_ready = attestations_missing = fallback = False
-    seq_no = block.seq_no
-    info = view.block(block.parent_id)
-    parent_selector = info.selector if info is not None else None
-    while True:
-        if info is None:
-            not_ready = True
-            break
-        if info.seq_no >= seq_no:
-            return CommonSection(outcome=FAILED_TO_BUILD_CHAIN)
-        if info.seq_no <= final.seq_no:
-            if info.seq_no != final.seq_no or info.block_id != final.block_id:
-                return CommonSection(outcome=FAILED_TO_BUILD_CHAIN)
-            break
-        if info.invalidated:
-            return CommonSection(outcome=FAILED_TO_BUILD_CHAIN)
-        if not info.data_ready:
-            not_ready = True
-        depth = block.seq_no - info.seq_no
-        required = required_attestations(
-            n, depth, config.primary_deadline, config.fallback_deadline
-        )
-        if info.attestations < required:
-            attestations_missing = True
-        elif misses_primary(info.attestations, n, depth, config.primary_deadline):
-            fallback = True
-        seq_no = info.seq_no
-        info = view.block(info.parent_id)
-    if not_ready:
-        return CommonSection(outcome=ANCESTOR_NOT_READY_YET)
-    if attestations_missing:
-        return CommonSection(outcome=NOT_READY_YET)
-    selector = child_selector(parent_selector, keepers.seed, n, rounds)
-    return CommonSection(outcome=SUCCESS, selector=selector, fallback=fallback)
-
-
-def selected_producer(members: tuple[bytes, ...], selector: ProducerSelector) -> bytes | None:
-    return selector.producer(members)
-
-
-# --- step ----------------------------------------------------------------------------------------
 
 
 def step(config: ProducerConfig, state: ProducerState, event: Any, view: ProducerView) -> Step:
@@ -374,14 +80,6 @@ def step(config: ProducerConfig, state: ProducerState, event: Any, view: Produce
     if handler is None:
         raise TypeError(f"producer does not take {type(event).__name__}")
     return handler(config, state, event, view)
-
-
-def _u64(value: object) -> bool:
-    return type(value) is int and 0 <= value <= MAX_U64
-
-
-def _is_id(value: object) -> bool:
-    return type(value) is bytes and len(value) == 32
 
 
 def _tip(state: ProducerState) -> BlockRef:
@@ -414,79 +112,6 @@ def _halt(state: ProducerState, control: str, *, keep_progress: bool) -> Produce
 
 def _stop_effects(state: ProducerState) -> tuple[Any, ...]:
     return (StopExecutor(session=state.session), *_restore(state.buffer))
-
-
-def _well_formed_candidate(c: object) -> bool:
-    return (
-        type(c) is CandidateBlock
-        and _well_formed_block(c.block)
-        and _u64(c.round)
-        and type(c.selector) is ProducerSelector
-        and type(c.selector.seed) is bytes
-        and _u64(c.selector.index)
-        and type(c.fallback) is bool
-        and type(c.signature) is bytes
-    )
-
-
-def _well_formed_vote(v: object) -> bool:
-    return (
-        type(v) is NextRoundVote
-        and _u64(v.round)
-        and _is_id(v.parent_id)
-        and _is_id(v.keeper)
-        and type(v.signature) is bytes
-        and (v.locked is None or _well_formed_candidate(v.locked))
-    )
-
-
-def _well_formed_params(p: object) -> bool:
-    return (
-        type(p) is StartParams
-        and _is_id(p.parent_id)
-        and _u64(p.parent_seq_no)
-        and _u64(p.parent_height)
-        and _u64(p.round)
-        and type(p.votes) is tuple
-        and all(_well_formed_vote(v) for v in p.votes)
-    )
-
-
-def _lock_valid(config: ProducerConfig, p: StartParams, c: CandidateBlock) -> bool:
-    """A locked candidate extends the Start's parent by one, its id commits to its fields and its
-    producer signed it."""
-    b = c.block
-    verifier = config.verifier
-    return (
-        verifier is not None
-        and b.parent_id == p.parent_id
-        and b.seq_no == p.parent_seq_no + 1
-        and b.height == p.parent_height + 1
-        and b.block_id
-        == produced_block_id(b.parent_id, b.seq_no, b.height, b.state, b.inputs, b.producer)
-        and verifier.verify(
-            b.producer, candidate_payload(b, c.round, c.selector, c.fallback), c.signature
-        )
-    )
-
-
-def _vote_valid(
-    config: ProducerConfig, p: StartParams, members: tuple[bytes, ...], v: NextRoundVote
-) -> bool:
-    verifier = config.verifier
-    locked_id = v.locked.block.block_id if v.locked is not None else None
-    return (
-        verifier is not None
-        and v.round == p.round
-        and v.parent_id == p.parent_id
-        and v.keeper in members
-        and verifier.verify(
-            v.keeper,
-            next_round_vote_payload(v.round, v.parent_id, v.keeper, locked_id),
-            v.signature,
-        )
-        and (v.locked is None or _lock_valid(config, p, v.locked))
-    )
 
 
 def _takeover(
@@ -738,20 +363,6 @@ def _tip_of(buffer: tuple[ProducedBlock, ...], last: ProducedBlock) -> BlockRef:
     return buffer[-1].ref if buffer else last.ref
 
 
-def _well_formed_block(b: object) -> bool:
-    return (
-        type(b) is ProducedBlock
-        and _is_id(b.block_id)
-        and _is_id(b.parent_id)
-        and _u64(b.seq_no)
-        and _u64(b.height)
-        and type(b.state) is bytes
-        and type(b.inputs) is tuple
-        and all(_u64(m) for m in b.inputs)
-        and type(b.producer) is bytes
-    )
-
-
 def _on_built(
     config: ProducerConfig, state: ProducerState, event: BlockBuilt, view: ProducerView
 ) -> Step:
@@ -825,18 +436,6 @@ def _on_finalization(
     if state.control == HOLDING:
         return Step(_release(state), ())
     return Step(state, ())
-
-
-def _valid_keepers(k: object) -> bool:
-    return (
-        type(k) is KeeperSet
-        and _u64(k.epoch)
-        and type(k.seed) is bytes
-        and type(k.members) is tuple
-        and len(k.members) > 0
-        and all(_is_id(m) for m in k.members)
-        and len(frozenset(k.members)) == len(k.members)
-    )
 
 
 def _on_keepers(
