@@ -69,13 +69,15 @@ def _classifier_problems(state: str, event: str, rows: tuple[Row, ...]) -> list[
     """Guards of one (state, event) pair are exclusive by construction only when one classifier
     sorts the step's inputs for all of them (``classified``): rows whose guards come from two
     classifiers, or from a classifier and a plain predicate, may both match one step."""
-    classifiers = {
-        id(r.guard.classify): r.guard.classify for r in rows if r.guard and r.guard.classify
-    }
+    classifiers: list[object] = []
+    for r in rows:
+        if r.guard is not None and r.guard.classify is not None:
+            if not any(r.guard.classify is c for c in classifiers):
+                classifiers.append(r.guard.classify)
     plain = [r.id for r in rows if r.guard is not None and r.guard.classify is None]
     out = []
     if len(classifiers) > 1:
-        names = sorted(getattr(c, "__name__", repr(c)) for c in classifiers.values())
+        names = sorted(getattr(c, "__name__", repr(c)) for c in classifiers)
         out.append(
             f"ambiguous: ({state}, {event}) has rows classified by {len(names)} classifiers "
             f"({', '.join(names)}), which can both match one step"
