@@ -57,3 +57,19 @@ def test_a_command_whose_extra_is_missing_says_which_in_one_line(
     listed = CliRunner().invoke(cli.main, ["--help"]).output
     assert "status    Not available here: needs blockfsm[node]" in listed
     assert "check     Run the property-based campaign" in listed  # its extra is installed
+
+
+def test_import_blockfsm_machine_exposes_the_public_api() -> None:
+    import blockfsm.machine as machine
+
+    assert sorted(machine.__all__) == machine.__all__
+    for name in machine.__all__:
+        assert hasattr(machine, name), name
+    for module in (
+        machine.sync_server,
+        machine.sync_client,
+        machine.producer,
+        machine.attester,
+        machine.node,
+    ):
+        assert callable(module.initial) and callable(module.step), module.__name__
