@@ -5,7 +5,8 @@ the row taken (lit on the diagram and in the row table), the effects, the differ
 state; the message sequence chart marks the step. Keys: → or j the next step, ← or k the one
 before, Home and End, v the violation. The query string may name a step to open at (``?step=12``)
 and keys to press once loaded (``?keys=j,j,k``), which is how a headless browser test drives it.
-A script error is left on ``<body data-script-error>``.
+A script error is left on ``<body data-script-error>``; once the page is shown, ``<body
+data-ready-ms>`` holds the milliseconds from navigation to then (the page's load time).
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ SCRIPT = r"""
     document.dispatchEvent(new KeyboardEvent("keydown", {key: key, bubbles: true}));
   });
   document.body.setAttribute("data-ready", "1");
+  document.body.setAttribute("data-ready-ms", String(Math.round(window.performance.now())));
 })();
 """
 
