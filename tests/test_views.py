@@ -290,6 +290,9 @@ def test_every_transition_row_is_one_edge_and_the_unhit_edges_are_marked() -> No
         for classes, rows in drawn:
             never = all(counts[i] == 0 for i in rows.split())
             assert ("uncovered" in classes) == never, (name, rows)
+        named = re.findall(r'class="uncovered-rows" fill="#b00" data-rows="([^"]*)"', svg)
+        unhit = {r.id for r in spec.rows if r.kind != "transition" and counts[r.id] == 0}
+        assert {i for rows in named for i in rows.split()} == unhit, name
 
 
 # --- ITF values in words, and their differences --------------------------------------------------

@@ -42,7 +42,7 @@ def _canvas(states: list[str]) -> tuple[int, dict[str, tuple[float, float]]]:
     cx, cy = WIDTH / 2, HEIGHT / 2
     rx, ry = WIDTH / 2 - BOX_W / 2 - 110, HEIGHT / 2 - BOX_H - 70
     if n == 2:
-        return 220, {states[0]: (cx - rx, 140), states[1]: (cx + rx, 140)}
+        return 170, {states[0]: (cx - rx, 70), states[1]: (cx + rx, 70)}
     return HEIGHT, {
         s: (cx - rx * math.cos(2 * math.pi * k / n), cy - ry * math.sin(2 * math.pi * k / n))
         for k, s in enumerate(states)
@@ -73,7 +73,9 @@ def _label(x: float, y: float, lines: list[str], anchor: str = "middle") -> str:
 
 def diagram_svg(spec: MachineSpec, counts: Mapping[str, int] | None = None) -> str:
     """The SVG of ``spec``'s diagram. With ``counts`` (hits per row id) each edge is coloured by
-    its rows' hits and an edge none of whose rows was hit is dashed and marked ``uncovered``."""
+    its rows' hits and an edge none of whose rows was hit is dashed and marked ``uncovered``; the
+    ignore and reject rows never hit (no edge: they leave the state as it was) are named in red
+    under their state."""
     states = list(spec.states)
     height, at = _canvas(states)
     cx = sum(p[0] for p in at.values()) / len(at)
@@ -158,6 +160,22 @@ def diagram_svg(spec: MachineSpec, counts: Mapping[str, int] | None = None) -> s
             f'height="{BOX_H}" rx="10" fill="#eef3fb" stroke="#345" stroke-width="1.5"/>'
             f'<text x="{x:.0f}" y="{y + 5:.0f}" text-anchor="middle">{escape(state)}</text></g>'
         )
+        unhit = [
+            r.id
+            for r in spec.rows
+            if counts is not None
+            and r.kind != "transition"
+            and state in r.sources
+            and not counts.get(r.id, 0)
+        ]
+        if unhit:
+            shown = ", ".join(unhit[:4]) + (f" +{len(unhit) - 4}" if len(unhit) > 4 else "")
+            parts.append(
+                f'<text x="{x:.0f}" y="{y + BOX_H / 2 + 13:.0f}" text-anchor="middle" '
+                f'class="uncovered-rows" fill="#b00" data-rows="{escape(" ".join(unhit))}">'
+                f"never hit: {escape(shown)}<title>ignore or reject rows of {escape(state)} "
+                f"never hit: {escape(', '.join(unhit))}</title></text>"
+            )
         if initial:
             parts.append(
                 f'<circle cx="{x - BOX_W / 2 - 12:.0f}" cy="{y:.0f}" r="5" fill="#345">'

@@ -33,7 +33,9 @@ font-weight:bold}.held{color:#080}code,.mono{font-family:ui-monospace,monospace;
 background:#fafafa}#step-box dt{font-weight:bold;margin-top:.4em}#step-box dd{margin:0 0 0 1em;
 font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}
 #step-violation{color:#fff;background:#b00;padding:2px 8px;border-radius:4px}
-.chart{max-height:70vh;overflow:auto;border:1px solid #ddd}nav button{margin-right:.4em}
+.chart{max-height:85vh;overflow:auto;border:1px solid #ddd}.side{flex:1;min-width:28em}
+.msc-wrap{flex:0 1 auto;max-width:55%}.diagram svg{max-width:100%;height:auto}
+#step-box{margin-bottom:1em}nav button{margin-right:.4em}
 .muted{color:#777}
 """
 
@@ -78,10 +80,16 @@ SCRIPT = r"""
     document.querySelectorAll("tr[data-row]").forEach(function (tr) {
       tr.classList.toggle("taken", tr.getAttribute("data-row") === s.row);
     });
+    var chart = document.querySelector(".chart");
     document.querySelectorAll(".msc-step").forEach(function (g) {
       var on = g.getAttribute("data-step") === String(current);
       g.classList.toggle("current", on);
-      if (on && scroll && g.scrollIntoView) { g.scrollIntoView({block: "nearest"}); }
+      if (on && scroll && chart) {  // scroll the chart alone, not the page
+        var box = chart.getBoundingClientRect(), r = g.getBoundingClientRect();
+        if (r.top < box.top || r.bottom > box.bottom) {
+          chart.scrollTop += r.top - box.top - box.height / 2;
+        }
+      }
     });
   }
   document.addEventListener("keydown", function (e) {
@@ -165,20 +173,22 @@ def trace_page(view: TraceView, source: str = "") -> str:
             f'<div class="diagram">{diagram_svg(view.spec)}</div>'
             f"<details><summary>rows</summary>{rows_table(view.spec)}</details></div>"
         )
-    chart = ""
     if view.nodes:
         chart = (
-            "<h2>Message sequence chart</h2>"
-            '<p class="muted">A row per step; an arrow per message from the step that sent it '
-            "to the step that received it (dashed: no recorded step sent it, as a Byzantine "
-            "node's; ✕: lost), crashes and restarts on the lifelines.</p>"
-            f'<div class="chart">{msc_svg(view)}</div>'
+            '<div class="msc-wrap"><div class="chart">'
+            f"{msc_svg(view)}</div>"
+            '<p class="muted">The message sequence chart: a row per step; an arrow per message '
+            "from the step that sent it to the step that received it (dashed: no recorded step "
+            "sent it, as a Byzantine node's; ✕: lost), crashes and restarts on the lifelines."
+            "</p></div>"
         )
+        panel = f'{chart}<div class="side">{box}{diagram}</div>'
+    else:
+        panel = f'<div class="side">{box}</div>{diagram}'
     data = {"steps": view.steps, "violation_step": view.violation_step}
     body = (
         head
-        + f'<div class="panel">{box}{diagram}</div>'
-        + chart
+        + f'<div class="panel">{panel}</div>'
         + f'<script type="application/json" id="trace-data">{script_json(data)}</script>'
     )
     return document_page(view.title, body, SCRIPT)

@@ -100,24 +100,7 @@ def write_report(
         "<h1>blockfsm check</h1>",
         f"<p>seed {seed}, budget {budget:g} s, profile {escape(profile)}</p>",
         verdict,
-        "<h2>Properties</h2><table><tr><th>machine</th><th>id</th><th>kind</th>"
-        "<th>statement</th><th>examples</th><th>steps</th><th>status</th></tr>",
     ]
-    for r in results:
-        for p in r.properties:
-            link = ""
-            if p.status != "held":
-                link = _trace_link(trace_files.get(p.machine), pages)
-            status = f'<td class="{escape(p.status)}">{escape(p.status)}{link}</td>'
-            body.append(
-                f'<tr id="property-{escape(p.machine)}-{escape(p.id)}">'
-                + "".join(_cell(v) for v in (p.machine, p.id, p.kind, p.statement))
-                + _cell(p.examples, "num")
-                + _cell(p.steps, "num")
-                + status
-                + "</tr>"
-            )
-    body.append("</table>")
     for r in results:
         v = r.violation
         if v is None:
@@ -131,7 +114,7 @@ def write_report(
             + "".join(f"<li>{escape(line)}</li>" for line in v.trace)
             + "</ol>"
         )
-    body.append("<h2>Machines</h2>")
+    body.append("<h2>Machines: their rows and properties</h2>")
     for r in results:
         spec = specs.get(r.machine)
         exact = counts.get(r.machine)
@@ -158,9 +141,10 @@ def write_report(
         if spec is not None:
             body.append(
                 f'<div class="diagram">{diagram_svg(spec, row_hits)}</div>'
-                f"<details><summary>rows and their hits</summary>{rows_table(spec, row_hits)}"
-                "</details>"
+                + ("<details open>" if r.unhit_rows else "<details>")
+                + f"<summary>rows and their hits</summary>{rows_table(spec, row_hits)}</details>"
             )
+        body.append(_properties(r, trace_files, pages))
         if r.adversary:
             acted = ", ".join(f"{escape(name)} {n}" for name, n in r.adversary)
             body.append(f"<p>The adversary acted: {acted}</p>")
@@ -209,6 +193,30 @@ def write_report(
     index = out / "index.html"
     index.write_text(document_page("blockfsm check", "".join(body), REPORT_SCRIPT), "utf-8")
     return index
+
+
+def _properties(result: Any, trace_files: Mapping[str, Path], pages: Mapping[Path, str]) -> str:
+    """The invariant and liveness table of one campaign's result, a violation linked to its
+    trace view."""
+    rows = [
+        "<table><tr><th>machine</th><th>id</th><th>kind</th><th>statement</th>"
+        "<th>examples</th><th>steps</th><th>status</th></tr>"
+    ]
+    for p in result.properties:
+        link = ""
+        if p.status != "held":
+            link = _trace_link(trace_files.get(p.machine), pages)
+        status = f'<td class="{escape(p.status)}">{escape(p.status)}{link}</td>'
+        rows.append(
+            f'<tr id="property-{escape(p.machine)}-{escape(p.id)}">'
+            + "".join(_cell(v) for v in (p.machine, p.id, p.kind, p.statement))
+            + _cell(p.examples, "num")
+            + _cell(p.steps, "num")
+            + status
+            + "</tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
 
 
 def _row_ids(spec: Any) -> list[str]:
