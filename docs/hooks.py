@@ -130,7 +130,8 @@ def _write_views(out: Path) -> None:
         patch.undo()
     name = "traces/simulation-10.itf.json"
     (out / "cluster.html").write_text(view_document(cluster, name), encoding="utf-8")
-    name = "traces/explore-cluster-....itf.json"
+    name = "traces/explore-cluster-byzantine1-delays2-faults0-heights3-in_flight64-nodes4-ticks6"
+    name += ".itf.json"
     (out / "explore.html").write_text(view_document(explored, name), encoding="utf-8")
     profile = load_profile()
     (server,) = [c for c in campaigns() if c.machine == "sync_server"]

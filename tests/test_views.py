@@ -203,6 +203,14 @@ def test_an_exploration_trace_shows_the_twin_proposals_reaching_one_node(
         (1, 0, 1, 3),
     ]
     assert view.nodes[1] == "node 1 (Byzantine)"
+    # What each action put in flight is its effects: at the tick, the block and its twin to
+    # every other node, and the producer's vote; at the first delivery, node 0's vote.
+    proposals = [f"node 1 sends node {d} Proposal r0" for d in (0, 0, 2, 2, 3, 3)]
+    votes = [f"node {s} sends node {d} Vote h0 r0 phase 0" for s, d in ((1, 0), (1, 2), (1, 3))]
+    assert view.steps[1]["effects"] == proposals + votes
+    assert view.steps[2]["effects"] == [
+        f"node 0 sends node {d} Vote h0 r0 phase 0" for d in (1, 2, 3)
+    ]
     assert [s["row"] for s in view.steps[1:]] == ["N1", "N6", "N6"]
 
 

@@ -15,7 +15,8 @@ chart. Kinds:
   from the step that sent it (a ``Send`` or ``Broadcast`` effect) to the step that received it;
   one a Byzantine node sent, or the network duplicated, starts where it arrived;
 - ``system``: the action of each step, the whole world's difference, and for the cluster system
-  the messages in flight: sent when they enter the flight, delivered, dropped or lost;
+  the messages in flight: sent when they enter the flight (the step's effects), delivered,
+  dropped or lost;
 - ``model``: the events an attester took in each model step and the model's view after it.
 
 Partitions are not recorded in any trace (the network's doings reach a trace only as the
@@ -330,6 +331,7 @@ def _system(document: JSON) -> TraceView:
         words = " ".join(str(p) for p in parts if isinstance(p, str | int))
         node: int | None = None
         row = None
+        sends: list[str] = []
         if cluster:
             old, new = _flight(before["system"]), _flight(raw["system"])
             if kind in ("deliver", "drop", "lose") and len(parts) > 1:
@@ -374,6 +376,8 @@ def _system(document: JSON) -> TraceView:
                     remaining.remove(key)
                 else:
                     pending[key].append(n)
+                    dest, source, message = entry
+                    sends.append(f"node {source} sends node {dest} {_message_label(message)}")
         note = raw.get("#meta", {}).get("raised", "")
         steps.append(
             {
@@ -381,7 +385,7 @@ def _system(document: JSON) -> TraceView:
                 "event": show(action, 400),
                 "node": node,
                 "row": row,
-                "effects": [],
+                "effects": sends,
                 "diff": [list(d) for d in differences(before["system"], raw["system"])],
                 "note": f"the step was refused: {note}" if note else "",
                 "action": kind,
