@@ -214,6 +214,27 @@ def test_an_exploration_trace_shows_the_twin_proposals_reaching_one_node(
     assert [s["row"] for s in view.steps[1:]] == ["N1", "N6", "N6"]
 
 
+def test_a_sync_exploration_trace_is_viewed_without_a_chart() -> None:
+    from blockfsm.adapters.engines.explore import SyncSystem
+    from blockfsm.machine.sync_client import advertisements, responses
+
+    patch = pytest.MonkeyPatch()
+    for module in (advertisements, responses):  # the client takes any certificate as valid
+        patch.setattr(module, "certificate_is_valid", lambda *args: True)
+    try:
+        system = SyncSystem()
+        found = bfs(system)
+        assert found.violation is not None
+        document = json.loads(json.dumps(system_document(system, found.violation)))
+    finally:
+        patch.undo()
+    view = read_trace(document)
+    assert len(view.steps) == len(document["states"]) and view.violation_step == len(view.steps) - 1
+    assert view.steps[-1]["title"].startswith("forge") and not view.nodes and view.spec is None
+    assert any(s["diff"] for s in view.steps[1:])
+    assert 'class="msc"' not in view_document(document)
+
+
 def test_a_model_trace_is_viewed() -> None:
     from blockfsm.adapters.engines.modeltrace import model_document
     from blockfsm.machine import attester as att
