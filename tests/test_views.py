@@ -362,3 +362,20 @@ def test_a_change_in_one_leaf_is_listed_at_its_path(a: Any) -> None:
     b = {"tag": "Rec", "value": {"a": a, "b": 1}}
     c = {"tag": "Rec", "value": {"a": a, "b": 2}}
     assert differences(b, c) == [("b", "1", "2")]
+
+
+def test_without_the_keys_a_cluster_trace_still_shows_its_lifelines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trace of Ed25519 keys viewed where PyNaCl is missing: no sender can be named."""
+    from blockfsm.adapters.engines import sim
+
+    document = planted_simulation()
+
+    def no_nacl(self: Any, config: Any, **kwargs: Any) -> None:
+        raise ImportError("nacl")
+
+    monkeypatch.setattr(sim.Simulation, "__init__", no_nacl)
+    view = read_trace(document)
+    assert view.nodes[3] == "node 3 (Byzantine)" and view.messages == []
+    assert len(view.steps) == 198
