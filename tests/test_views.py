@@ -379,3 +379,24 @@ def test_without_the_keys_a_cluster_trace_still_shows_its_lifelines(
     view = read_trace(document)
     assert view.nodes[3] == "node 3 (Byzantine)" and view.messages == []
     assert len(view.steps) == 198
+
+
+def test_a_report_of_a_run_in_worker_processes_says_hit_not_how_often(tmp_path: Path) -> None:
+    """With --workers the counts stay in the workers: the report has which rows were hit."""
+    from blockfsm.adapters.engines.campaigns import run_campaign
+    from blockfsm.adapters.engines.registry import campaigns
+    from blockfsm.adapters.engines.views.report import write_report
+
+    (server,) = [c for c in campaigns() if c.machine == "sync_server"]
+    result = run_campaign(server, budget_seconds=30.0, seed=1, max_examples=5)
+    index = write_report(
+        tmp_path, results=[result], explorations=[], trace_files={}, counts={}, ok=True,
+        seed=1, budget=30.0, profile="test",
+    )  # fmt: skip
+    text = index.read_text()
+    assert "hit or not" in text and " hits</tspan>" not in text
+    cells = re.findall(
+        r'<tr data-row="([^"]+)"( class="uncovered")?>.*?<td class="num">(\w+)', text
+    )
+    assert {hits for _, _, hits in cells} <= {"hit", "0"}
+    assert {row for row, marked, _ in cells if marked} == set(result.unhit_rows)

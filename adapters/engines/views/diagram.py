@@ -71,11 +71,14 @@ def _label(x: float, y: float, lines: list[str], anchor: str = "middle") -> str:
     )
 
 
-def diagram_svg(spec: MachineSpec, counts: Mapping[str, int] | None = None) -> str:
+def diagram_svg(
+    spec: MachineSpec, counts: Mapping[str, int] | None = None, *, exact: bool = True
+) -> str:
     """The SVG of ``spec``'s diagram. With ``counts`` (hits per row id) each edge is coloured by
     its rows' hits and an edge none of whose rows was hit is dashed and marked ``uncovered``; the
     ignore and reject rows never hit (no edge: they leave the state as it was) are named in red
-    under their state."""
+    under their state. ``exact=False``: the counts say only hit (1) or not (0), and an edge
+    says "hit" rather than a number."""
     states = list(spec.states)
     height, at = _canvas(states)
     cx = sum(p[0] for p in at.values()) / len(at)
@@ -101,7 +104,7 @@ def diagram_svg(spec: MachineSpec, counts: Mapping[str, int] | None = None) -> s
         if counts is not None:
             if hits:
                 colour = heat_colour(hits, most)
-                lines.append(f"{hits} hits")
+                lines.append(f"{hits} hits" if exact else "hit")
             else:
                 classes += " uncovered"
                 colour = "#b00"
@@ -110,7 +113,7 @@ def diagram_svg(spec: MachineSpec, counts: Mapping[str, int] | None = None) -> s
             f"{r.id}: {r.event}" + (f" [{r.guard.name}]" if r.guard else "") for r in rows
         )
         if counts is not None:
-            title += f" ({hits} hits)"
+            title += f" ({hits} hits)" if exact else (" (hit)" if hits else " (never hit)")
         x1, y1 = at[source]
         x2, y2 = at[target]
         if source == target:
@@ -193,7 +196,9 @@ def _border(x: float, y: float, ux: float, uy: float) -> tuple[float, float]:
     return x + ux * t, y + uy * t
 
 
-def rows_table(spec: MachineSpec, counts: Mapping[str, int] | None = None) -> str:
+def rows_table(
+    spec: MachineSpec, counts: Mapping[str, int] | None = None, *, exact: bool = True
+) -> str:
     """Every row of ``spec`` with its hits; a row never hit is marked ``uncovered``."""
     head = "<tr><th>row</th><th>source</th><th>event</th><th>guard</th><th>target</th>"
     head += "<th>kind</th>" + ("<th>hits</th>" if counts is not None else "") + "</tr>"
@@ -206,6 +211,6 @@ def rows_table(spec: MachineSpec, counts: Mapping[str, int] | None = None) -> st
         cells = [r.id, r.source, r.event, guard, target, r.kind]
         row = "".join(f"<td>{escape(str(c))}</td>" for c in cells)
         if hits is not None:
-            row += f'<td class="num">{hits}</td>'
+            row += f'<td class="num">{hits if exact or not hits else "hit"}</td>'
         body.append(f'<tr data-row="{escape(r.id)}"{cls}>{row}</tr>')
     return f'<table class="rows">{head}{"".join(body)}</table>'

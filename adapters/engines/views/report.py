@@ -118,6 +118,7 @@ def write_report(
     for r in results:
         spec = specs.get(r.machine)
         exact = counts.get(r.machine)
+        known = exact is not None
         if exact is None:
             hit = set(r.unhit_rows)
             row_hits = {row_id: 0 if row_id in hit else 1 for row_id in _row_ids(spec)}
@@ -140,9 +141,11 @@ def write_report(
         )
         if spec is not None:
             body.append(
-                f'<div class="diagram">{diagram_svg(spec, row_hits)}</div>'
+                f'<div class="diagram">{diagram_svg(spec, row_hits, exact=known)}</div>'
                 + ("<details open>" if r.unhit_rows else "<details>")
-                + f"<summary>rows and their hits</summary>{rows_table(spec, row_hits)}</details>"
+                + "<summary>rows and their hits</summary>"
+                + rows_table(spec, row_hits, exact=known)
+                + "</details>"
             )
         body.append(_properties(r, trace_files, pages))
         if r.adversary:
