@@ -16,7 +16,7 @@ from html import escape
 
 from blockfsm.spec.language import MachineSpec, Row
 
-WIDTH, HEIGHT = 760, 480
+WIDTH, HEIGHT = 760, 540
 BOX_W, BOX_H = 120, 34
 LINE = 12
 MAX_LINES = 4
@@ -40,7 +40,7 @@ def _canvas(states: list[str]) -> tuple[int, dict[str, tuple[float, float]]]:
     if n == 1:
         return 200, {states[0]: (WIDTH / 2, 150)}
     cx, cy = WIDTH / 2, HEIGHT / 2
-    rx, ry = WIDTH / 2 - BOX_W / 2 - 110, HEIGHT / 2 - BOX_H - 70
+    rx, ry = WIDTH / 2 - BOX_W / 2 - 110, HEIGHT / 2 - BOX_H - 110
     if n == 2:
         return 170, {states[0]: (cx - rx, 70), states[1]: (cx + rx, 70)}
     return HEIGHT, {
@@ -145,9 +145,13 @@ def diagram_svg(
             sx, sy = _border(x1, y1, ux, uy)
             ex, ey = _border(x2, y2, -ux, -uy)
             # Bend to the left of the direction: A->B and B->A fall on opposite sides.
-            mx, my = (sx + ex) / 2 - uy * 40, (sy + ey) / 2 + ux * 40
+            mx, my = (sx + ex) / 2 - uy * 50, (sy + ey) / 2 + ux * 50
             path = f"M{sx:.0f},{sy:.0f} Q{mx:.0f},{my:.0f} {ex:.0f},{ey:.0f}"
-            lx, ly = (sx + ex) / 4 + mx / 2, (sy + ey) / 4 + my / 2
+            # The label a third of the way along: two edges that cross in the middle, or run
+            # between one pair of states, keep their labels apart.
+            t = 0.35
+            lx = (1 - t) ** 2 * sx + 2 * (1 - t) * t * mx + t**2 * ex
+            ly = (1 - t) ** 2 * sy + 2 * (1 - t) * t * my + t**2 * ey
         dash = ' stroke-dasharray="6 4"' if "uncovered" in classes else ""
         parts.append(
             f'<g class="{classes}" data-rows="{escape(ids)}"><title>{escape(title)}</title>'
