@@ -59,7 +59,7 @@ SCRIPT = r"""
     $("step-no").textContent = current + " of " + (steps.length - 1);
     $("step-title").textContent = s.title;
     $("step-event").textContent = s.event || "—";
-    $("step-row").textContent = s.row || "—";
+    $("step-row").textContent = s.row_text || s.row || "—";
     $("step-note").textContent = s.note || "";
     $("step-violation").hidden = current !== data.violation_step;
     fill($("step-effects"), s.effects.length ? s.effects : ["(none)"], function (t) {

@@ -82,18 +82,25 @@ def read_trace(document: JSON) -> TraceView:
     if kind not in KINDS:
         raise ITFError(f"cannot view a trace of kind {kind!r} (expected {', '.join(KINDS)})")
     try:
-        if kind == "machine":
-            return _machine(document)
-        if kind == "simulation":
-            return _simulation(document)
-        if kind == "system":
-            return _system(document)
-        return _model(document)
+        readers = {"machine": _machine, "simulation": _simulation, "system": _system}
+        view = readers.get(kind, _model)(document)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         if isinstance(error, ITFError):
             raise
         detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
         raise ITFError(f"not a {kind} trace: {detail}") from None
+    for step in view.steps:
+        if step.get("row") and view.spec is not None:
+            step["row_text"] = _row_words(view.spec, step["row"])
+    return view
+
+
+def _row_words(spec: Any, row_id: str) -> str:
+    """A row as a reader names it: ``R17: Serving, SyncRequestReceived [serve] -> Serving``."""
+    row = spec.row(row_id)
+    guard = f" [{row.guard.name}]" if row.guard else ""
+    target = " / ".join(row.targets) if row.kind == "transition" else f"{row.source} ({row.kind})"
+    return f"{row.id}: {row.source}, {row.event}{guard} -> {target}"
 
 
 def _violation_at(meta: dict[str, Any], count: int) -> tuple[dict[str, Any] | None, int | None]:
