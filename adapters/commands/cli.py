@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "replay": ("blockfsm.adapters.commands.replay", "replay", "check"),
     "explore": ("blockfsm.adapters.commands.explore", "explore_command", "check"),
     "simulate": ("blockfsm.adapters.commands.simulate", "simulate", "check"),
+    "view": ("blockfsm.adapters.commands.view", "view", "check"),
     "status": ("blockfsm.adapters.commands.status", "status", "node"),
     "monitor": ("blockfsm.adapters.commands.monitor", "monitor", "node"),
     "keygen": ("blockfsm.adapters.commands.node", "keygen", "node"),
@@ -195,6 +196,14 @@ def main() -> None:
     help="After the campaigns, explore every state of the sync system and of the cluster, by "
     "default and under the adversary's crash and forgery budgets (about 60 s on 2 cores).",
 )
+@click.option(
+    "--html",
+    "html_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write a static HTML report into this directory (index.html, and a view of each "
+    "counterexample trace); it opens from disk, offline.",
+)
 def check(
     budget: float,
     examples: int | None,
@@ -204,6 +213,7 @@ def check(
     workers: int,
     trace_dir: Path,
     explore: bool,
+    html_dir: Path | None,
 ) -> None:
     """Run the property-based campaign of every machine and report each invariant.
 
@@ -220,6 +230,7 @@ def check(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     campaigns = campaigns_for(machines, all_campaigns())
+    checked = list(campaigns)
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
     share = budget / len(campaigns)
@@ -331,6 +342,21 @@ def check(
                 ),
                 highlight=False,
             )
+    if html_dir is not None:
+        from blockfsm.adapters.engines.views.report import row_counts, write_report
+
+        index = write_report(
+            html_dir,
+            results=results,
+            explorations=explorations,
+            trace_files=trace_files,
+            counts=row_counts(checked),
+            ok=ok,
+            seed=seed,
+            budget=budget,
+            profile=profile,
+        )
+        click.echo(f"HTML report written to {index}", err=True)
     sys.exit(0 if ok else 1)
 
 
