@@ -92,3 +92,19 @@ def test_a_planted_import_breaks_its_contract(
     assert "Broken contracts" in result.stdout, result.stdout
     broken = result.stdout.split("Broken contracts", 1)[1]
     assert contract in " ".join(broken.split()), result.stdout
+
+
+def test_every_package_folder_is_listed_for_installation() -> None:
+    """pyproject.toml lists its packages by name (the folders map to them through package-dir):
+    a sub-package left out installs without its files, which an editable install never shows."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        "blockfsm." + ".".join(init.parent.relative_to(ROOT).parts)
+        for folder in ("spec", "machine", "adapters")
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert found - listed == set(), f"not listed in pyproject.toml: {sorted(found - listed)}"
