@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import click
 
+from blockfsm.adapters.engines.shrink import shrink_figures, write_simulation_trace
 from blockfsm.adapters.engines.sim import (
     ALL_BEHAVIOURS,
     BEHAVIOURS,
@@ -26,7 +27,7 @@ from blockfsm.adapters.engines.sim import (
     SimConfig,
     liveness,
 )
-from blockfsm.adapters.engines.simtrace import TracedSimulation, write_simulation_trace
+from blockfsm.adapters.engines.simtrace import TracedSimulation
 
 CHUNK_TICKS = 20
 
@@ -188,7 +189,7 @@ def simulate(
     elif violation is None:
         summary["safety"] = "held"
     else:
-        written = write_simulation_trace(sim, violation, trace_dir)
+        written, shrunk = write_simulation_trace(sim, violation, trace_dir)
         summary["safety"] = {
             "violated": violation.invariant_id,
             "detail": str(violation),
@@ -196,6 +197,9 @@ def simulate(
             if written is not None
             else "not written: the run outgrew the recording bound; rerun it from its seed",
         }
+        figures = shrink_figures(shrunk, written)
+        if figures is not None:
+            summary["safety"]["shrunk"] = figures
     ok = violation is None and result["verdict"] in ("held", "skipped", "unrecoverable")
     summary["verdict"] = "ok" if ok else "failed"
     if unsafe:
@@ -238,7 +242,7 @@ def _sweep(
             result = {"verdict": "skipped"} if no_heal or unsafe else liveness(sim)
             entry["safety"] = "held" if not unsafe else "not checked"
         except SafetyViolation as error:
-            written = write_simulation_trace(sim, error, trace_dir)
+            written, _ = write_simulation_trace(sim, error, trace_dir)
             entry["safety"] = {"violated": error.invariant_id, "trace_file": str(written)}
             result = {"verdict": "not run"}
             totals["safety violated"] += 1
