@@ -256,8 +256,9 @@ def save_counterexample(
         return itf.save_trace(document, path), None
     meta = shrunk.document["#meta"]
     meta["shrunk"]["original_file"] = original_path(path).name
-    itf.save_trace(document, original_path(path))
-    return itf.save_trace(shrunk.document, path), shrunk
+    written = itf.save_trace(shrunk.document, path)  # elsewhere if it must be, and says so
+    itf.write(document, original_path(written))  # beside it, where writing just worked
+    return written, shrunk
 
 
 def write_simulation_trace(
