@@ -211,9 +211,106 @@ def simulate(
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
-        for key in sorted(summary):
-            click.echo(f"{key:>20}: {summary[key]}")
+        for line in summary_lines(summary, [n.behaviour for n in sim.nodes]):
+            click.echo(line)
     sys.exit(0 if ok or unsafe else 1)
+
+
+WIDTH = 80
+"""The text report's width: it reads the same in a terminal, a pipe and a log."""
+
+
+def _wrapped(label: str, text: str) -> list[str]:
+    """``label: text``, wrapped to ``WIDTH`` under the text's first column."""
+    import textwrap
+
+    head = f"{label:<11}"
+    lines = textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [head.rstrip()]
+    return [line.replace(_KEEP, " ") for line in lines]
+
+
+_KEEP = "\x00"
+"""A space the wrapping keeps: between a name and its count."""
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}{_KEEP}{v:,}" for k, v in counts.items()) or "none"
+
+
+def summary_lines(summary: dict[str, Any], behaviours: list[str | None]) -> list[str]:
+    """The text report of one run: a table of the nodes (which are Byzantine, and how), then
+    one labelled line per figure, every line at most ``WIDTH`` characters."""
+    finals = summary["final_height"]
+    byzantine = [i for i, b in enumerate(behaviours) if b is not None]
+    lines = [
+        f"simulation: {summary['nodes']} nodes ({len(byzantine)} Byzantine), seed "
+        f"{summary['seed']}, {summary['chaos_ticks']:,} chaos ticks, "
+        f"{summary['simulated_ms']:,} ms simulated",
+        "",
+        f"{'node':>4}  {'role':<28}  {'final height':>12}",
+    ]
+    for i, behaviour in enumerate(behaviours):
+        role = "honest" if behaviour is None else f"Byzantine: {behaviour}"
+        lines.append(f"{i:>4}  {role:<28}  {finals[i]:>12}")
+    lines.append("")
+    messages = summary["messages"]
+    lines += _wrapped("messages", _counts(messages))
+    lines += _wrapped("events", f"{summary['events']:,} node steps")
+    lines += _wrapped("signer", summary["signer"])
+    lines += _wrapped("faults", f"enabled: {', '.join(summary['faults_enabled']) or 'none'}")
+    lines += _wrapped("", f"injected: {_counts(summary['faults'])}")
+    acted = summary["adversary"]
+    lines += _wrapped("adversary", f"acted: {_counts(acted)}" if byzantine else "none")
+    checked = summary["invariants_checked"]
+    lines += _wrapped(
+        "checked", f"{_counts(checked)} (steps each cluster invariant was checked on)"
+    )
+    safety = summary["safety"]
+    if isinstance(safety, dict):
+        lines += _wrapped("safety", f"VIOLATED {safety['violated']}: {safety['detail']}")
+        lines += _wrapped("", f"trace: {safety['trace_file']}")
+        shrunk = safety.get("shrunk")
+        if shrunk is not None:
+            lines += _wrapped(
+                "",
+                f"shrunk from {shrunk['original_steps']:,} steps to {shrunk['steps']:,} in "
+                f"{shrunk['candidates']:,} candidate runs; the run as found: "
+                f"{shrunk['original_file']}",
+            )
+    else:
+        lines += _wrapped("safety", str(safety))
+    lines += _wrapped("liveness", _liveness(summary["liveness"]))
+    if "unchecked" in summary:
+        lines += _wrapped("unchecked", summary["unchecked"])
+    lines += _wrapped("verdict", summary["verdict"])
+    return lines
+
+
+def _liveness(result: dict[str, Any]) -> str:
+    verdict = result["verdict"]
+    if verdict == "unrecoverable":
+        return (
+            "unrecoverable: after the chaos phase fewer than a quorum of honest nodes can run, "
+            "so no protocol could progress; not checked (and not a failure)"
+        )
+    if verdict in ("skipped", "not run", "not checked"):
+        return verdict
+    c1 = (
+        f"C-L1 {'held' if result['C-L1'] else 'FAILED'}"
+        + (f" after {result['C-L1_ms']:,} ms" if result.get("C-L1_ms") is not None else "")
+        + f" (bound {result['C-L1_bound_ms']:,} ms, round {result['top_round_at_heal']} at heal)"
+    )
+    c2 = f"C-L2 {'held' if result['C-L2'] else 'FAILED'}" + (
+        f" after {result['C-L2_ms']:,} ms" if result.get("C-L2_ms") is not None else ""
+    )
+    return f"{verdict}: {c1}; {c2}"
 
 
 def _sweep(
