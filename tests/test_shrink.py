@@ -136,3 +136,21 @@ def test_a_depth_first_path_is_shrunk_and_the_path_found_kept(
     assert len(original["states"]) == 6 and len(document["states"]) == 5
     assert replay_document(document).verdict == "reproduces"
     assert replay_document(original).verdict == "reproduces"
+
+
+def test_explore_dfs_reports_the_shrunk_path_and_where_the_found_one_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for module in (client_advertisements, client_responses):
+        monkeypatch.setattr(module, "certificate_is_valid", lambda *args: True)
+    runner = CliRunner()
+    args = ["explore", "--dfs", "--depth", "8", "--trace-dir", str(tmp_path)]
+    result = runner.invoke(main, [*args, "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["violation"]["depth"] == 4 and len(report["violation"]["path"]) == 4
+    assert report["shrunk"]["original_depth"] == 5
+    assert Path(report["shrunk"]["original_file"]).exists()
+    text = runner.invoke(main, args)
+    assert "Path (4 actions from the initial state, shrunk from the dfs path of 5" in text.stdout
+    assert "Shortest path" not in text.stdout
