@@ -134,3 +134,15 @@ def test_simulate_prints_a_table_that_names_the_byzantine_nodes() -> None:
     ]
     assert "{" not in out and "['" not in out  # no dict or list repr
     assert re.search(r"^verdict +ok$", out, re.M)
+
+
+def test_a_sweep_prints_one_row_per_seed_naming_its_byzantine_nodes() -> None:
+    args = ["simulate", "--seeds", "2", "--nodes", "5", "--byzantine", "1", "--ticks", "10"]
+    result = CliRunner().invoke(main, [*args, "--no-heal", "--behaviours", "flood,withhold"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    _narrow(out)
+    rows = re.findall(r"^ +(\d+)  (4: \w+) +held +skipped +[-\d ]+$", out, re.M)
+    assert rows == [("0", "4: flood"), ("1", "4: withhold")], out
+    assert "{" not in out and "['" not in out
+    assert re.search(r"^totals +liveness skipped 2$", out, re.M), out

@@ -218,6 +218,20 @@ def simulate(
 
 WIDTH = 80
 """The text report's width: it reads the same in a terminal, a pipe and a log."""
+SWEEP_HEADER = (
+    f"{'seed':>6}  {'Byzantine nodes':<24}  {'safety':<8}  {'liveness':<13}  final heights"
+)
+
+
+def _sweep_row(seed: int, byzantine: str, safety: str, entry: dict[str, Any]) -> str:
+    """One run of a sweep: its seed, which nodes were Byzantine and how, the verdicts, and the
+    final heights (their range when they do not fit in the line)."""
+    head = f"{seed:>6}  {byzantine:<24}  {safety:<8}  {entry['liveness']:<13}  "
+    heights = entry["final_height"]
+    final = " ".join(str(h) for h in heights)
+    if len(head) + len(final) > WIDTH:
+        final = f"{min(heights)} to {max(heights)}"
+    return head + final
 
 
 def _wrapped(label: str, text: str) -> list[str]:
@@ -351,11 +365,11 @@ def _sweep(
                 acted[key[len("adversary:") :]] += n
         runs.append(entry)
         if not as_json:
-            click.echo(
-                f"seed {config.seed:>6}  byzantine {','.join(entry['byzantine']) or '-':<18}"
-                f"  safety {entry['safety'] if isinstance(entry['safety'], str) else 'VIOLATED'}"
-                f"  liveness {entry['liveness']:<13} final {entry['final_height']}"
-            )
+            if k == 0:
+                click.echo(SWEEP_HEADER)
+            byzantine = ", ".join(f"{n.index}: {n.behaviour}" for n in sim.nodes if not n.honest)
+            safety = entry["safety"] if isinstance(entry["safety"], str) else "VIOLATED"
+            click.echo(_sweep_row(config.seed, byzantine or "none", safety, entry))
     ok = not totals["safety violated"] and not totals["liveness failed"]
     summary = {
         "seeds": seeds,
@@ -369,6 +383,11 @@ def _sweep(
         summary["runs"] = runs
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
-        click.echo(f"totals: {summary['totals']}; adversary acted: {summary['adversary']}")
-        click.echo(f"verdict: {summary['verdict']}")
+        click.echo("")
+        for line in _wrapped("totals", _counts(summary["totals"])):
+            click.echo(line)
+        for line in _wrapped("adversary", f"acted: {_counts(summary['adversary'])}"):
+            click.echo(line)
+        for line in _wrapped("verdict", summary["verdict"]):
+            click.echo(line)
     sys.exit(0 if ok or unsafe else 1)
