@@ -102,6 +102,9 @@ def test_ddmin_accepts_only_what_its_test_accepts() -> None:
     assert result.candidates == len(set(tried))
     capped = shrink.ddmin(items, test, budget=3)
     assert capped.exhausted and capped.candidates == 3 and {3, 7} <= set(capped.kept)
+    tried.clear()
+    bounded = shrink.ddmin(items, test, work=20)  # items run, over all candidates
+    assert bounded.exhausted and sum(len(c) for c in tried) <= 20 and {3, 7} <= set(bounded.kept)
 
 
 def test_shrinking_is_deterministic(attests_twice: pytest.MonkeyPatch) -> None:
@@ -110,6 +113,8 @@ def test_shrinking_is_deterministic(attests_twice: pytest.MonkeyPatch) -> None:
     second = shrink.shrink_simulation(json.loads(json.dumps(document)))
     assert first is not None and second is not None
     assert first.steps < first.original_steps
+    choices = len(document["#meta"]["schedule"])
+    assert shrink.shrink_simulation(document, work=choices - 1) is None  # too long: as found
     assert (first.steps, first.candidates) == (second.steps, second.candidates)
     assert json.dumps(first.document, sort_keys=True) == json.dumps(second.document, sort_keys=True)
 

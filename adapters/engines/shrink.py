@@ -50,6 +50,11 @@ from blockfsm.adapters.engines.simtrace import (
 
 MAX_CANDIDATES = 400
 """Candidate runs a shrink may try (``ddmin``'s budget)."""
+MAX_WORK = 500_000
+"""Choices (or actions) a shrink may run in all its candidates together: what bounds the time
+of a long run's shrink (a candidate of a run of 100,000 steps costs as much as 250 of 400), as
+deterministically as the count of candidates. A counterexample longer than this is written as
+found."""
 
 Test = Callable[[tuple[int, ...]], tuple[int, ...] | None]
 """Runs a candidate (indices into the original choices, in order); the choices that acted up to
@@ -67,19 +72,25 @@ class Shrunk:
     """Whether the budget ran out before ddmin had nothing left to try."""
 
 
-def ddmin(items: Sequence[int], test: Test, *, budget: int = MAX_CANDIDATES) -> Shrunk:
-    """Zeller's ddmin over ``items``, which must pass ``test``: cut into ``n`` parts, try each
-    part's complement and then each part alone; on a pass, continue from what passed (as ``test``
-    normalized it) with coarser parts, else try finer ones, down to single items. Every
-    candidate run counts against ``budget``; a candidate tried before is not run again."""
+def ddmin(
+    items: Sequence[int], test: Test, *, budget: int = MAX_CANDIDATES, work: int = MAX_WORK
+) -> Shrunk:
+    """Zeller's ddmin over ``items``, which must pass ``test``: cut into ``n`` parts and try
+    leaving out each; on a pass, continue from what passed (as ``test`` normalized it) with
+    coarser parts, else try finer ones, down to single items. (Zeller's version also tries each
+    part alone; a schedule's part alone almost never keeps a violation that needs what came
+    before it, so those runs are not spent.) Every candidate run counts against ``budget``, and
+    its length against ``work``; a candidate tried before is not run again."""
     current = tuple(items)
     seen: dict[tuple[int, ...], tuple[int, ...] | None] = {}
     runs = 0
+    spent = 0
 
     def run(candidate: tuple[int, ...]) -> tuple[int, ...] | None:
-        nonlocal runs
+        nonlocal runs, spent
         if candidate not in seen:
             runs += 1
+            spent += len(candidate)
             seen[candidate] = test(candidate)
         return seen[candidate]
 
@@ -95,9 +106,9 @@ def ddmin(items: Sequence[int], test: Test, *, budget: int = MAX_CANDIDATES) -> 
         found: tuple[int, ...] | None = None
         coarser = n
         for k in range(n):
-            if runs >= budget:
-                return Shrunk(kept=current, candidates=runs, exhausted=True)
             complement = tuple(x for j, part in enumerate(parts) if j != k for x in part)
+            if runs >= budget or spent + len(complement) > work:
+                return Shrunk(kept=current, candidates=runs, exhausted=True)
             found = run(complement)
             if found is not None:
                 coarser = max(n - 1, 2)
@@ -192,10 +203,11 @@ class ShrunkTrace:
 
 
 def shrink_simulation(
-    document: dict[str, Any], *, budget: int = MAX_CANDIDATES
+    document: dict[str, Any], *, budget: int = MAX_CANDIDATES, work: int = MAX_WORK
 ) -> ShrunkTrace | None:
     """The shrunk form of a simulation counterexample; None when the trace records no violation
-    or no schedule, or its schedule does not break the same property when run again."""
+    or no schedule, its schedule is longer than ``work``, or it does not break the same property
+    when run again."""
     meta = document.get("#meta", {})
     violation = meta.get("violation")
     choices = decode_schedule(document)
@@ -210,10 +222,12 @@ def shrink_simulation(
     def test(candidate: tuple[int, ...]) -> tuple[int, ...] | None:
         return run_schedule(config, choices, candidate, prop)[0]
 
+    if len(choices) > work:
+        return None
     whole = test(tuple(range(len(choices))))
     if whole is None:
         return None
-    result = ddmin(whole, test, budget=budget - 1)
+    result = ddmin(whole, test, budget=budget - 1, work=work - len(choices))
     _, sim, error = run_schedule(config, choices, result.kept, prop)
     assert error is not None  # the kept choices passed the test, and runs are deterministic
     shrunk = simulation_document(sim, error)
@@ -317,7 +331,7 @@ def shrink_path(
     whole = test(tuple(range(len(actions))))
     if whole is None:  # the path does not break it again: keep it as found
         return violation, Shrunk(kept=tuple(range(len(actions))), candidates=1, exhausted=False)
-    result = ddmin(whole, test, budget=budget - 1)
+    result = ddmin(whole, test, budget=budget - 1, work=MAX_WORK - len(actions))
     found = found_last[result.kept]
     shrunk = Violation(
         property_id=found[0],
