@@ -314,8 +314,14 @@ def check(
         click.echo(json.dumps(report, indent=2))
     else:
         _print_report(results, ok, seed, budget, profile)
+        from blockfsm.adapters.engines.shrink import original_path
+
         for machine, path in trace_files.items():
-            Console().print(f"{machine}: counterexample trace written to {path}", highlight=False)
+            found = original_path(path)
+            beside = f" (shrunk; the run as found: {found})" if found.exists() else ""
+            Console().print(
+                f"{machine}: counterexample trace written to {path}{beside}", highlight=False
+            )
         for exploration, exploration_trace in explorations:
             params = ", ".join(f"{k} {v}" for k, v in exploration.parameters.items())
             Console().print(
