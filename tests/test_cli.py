@@ -112,8 +112,10 @@ def test_text_report_prints_the_counterexample(capsys: pytest.CaptureFixture[str
     )
     _print_report([result], False, 3, 1.0, "dev")
     out = capsys.readouterr().out
-    assert "SS-1 violated" in out and "Shrunk counterexample" in out
-    assert "1. start sync_server" in out and "not hit: R4" in out
+    assert "SS-1 VIOLATED" in out and "Shrunk counterexample" in out
+    # Numbered as `blockfsm replay` numbers a trace's steps: 0 is the start.
+    assert "0. start sync_server" in out and "1. SyncRequestReceived" in out
+    assert "not hit: R4" in out
 
 
 @pytest.mark.parametrize(

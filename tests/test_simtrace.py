@@ -132,9 +132,14 @@ def test_the_cluster_campaign_writes_a_simulation_trace_for_a_cluster_violation(
     violated = [e for e in report["invariants"] if e["status"] == "violated"]
     assert [e["id"] for e in violated] == ["C-5"], violated
     trace = Path(violated[0]["trace_file"])
-    assert itf.load(trace)["#meta"]["kind"] == "simulation"
+    document = itf.load(trace)
+    assert document["#meta"]["kind"] == "simulation"
     again = runner.invoke(main, ["replay", str(trace), "--json"])
     assert json.loads(again.stdout)["verdict"] == "reproduces", again.stdout
+    # Written shrunk, the run as found beside it (tests/test_shrink.py).
+    original = itf.load(trace.with_name("cluster-0.original.itf.json"))
+    assert len(document["states"]) < len(original["states"])
+    assert document["#meta"]["shrunk"]["original_steps"] == len(original["states"])
 
 
 def test_a_trace_digested_the_older_way_still_replays() -> None:

@@ -325,8 +325,14 @@ def check(
         click.echo(json.dumps(report, indent=2))
     else:
         _print_report(results, ok, seed, budget, profile)
+        from blockfsm.adapters.engines.shrink import original_path
+
         for machine, path in trace_files.items():
-            Console().print(f"{machine}: counterexample trace written to {path}", highlight=False)
+            found = original_path(path)
+            beside = f" (shrunk; the run as found: {found})" if found.exists() else ""
+            Console().print(
+                f"{machine}: counterexample trace written to {path}{beside}", highlight=False
+            )
         for exploration, exploration_trace in explorations:
             params = ", ".join(f"{k} {v}" for k, v in exploration.parameters.items())
             Console().print(
@@ -395,52 +401,161 @@ def _as_json(
     }
 
 
+COMPACT_BELOW = 100
+"""Terminals narrower than this, and every output that is not a terminal (a pipe, a file, a
+log), get the compact layout: one paragraph per property, at most ``COMPACT_WIDTH`` wide."""
+COMPACT_WIDTH = 80
+
+BATCHES = "a batch is one Hypothesis run of the campaign, with its own seed derived from --seed"
+UNRECOVERABLE = (
+    "runs left without an honest quorum after the chaos phase, where no protocol could "
+    "progress: counted, never reported as liveness failures"
+)
+
+
+def _compact(out: Console) -> bool:
+    return not out.is_terminal or out.width < COMPACT_BELOW
+
+
+def _machine_line(r: CampaignResult, explained: set[str]) -> str:
+    """A machine's figures: spec rows hit, examples, batches, time, unrecoverable runs; each term
+    explained the first time it is printed (``explained`` records which were)."""
+    if r.stopped and r.unhit_rows:
+        missing = f" ({len(r.unhit_rows)} not hit before the run stopped at the violation)"
+    else:
+        missing = f" (not hit: {', '.join(r.unhit_rows)})" if r.unhit_rows else ""
+    batches = f"{r.batches} batch{'es' if r.batches != 1 else ''}"
+    if "batches" not in explained:
+        batches += f" ({BATCHES})"
+        explained.add("batches")
+    line = (
+        f"{r.machine}: spec rows hit {r.rows_hit}/{r.rows_declared}{missing}; "
+        f"{r.examples} examples in {batches}, {r.seconds:.1f} s"
+    )
+    if r.unrecoverable:
+        line += f"; {r.unrecoverable} unrecoverable runs"
+        if "unrecoverable" not in explained:
+            line += f" ({UNRECOVERABLE})"
+            explained.add("unrecoverable")
+    return line
+
+
 def _print_report(
     results: list[CampaignResult], ok: bool, seed: int, budget: float, profile: str
 ) -> None:
     out = Console()
-    table = Table(title=f"blockfsm check (seed {seed}, budget {budget:g} s, profile {profile})")
-    for column in ("machine", "id", "kind", "statement", "examples", "steps", "status"):
-        table.add_column(column, overflow="fold")
-    for r in results:
-        for p in r.properties:
-            status = "[green]held" if p.status == "held" else "[red bold]violated"
-            table.add_row(
-                p.machine, p.id, p.kind, p.statement, str(p.examples), str(p.steps), status
-            )
-    out.print(table)
-    for r in results:
-        missing = f" (not hit: {', '.join(r.unhit_rows)})" if r.unhit_rows else ""
-        out.print(
-            f"{r.machine}: rows hit {r.rows_hit}/{r.rows_declared}{missing}; "
-            f"{r.examples} examples in {r.batches} batches, {r.seconds:.1f} s"
-            + (f"; {r.unrecoverable} unrecoverable runs" if r.unrecoverable else "")
-        )
-        if r.violation is not None:
-            v = r.violation
-            out.print(f"\n[red bold]{v.machine} {v.property_id} violated:[/] {v.statement}")
-            if v.property_id in ("conformance", "crash"):
-                out.print(v.message, markup=False, highlight=False)
-            if r.fully_shrunk:
-                out.print("Shrunk counterexample (events in order):", style="bold")
-            else:
-                out.print(
-                    "Counterexample, not fully shrunk: shrinking stopped at its cap of "
-                    f"{r.shrink_cap_seconds:g} s (events in order):",
-                    style="bold",
+    compact = _compact(out)
+    title = f"blockfsm check (seed {seed}, budget {budget:g} s, profile {profile})"
+    explained: set[str] = set()
+    if compact:
+        _print_compact(out, results, title, explained)
+    else:
+        table = Table(title=title)
+        for column in ("machine", "id", "kind", "statement", "examples", "steps", "status"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            for p in r.properties:
+                status = "[green]held" if p.status == "held" else "[red bold]violated"
+                table.add_row(
+                    p.machine, p.id, p.kind, p.statement, str(p.examples), str(p.steps), status
                 )
-            for n, line in enumerate(v.trace, start=1):
-                out.print(f"  {n:>3}. {line}", markup=False, highlight=False)
+        out.print(table)
+        for r in results:
+            out.print(_machine_line(r, explained), markup=False, highlight=False)
+    for r in results:
+        if r.violation is not None:
+            _print_violation(out, r, compact)
     for r in results:
         if r.adversary:
             acted = ", ".join(f"{name} {n}" for name, n in r.adversary)
-            out.print(f"{r.machine}: the adversary acted: {acted}", highlight=False)
+            _say(out, compact, f"{r.machine}: the adversary acted: {acted}")
     from blockfsm.adapters.engines.campaigns import print_rules
 
-    print_rules(out, results)
+    print_rules(out, results, compact=compact)
     out.print(
         "[green]all properties held" if ok else "[red bold]a property was violated",
     )
+
+
+def _say(out: Console, compact: bool, text: str, indent: int = 0, hanging: int = 2) -> None:
+    """Print ``text``; in the compact layout wrapped to ``COMPACT_WIDTH``, continued lines
+    indented by ``hanging`` more than the first."""
+    if not compact:
+        out.print(" " * indent + text, markup=False, highlight=False)
+        return
+    import textwrap
+
+    for line in textwrap.wrap(
+        text,
+        width=COMPACT_WIDTH,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * (indent + hanging),
+        break_on_hyphens=False,
+    ):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_compact(
+    out: Console, results: list[CampaignResult], title: str, explained: set[str]
+) -> None:
+    """Per machine, its figures, then one paragraph per property: id, status, statement and how
+    many examples and steps checked it."""
+    out.print(title, markup=False, highlight=False)
+    for r in results:
+        out.print()
+        _say(out, True, _machine_line(r, explained))
+        width = max((len(p.id) for p in r.properties), default=0)
+        for p in r.properties:
+            status = "held" if p.status == "held" else "VIOLATED"
+            _say(
+                out,
+                True,
+                f"{p.id:<{width}} {status:<8} {p.statement} ({p.kind}; {p.examples} examples, "
+                f"{p.steps} steps)",
+                indent=2,
+                hanging=width + 10,
+            )
+
+
+def _print_violation(out: Console, r: CampaignResult, compact: bool) -> None:
+    """The violated property and its counterexample. A machine trace's steps are numbered as
+    ``blockfsm replay`` numbers them: 0 is the start (the state the run began from), step n is
+    the n-th event. A cluster campaign's lines are the campaign's rules, not the trace's steps
+    (its trace is a simulation trace; replay numbers the nodes' steps)."""
+    v = r.violation
+    assert v is not None
+    out.print()
+    if compact:
+        _say(out, compact, f"{v.machine} {v.property_id} VIOLATED: {v.statement}")
+    else:
+        out.print(f"[red bold]{v.machine} {v.property_id} violated:[/] {v.statement}")
+    if v.property_id in ("conformance", "crash"):
+        _say(out, compact, v.message)
+    kind = (v.itf or {}).get("#meta", {}).get("kind")
+    shrunk = "Shrunk counterexample" if r.fully_shrunk else "Counterexample, not fully shrunk"
+    cap = "" if r.fully_shrunk else f" (shrinking stopped at its cap of {r.shrink_cap_seconds:g} s)"
+    if kind == "simulation":
+        _say(
+            out,
+            compact,
+            f"{shrunk}{cap}: the campaign's rules in order (the trace file holds the nodes' "
+            "steps, as `blockfsm replay` numbers them):",
+        )
+        for line in v.trace:
+            _say(out, compact, f"- {line}", indent=2)
+        return
+    _say(
+        out,
+        compact,
+        f"{shrunk}{cap}, numbered as `blockfsm replay` numbers the steps (0 is the start):",
+    )
+    n = 0
+    for line in v.trace:
+        if line.startswith("... "):  # earlier steps not kept: the trace starts after them
+            _say(out, compact, line, indent=8)
+            continue
+        _say(out, compact, f"{n:>4}. {line}", indent=2, hanging=6)
+        n += 1
 
 
 @main.group()

@@ -10,14 +10,17 @@ import click
 from blockfsm.adapters.engines.explore import (
     SYSTEMS,
     Report,
+    ShrunkPath,
     describe_action,
     explore,
     reducible,
+    shrink_report,
     write_trace,
 )
+from blockfsm.adapters.engines.shrink import original_path
 
 
-def _print_report(report: Report, path: Path | None) -> None:
+def _print_report(report: Report, path: Path | None, shrunk: ShrunkPath | None = None) -> None:
     from rich.console import Console
 
     out = Console(highlight=False)
@@ -33,7 +36,18 @@ def _print_report(report: Report, path: Path | None) -> None:
         out.print("[green]every invariant held in every state")
         return
     out.print(f"[red bold]{v.property_id} violated[/]: {v.message}", markup=True)
-    out.print(f"Shortest path ({len(v.actions)} actions from the initial state):")
+    if report.mode.startswith("bfs"):
+        out.print(f"Shortest path ({len(v.actions)} actions from the initial state):")
+    elif shrunk is not None:
+        out.print(
+            f"Path ({len(v.actions)} actions from the initial state, shrunk from the "
+            f"{report.mode} path of {len(shrunk.found.actions)} in {shrunk.candidates} candidate "
+            "runs):"
+        )
+    else:
+        out.print(
+            f"Path ({len(v.actions)} actions from the initial state, found by {report.mode}):"
+        )
     for n, action in enumerate(v.actions, start=1):
         out.print(f"  {n:>3}. {describe_action(action)}", markup=False)
     if path is not None:
@@ -263,12 +277,19 @@ def explore_command(
             progress=shown,
             reduce=reduce,
         )
-    path = write_trace(system, report, trace_dir)
+    report, shrunk = shrink_report(system, report)
+    path = write_trace(system, report, trace_dir, shrunk)
     if as_json:
         out = report.as_json()
         if path is not None:
             out["trace_file"] = str(path)
+        if shrunk is not None and path is not None:
+            out["shrunk"] = {
+                "original_depth": len(shrunk.found.actions),
+                "candidates": shrunk.candidates,
+                "original_file": str(original_path(path)),
+            }
         click.echo(json.dumps(out, indent=2))
     else:
-        _print_report(report, path)
+        _print_report(report, path, shrunk)
     sys.exit(0 if report.violation is None else 1)

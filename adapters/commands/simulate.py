@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import click
 
+from blockfsm.adapters.engines.shrink import shrink_figures, write_simulation_trace
 from blockfsm.adapters.engines.sim import (
     ALL_BEHAVIOURS,
     BEHAVIOURS,
@@ -26,7 +27,7 @@ from blockfsm.adapters.engines.sim import (
     SimConfig,
     liveness,
 )
-from blockfsm.adapters.engines.simtrace import TracedSimulation, write_simulation_trace
+from blockfsm.adapters.engines.simtrace import TracedSimulation
 
 CHUNK_TICKS = 20
 
@@ -188,7 +189,7 @@ def simulate(
     elif violation is None:
         summary["safety"] = "held"
     else:
-        written = write_simulation_trace(sim, violation, trace_dir)
+        written, shrunk = write_simulation_trace(sim, violation, trace_dir)
         summary["safety"] = {
             "violated": violation.invariant_id,
             "detail": str(violation),
@@ -196,6 +197,9 @@ def simulate(
             if written is not None
             else "not written: the run outgrew the recording bound; rerun it from its seed",
         }
+        figures = shrink_figures(shrunk, written)
+        if figures is not None:
+            summary["safety"]["shrunk"] = figures
     ok = violation is None and result["verdict"] in ("held", "skipped", "unrecoverable")
     summary["verdict"] = "ok" if ok else "failed"
     if unsafe:
@@ -207,9 +211,120 @@ def simulate(
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
-        for key in sorted(summary):
-            click.echo(f"{key:>20}: {summary[key]}")
+        for line in summary_lines(summary, [n.behaviour for n in sim.nodes]):
+            click.echo(line)
     sys.exit(0 if ok or unsafe else 1)
+
+
+WIDTH = 80
+"""The text report's width: it reads the same in a terminal, a pipe and a log."""
+SWEEP_HEADER = (
+    f"{'seed':>6}  {'Byzantine nodes':<24}  {'safety':<8}  {'liveness':<13}  final heights"
+)
+
+
+def _sweep_row(seed: int, byzantine: str, safety: str, entry: dict[str, Any]) -> str:
+    """One run of a sweep: its seed, which nodes were Byzantine and how, the verdicts, and the
+    final heights (their range when they do not fit in the line)."""
+    head = f"{seed:>6}  {byzantine:<24}  {safety:<8}  {entry['liveness']:<13}  "
+    heights = entry["final_height"]
+    final = " ".join(str(h) for h in heights)
+    if len(head) + len(final) > WIDTH:
+        final = f"{min(heights)} to {max(heights)}"
+    return head + final
+
+
+def _wrapped(label: str, text: str) -> list[str]:
+    """``label: text``, wrapped to ``WIDTH`` under the text's first column."""
+    import textwrap
+
+    head = f"{label:<11}"
+    lines = textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=head,
+        subsequent_indent=" " * len(head),
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [head.rstrip()]
+    return [line.replace(_KEEP, " ") for line in lines]
+
+
+_KEEP = "\x00"
+"""A space the wrapping keeps: between a name and its count."""
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}{_KEEP}{v:,}" for k, v in counts.items()) or "none"
+
+
+def summary_lines(summary: dict[str, Any], behaviours: list[str | None]) -> list[str]:
+    """The text report of one run: a table of the nodes (which are Byzantine, and how), then
+    one labelled line per figure, every line at most ``WIDTH`` characters."""
+    finals = summary["final_height"]
+    byzantine = [i for i, b in enumerate(behaviours) if b is not None]
+    lines = [
+        f"simulation: {summary['nodes']} nodes ({len(byzantine)} Byzantine), seed "
+        f"{summary['seed']}, {summary['chaos_ticks']:,} chaos ticks, "
+        f"{summary['simulated_ms']:,} ms simulated",
+        "",
+        f"{'node':>4}  {'role':<28}  {'final height':>12}",
+    ]
+    for i, behaviour in enumerate(behaviours):
+        role = "honest" if behaviour is None else f"Byzantine: {behaviour}"
+        lines.append(f"{i:>4}  {role:<28}  {finals[i]:>12}")
+    lines.append("")
+    messages = summary["messages"]
+    lines += _wrapped("messages", _counts(messages))
+    lines += _wrapped("events", f"{summary['events']:,} node steps")
+    lines += _wrapped("signer", summary["signer"])
+    lines += _wrapped("faults", f"enabled: {', '.join(summary['faults_enabled']) or 'none'}")
+    lines += _wrapped("", f"injected: {_counts(summary['faults'])}")
+    acted = summary["adversary"]
+    lines += _wrapped("adversary", f"acted: {_counts(acted)}" if byzantine else "none")
+    checked = summary["invariants_checked"]
+    lines += _wrapped(
+        "checked", f"{_counts(checked)} (steps each cluster invariant was checked on)"
+    )
+    safety = summary["safety"]
+    if isinstance(safety, dict):
+        lines += _wrapped("safety", f"VIOLATED {safety['violated']}: {safety['detail']}")
+        lines += _wrapped("", f"trace: {safety['trace_file']}")
+        shrunk = safety.get("shrunk")
+        if shrunk is not None:
+            lines += _wrapped(
+                "",
+                f"shrunk from {shrunk['original_steps']:,} steps to {shrunk['steps']:,} in "
+                f"{shrunk['candidates']:,} candidate runs; the run as found: "
+                f"{shrunk['original_file']}",
+            )
+    else:
+        lines += _wrapped("safety", str(safety))
+    lines += _wrapped("liveness", _liveness(summary["liveness"]))
+    if "unchecked" in summary:
+        lines += _wrapped("unchecked", summary["unchecked"])
+    lines += _wrapped("verdict", summary["verdict"])
+    return lines
+
+
+def _liveness(result: dict[str, Any]) -> str:
+    verdict = result["verdict"]
+    if verdict == "unrecoverable":
+        return (
+            "unrecoverable: after the chaos phase fewer than a quorum of honest nodes can run, "
+            "so no protocol could progress; not checked (and not a failure)"
+        )
+    if verdict in ("skipped", "not run", "not checked"):
+        return verdict
+    c1 = (
+        f"C-L1 {'held' if result['C-L1'] else 'FAILED'}"
+        + (f" after {result['C-L1_ms']:,} ms" if result.get("C-L1_ms") is not None else "")
+        + f" (bound {result['C-L1_bound_ms']:,} ms, round {result['top_round_at_heal']} at heal)"
+    )
+    c2 = f"C-L2 {'held' if result['C-L2'] else 'FAILED'}" + (
+        f" after {result['C-L2_ms']:,} ms" if result.get("C-L2_ms") is not None else ""
+    )
+    return f"{verdict}: {c1}; {c2}"
 
 
 def _sweep(
@@ -238,7 +353,7 @@ def _sweep(
             result = {"verdict": "skipped"} if no_heal or unsafe else liveness(sim)
             entry["safety"] = "held" if not unsafe else "not checked"
         except SafetyViolation as error:
-            written = write_simulation_trace(sim, error, trace_dir)
+            written, _ = write_simulation_trace(sim, error, trace_dir)
             entry["safety"] = {"violated": error.invariant_id, "trace_file": str(written)}
             result = {"verdict": "not run"}
             totals["safety violated"] += 1
@@ -250,11 +365,11 @@ def _sweep(
                 acted[key[len("adversary:") :]] += n
         runs.append(entry)
         if not as_json:
-            click.echo(
-                f"seed {config.seed:>6}  byzantine {','.join(entry['byzantine']) or '-':<18}"
-                f"  safety {entry['safety'] if isinstance(entry['safety'], str) else 'VIOLATED'}"
-                f"  liveness {entry['liveness']:<13} final {entry['final_height']}"
-            )
+            if k == 0:
+                click.echo(SWEEP_HEADER)
+            byzantine = ", ".join(f"{n.index}: {n.behaviour}" for n in sim.nodes if not n.honest)
+            safety = entry["safety"] if isinstance(entry["safety"], str) else "VIOLATED"
+            click.echo(_sweep_row(config.seed, byzantine or "none", safety, entry))
     ok = not totals["safety violated"] and not totals["liveness failed"]
     summary = {
         "seeds": seeds,
@@ -268,6 +383,11 @@ def _sweep(
         summary["runs"] = runs
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
     else:
-        click.echo(f"totals: {summary['totals']}; adversary acted: {summary['adversary']}")
-        click.echo(f"verdict: {summary['verdict']}")
+        click.echo("")
+        for line in _wrapped("totals", _counts(summary["totals"])):
+            click.echo(line)
+        for line in _wrapped("adversary", f"acted: {_counts(summary['adversary'])}"):
+            click.echo(line)
+        for line in _wrapped("verdict", summary["verdict"]):
+            click.echo(line)
     sys.exit(0 if ok or unsafe else 1)

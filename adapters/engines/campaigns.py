@@ -139,6 +139,10 @@ class CampaignResult:
     shrink_cap_seconds: float = MAX_SHRINK_SECONDS
     adversary: tuple[tuple[str, int], ...] = ()
     """Per behaviour of the adversary the campaign draws from: how many times it acted."""
+    stopped: bool = False
+    """Whether the campaign stopped at a violation (its own, or the campaign's it ran inside)
+    before its examples or its budget ran out: rows and rules it did not reach might have been
+    reached by the rest of the run, so they are not reported as not reached."""
 
     @property
     def ok(self) -> bool:
@@ -310,6 +314,7 @@ def run_campaign(
         fully_shrunk=not cut,
         shrink_cap_seconds=cap,
         adversary=tuple((name, stats.steps[f"adversary:{name}"]) for name in campaign.behaviours),
+        stopped=violation is not None,
     )
 
 
@@ -335,23 +340,49 @@ def rules_json(results: list[CampaignResult]) -> dict[str, object]:
     return out
 
 
-def print_rules(out: Console, results: list[CampaignResult]) -> None:
-    """The per-rule table: inputs that broke one validation rule and were rejected by it alone."""
+def print_rules(out: Console, results: list[CampaignResult], *, compact: bool = False) -> None:
+    """The per-rule counts: inputs that broke one validation rule and were rejected by it alone.
+    A rule is reported as not reached only when the campaign ran to its end: one stopped at a
+    violation might still have reached it. ``compact``: lines at most 80 wide instead of a
+    table."""
+    import textwrap
+
     for r in results:
         if not r.rules:
             continue
-        table = Table(title=f"{r.machine}: inputs rejected by one rule alone")
-        table.add_column("rule", overflow="fold")
-        table.add_column("rejected", justify="right")
-        for rule, count in r.rules:
-            table.add_row(rule, str(count) if count else "[red bold]0")
-        out.print(table)
+        title = f"{r.machine}: inputs rejected by one rule alone"
+        if compact:
+            out.print()
+            counts = ", ".join(f"{rule}\x00{count}" for rule, count in r.rules)
+            for line in textwrap.wrap(
+                f"{title}: {counts}", width=80, subsequent_indent="  ", break_on_hyphens=False
+            ):
+                out.print(line.replace("\x00", " "), markup=False, highlight=False, soft_wrap=True)
+        else:
+            table = Table(title=title)
+            table.add_column("rule", overflow="fold")
+            table.add_column("rejected", justify="right")
+            for rule, count in r.rules:
+                table.add_row(rule, str(count) if count else "[red bold]0")
+            out.print(table)
         missing = r.unreached_rules
-        note = f" (not reached: {', '.join(missing)})" if missing else ""
-        out.print(
+        if r.stopped:
+            note = (
+                f" ({len(missing)} not reached before the run stopped at the violation)"
+                if missing
+                else ""
+            )
+        else:
+            note = f" (not reached: {', '.join(missing)})" if missing else ""
+        line = (
             f"{r.machine}: {len(r.rules) - len(missing)}/{len(r.rules)} rules each rejected "
             f"inputs that broke it alone{note}"
         )
+        if compact:
+            for part in textwrap.wrap(line, width=80, subsequent_indent="  "):
+                out.print(part, markup=False, highlight=False, soft_wrap=True)
+        else:
+            out.print(line, markup=False, highlight=False)
 
 
 def _result(
@@ -399,6 +430,7 @@ def _also_result(
         batches=batches,
         seconds=seconds,
         violation=None,
+        stopped=violation is not None,
     )
 
 

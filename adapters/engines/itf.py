@@ -508,14 +508,17 @@ def document_of(error: BaseException) -> dict[str, JSON] | None:
 
 
 def write_counterexamples(results: Any, trace_dir: Path, seed: int) -> dict[str, Path]:
-    """Write each campaign violation's ITF trace as ``<trace_dir>/<machine>-<seed>.itf.json``."""
+    """Write each campaign violation's ITF trace as ``<trace_dir>/<machine>-<seed>.itf.json``
+    (a simulation trace shrunk first, its original beside it: ``shrink.save_counterexample``)."""
+    from blockfsm.adapters.engines.shrink import save_counterexample
+
     written = {}
     for result in results:
         violation = result.violation
         if violation is None or violation.itf is None:
             continue
         path = Path(trace_dir) / f"{result.machine}-{seed}.itf.json"
-        written[result.machine] = save_trace(violation.itf, path)
+        written[result.machine], _ = save_counterexample(violation.itf, path)
         source = getattr(violation, "source", "")
         if source:  # a part's property (a node's attester) is listed under that part
             written[source] = written[result.machine]

@@ -222,9 +222,7 @@ class Simulation:
                 self.now = next_tick
                 for node in self.nodes:
                     if node.alive:
-                        self._step(node, Tick(now=self.now))
-                        if node.tactic is not None and node.adversary is not None:
-                            node.tactic.tick(node.adversary)
+                        self._tick_node(node)
                 if self.faulty and self.config.random_faults:
                     self._maybe_fault()
                 next_tick += tick
@@ -237,11 +235,21 @@ class Simulation:
             if not node.alive or not self._connected(src, dest):
                 self.counters["dropped"] += 1
                 continue
-            self.counters["delivered"] += 1
-            if node.tactic is not None and node.adversary is not None:
-                node.tactic.received(node.adversary, message)
-            self._step(node, message_event(self.nodes[src].key, message))
+            self._deliver(src, node, message)
         self.now = end
+
+    def _tick_node(self, node: SimNode) -> None:
+        """One node's tick at ``self.now`` (and its behaviour's, for a Byzantine node)."""
+        self._step(node, Tick(now=self.now))
+        if node.tactic is not None and node.adversary is not None:
+            node.tactic.tick(node.adversary)
+
+    def _deliver(self, src: int, node: SimNode, message: Any) -> None:
+        """``message`` from node ``src`` reaches ``node`` (alive, and connected to ``src``)."""
+        self.counters["delivered"] += 1
+        if node.tactic is not None and node.adversary is not None:
+            node.tactic.received(node.adversary, message)
+        self._step(node, message_event(self.nodes[src].key, message))
 
     def _connected(self, a: int, b: int) -> bool:
         if (a, b) in self.oneway:

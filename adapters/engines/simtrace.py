@@ -40,6 +40,20 @@ itf.register_module("blockfsm.adapters.engines.sim")  # SimConfig, in the trace'
 
 
 @attrs.frozen
+class Choice:
+    """One thing the simulator chose to happen next, for any node, Byzantine ones included: a
+    node's tick at ``at``, the delivery of ``message`` from node ``source`` at ``at``, a crash or
+    a restart. A run's choices, in order, are its schedule: fed again to the same nodes
+    (``blockfsm.adapters.engines.shrink``), they drive the same run."""
+
+    kind: str
+    node: int
+    source: int = -1
+    at: int = 0
+    message: Any = None
+
+
+@attrs.frozen
 class Record:
     action: str
     node: int
@@ -79,6 +93,8 @@ class TracedSimulation(Simulation):
         super().__init__(config, **kwargs)
         self.records: list[Record] = []
         self.max_records = max_records
+        self.schedule: list[Choice] = []
+        """Every choice of the run (``Choice``), kept while the records are."""
 
     @property
     def complete(self) -> bool:
@@ -88,6 +104,18 @@ class TracedSimulation(Simulation):
     def _record(self, record: Record) -> None:
         if len(self.records) <= self.max_records:
             self.records.append(record)
+
+    def _choose(self, choice: Choice) -> None:
+        if len(self.records) <= self.max_records:
+            self.schedule.append(choice)
+
+    def _tick_node(self, node: SimNode) -> None:
+        self._choose(Choice("tick", node.index, at=self.now))
+        super()._tick_node(node)
+
+    def _deliver(self, src: int, node: SimNode, message: Any) -> None:
+        self._choose(Choice("deliver", node.index, source=src, at=self.now, message=message))
+        super()._deliver(src, node, message)
 
     def _step(self, node: SimNode, event: Any) -> None:
         if not node.honest:
@@ -112,11 +140,13 @@ class TracedSimulation(Simulation):
                 )
 
     def crash(self, node: SimNode) -> None:
+        self._choose(Choice("crash", node.index, at=self.now))
         super().crash(node)
         if node.honest:
             self._record(Record("crash", node.index))
 
     def restart(self, node: SimNode) -> None:
+        self._choose(Choice("restart", node.index, at=self.now))
         if node.honest:
             self._record(Record("restart", node.index))
         super().restart(node)
@@ -150,6 +180,7 @@ def simulation_document(
             "length": len(states),
             "config": itf.encode(sim.config),
             "state_digest": STATE_DIGEST,
+            "schedule": [_encode_choice(c) for c in sim.schedule],
             "violation": None
             if violation is None
             else {
@@ -161,6 +192,32 @@ def simulation_document(
         "vars": ["action", "node", "event", "effects", "state"],
         "states": states,
     }
+
+
+def _encode_choice(choice: Choice) -> dict[str, Any]:
+    out: dict[str, Any] = {"choice": choice.kind, "node": choice.node, "at": choice.at}
+    if choice.kind == "deliver":
+        out["from"] = choice.source
+        out["message"] = itf.encode(choice.message)
+    return out
+
+
+def decode_schedule(document: dict[str, Any]) -> list[Choice] | None:
+    """The schedule a simulation trace records (``#meta.schedule``), or None for a trace
+    written without one."""
+    raw = document.get("#meta", {}).get("schedule")
+    if not isinstance(raw, list):
+        return None
+    return [
+        Choice(
+            str(c["choice"]),
+            int(c["node"]),
+            source=int(c.get("from", -1)),
+            at=int(c.get("at", 0)),
+            message=itf.decode(c["message"]) if "message" in c else None,
+        )
+        for c in raw
+    ]
 
 
 def write_simulation_trace(

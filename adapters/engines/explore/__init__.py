@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from blockfsm.adapters.engines import itf
 from blockfsm.adapters.engines.explore.cluster_system import ClusterSystem, ClusterWorld
 from blockfsm.adapters.engines.explore.encoding import StateEncoder
@@ -69,6 +71,7 @@ __all__ = [
     "Progress",
     "Reducible",
     "Report",
+    "ShrunkPath",
     "StateEncoder",
     "StateInvariant",
     "StepViolation",
@@ -87,6 +90,7 @@ __all__ = [
     "reducible",
     "register",
     "replay_system",
+    "shrink_report",
     "system_document",
     "write_trace",
 ]
@@ -94,12 +98,62 @@ __all__ = [
 # --- running an exploration: the CLI and `blockfsm check` ----------------------------------------
 
 
-def write_trace(system: System, report: Report, trace_dir: Path) -> Path | None:
+@attrs.frozen(kw_only=True)
+class ShrunkPath:
+    """A violation's path as the search found it, and what shrinking it cost."""
+
+    found: Violation
+    candidates: int
+
+
+def shrink_report(system: System, report: Report) -> tuple[Report, ShrunkPath | None]:
+    """A breadth-first path is a shortest one and is kept as found; any other (``dfs``) is
+    shrunk (``shrink.shrink_path``): the report with the shrunk path, and the path as found
+    (None when nothing was shrunk)."""
+    violation = report.violation
+    if violation is None or report.mode.startswith("bfs"):
+        return report, None
+    from blockfsm.adapters.engines.shrink import shrink_path
+
+    shrunk, result = shrink_path(system, violation)
+    if len(shrunk.actions) == len(violation.actions):
+        return report, None
+    return attrs.evolve(report, violation=shrunk), ShrunkPath(
+        found=violation, candidates=result.candidates
+    )
+
+
+def write_trace(
+    system: System, report: Report, trace_dir: Path, shrunk: ShrunkPath | None = None
+) -> Path | None:
+    """The violation's path as a trace; with ``shrunk``, the path as found is kept beside it as
+    ``X.original.itf.json``."""
     if report.violation is None:
         return None
     name = "-".join(f"{k}{v}" for k, v in sorted(system.parameters.items()))
     path = Path(trace_dir) / f"explore-{system.name}-{name}.itf.json"
-    return itf.save_trace(system_document(system, report.violation), path)
+    document = system_document(system, report.violation)
+    if shrunk is not None:
+        from blockfsm.adapters.engines.shrink import original_path
+
+        found = shrunk.found
+        original = system_document(system, found)
+        original["#meta"]["description"] = (
+            f"a path ({len(found.actions)} actions) found by {report.mode} from the initial "
+            f"state of {system.name} to a state that breaks {found.property_id}"
+        )
+        itf.save_trace(original, original_path(path))
+        document["#meta"]["description"] = (
+            f"a path ({len(report.violation.actions)} actions) from the initial state of "
+            f"{system.name} to a state that breaks {report.violation.property_id}, shrunk from "
+            f"the {report.mode} path of {len(found.actions)} actions"
+        )
+        document["#meta"]["shrunk"] = {
+            "original_steps": len(found.actions),
+            "candidates": shrunk.candidates,
+            "original_file": original_path(path).name,
+        }
+    return itf.save_trace(document, path)
 
 
 def explore(
