@@ -28,6 +28,7 @@ from blockfsm.adapters.engines.sim import (
     liveness,
 )
 from blockfsm.adapters.engines.simtrace import TracedSimulation
+from blockfsm.adapters.exits import InputError, describe
 
 CHUNK_TICKS = 20
 
@@ -103,6 +104,14 @@ def _behaviours(value: str) -> tuple[str, ...]:
     help="Where a safety violation is written as an ITF trace (replay it with `blockfsm replay`).",
 )
 @click.option(
+    "--html",
+    "html_page",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With a safety violation, also write the (shrunk) trace's HTML view to this file "
+    "(as `blockfsm view` does).",
+)
+@click.option(
     "--allow-unsafe-byzantine",
     is_flag=True,
     help="Run even with a third or more Byzantine nodes (n <= 3f), where no safety claim holds: "
@@ -121,6 +130,7 @@ def simulate(
     conformant: bool,
     as_json: bool,
     trace_dir: Path,
+    html_page: Path | None,
     allow_unsafe_byzantine: bool,
 ) -> None:
     """Simulate a cluster of nodes under faults and report safety and liveness.
@@ -200,6 +210,13 @@ def simulate(
         figures = shrink_figures(shrunk, written)
         if figures is not None:
             summary["safety"]["shrunk"] = figures
+        if html_page is not None and written is not None:
+            from blockfsm.adapters.engines.views import view_trace
+
+            try:
+                summary["safety"]["html"] = str(view_trace(written, html_page))
+            except OSError as error:
+                raise InputError(f"--html {html_page}: {describe(error)}") from None
     ok = violation is None and result["verdict"] in ("held", "skipped", "unrecoverable")
     summary["verdict"] = "ok" if ok else "failed"
     if unsafe:
@@ -290,6 +307,8 @@ def summary_lines(summary: dict[str, Any], behaviours: list[str | None]) -> list
     if isinstance(safety, dict):
         lines += _wrapped("safety", f"VIOLATED {safety['violated']}: {safety['detail']}")
         lines += _wrapped("", f"trace: {safety['trace_file']}")
+        if "html" in safety:
+            lines += _wrapped("", f"view: {safety['html']}")
         shrunk = safety.get("shrunk")
         if shrunk is not None:
             lines += _wrapped(
