@@ -118,6 +118,22 @@ def test_the_example_package_through_every_engine(python: Path, tmp_path: Path) 
     assert explored.returncode == 0, explored.stderr
     assert json.loads(explored.stdout)["complete"] is True
 
+    simulated = run(
+        python,
+        "simulate",
+        "--system",
+        "lease",
+        "--seed",
+        "4",
+        "--ticks",
+        "30",
+        "--bound",
+        "10",
+        "--json",
+    )
+    assert simulated.returncode == 0, simulated.stdout + simulated.stderr
+    assert json.loads(simulated.stdout)["liveness"] == {"LSL-1": True}
+
     traces = tmp_path / "bug"
     planted = run(
         python,

@@ -82,9 +82,16 @@ def _one_holder(world: LeaseWorld) -> bool:
     return lease.control == machine.FREE or lease.owner in OWNERS
 
 
+def _free(world: LeaseWorld) -> bool:
+    return world.lease.control == machine.FREE
+
+
 class LeaseSystem:
     """Two owners acquire and release the lease; the clock advances in steps of ``step_ms`` up to
-    ``ticks`` times. Every step runs the real machine under its spec (rows and L-1)."""
+    ``ticks`` times. Every step runs the real machine under its spec (rows and L-1).
+
+    For the simulator (``blockfsm simulate --system lease``): after heal the owners stop asking
+    and only the clock moves (``heal_actions``), and LSL-1 must then hold."""
 
     name = "lease"
 
@@ -99,6 +106,13 @@ class LeaseSystem:
     @property
     def invariants(self) -> tuple[StateInvariant, ...]:
         return (StateInvariant("LS-1", "the lease is free or held by a known owner", _one_holder),)
+
+    @property
+    def liveness(self) -> tuple[StateInvariant, ...]:
+        return (StateInvariant("LSL-1", "once the owners stop asking, the lease is free", _free),)
+
+    def heal_actions(self, world: LeaseWorld) -> Iterable[Any]:
+        yield ("tick",)  # past ``ticks``: the fair schedule is bounded by the simulator
 
     def initial(self) -> LeaseWorld:
         return LeaseWorld(lease=MACHINE.initial(self.config))
