@@ -201,7 +201,7 @@ def test_tags_are_qualified_by_module_and_bare_tags_of_older_traces_still_read()
 
 
 def test_an_unknown_tag_is_a_one_line_error() -> None:
-    with pytest.raises(itf.ITFError, match="unknown ITF tag 'nowhere.Thing'") as raised:
+    with pytest.raises(itf.ITFError, match=r"unknown ITF tag 'nowhere\.Thing'") as raised:
         itf.decode({"tag": "nowhere.Thing", "value": {}})
     assert "\n" not in str(raised.value)
     with pytest.raises(itf.ITFError, match="has no attrs class Nope"):
