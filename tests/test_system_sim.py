@@ -6,9 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from blockfsm.adapters.engines.explore import StateInvariant
+from blockfsm.adapters.engines.explore import SpecSystem, StateInvariant, bfs
 from blockfsm.adapters.engines.itf import canonical
 from blockfsm.adapters.engines.system_sim import simulate_system
+from blockfsm.spec.render import render_system
+from blockfsm.spec.sync_server import SPEC as SYNC_SERVER_SPEC
+from blockfsm.spec.system import (
+    Action,
+    Member,
+    SystemInvariant,
+    SystemLiveness,
+    define_system,
+)
 
 
 class Counters:
@@ -86,3 +95,74 @@ def test_liveness_fails_when_heal_cannot_undo_a_fault() -> None:
         for seed in range(20)
     ]
     assert any(r.liveness == {"CL-1": False} and not r.ok for r in failed)
+
+
+# --- a system declared by a SystemSpec ---------------------------------------------------------
+
+TOGGLE_SPEC = define_system(
+    name="toggle",
+    title="A toggle",
+    summary="A bit that may be flipped, and jammed by a fault.",
+    machines=[Member(name="server", spec=SYNC_SERVER_SPEC)],
+    world="the bit and whether it is jammed",
+    actions=[
+        Action(name="flip", statement="the bit flips"),
+        Action(name="jam", statement="the bit sticks", fault=True),
+    ],
+    invariants=[
+        SystemInvariant(id="T-1", statement="the bit is 0 or 1", check=lambda s: s[0] in (0, 1))
+    ],
+    liveness=[
+        SystemLiveness(
+            id="TL-1",
+            statement="the bit is 1",
+            fairness="flips",
+            bound="2",
+            holds=lambda s: s[0] == 1,
+        )
+    ],
+)
+
+
+class Toggle(SpecSystem):
+    spec = TOGGLE_SPEC
+
+    def __init__(self, extra: str = "") -> None:
+        self.extra = extra
+
+    def initial(self) -> tuple[int, bool]:
+        return (0, False)
+
+    def actions(self, s: tuple[int, bool]) -> Iterable[Any]:
+        yield ("flip",)
+        yield ("jam",)
+        if self.extra:
+            yield (self.extra,)
+
+    def apply(self, s: tuple[int, bool], action: Any) -> tuple[int, bool]:
+        if action[0] == "jam":
+            return (s[0], True)
+        return (s[0] if s[1] else 1 - s[0], s[1])
+
+
+def test_a_spec_system_takes_its_invariants_liveness_and_heal_from_its_spec() -> None:
+    system = Toggle()
+    assert system.name == "toggle"
+    assert [i.id for i in system.invariants] == ["T-1"] and [lv.id for lv in system.liveness] == [
+        "TL-1"
+    ]
+    assert list(system.heal_actions((0, False))) == [("flip",)]  # the fault is not offered
+    assert bfs(system).violation is None
+
+
+def test_an_action_the_spec_does_not_declare_is_a_violation() -> None:
+    report = bfs(Toggle(extra="teleport"))
+    assert report.violation is not None
+    assert report.violation.property_id == "undeclared-action"
+    assert report.violation.actions == (("teleport",),)
+
+
+def test_a_system_spec_renders_its_members_actions_and_properties() -> None:
+    page = render_system(TOGGLE_SPEC, "`tests.test_system_sim`")
+    for text in ("system `toggle`", "| `server` | `sync_server`", "| `jam` |", "| T-1 |", "TL-1"):
+        assert text in page

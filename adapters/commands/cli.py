@@ -486,7 +486,14 @@ def render(
     """
     from blockfsm.adapters.engines.registry import RegistryError, declared_in, specs
     from blockfsm.spec.render import render as render_page
-    from blockfsm.spec.render import source_of
+    from blockfsm.spec.render import render_system, source_of
+    from blockfsm.spec.system import SystemSpec
+
+    def page(spec: Any, mod: Any) -> str:
+        source = source_of(spec, *declared_in(spec, mod))
+        if isinstance(spec, SystemSpec):
+            return render_system(spec, source)
+        return render_page(spec, source)
 
     use_modules(extra_modules)
     try:
@@ -503,10 +510,7 @@ def render(
         declared = [(spec, mod) for spec, mod in declared if spec.name in machines]
     elif extra_modules:
         declared = [(spec, mod) for spec, mod in declared if mod.__name__ in extra_modules]
-    pages = {
-        out / f"{spec.name}.md": render_page(spec, source_of(spec, *declared_in(spec, mod)))
-        for spec, mod in declared
-    }
+    pages = {out / f"{spec.name}.md": page(spec, mod) for spec, mod in declared}
     if check_only:
         stale = [
             path

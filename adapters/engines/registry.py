@@ -117,10 +117,12 @@ def _unique(names: Iterable[str]) -> None:
 
 
 def specs(extra: Sequence[str] = ()) -> list[tuple[Any, ModuleType]]:
-    """Every declared spec with the module that declared it (its campaign's, a ``MACHINE``'s or a
-    ``SPEC``'s), each spec once, in the order the modules are read."""
+    """Every declared spec with the module that declared it (its campaign's, a ``MACHINE``'s, a
+    ``SPEC``'s, or a ``SystemSpec`` a ``SYSTEMS`` factory carries as ``spec``), each spec once, in
+    the order the modules are read."""
     from blockfsm.spec.campaigns import Campaign
     from blockfsm.spec.language import MachineDef, MachineSpec
+    from blockfsm.spec.system import SystemSpec
 
     found: list[tuple[Any, ModuleType]] = []
     seen: set[int] = set()
@@ -134,8 +136,11 @@ def specs(extra: Sequence[str] = ()) -> list[tuple[Any, ModuleType]]:
             if isinstance(m, MachineDef):
                 candidates.append(m.spec)
         candidates.extend((getattr(mod, "SPEC", None), *getattr(mod, "SPECS", ())))
+        candidates.extend(
+            getattr(f, "spec", None) for f in dict(getattr(mod, "SYSTEMS", {})).values()
+        )
         for spec in candidates:
-            if isinstance(spec, MachineSpec) and id(spec) not in seen:
+            if isinstance(spec, MachineSpec | SystemSpec) and id(spec) not in seen:
                 seen.add(id(spec))
                 found.append((spec, mod))
     _unique(spec.name for spec, _ in found)
@@ -174,8 +179,9 @@ def declared_in(spec: Any, fallback: ModuleType) -> tuple[str, str]:
     one its guards and invariants are defined in (or the package holding them), else ``fallback``
     (the declared module that exposed it). The file is relative to the folder holding the
     module's top-level package, so the header is the same wherever the package is installed."""
-    functions = [inv.check or inv.monitor for inv in spec.invariants]
-    functions.extend(row.guard.holds for row in spec.rows if row.guard is not None)
+    functions: list[Any] = [getattr(inv, "check", None) or inv.monitor for inv in spec.invariants]
+    functions.extend(row.guard.holds for row in getattr(spec, "rows", ()) if row.guard is not None)
+    functions.extend(getattr(lv, "holds", None) for lv in spec.liveness)
     defined = {getattr(f, "__module__", None) or "" for f in functions}
     holders = [
         m

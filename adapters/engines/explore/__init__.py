@@ -52,6 +52,7 @@ from blockfsm.adapters.engines.explore.search import (
     digest,
     reducible,
 )
+from blockfsm.adapters.engines.explore.spec_system import SpecSystem
 from blockfsm.adapters.engines.explore.sync_system import SyncSystem, SyncWorld
 from blockfsm.adapters.engines.explore.traces import (
     SYSTEMS,
@@ -70,6 +71,7 @@ __all__ = [
     "Progress",
     "Reducible",
     "Report",
+    "SpecSystem",
     "StateEncoder",
     "StateInvariant",
     "StepViolation",
