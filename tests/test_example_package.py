@@ -96,7 +96,7 @@ def test_the_example_package_through_every_engine(python: Path, tmp_path: Path) 
     ids = {(e["machine"], e["id"], e["status"]) for e in report["invariants"]}
     assert {("lease", "L-1", "held"), ("lease", "LL-1", "held")} <= ids
     (system,) = report["exploration"]["systems"]
-    assert system["system"] == "lease" and system["complete"]
+    assert system["system"] == "lease_system" and system["complete"]
 
     rendered = run(
         python,
@@ -111,9 +111,11 @@ def test_the_example_package_through_every_engine(python: Path, tmp_path: Path) 
     assert rendered.returncode == 0, rendered.stderr
     page = (PACKAGE / "docs" / "lease.md").read_text()
     assert "from `lease_example.spec` (lease_example/spec.py)" in page
+    system_page = (PACKAGE / "docs" / "lease_system.md").read_text()
+    assert "from `lease_example.checks` (lease_example/checks.py)" in system_page
 
     explored = run(
-        python, "explore", "--system", "lease", "--module", "lease_example.checks", "--json"
+        python, "explore", "--system", "lease_system", "--module", "lease_example.checks", "--json"
     )
     assert explored.returncode == 0, explored.stderr
     assert json.loads(explored.stdout)["complete"] is True
@@ -122,7 +124,7 @@ def test_the_example_package_through_every_engine(python: Path, tmp_path: Path) 
         python,
         "simulate",
         "--system",
-        "lease",
+        "lease_system",
         "--seed",
         "4",
         "--ticks",
@@ -156,6 +158,17 @@ def test_the_example_package_through_every_engine(python: Path, tmp_path: Path) 
     assert again.returncode == 1 and "reproduces" in again.stdout, again.stdout + again.stderr
     fixed = run(python, "replay", str(trace), "--module", "lease_example.checks")
     assert fixed.returncode == 3 and "diverges" in fixed.stdout, fixed.stdout + fixed.stderr
+
+    simulated_bug = run(
+        python,
+        *("simulate", "--system", "lease_system", "--seed", "4", "--ticks", "30"),
+        *("--json", "--trace-dir", str(tmp_path / "sim")),
+        env=BUG,
+    )
+    assert simulated_bug.returncode == 1, simulated_bug.stdout + simulated_bug.stderr
+    system_trace = json.loads(simulated_bug.stdout)["trace_file"]
+    assert run(python, "replay", system_trace, env=BUG).returncode == 1  # reproduces
+    assert run(python, "replay", system_trace).returncode == 3  # diverges
 
     bad = run(python, "check", "--module", "lease_example.nowhere", "--no-explore")
     assert bad.returncode == 2

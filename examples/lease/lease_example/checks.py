@@ -1,6 +1,7 @@
 """What blockfsm's engines read (declared under the ``blockfsm.machines`` entry point group in
 this package's pyproject.toml): the machine with its spec, a campaign with a liveness property, and
-an explorer system of two owners contending for the lease."""
+a system of two owners contending for the lease (its spec, and the system the explorer and the
+simulator run)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
-from blockfsm.adapters.engines.explore import StateInvariant, checked_step
+from blockfsm.adapters.engines.explore import SpecSystem
 from blockfsm.machine.core import Tick
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Stats
 from blockfsm.spec.language import MachineDef
+from blockfsm.spec.system import Action, Member, SystemInvariant, SystemLiveness, define_system
 from lease_example import machine
 from lease_example.machine import Acquire, Granted, LeaseConfig, LeaseState, Release
 from lease_example.spec import SPEC
@@ -68,7 +70,7 @@ class LeaseTest(MachineTest):
 
 CAMPAIGN = Campaign(spec=SPEC, test_class=LeaseTest, stats=LeaseTest.STATS)
 
-# --- the explorer: every reachable state of two owners and a clock --------------------------------
+# --- the system: two owners and a clock, for the explorer and the simulator ---------------------
 
 
 @attrs.frozen(kw_only=True)
@@ -77,23 +79,51 @@ class LeaseWorld:
     ticks: int = 0
 
 
-def _one_holder(world: LeaseWorld) -> bool:
-    lease = world.lease
-    return lease.control == machine.FREE or lease.owner in OWNERS
+def _known_holder(world: LeaseWorld) -> bool:
+    return world.lease.control == machine.FREE or world.lease.owner in OWNERS
 
 
 def _free(world: LeaseWorld) -> bool:
     return world.lease.control == machine.FREE
 
 
-class LeaseSystem:
+SYSTEM_SPEC = define_system(
+    name="lease_system",
+    title="Two owners and a lease",
+    summary="Two owners contend for one lease while a clock advances.",
+    machines=[Member(name="lease", spec=SPEC, role="grants the lease and expires it")],
+    world="The lease's state and the ticks taken so far (the clock moves in steps of step_ms).",
+    actions=[
+        Action(name="tick", statement="the clock advances by step_ms"),
+        Action(name="acquire", statement="an owner asks for the lease"),
+        Action(name="release", statement="an owner gives the lease back"),
+    ],
+    invariants=[
+        SystemInvariant(
+            id="LS-1",
+            statement="the lease is free or held by a known owner",
+            check=_known_holder,
+            catches="a lease granted to no one (an empty owner)",
+        ),
+    ],
+    liveness=[
+        SystemLiveness(
+            id="LSL-1",
+            statement="once the owners stop asking, the lease is free",
+            fairness="after heal only the clock moves",
+            bound="lease_time / step_ms + 1 ticks",
+            holds=_free,
+            catches="a lease that never expires",
+        ),
+    ],
+)
+
+
+class LeaseSystem(SpecSystem):
     """Two owners acquire and release the lease; the clock advances in steps of ``step_ms`` up to
-    ``ticks`` times. Every step runs the real machine under its spec (rows and L-1).
+    ``ticks`` times. Every step runs the real machine under its spec (rows and L-1)."""
 
-    For the simulator (``blockfsm simulate --system lease``): after heal the owners stop asking
-    and only the clock moves (``heal_actions``), and LSL-1 must then hold."""
-
-    name = "lease"
+    spec = SYSTEM_SPEC
 
     def __init__(self, ticks: int = 6, step_ms: int = 400, lease_time: int = 1_000) -> None:
         self.ticks, self.step_ms = ticks, step_ms
@@ -102,17 +132,6 @@ class LeaseSystem:
     @property
     def parameters(self) -> dict[str, Any]:
         return {"ticks": self.ticks, "step_ms": self.step_ms, "lease_time": self.config.lease_time}
-
-    @property
-    def invariants(self) -> tuple[StateInvariant, ...]:
-        return (StateInvariant("LS-1", "the lease is free or held by a known owner", _one_holder),)
-
-    @property
-    def liveness(self) -> tuple[StateInvariant, ...]:
-        return (StateInvariant("LSL-1", "once the owners stop asking, the lease is free", _free),)
-
-    def heal_actions(self, world: LeaseWorld) -> Iterable[Any]:
-        yield ("tick",)  # past ``ticks``: the fair schedule is bounded by the simulator
 
     def initial(self) -> LeaseWorld:
         return LeaseWorld(lease=MACHINE.initial(self.config))
@@ -124,7 +143,12 @@ class LeaseSystem:
             yield ("acquire", owner)
             yield ("release", owner)
 
-    def step(self, world: LeaseWorld, action: Any) -> LeaseWorld:
+    def heal_actions(self, world: LeaseWorld) -> Iterable[Any]:
+        """After heal the owners stop asking and only the clock moves (past ``ticks``: the
+        simulator bounds the fair schedule)."""
+        yield ("tick",)
+
+    def apply(self, world: LeaseWorld, action: Any) -> LeaseWorld:
         if action[0] == "tick":
             event: Any = Tick(now=(world.ticks + 1) * self.step_ms)
             world = attrs.evolve(world, ticks=world.ticks + 1)
@@ -132,14 +156,9 @@ class LeaseSystem:
             event = Acquire(owner=action[1])
         else:
             event = Release(owner=action[1])
-        after, _ = checked_step(MACHINE, self.config, world.lease, event, None)
+        after, _ = self.run("lease", MACHINE, self.config, world.lease, event, None)
         return attrs.evolve(world, lease=after)
 
-    def key(self, world: LeaseWorld) -> bytes:
-        from blockfsm.adapters.engines import itf
 
-        return itf.canonical(world)
-
-
-SYSTEMS = {"lease": LeaseSystem}
-EXPLORATIONS = (("lease", {}, ("lease",)),)
+SYSTEMS = {"lease_system": LeaseSystem}
+EXPLORATIONS = (("lease_system", {}, ("lease",)),)
