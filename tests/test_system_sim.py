@@ -3,11 +3,17 @@ and a fair schedule before liveness, and liveness that fails when the fair phase
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import run_state_machine_as_test
+
 from blockfsm.adapters.engines.explore import SpecSystem, StateInvariant, bfs
 from blockfsm.adapters.engines.itf import canonical
+from blockfsm.adapters.engines.system_campaign import SystemTest, SystemViolation
 from blockfsm.adapters.engines.system_sim import simulate_system
 from blockfsm.spec.render import render_system
 from blockfsm.spec.sync_server import SPEC as SYNC_SERVER_SPEC
@@ -166,3 +172,44 @@ def test_a_system_spec_renders_its_members_actions_and_properties() -> None:
     page = render_system(TOGGLE_SPEC, "`tests.test_system_sim`")
     for text in ("system `toggle`", "| `server` | `sync_server`", "| `jam` |", "| T-1 |", "TL-1"):
         assert text in page
+
+
+# --- the campaign base for systems ---------------------------------------------------------------
+
+
+class CountersTest(SystemTest):
+    SYSTEM = Counters
+    BOUND = 20
+
+
+class StuckCountersTest(SystemTest):
+    SYSTEM = functools.partial(Counters, heal_unjams=False)
+    BOUND = 20
+
+
+class CappedCountersTest(SystemTest):
+    SYSTEM = functools.partial(Counters, cap=2)
+
+
+def _run(test: type[SystemTest]) -> None:
+    run_state_machine_as_test(
+        test,
+        settings=settings(max_examples=30, stateful_step_count=10, database=None, derandomize=True),
+    )
+
+
+def test_a_system_campaign_passes_when_safety_and_liveness_hold() -> None:
+    _run(CountersTest)
+
+
+def test_a_system_campaign_shrinks_a_safety_violation_to_its_actions() -> None:
+    with pytest.raises(SystemViolation) as raised:
+        _run(CappedCountersTest)
+    assert raised.value.property_id == "C-1"
+    assert len(raised.value.actions) == 3  # three increments of one counter
+
+
+def test_a_system_campaign_fails_liveness_that_heal_cannot_restore() -> None:
+    with pytest.raises(SystemViolation) as raised:
+        _run(StuckCountersTest)
+    assert raised.value.property_id == "CL-1"
