@@ -136,6 +136,22 @@ def test_the_example_package_through_every_engine(python: Path, tmp_path: Path) 
     assert simulated.returncode == 0, simulated.stdout + simulated.stderr
     assert json.loads(simulated.stdout)["liveness"] == {"LSL-1": True}
 
+    campaign = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "from hypothesis import settings\n"
+            "from hypothesis.stateful import run_state_machine_as_test as run\n"
+            "from lease_example.checks import LeaseSystemTest\n"
+            "run(LeaseSystemTest, settings=settings(max_examples=20, database=None))\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **BUG},
+    )
+    assert campaign.returncode != 0 and "conformance" in campaign.stderr, campaign.stderr[-2000:]
+
     traces = tmp_path / "bug"
     planted = run(
         python,

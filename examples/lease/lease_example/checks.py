@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
 from blockfsm.adapters.engines.explore import SpecSystem
+from blockfsm.adapters.engines.system_campaign import SystemTest
 from blockfsm.machine.core import Tick
 from blockfsm.spec.campaigns import Campaign, MachineTest
 from blockfsm.spec.conformance import Stats
@@ -158,6 +159,14 @@ class LeaseSystem(SpecSystem):
             event = Release(owner=action[1])
         after, _ = self.run("lease", MACHINE, self.config, world.lease, event, None)
         return attrs.evolve(world, lease=after)
+
+
+class LeaseSystemTest(SystemTest):
+    """The system under Hypothesis: random actions, then heal, the fair schedule and LSL-1
+    (under pytest: ``LeaseSystemTest.TestCase``)."""
+
+    SYSTEM = LeaseSystem
+    BOUND = 10
 
 
 SYSTEMS = {"lease_system": LeaseSystem}
