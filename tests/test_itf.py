@@ -204,6 +204,10 @@ def test_an_unknown_tag_is_a_one_line_error() -> None:
     with pytest.raises(itf.ITFError, match=r"unknown ITF tag 'nowhere\.Thing'") as raised:
         itf.decode({"tag": "nowhere.Thing", "value": {}})
     assert "\n" not in str(raised.value)
+    # A trace names data, not code to load: a module outside blockfsm and the declared packages
+    # is never imported.
+    with pytest.raises(itf.ITFError, match="neither blockfsm's nor in a package"):
+        itf.decode({"tag": "json.JSONDecoder", "value": {}})
     with pytest.raises(itf.ITFError, match="has no attrs class Nope"):
         itf.decode({"tag": "blockfsm.machine.core.Nope", "value": {}})
     with pytest.raises(itf.ITFError, match="unknown ITF tag 'Serving'"):

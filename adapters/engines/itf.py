@@ -27,7 +27,9 @@ Quint-style variants: the tag is the class qualified by its module (``blockfsm.m
 ``traffic_light.machine.Light``), the value a record of the fields the class's ``__init__`` takes
 (so ``decode`` can rebuild the instance). A user's classes and blockfsm's never share a tag, and a
 trace names the module to import to read it back. A qualified tag that names no importable attrs
-class is an error (``ITFError``), never a silent stand-in.
+class is an error (``ITFError``), never a silent stand-in; so is one whose module is neither
+blockfsm's nor in the package of a declared machine module (reading a trace never imports
+anything else).
 
 Traces written before tags were qualified carry the bare class name: a bare tag is looked up among
 blockfsm's own classes (every module of ``blockfsm.machine``, those of its packages included, and
@@ -145,6 +147,11 @@ def _qualified(tag: str) -> type:
     bare name); ``ITFError`` in one line when there is none."""
     module_name, _, name = tag.rpartition(".")
     cls: Any = None
+    if not _trusted(module_name):
+        raise ITFError(
+            f"unknown ITF tag {tag!r}: {module_name} is neither blockfsm's nor in a package of a "
+            "declared machine module (declare it, or name it with --module)"[:300]
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -159,6 +166,22 @@ def _qualified(tag: str) -> type:
     if isinstance(cls, type) and attrs.has(cls):
         return cls
     raise ITFError(f"unknown ITF tag {tag!r}: {reason}"[:300])
+
+
+def _trusted(module_name: str) -> bool:
+    """Reading a trace imports only blockfsm's modules and those of the packages that declare
+    machines (entry points, ``--module``, ``register_module``): a trace names data, not code to
+    load."""
+    top = module_name.split(".", 1)[0]
+    if top == "blockfsm" or any(m.split(".", 1)[0] == top for m in _extra_modules):
+        return True
+    from blockfsm.adapters.engines.registry import RegistryError, modules
+
+    try:
+        declared = modules()
+    except RegistryError:
+        return False
+    return any(m.__name__.split(".", 1)[0] == top for m in declared)
 
 
 # --- encode ------------------------------------------------------------------------------------
