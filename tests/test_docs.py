@@ -24,11 +24,17 @@ from blockfsm.adapters.docsite.reference import (
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md"))
-FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.S | re.M)
 
 
 def blocks(page: Path, language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(page.read_text()) if lang == language]
+    """The blocks of ``language``; a block titled with a file of the repository is that file,
+    compared with it by the test of that file's package, not run here."""
+    return [
+        body
+        for lang, info, body in FENCE.findall(page.read_text())
+        if lang == language and 'title="examples/' not in info
+    ]
 
 
 PYTHON_PAGES = [p for p in PAGES if blocks(p, "python")]

@@ -179,17 +179,31 @@ def test_symmetry_reduction_visits_one_state_per_class() -> None:
     assert full.depth == reduced.depth == 12
 
 
+def test_check_runs_the_explorations_of_the_machines_it_checks(tmp_path: Path) -> None:
+    """With machines named, only the explorations declared as checking one of them run."""
+    ((report, trace),) = explore_module.default_explorations(tmp_path, machines=("sync_client",))
+    assert report.system == "sync" and report.complete and trace is None
+    assert explore_module.default_explorations(tmp_path, machines=("no_such_machine",)) == []
+
+
 def test_check_json_reports_the_exploration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every exploration is reported (the adversary's, shortened here to 8 ticks: their full
     bounds are tested below)."""
     short = tuple({**bounds, "ticks": 8} for bounds in ADVERSARY_EXPLORATIONS)
-    monkeypatch.setattr(explore_module, "ADVERSARY_EXPLORATIONS", short)
     # The default cluster with one delay, not two: its full bounds are explored by the coverage
-    # test below; here it is the report that is tested.
+    # test below; here it is the report that is tested. Each exploration is declared as checking
+    # sync_server too, so `check --machine sync_server` runs them all.
+    checks = ("sync_server", "cluster")
     monkeypatch.setattr(
-        explore_module, "ClusterSystem", functools.partial(explore_module.ClusterSystem, delays=1)
+        explore_module,
+        "EXPLORATIONS",
+        (
+            ("sync", {}, checks),
+            ("cluster", {"delays": 1}, checks),
+            *(("cluster", bounds, checks) for bounds in short),
+        ),
     )
     result = invoke(
         "check", "--machine", "sync_server", "--examples", "20", "--seed", "1", "--json",

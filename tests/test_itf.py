@@ -11,6 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from blockfsm.adapters.engines import itf
+from blockfsm.machine.core import Tick
 from blockfsm.machine.crypto import StandInSigner, StandInVerifier
 from blockfsm.machine.messages import SyncResponse
 from blockfsm.machine.producer import Start
@@ -189,3 +190,25 @@ def test_ed25519_signers_round_trip_by_seed() -> None:
 def test_stand_in_signers_keep_their_secret() -> None:
     signer = StandInSigner.from_seed(5)
     assert through_json(signer).sign(b"x") == signer.sign(b"x")
+
+
+def test_tags_are_qualified_by_module_and_bare_tags_of_older_traces_still_read() -> None:
+    tick = Tick(now=5)
+    encoded = itf.encode(tick)
+    assert encoded["tag"] == f"{Tick.__module__}.Tick"
+    assert itf.decode(encoded) == tick
+    assert itf.decode({"tag": "Tick", "value": {"now": 5}}, strict=True) == tick
+
+
+def test_an_unknown_tag_is_a_one_line_error() -> None:
+    with pytest.raises(itf.ITFError, match=r"unknown ITF tag 'nowhere\.Thing'") as raised:
+        itf.decode({"tag": "nowhere.Thing", "value": {}})
+    assert "\n" not in str(raised.value)
+    # A trace names data, not code to load: a module outside blockfsm and the declared packages
+    # is never imported.
+    with pytest.raises(itf.ITFError, match="neither blockfsm's nor in a package"):
+        itf.decode({"tag": "json.JSONDecoder", "value": {}})
+    with pytest.raises(itf.ITFError, match="has no attrs class Nope"):
+        itf.decode({"tag": "blockfsm.machine.core.Nope", "value": {}})
+    with pytest.raises(itf.ITFError, match="unknown ITF tag 'Serving'"):
+        itf.decode({"tag": "Serving", "value": {"#tup": []}}, strict=True)

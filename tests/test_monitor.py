@@ -189,7 +189,7 @@ def test_an_altered_log_is_caught(honest: list[Path], tmp_path: Path) -> None:
     lines = (honest[1] / LOG_NAME).read_text().splitlines()
     for n, line in enumerate(lines):
         record = json.loads(line)
-        if '"Vote"' in line and "effects" in record and '"Broadcast"' in line:
+        if '.Vote"' in line and "effects" in record and '.Broadcast"' in line:
             key = '"block_hash":{"tag":"Bytes","value":"'
             lines[n] = line.replace(key, key + "ff", 1)  # a hash one byte longer
             break
@@ -277,10 +277,9 @@ def test_logged_writes_that_do_not_apply_are_a_finding_not_a_crash(
     store refused): the monitor reports it at that step and stops replaying that run."""
     lines = (honest[0] / LOG_NAME).read_text().splitlines()
     for n, line in enumerate(lines):
-        if '"tag":"Commit","value":{"height":' in line:
-            lines[n] = line.replace(
-                '"tag":"Commit","value":{"height":', '"tag":"Commit","value":{"height":9', 1
-            )
+        commit = '"tag":"blockfsm.machine.sync_client.effects.Commit","value":{"height":'
+        if commit in line:
+            lines[n] = line.replace(commit, commit + "9", 1)
             break
     altered = tmp_path / "steps.jsonl"
     altered.write_text("\n".join(lines) + "\n")

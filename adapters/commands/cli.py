@@ -119,6 +119,30 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     return (*known, ConfigFileError, KeyFileError, StoreError, lmdb.Error)
 
 
+def module_option(command: Any) -> Any:
+    """``--module pkg.mod`` (repeatable): a machine module read besides the entry points."""
+    return click.option(
+        "--module",
+        "extra_modules",
+        multiple=True,
+        metavar="PKG.MOD",
+        help="Also read this machine module (repeatable): its MACHINE(S), CAMPAIGN, SPEC(S), "
+        "SYSTEMS and EXPLORATIONS, as if declared under the blockfsm.machines entry points.",
+    )(command)
+
+
+def use_modules(names: tuple[str, ...]) -> None:
+    """Read ``names`` besides the entry points from now on; a module that cannot be loaded is a
+    one-line error."""
+    from blockfsm.adapters.engines.registry import RegistryError, add_modules, modules
+
+    add_modules(names)
+    try:
+        modules()
+    except RegistryError as error:
+        raise click.UsageError(str(error)) from None
+
+
 def campaigns_for(machines: tuple[str, ...], campaigns: list[Any]) -> list[Any]:
     """The campaigns that check ``machines`` (all when none is named). A machine is checked by its
     own campaign, or by the campaign that also runs it under its spec (the node, by the
@@ -193,8 +217,9 @@ def main() -> None:
     "--explore/--no-explore",
     default=True,
     show_default=True,
-    help="After the campaigns, explore every state of the sync system and of the cluster, by "
-    "default and under the adversary's crash and forgery budgets (about 60 s on 2 cores).",
+    help="After the campaigns, run every declared exploration of the machines checked "
+    "(blockfsm's own: the sync system and the cluster, by default and under the adversary's "
+    "crash and forgery budgets, about 60 s on 2 cores).",
 )
 @click.option(
     "--html",
@@ -204,6 +229,7 @@ def main() -> None:
     help="Also write a static HTML report into this directory (index.html, and a view of each "
     "counterexample trace); it opens from disk, offline.",
 )
+@module_option
 def check(
     budget: float,
     examples: int | None,
@@ -214,6 +240,7 @@ def check(
     trace_dir: Path,
     explore: bool,
     html_dir: Path | None,
+    extra_modules: tuple[str, ...],
 ) -> None:
     """Run the property-based campaign of every machine and report each invariant.
 
@@ -222,6 +249,7 @@ def check(
     2 a bad option.
     """
     from blockfsm.adapters.engines.campaigns import run_campaign
+    from blockfsm.adapters.engines.registry import RegistryError
     from blockfsm.adapters.engines.registry import campaigns as all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
@@ -229,7 +257,12 @@ def check(
         profile = load_profile()
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    campaigns = campaigns_for(machines, all_campaigns())
+    use_modules(extra_modules)
+    try:
+        declared = all_campaigns()
+    except RegistryError as error:
+        raise click.UsageError(str(error)) from None
+    campaigns = campaigns_for(machines, declared)
     checked = list(campaigns)
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
@@ -294,7 +327,7 @@ def check(
                     task, description=f"exploring {system}: {distinct} states, depth {depth}"
                 )
 
-            explorations = default_explorations(trace_dir, shown)
+            explorations = default_explorations(trace_dir, shown, machines)
     ok = ok and all(e.violation is None for e, _ in explorations)
     if as_json:
         report = _as_json(results, ok, seed, budget, profile)
@@ -575,16 +608,50 @@ def spec() -> None:
     help="Directory for the generated pages.",
 )
 @click.option("--check", "check_only", is_flag=True, help="Fail if the pages on disk are stale.")
-def render(out: Path, check_only: bool) -> None:
-    """Write docs/spec/<machine>.md for every machine spec.
+@click.option(
+    "--machine",
+    "machines",
+    multiple=True,
+    help="Only this machine's page (repeatable). Default: every spec the modules named with "
+    "--module declare, or, without --module, every declared spec.",
+)
+@module_option
+def render(
+    out: Path, check_only: bool, machines: tuple[str, ...], extra_modules: tuple[str, ...]
+) -> None:
+    """Write <out>/<machine>.md for every declared machine spec.
 
     Exit status: 0 written (or, with --check, up to date), 1 with --check: a page is stale,
-    4 a page cannot be written.
+    2 a bad option (an unknown machine, a module that cannot be loaded), 4 a page cannot be
+    written.
     """
-    from blockfsm.spec.render import all_specs
+    from blockfsm.adapters.engines.registry import RegistryError, declared_in, specs
     from blockfsm.spec.render import render as render_page
+    from blockfsm.spec.render import render_system, source_of
+    from blockfsm.spec.system import SystemSpec
 
-    pages = {out / f"{s.name}.md": render_page(s) for s in all_specs()}
+    def page(spec: Any, mod: Any) -> str:
+        source = source_of(spec, *declared_in(spec, mod))
+        if isinstance(spec, SystemSpec):
+            return render_system(spec, source)
+        return render_page(spec, source)
+
+    use_modules(extra_modules)
+    try:
+        declared = specs()
+    except RegistryError as error:
+        raise click.UsageError(str(error)) from None
+    if machines:
+        unknown = sorted(set(machines) - {spec.name for spec, _ in declared})
+        if unknown:
+            raise click.UsageError(
+                f"unknown machine {', '.join(unknown)}; known: "
+                + ", ".join(sorted(spec.name for spec, _ in declared))
+            )
+        declared = [(spec, mod) for spec, mod in declared if spec.name in machines]
+    elif extra_modules:
+        declared = [(spec, mod) for spec, mod in declared if mod.__name__ in extra_modules]
+    pages = {out / f"{spec.name}.md": page(spec, mod) for spec, mod in declared}
     if check_only:
         stale = [
             path
@@ -596,7 +663,7 @@ def render(out: Path, check_only: bool) -> None:
                 click.echo(f"stale: {path}", err=True)
             click.echo("run `blockfsm spec render` and commit the result", err=True)
             sys.exit(1)
-        click.echo(f"{out}: up to date")
+        click.echo(f"{out}: up to date ({len(pages)} pages)")
         return
     out.mkdir(parents=True, exist_ok=True)
     for path, text in pages.items():

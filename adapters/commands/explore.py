@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from blockfsm.adapters.commands.cli import module_option, use_modules
 from blockfsm.adapters.engines.explore import (
-    SYSTEMS,
     Report,
     ShrunkPath,
     describe_action,
@@ -81,11 +81,20 @@ UNBOUNDED = "unbounded"
 @click.option(
     "--system",
     "system_name",
-    type=click.Choice(sorted(SYSTEMS)),
     default="sync",
     show_default=True,
-    help="The system to explore.",
+    help="The system to explore: blockfsm's own (sync, cluster) or one a declared module's "
+    "SYSTEMS names.",
 )
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter of the system's factory (repeatable; an integer value is passed as one): "
+    "how a system of your own takes its bounds.",
+)
+@module_option
 @click.option(
     "--nodes",
     type=click.IntRange(min=2, max=10),
@@ -199,6 +208,8 @@ def explore_command(
     max_states: int | None,
     as_json: bool,
     trace_dir: Path,
+    params: tuple[str, ...],
+    extra_modules: tuple[str, ...],
 ) -> None:
     """Visit every reachable state of a small system and check every invariant in each.
 
@@ -212,6 +223,17 @@ def explore_command(
     from rich.progress import Progress as Bar
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from blockfsm.adapters.engines.registry import RegistryError, systems
+
+    use_modules(extra_modules)
+    try:
+        factories = systems()
+    except RegistryError as error:
+        raise click.UsageError(str(error)) from None
+    if system_name not in factories:
+        raise click.UsageError(
+            f"unknown system {system_name!r}; known: {', '.join(sorted(factories))}"
+        )
     if use_dfs and depth is None:
         raise click.UsageError("--dfs needs --depth")
     if nodes is not None and system_name == "sync":
@@ -241,7 +263,15 @@ def explore_command(
         if system_name != "cluster":
             raise click.UsageError("--delays applies to the cluster system")
         chosen["delays"] = None if delays == UNBOUNDED else delays
-    system = SYSTEMS[system_name](**chosen)
+    for param in params:
+        key, sep, text = param.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.UsageError(f"--param {param!r}: give NAME=VALUE")
+        chosen[key] = int(text) if text.lstrip("-").isdigit() else text
+    try:
+        system = factories[system_name](**chosen)
+    except (TypeError, ValueError) as error:
+        raise click.UsageError(f"system {system_name}: {error}".splitlines()[0]) from None
     if reduce and not reducible(system):
         if system_name == "cluster":
             raise click.UsageError(

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from blockfsm.adapters.commands.cli import module_option, use_modules
 from blockfsm.adapters.engines.itf import (
     ITFError,
     decode,
@@ -33,7 +34,8 @@ EXIT_NOT_A_TRACE = EXIT_INPUT
 @click.command()
 @click.argument("trace", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def replay(trace: Path, as_json: bool) -> None:
+@module_option
+def replay(trace: Path, as_json: bool, extra_modules: tuple[str, ...]) -> None:
     """Run an ITF TRACE against the current code; report the first step that differs.
 
     Exit status: 0 the trace matches (every step as recorded, nothing failed), 1 it reproduces
@@ -41,6 +43,7 @@ def replay(trace: Path, as_json: bool) -> None:
     from the recording, or a property fails that the recording has not there), 4 the file is not
     a trace (unreadable, not JSON, not ITF, or its states were cut off).
     """
+    use_modules(extra_modules)
     try:
         result = replay_path(trace)
     except (ITFError, KeyError, TypeError, ValueError) as error:

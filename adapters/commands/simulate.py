@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import click
 
+from blockfsm.adapters.commands.cli import module_option, use_modules
 from blockfsm.adapters.engines.shrink import shrink_figures, write_simulation_trace
 from blockfsm.adapters.engines.sim import (
     ALL_BEHAVIOURS,
@@ -117,6 +118,29 @@ def _behaviours(value: str) -> tuple[str, ...]:
     help="Run even with a third or more Byzantine nodes (n <= 3f), where no safety claim holds: "
     "no invariant is checked and the verdict is 'unchecked'.",
 )
+@click.option(
+    "--system",
+    "system_name",
+    default=None,
+    help="Simulate a declared explorer system instead of the cluster (e.g. one of your own): "
+    "--ticks actions of seeded chaos, then heal, a fair schedule of --bound actions and its "
+    "liveness properties.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="With --system: a parameter of the system's factory (repeatable).",
+)
+@click.option(
+    "--bound",
+    type=click.IntRange(0, 10_000_000),
+    default=1_000,
+    show_default=True,
+    help="With --system: actions of the fair schedule after heal.",
+)
+@module_option
 def simulate(
     nodes: int,
     byzantine: int,
@@ -132,6 +156,10 @@ def simulate(
     trace_dir: Path,
     html_page: Path | None,
     allow_unsafe_byzantine: bool,
+    system_name: str | None,
+    params: tuple[str, ...],
+    bound: int,
+    extra_modules: tuple[str, ...],
 ) -> None:
     """Simulate a cluster of nodes under faults and report safety and liveness.
 
@@ -140,6 +168,10 @@ def simulate(
     property was violated, 2 a bad option (among them a third or more Byzantine nodes without
     --allow-unsafe-byzantine).
     """
+    if system_name is not None:
+        _simulate_system(
+            system_name, params, extra_modules, seed, ticks, bound, not no_heal, as_json, trace_dir
+        )
     if byzantine > nodes:
         raise click.UsageError("--byzantine cannot exceed --nodes")
     unsafe = 3 * byzantine >= nodes
@@ -410,3 +442,65 @@ def _sweep(
         for line in _wrapped("verdict", summary["verdict"]):
             click.echo(line)
     sys.exit(0 if ok or unsafe else 1)
+
+
+def _simulate_system(
+    name: str,
+    params: tuple[str, ...],
+    extra_modules: tuple[str, ...],
+    seed: int,
+    steps: int,
+    bound: int,
+    heal: bool,
+    as_json: bool,
+    trace_dir: Path,
+) -> None:
+    """``simulate --system NAME``: one seeded run of a declared system; exits."""
+    import json
+    import sys
+
+    from blockfsm.adapters.engines.explore import system_document
+    from blockfsm.adapters.engines.itf import save_trace
+    from blockfsm.adapters.engines.registry import RegistryError, systems
+    from blockfsm.adapters.engines.system_sim import simulate_system
+
+    use_modules(extra_modules)
+    try:
+        factories = systems()
+    except RegistryError as error:
+        raise click.UsageError(str(error)) from None
+    if name not in factories:
+        raise click.UsageError(f"unknown system {name!r}; known: {', '.join(sorted(factories))}")
+    chosen: dict[str, object] = {}
+    for param in params:
+        key, sep, text = param.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.UsageError(f"--param {param!r}: give NAME=VALUE")
+        chosen[key] = int(text) if text.lstrip("-").isdigit() else text
+    try:
+        system = factories[name](**chosen)
+    except (TypeError, ValueError) as error:
+        raise click.UsageError(f"system {name}: {error}".splitlines()[0]) from None
+    run = simulate_system(system, seed=seed, steps=steps, bound=bound, heal=heal)
+    path = None
+    if run.violation is not None:
+        tag = "-".join(f"{k}{v}" for k, v in sorted(system.parameters.items()))
+        where = Path(trace_dir) / f"simulate-{system.name}-{tag}-seed{seed}.itf.json"
+        path = save_trace(system_document(system, run.violation), where)
+    if as_json:
+        out = run.as_json()
+        if path is not None:
+            out["trace_file"] = str(path)
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(
+            f"{run.system} seed {seed}: {run.chaos_steps} chaos steps, "
+            + (f"healed, {run.fair_steps} fair steps" if run.healed else "not healed")
+        )
+        if run.violation is not None:
+            click.echo(f"{run.violation.property_id} violated: {run.violation.message}")
+            click.echo(f"trace written to {path} (replay it with `blockfsm replay {path}`)")
+        for property_id, held in run.liveness.items():
+            click.echo(f"{property_id}: {'held' if held else 'VIOLATED'}")
+        click.echo("ok" if run.ok else "a property was violated")
+    sys.exit(0 if run.ok else 1)

@@ -8,7 +8,8 @@ Three pages are never written by hand, because a hand-written copy drifts:
   calls of its validator (the same calls that raise ``ConfigError``);
 - the **CLI reference**: every command and option of the ``blockfsm`` click group;
 - the **API reference**: the docstrings of the public classes and functions of
-  ``blockfsm.spec`` and ``blockfsm.machine``.
+  ``blockfsm.spec``, ``blockfsm.machine`` and the checking engines, ``blockfsm.adapters.engines``
+  (the campaign runner, the registry, the explorer, the simulator, ITF, replay).
 
 ``docs/hooks.py`` adds these pages to the MkDocs build; nothing is written into ``docs/``.
 """
@@ -383,4 +384,5 @@ def generated_pages() -> dict[str, str]:
         "reference/cli.md": cli_reference(),
         "reference/api-spec.md": api_reference("blockfsm.spec"),
         "reference/api-machine.md": api_reference("blockfsm.machine"),
+        "reference/api-engines.md": api_reference("blockfsm.adapters.engines"),
     }

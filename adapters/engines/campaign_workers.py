@@ -22,13 +22,20 @@ def run_parallel(
 
     The budget is wall time: with P campaigns running at once each gets P times its serial share,
     so the whole run still takes about the budget."""
+    from blockfsm.adapters.engines.registry import added_modules
+
     parallel = min(workers, len(campaigns))
     each = share * parallel
     tasks = {c.machine: progress.add_task(c.machine, total=1.0, status="queued") for c in campaigns}
     results: list[CampaignResult] = []
     with ProcessPoolExecutor(max_workers=parallel) as pool:
         futures = [
-            (c, pool.submit(run_named, c.machine, each, seed, profile, max_examples))
+            (
+                c,
+                pool.submit(
+                    run_named, c.machine, each, seed, profile, max_examples, added_modules()
+                ),
+            )
             for c in campaigns
         ]
         for campaign, future in futures:

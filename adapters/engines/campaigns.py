@@ -440,13 +440,15 @@ def run_named(
     seed: int,
     profile: str,
     max_examples: int | None = None,
+    modules: tuple[str, ...] = (),
 ) -> CampaignResult:
-    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``)."""
+    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``);
+    ``modules`` are the machine modules the parent read besides the entry points."""
     from blockfsm.adapters.engines.registry import campaigns as all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
     load_profile(profile)
-    for campaign in all_campaigns():
+    for campaign in all_campaigns(modules):
         if campaign.machine == machine:
             return run_campaign(
                 campaign, budget_seconds=budget_seconds, seed=seed, max_examples=max_examples

@@ -17,18 +17,27 @@ Python                    ITF value
 ``bytes``                 ``{"tag": "Bytes", "value": "<hex>"}``
 ``float`` (garbage only)   ``{"tag": "Float", "value": "<float.hex()>"}``
 ``None``                  ``{"tag": "None", "value": {"#tup": []}}`` (Quint's ``None``)
-an attrs instance         ``{"tag": "<class name>", "value": {<init field>: <value>, ...}}``
+an attrs instance         ``{"tag": "<module>.<class>", "value": {<init field>: <value>, ...}}``
 ``Ed25519Signer``         ``{"tag": "Ed25519Signer", "value": {"seed": <bytes>}}``
 anything else             ``{"#unserializable": "<type>: <repr>"}`` (garbage inputs)
 ========================  ==========================================================
 
 Attrs instances (states, events, effects, messages, blocks, certificates, configs) are encoded as
-Quint-style variants: the tag is the class name, the value a record of the fields the class's
-``__init__`` takes (so ``decode`` can rebuild the instance). Class names are looked up in every
-module of ``blockfsm.machine``, those of its packages included; a name defined twice there is a
-programmer error, reported at the first lookup. A record (a JSON object with no ``#`` key and no
-tag) decodes to a ``dict`` of its fields, and a variant whose tag is not one of ours to a
-``Variant``: that is how traces written by Quint read.
+Quint-style variants: the tag is the class qualified by its module (``blockfsm.machine.core.Tick``,
+``traffic_light.machine.Light``), the value a record of the fields the class's ``__init__`` takes
+(so ``decode`` can rebuild the instance). A user's classes and blockfsm's never share a tag, and a
+trace names the module to import to read it back. A qualified tag that names no importable attrs
+class is an error (``ITFError``), never a silent stand-in; so is one whose module is neither
+blockfsm's nor in the package of a declared machine module (reading a trace never imports
+anything else).
+
+Traces written before tags were qualified carry the bare class name: a bare tag is looked up among
+blockfsm's own classes (every module of ``blockfsm.machine``, those of its packages included, and
+the modules added by ``register_module``; a name defined twice there is a programmer error,
+reported at the first lookup). A record (a JSON object with no ``#`` key and no tag) decodes to a
+``dict`` of its fields, and a bare tag that is not one of ours to a ``Variant``: that is how traces
+written by Quint read (Quint's tags never contain a dot). ``decode(..., strict=True)``, used for
+blockfsm's own traces, refuses a bare tag that is not one of ours.
 
 ``canonical(value)`` is the one canonical byte encoding of a value (sorted keys, sets and maps in
 canonical order): the explorer deduplicates states by it, because ``hash()`` is salted per process.
@@ -122,6 +131,59 @@ def _classes() -> dict[str, type]:
     return found
 
 
+_tags: dict[type, str] = {}
+
+
+def tag_of(cls: type) -> str:
+    """The ITF tag of an attrs class: its module and qualified name."""
+    tag = _tags.get(cls)
+    if tag is None:
+        tag = _tags[cls] = f"{cls.__module__}.{cls.__qualname__}"
+    return tag
+
+
+def _qualified(tag: str) -> type:
+    """The attrs class a qualified tag names (a class of blockfsm's that moved is found by its
+    bare name); ``ITFError`` in one line when there is none."""
+    module_name, _, name = tag.rpartition(".")
+    cls: Any = None
+    if not _trusted(module_name):
+        raise ITFError(
+            f"unknown ITF tag {tag!r}: {module_name} is neither blockfsm's nor in a package of a "
+            "declared machine module (declare it, or name it with --module)"[:300]
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        reason = f"module {module_name} cannot be imported ({error})"
+    else:
+        cls = module
+        for part in name.split("."):
+            cls = getattr(cls, part, None)
+        reason = f"module {module_name} has no attrs class {name}"
+    if not (isinstance(cls, type) and attrs.has(cls)) and module_name.startswith("blockfsm."):
+        cls = _classes().get(name.rpartition(".")[2])
+    if isinstance(cls, type) and attrs.has(cls):
+        return cls
+    raise ITFError(f"unknown ITF tag {tag!r}: {reason}"[:300])
+
+
+def _trusted(module_name: str) -> bool:
+    """Reading a trace imports only blockfsm's modules and those of the packages that declare
+    machines (entry points, ``--module``, ``register_module``): a trace names data, not code to
+    load."""
+    top = module_name.split(".", 1)[0]
+    if top == "blockfsm" or any(m.split(".", 1)[0] == top for m in _extra_modules):
+        return True
+    from blockfsm.adapters.engines.registry import RegistryError, modules
+
+    try:
+        declared = modules()
+    except RegistryError:
+        return False
+    return any(m.__name__.split(".", 1)[0] == top for m in declared)
+
+
 # --- encode ------------------------------------------------------------------------------------
 
 
@@ -175,7 +237,7 @@ def encode(value: Any) -> JSON:
         for field in attrs.fields(kind):
             if field.init:
                 record[field.alias] = encode(getattr(value, field.name))
-        encoded = {"tag": kind.__name__, "value": record}
+        encoded = {"tag": tag_of(kind), "value": record}
         if memo:
             if len(_memo) >= _MEMO_LIMIT:
                 _memo.clear()
@@ -207,14 +269,17 @@ _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, check_ci
 # --- decode ------------------------------------------------------------------------------------
 
 
-def decode(item: JSON) -> Any:
-    """The Python value of an ITF value (the inverse of ``encode``)."""
+def decode(item: JSON, *, strict: bool = False) -> Any:
+    """The Python value of an ITF value (the inverse of ``encode``).
+
+    With ``strict``, a bare tag that is not one of blockfsm's classes is an ``ITFError`` rather
+    than a ``Variant`` (blockfsm's own traces carry no foreign variants)."""
     if isinstance(item, bool | str):
         return item
     if isinstance(item, int):
         return item
     if isinstance(item, list):
-        return [decode(v) for v in item]
+        return [decode(v, strict=strict) for v in item]
     if not isinstance(item, dict):
         raise ITFError(f"not an ITF value: {item!r}"[:200])
     if len(item) == 1:
@@ -222,21 +287,21 @@ def decode(item: JSON) -> Any:
         if key == "#bigint":
             return int(inner)
         if key == "#tup":
-            return tuple(decode(v) for v in inner)
+            return tuple(decode(v, strict=strict) for v in inner)
         if key == "#set":
-            return frozenset(decode(v) for v in inner)
+            return frozenset(decode(v, strict=strict) for v in inner)
         if key == "#map":
-            return {decode(k): decode(v) for k, v in inner}
+            return {decode(k, strict=strict): decode(v, strict=strict) for k, v in inner}
         if key == "#unserializable":
             return Unserializable(str(inner))
     if set(item) == {"tag", "value"} and isinstance(item["tag"], str):
-        return _decode_variant(item["tag"], item["value"])
+        return _decode_variant(item["tag"], item["value"], strict)
     if any(key.startswith("#") for key in item):
         raise ITFError(f"unknown ITF form: {sorted(item)}")
-    return {key: decode(v) for key, v in item.items()}
+    return {key: decode(v, strict=strict) for key, v in item.items()}
 
 
-def _decode_variant(tag: str, value: JSON) -> Any:
+def _decode_variant(tag: str, value: JSON, strict: bool) -> Any:
     if tag == "Bytes" and isinstance(value, str):
         return bytes.fromhex(value)
     if tag == "None" and value == {"#tup": []}:
@@ -247,10 +312,14 @@ def _decode_variant(tag: str, value: JSON) -> Any:
         from blockfsm.adapters.node.crypto import Ed25519Signer
 
         return Ed25519Signer.from_seed(decode(value["seed"]))
-    cls = _classes().get(tag)
-    if cls is None or not isinstance(value, dict):
+    cls = _qualified(tag) if "." in tag else _classes().get(tag)
+    if cls is None:
+        if strict:
+            raise ITFError(f"unknown ITF tag {tag!r}: not a class of blockfsm's"[:300])
         return Variant(tag, decode(value))
-    fields = {key: decode(v) for key, v in value.items()}
+    if not isinstance(value, dict):
+        raise ITFError(f"ITF tag {tag!r} carries no record of fields"[:300])
+    fields = {key: decode(v, strict=strict) for key, v in value.items()}
     try:
         return cls(**fields)
     except TypeError as error:
@@ -342,17 +411,17 @@ def read_machine_trace(document: dict[str, JSON]) -> MachineTrace:
     for s in states[1:]:
         steps.append(
             TraceStep(
-                event=decode(s["event"]),
-                view=decode(s["view"]),
-                state=decode(s["state"]),
-                effects=tuple(decode(e) for e in s["effects"]),
+                event=decode(s["event"], strict=True),
+                view=decode(s["view"], strict=True),
+                state=decode(s["state"], strict=True),
+                effects=tuple(decode(e, strict=True) for e in s["effects"]),
                 raised=s.get("#meta", {}).get("raised"),
             )
         )
     return MachineTrace(
         machine=meta["machine"],
-        config=decode(meta["config"]),
-        initial=decode(states[0]["state"]),
+        config=decode(meta["config"], strict=True),
+        initial=decode(states[0]["state"], strict=True),
         steps=tuple(steps),
         violation=meta.get("violation"),
         source=meta.get("source", "blockfsm"),

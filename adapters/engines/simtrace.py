@@ -234,7 +234,7 @@ def replay_simulation(document: dict[str, Any]) -> ReplayResult:
     """Feed a simulation trace to the current code; the first step that differs, or the verdict."""
     meta = document["#meta"]
     _digest = Digests(meta.get("state_digest"))
-    config = itf.decode(meta["config"])
+    config = itf.decode(meta["config"], strict=True)
     if not isinstance(config, SimConfig):
         raise itf.ITFError("a simulation trace's #meta.config must be a SimConfig")
     recorded = meta.get("violation")
@@ -253,7 +253,7 @@ def replay_simulation(document: dict[str, Any]) -> ReplayResult:
                 continue
             if action != "step":
                 raise itf.ITFError(f"unknown action {action!r} at step {k}")
-            event = itf.decode(entry["event"])
+            event = itf.decode(entry["event"], strict=True)
             inner = node.step
             returned: list[Any] = []
 

@@ -54,6 +54,7 @@ from blockfsm.adapters.engines.explore.search import (
     digest,
     reducible,
 )
+from blockfsm.adapters.engines.explore.spec_system import SpecSystem
 from blockfsm.adapters.engines.explore.sync_system import SyncSystem, SyncWorld
 from blockfsm.adapters.engines.explore.traces import (
     SYSTEMS,
@@ -65,6 +66,7 @@ from blockfsm.adapters.engines.explore.traces import (
 
 __all__ = [
     "ADVERSARY_EXPLORATIONS",
+    "EXPLORATIONS",
     "SYSTEMS",
     "ClusterSystem",
     "ClusterWorld",
@@ -72,6 +74,7 @@ __all__ = [
     "Reducible",
     "Report",
     "ShrunkPath",
+    "SpecSystem",
     "StateEncoder",
     "StateInvariant",
     "StepViolation",
@@ -184,17 +187,34 @@ proposals the network may lose, so rounds 0 to 2 can fail and round 3 is reached
 crash-restart anywhere, or one message of the Byzantine keeper's choosing."""
 
 
+EXPLORATIONS: tuple[tuple[str, dict[str, Any], tuple[str, ...]], ...] = (
+    ("sync", {}, ("sync_server", "sync_client")),
+    ("cluster", {}, ("cluster", "node", "attester")),
+    *(("cluster", bounds, ("cluster", "node", "attester")) for bounds in ADVERSARY_EXPLORATIONS),
+)
+"""The explorations ``blockfsm check`` runs for blockfsm's own machines: (system name, its
+parameters, the machines it checks). A declared module (``blockfsm.adapters.engines.registry``)
+states its own the same way."""
+
+
 def default_explorations(
-    trace_dir: Path, progress: Callable[[str, int, int, int], None] | None = None
+    trace_dir: Path,
+    progress: Callable[[str, int, int, int], None] | None = None,
+    machines: tuple[str, ...] = (),
 ) -> list[tuple[Report, Path | None]]:
-    """The explorations ``blockfsm check`` runs, each at its system's default bounds and each
-    complete: the sync system, the cluster of 4 nodes over 3 heights with 2 delays, and the
-    cluster under the adversary's budgets (``ADVERSARY_EXPLORATIONS``). ``progress`` is called
-    now and then with (system, states explored, distinct, depth)."""
+    """The explorations ``blockfsm check`` runs: every declared module's ``EXPLORATIONS``
+    (blockfsm's own: the sync system, the cluster of 4 nodes over 3 heights with 2 delays, and the
+    cluster under the adversary's budgets), each complete at its bounds; with ``machines``, only
+    those that check one of them. ``progress`` is called now and then with (system, states
+    explored, distinct, depth)."""
+    from blockfsm.adapters.engines import registry
+
+    factories = registry.systems()
     out: list[tuple[Report, Path | None]] = []
-    systems: list[System] = [SyncSystem(), ClusterSystem()]
-    systems.extend(ClusterSystem(**bounds) for bounds in ADVERSARY_EXPLORATIONS)
-    for system in systems:
+    for name, parameters, checks in registry.explorations():
+        if machines and not set(machines) & set(checks):
+            continue
+        system = factories[name](**parameters)
         shown: Progress | None = None
         if progress is not None:
             shown = functools.partial(progress, system.name)

@@ -75,15 +75,21 @@ def system_document(system: System, violation: Violation) -> dict[str, Any]:
 def replay_system(document: dict[str, Any]) -> ReplayResult:
     """Replay an exploration trace: each recorded action through the current step functions."""
     meta = document["#meta"]
-    factory = SYSTEMS.get(meta.get("system"))
+    from blockfsm.adapters.engines.registry import systems
+
+    known = systems()
+    factory = known.get(meta.get("system"))
     if factory is None:
-        raise itf.ITFError(f"unknown system {meta.get('system')!r}; known: {', '.join(SYSTEMS)}")
-    system = factory(**itf.decode(meta["parameters"]))
+        raise itf.ITFError(
+            f"unknown system {meta.get('system')!r}; known: {', '.join(sorted(known))} (a system "
+            "of your own: declare its module, or name it with --module)"
+        )
+    system = factory(**itf.decode(meta["parameters"], strict=True))
     recorded = meta.get("violation")
     raw_states = document["states"]
     total = len(raw_states) - 1
     state = system.initial()
-    first = itf.decode(raw_states[0]["system"])
+    first = itf.decode(raw_states[0]["system"], strict=True)
     if itf.canonical(first) != itf.canonical(state):
         return ReplayResult(
             verdict="diverges",
@@ -94,7 +100,7 @@ def replay_system(document: dict[str, Any]) -> ReplayResult:
             differences=tuple(differences("system", first, state)),
         )
     for index, raw in enumerate(raw_states[1:], start=1):
-        action = itf.decode(raw["action"])
+        action = itf.decode(raw["action"], strict=True)
         after, found = successor(system, state, action)
         if found is not None:
             same = recorded is not None and recorded.get("step") == index
@@ -105,7 +111,7 @@ def replay_system(document: dict[str, Any]) -> ReplayResult:
                 step=index,
                 detail=f"{found[0]} fails at step {index}: {found[2].splitlines()[0]}",
             )
-        expected = itf.decode(raw["system"])
+        expected = itf.decode(raw["system"], strict=True)
         if itf.canonical(expected) != itf.canonical(after):
             return ReplayResult(
                 verdict="diverges",
@@ -131,7 +137,9 @@ def replay_system(document: dict[str, Any]) -> ReplayResult:
 
 
 SYSTEMS: dict[str, Callable[..., System]] = {}
-"""System factories by name; each takes its parameters as keywords."""
+"""blockfsm's own system factories by name (each takes its parameters as keywords), declared
+through the ``blockfsm.machines`` entry point group like any other (``blockfsm.adapters.engines.
+explore`` exposes them); the engines find every system with ``registry.systems()``."""
 
 
 def register(name: str) -> Callable[[Callable[..., System]], Callable[..., System]]:
