@@ -43,7 +43,7 @@ def _show(v: JSON, limit: int) -> str:
         if key == "#unserializable":
             return f"<{inner}>"
     if set(v) == {"tag", "value"} and isinstance(v["tag"], str):
-        tag, inner = v["tag"], v["value"]
+        tag, inner = v["tag"].rpartition(".")[2], v["value"]
         if tag == "Bytes" and isinstance(inner, str):
             return "0x" + inner[:8] + ("…" if len(inner) > 8 else "")
         if tag == "None":
@@ -77,10 +77,11 @@ def _join(items: list[Any], limit: int) -> str:
 
 
 def tag_of(value: JSON) -> str | None:
-    """The class name of an ITF variant (``Vote``), or None."""
+    """The class name of an ITF variant (``Vote``), or None. Tags are qualified by module
+    (``blockfsm.machine.attester.state.Vote``); a page names the class, as the spec does."""
     if isinstance(value, dict) and set(value) == {"tag", "value"}:
         tag = value["tag"]
-        return tag if isinstance(tag, str) else None
+        return tag.rpartition(".")[2] if isinstance(tag, str) else None
     return None
 
 
