@@ -25,6 +25,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "replay": ("blockfsm.adapters.commands.replay", "replay", "check"),
     "explore": ("blockfsm.adapters.commands.explore", "explore_command", "check"),
     "simulate": ("blockfsm.adapters.commands.simulate", "simulate", "check"),
+    "fuzz": ("blockfsm.adapters.commands.scale", "fuzz", "check"),
+    "worker": ("blockfsm.adapters.commands.scale", "worker", "check"),
     "status": ("blockfsm.adapters.commands.status", "status", "node"),
     "monitor": ("blockfsm.adapters.commands.monitor", "monitor", "node"),
     "keygen": ("blockfsm.adapters.commands.node", "keygen", "node"),
@@ -195,6 +197,25 @@ def main() -> None:
     help="After the campaigns, explore every state of the sync system and of the cluster, by "
     "default and under the adversary's crash and forgery budgets (about 60 s on 2 cores).",
 )
+@click.option(
+    "--database",
+    default="none",
+    show_default=True,
+    help="Hypothesis's example database: a directory, redis://host:port/db (shared by every "
+    "worker: a failure saved by one is replayed first by all), or none (a seeded run then "
+    "decides the same way anywhere).",
+)
+@click.option(
+    "--require-coverage",
+    is_flag=True,
+    help="Exit 1 if a row was never taken or a guard never seen true or false (one line each).",
+)
+@click.option(
+    "--steer/--no-steer",
+    default=True,
+    show_default=True,
+    help="Favour examples that take rows, states and row pairs no earlier example took.",
+)
 def check(
     budget: float,
     examples: int | None,
@@ -204,12 +225,16 @@ def check(
     workers: int,
     trace_dir: Path,
     explore: bool,
+    database: str,
+    require_coverage: bool,
+    steer: bool,
 ) -> None:
     """Run the property-based campaign of every machine and report each invariant.
 
     Exit status: 0 every property held, 1 a property was violated (its counterexample is written
-    as a trace; if --trace-dir cannot be written, under a temporary directory named on stderr),
-    2 a bad option.
+    as a trace; if --trace-dir cannot be written, under a temporary directory named on stderr)
+    or, with --require-coverage, a row or guard outcome was not covered, 2 a bad option, 4 the
+    database cannot be opened or reached.
     """
     from blockfsm.adapters.engines.campaigns import run_campaign
     from blockfsm.adapters.engines.registry import campaigns as all_campaigns
@@ -220,6 +245,13 @@ def check(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     campaigns = campaigns_for(machines, all_campaigns())
+    from blockfsm.adapters.engines.example_database import ServerError, open_database
+    from blockfsm.adapters.exits import InputError
+
+    try:
+        examples_db = open_database(database)
+    except ServerError as error:
+        raise InputError(str(error)) from None
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
     share = budget / len(campaigns)
@@ -237,7 +269,15 @@ def check(
             from blockfsm.adapters.engines.campaign_workers import run_parallel
 
             results = run_parallel(
-                campaigns, progress, share, seed, profile, workers, max_examples=examples
+                campaigns,
+                progress,
+                share,
+                seed,
+                profile,
+                workers,
+                max_examples=examples,
+                database=database,
+                steer=steer,
             )
             campaigns = []
         for campaign in campaigns:
@@ -252,6 +292,8 @@ def check(
                 seed=seed,
                 on_batch=advance,
                 max_examples=examples,
+                database=examples_db,
+                steer=steer,
             )
             progress.update(
                 task,
@@ -285,6 +327,11 @@ def check(
 
             explorations = default_explorations(trace_dir, shown)
     ok = ok and all(e.violation is None for e, _ in explorations)
+    gaps = [gap for r in results if r.coverage is not None for gap in r.coverage.gaps()]
+    if require_coverage and gaps:
+        ok = False
+        for gap in gaps:
+            click.echo(f"coverage gap: {gap}", err=True)
     if as_json:
         report = _as_json(results, ok, seed, budget, profile)
         if examples is not None:
@@ -366,6 +413,7 @@ def _as_json(
         "profile": profile,
         "unrecoverable_runs": {r.machine: r.unrecoverable for r in results if r.unrecoverable},
         "adversary": {r.machine: dict(r.adversary) for r in results if r.adversary},
+        "guards_and_pairs": {r.machine: r.coverage.as_json() for r in results if r.coverage},
     }
 
 

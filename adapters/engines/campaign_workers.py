@@ -17,6 +17,8 @@ def run_parallel(
     profile: str,
     workers: int,
     max_examples: int | None = None,
+    database: str | None = None,
+    steer: bool = True,
 ) -> list[CampaignResult]:
     """Run every campaign in a pool of ``workers`` processes; results in campaign order.
 
@@ -28,7 +30,12 @@ def run_parallel(
     results: list[CampaignResult] = []
     with ProcessPoolExecutor(max_workers=parallel) as pool:
         futures = [
-            (c, pool.submit(run_named, c.machine, each, seed, profile, max_examples))
+            (
+                c,
+                pool.submit(
+                    run_named, c.machine, each, seed, profile, max_examples, database, steer=steer
+                ),
+            )
             for c in campaigns
         ]
         for campaign, future in futures:

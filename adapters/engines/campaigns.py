@@ -24,13 +24,15 @@ from typing import Any
 import attrs
 from hypothesis import Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 from rich.console import Console
 from rich.table import Table
 
 from blockfsm.adapters.engines.itf import document_of, recording
-from blockfsm.spec.campaigns import Campaign
+from blockfsm.spec.campaigns import Campaign, set_steering
 from blockfsm.spec.conformance import ConformanceError, InvariantViolation, Stats, StepRaised
+from blockfsm.spec.coverage import Coverage, coverage
 from blockfsm.spec.language import MachineSpec
 
 BATCH_EXAMPLES = 20
@@ -139,6 +141,8 @@ class CampaignResult:
     shrink_cap_seconds: float = MAX_SHRINK_SECONDS
     adversary: tuple[tuple[str, int], ...] = ()
     """Per behaviour of the adversary the campaign draws from: how many times it acted."""
+    coverage: Coverage | None = None
+    """Rows, guard outcomes and row pairs the campaign covered (``blockfsm.spec.coverage``)."""
 
     @property
     def ok(self) -> bool:
@@ -198,10 +202,15 @@ def run_campaign(
     seed: int,
     on_batch: Callable[[float], None] | None = None,
     max_examples: int | None = None,
+    database: ExampleDatabase | None = None,
+    steer: bool = True,
 ) -> CampaignResult:
     """Run ``campaign`` for about ``budget_seconds``, or for ``max_examples`` examples when it is
     given (then the budget does not bound generation, only shrinking); ``on_batch`` gets the
-    fraction done."""
+    fraction done. ``database``: Hypothesis's example database (None: none, so a seeded run
+    decides the same way anywhere), whose saved failures are replayed before anything new.
+    ``steer``: each example reports how much coverage it took first (``target``)."""
+    set_steering(steer)
     stats = campaign.stats
     stats.reset()
     if campaign.rules is not None:
@@ -225,13 +234,19 @@ def run_campaign(
             per_example = elapsed / requested
             size = int((budget_seconds - elapsed) / per_example) if per_example > 0 else 0
             size = max(1, min(BATCH_EXAMPLES, size))
-        runnable = type(campaign.test_class.__name__, (campaign.test_class,), {})
+        # Named as the class it runs, so Hypothesis's database key is that class's source.
+        test_class = campaign.test_class
+        runnable = type(
+            test_class.__name__,
+            (test_class,),
+            {"__module__": test_class.__module__, "__qualname__": test_class.__qualname__},
+        )
         hypothesis_seed(seed * 1_000_003 + batches)(runnable)
         run_settings = settings(
             base,
             max_examples=max(1, size),
             derandomize=False,
-            database=None,
+            database=database,
             deadline=None,
             verbosity=Verbosity.quiet,
             print_blob=False,
@@ -310,6 +325,7 @@ def run_campaign(
         fully_shrunk=not cut,
         shrink_cap_seconds=cap,
         adversary=tuple((name, stats.steps[f"adversary:{name}"]) for name in campaign.behaviours),
+        coverage=coverage(spec, stats.taken),
     )
 
 
@@ -399,6 +415,7 @@ def _also_result(
         batches=batches,
         seconds=seconds,
         violation=None,
+        coverage=coverage(spec, stats.taken),
     )
 
 
@@ -408,15 +425,25 @@ def run_named(
     seed: int,
     profile: str,
     max_examples: int | None = None,
+    database: str | None = None,
+    modules: tuple[str, ...] = (),
+    steer: bool = True,
 ) -> CampaignResult:
-    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``)."""
+    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``, a
+    queue's worker); ``database`` as ``--database`` takes it, ``modules`` as ``--module``."""
+    from blockfsm.adapters.engines.example_database import open_database
     from blockfsm.adapters.engines.registry import campaigns as all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
     load_profile(profile)
-    for campaign in all_campaigns():
+    for campaign in all_campaigns(modules):
         if campaign.machine == machine:
             return run_campaign(
-                campaign, budget_seconds=budget_seconds, seed=seed, max_examples=max_examples
+                campaign,
+                budget_seconds=budget_seconds,
+                seed=seed,
+                max_examples=max_examples,
+                database=open_database(database),
+                steer=steer,
             )
     raise KeyError(machine)
