@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import attrs
 import click
 
 from blockfsm.adapters.engines.sim import (
@@ -27,6 +26,7 @@ from blockfsm.adapters.engines.sim import (
     liveness,
 )
 from blockfsm.adapters.engines.simtrace import TracedSimulation, write_simulation_trace
+from blockfsm.adapters.engines.sweep import run_seed
 
 CHUNK_TICKS = 20
 
@@ -90,6 +90,13 @@ def _behaviours(value: str) -> tuple[str, ...]:
     help="Run this many seeds, from --seed up; the Byzantine nodes' behaviours turn with the "
     "seed, so a sweep runs each behaviour in turn. Prints one line per seed and the totals.",
 )
+@click.option(
+    "--queue",
+    default=None,
+    metavar="URL",
+    help="With --seeds: put each seed on the work queue at redis://host:port/db and collect the "
+    "results from `blockfsm worker --connect URL` processes on any machine (same output).",
+)
 @click.option("--ed25519", is_flag=True, help="Sign with Ed25519 instead of the stand-in signer.")
 @click.option("--no-heal", is_flag=True, help="Skip the heal phase and the liveness check.")
 @click.option("--conformant", is_flag=True, help="Run every honest node's parts under their specs.")
@@ -115,6 +122,7 @@ def simulate(
     faults: str,
     behaviours: str,
     seeds: int,
+    queue: str | None,
     ed25519: bool,
     no_heal: bool,
     conformant: bool,
@@ -148,7 +156,7 @@ def simulate(
         conformant=conformant,
     )
     if seeds > 1:
-        _sweep(config, seeds, ticks, no_heal, unsafe, as_json, trace_dir)
+        _sweep(config, seeds, ticks, no_heal, unsafe, as_json, trace_dir, queue)
         return
     sim = TracedSimulation(config)
     sim.checking = not unsafe
@@ -220,38 +228,26 @@ def _sweep(
     unsafe: bool,
     as_json: bool,
     trace_dir: Path,
+    queue: str | None = None,
 ) -> None:
     """``seeds`` runs from ``base.seed`` up; run k starts the behaviour list at k, so the
     Byzantine nodes of a sweep take every behaviour in turn."""
-    names = base.behaviours
     runs: list[dict[str, Any]] = []
     totals: Counter[str] = Counter()
     acted: Counter[str] = Counter()
-    for k in range(seeds):
-        turn = k % len(names)
-        config = attrs.evolve(base, seed=base.seed + k, behaviours=names[turn:] + names[:turn])
-        sim = TracedSimulation(config)
-        sim.checking = not unsafe
-        entry: dict[str, Any] = {"seed": config.seed, "byzantine": list(config.behaviours[:1])}
-        try:
-            sim.run(ticks * config.tick_ms)
-            result = {"verdict": "skipped"} if no_heal or unsafe else liveness(sim)
-            entry["safety"] = "held" if not unsafe else "not checked"
-        except SafetyViolation as error:
-            written = write_simulation_trace(sim, error, trace_dir)
-            entry["safety"] = {"violated": error.invariant_id, "trace_file": str(written)}
-            result = {"verdict": "not run"}
+    if queue is not None:
+        entries = _queued(queue, base, seeds, ticks, no_heal, unsafe, trace_dir)
+    else:
+        entries = (run_seed(base, k, ticks, no_heal, unsafe, trace_dir) for k in range(seeds))
+    for entry in entries:
+        acted.update(entry.pop("acted"))
+        if not isinstance(entry["safety"], str):
             totals["safety violated"] += 1
-        entry["liveness"] = result["verdict"]
-        entry["final_height"] = [n.chain.committed_height for n in sim.nodes]
-        totals[f"liveness {result['verdict']}"] += 1
-        for key, n in sim.counters.items():
-            if key.startswith("adversary:"):
-                acted[key[len("adversary:") :]] += n
+        totals[f"liveness {entry['liveness']}"] += 1
         runs.append(entry)
         if not as_json:
             click.echo(
-                f"seed {config.seed:>6}  byzantine {','.join(entry['byzantine']) or '-':<18}"
+                f"seed {entry['seed']:>6}  byzantine {','.join(entry['byzantine']) or '-':<18}"
                 f"  safety {entry['safety'] if isinstance(entry['safety'], str) else 'VIOLATED'}"
                 f"  liveness {entry['liveness']:<13} final {entry['final_height']}"
             )
@@ -271,3 +267,26 @@ def _sweep(
         click.echo(f"totals: {summary['totals']}; adversary acted: {summary['adversary']}")
         click.echo(f"verdict: {summary['verdict']}")
     sys.exit(0 if ok or unsafe else 1)
+
+
+def _queued(
+    url: str, base: SimConfig, seeds: int, ticks: int, no_heal: bool, unsafe: bool, trace_dir: Path
+) -> list[dict[str, Any]]:
+    """The sweep's seeds run by queue workers, in seed order."""
+    from blockfsm.adapters.engines.example_database import ServerError
+    from blockfsm.adapters.engines.sweep import config_json
+    from blockfsm.adapters.engines.work_queue import distribute
+    from blockfsm.adapters.exits import InputError
+
+    args = {"config": config_json(base), "ticks": ticks, "no_heal": no_heal, "unsafe": unsafe}
+    items = [
+        {"kind": "simulate", "k": k, **args, "trace_dir": str(trace_dir)} for k in range(seeds)
+    ]
+    try:
+        return distribute(url, items, progress=_waiting if sys.stderr.isatty() else None)
+    except ServerError as error:
+        raise InputError(str(error)) from None
+
+
+def _waiting(done: int, total: int) -> None:
+    click.echo(f"\r{done}/{total} seeds back from the workers", err=True, nl=done == total)
