@@ -423,7 +423,7 @@ def run_named(
     machine: str,
     budget_seconds: float,
     seed: int,
-    profile: str,
+    profile: str | None,
     max_examples: int | None = None,
     database: str | None = None,
     modules: tuple[str, ...] = (),

@@ -113,7 +113,7 @@ def run_campaign_item(item: dict[str, Any]) -> dict[str, Any]:
         item["machine"],
         float(item.get("budget_seconds", 60.0)),
         int(item["seed"]),
-        item.get("profile", "default"),
+        item.get("profile") or None,
         max_examples=int(item["examples"]),
         database=item.get("database"),
         modules=tuple(item.get("modules", ())),

@@ -1,0 +1,195 @@
+"""Two ``blockfsm worker`` processes against one real Redis server: one work queue, one example
+database. A sweep run by the workers gives what one process gives, and a failure one worker found
+and saved is the first example the other runs.
+
+Needs ``redis-server`` (Debian's package; .ci/run installs it). Without it the tests are skipped,
+with the reason; set ``BLOCKFSM_REQUIRE_REDIS=1`` (CI does) to make that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("redis")
+
+from blockfsm.adapters.engines.work_queue import distribute, run_campaign_item
+
+BLOCKFSM = [sys.executable, "-m", "blockfsm"]
+
+PLANTED = '''
+"""A campaign with a planted failure: a pushed value of 990,000 or more breaks P-1."""
+from hypothesis import strategies as st
+from hypothesis.stateful import rule
+
+from blockfsm.spec.campaigns import Campaign, MachineTest
+from blockfsm.spec.conformance import InvariantViolation, Stats
+from blockfsm.spec.language import Invariant, MachineSpec, Row
+
+SPEC = MachineSpec(
+    name="planted",
+    title="Planted",
+    summary="a failure planted for the shared database's test",
+    states=("S",),
+    initial="S",
+    events=("Push",),
+    effects=(),
+    rows=(Row(id="P1", source="S", event="Push", target="S", kind="ignore"),),
+    invariants=(Invariant(id="P-1", statement="every pushed value is below 990000",
+                          check=lambda t: True),),
+)
+STATS = Stats()
+
+
+class PlantedTest(MachineTest):
+    STATS = STATS
+
+    @rule(x=st.integers(0, 1_000_000))
+    def push(self, x):
+        STATS.rows["P1"] += 1
+        if x >= 990_000:
+            raise InvariantViolation("planted", "P-1", "every pushed value is below 990000",
+                                     [f"push {x}"])
+
+
+CAMPAIGN = Campaign(spec=SPEC, test_class=PlantedTest, stats=STATS)
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("BLOCKFSM_REQUIRE_REDIS") == "1":
+            pytest.fail("redis-server is not installed and BLOCKFSM_REQUIRE_REDIS=1")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    import redis
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    try:
+        for _ in range(200):  # bounded by tries; the test's timeout bounds the whole
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _worker(url: str, env: dict[str, str], *more: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*BLOCKFSM, "worker", "--connect", f"{url}/0", *more],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        w.wait(timeout=60)
+
+
+def _planted(seed: int, examples: int, database: str) -> dict[str, object]:
+    return {
+        "kind": "campaign",
+        "machine": "planted",
+        "seed": seed,
+        "examples": examples,
+        "database": database,
+        "modules": ["planted_campaign"],
+    }
+
+
+@pytest.mark.timeout(300)
+def test_two_workers_share_one_queue_and_one_database(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "planted_campaign.py").write_text(textwrap.dedent(PLANTED))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    shared = f"{redis_url}/1"
+    workers = []
+    try:
+        # The first worker alone finds the planted failure and saves it in the shared database.
+        first = _worker(redis_url, env, "--max-items", "1")
+        workers.append(first)
+        (found,) = distribute(f"{redis_url}/0", [_planted(1, 300, shared)])
+        assert found["violated"] == "P-1", found
+        assert first.wait(timeout=120) == 0
+        # The second worker, from another seed and with one example, runs it first.
+        second = _worker(redis_url, env)
+        workers.append(second)
+        (replayed,) = distribute(f"{redis_url}/0", [_planted(2, 1, shared)])
+        assert replayed["violated"] == "P-1", replayed
+        assert replayed["counterexample"] == found["counterexample"]
+        # Without the database, the same seed and one example find nothing.
+        assert run_campaign_item(_planted(2, 1, "none"))["ok"]
+
+        # Two workers at once: a sweep and campaign batches give what one process gives.
+        workers.append(_worker(redis_url, env))
+        sweep = ["simulate", "--seeds", "4", "--ticks", "60", "--json"]
+        sweep += ["--trace-dir", str(tmp_path / "traces")]
+        alone = subprocess.run([*BLOCKFSM, *sweep], capture_output=True, timeout=240, env=env)
+        spread = subprocess.run(
+            [*BLOCKFSM, *sweep, "--queue", f"{redis_url}/0"],
+            capture_output=True,
+            timeout=240,
+            env=env,
+        )
+        assert alone.returncode == spread.returncode == 0, spread.stderr
+        assert json.loads(spread.stdout) == json.loads(alone.stdout)
+        batches = [
+            {"kind": "campaign", "machine": m, "seed": s, "examples": 5, "database": "none"}
+            for m in ("sync_server", "attester")
+            for s in (1, 2)
+        ]
+        assert distribute(f"{redis_url}/0", batches) == [run_campaign_item(b) for b in batches]
+    finally:
+        _stop(workers)
+    served = [w.stderr.read().decode() for w in workers if w.stderr is not None]
+    assert all("worker stopped after" in text for text in served), served
+
+
+@pytest.mark.timeout(120)
+def test_a_bad_or_unreachable_server_is_one_line() -> None:
+    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    for args in (
+        ["worker", "--connect", dead],
+        ["worker", "--connect", "redis://host:notaport/0"],
+        ["check", "--database", dead, "--examples", "1", "--no-explore"],
+        ["fuzz", "--rounds", "1", "--database", "ftp://x/y"],
+        ["simulate", "--seeds", "2", "--ticks", "5", "--queue", dead],
+    ):
+        run = subprocess.run([*BLOCKFSM, *args], capture_output=True, timeout=60)
+        assert run.returncode == 4, (args, run.stderr)
+        assert len(run.stderr.decode().strip().splitlines()) == 1, (args, run.stderr)
+        assert b"Traceback" not in run.stderr
