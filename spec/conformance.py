@@ -155,9 +155,10 @@ class Conformant:
                     self._checks.append((inv, monitor.observe))
         self._checked_here: set[str] = set()
         self._previous: str | None = None
-        self.fresh = 0
-        """Coverage keys this run took first of every run counted in ``stats`` (what a
-        campaign that steers maximizes)."""
+        self.fresh = 0.0
+        """How rare this run's steps were: the sum, over its steps, of 1 / (how many steps of
+        the runs counted in ``stats`` took the same key before, plus one). A key never taken
+        before adds 1. What a campaign that steers maximizes (``blockfsm.spec.campaigns``)."""
         self.stats.runs += 1
 
     @property
@@ -216,8 +217,7 @@ class Conformant:
         taken = self.stats.taken
         n = taken.get(key, 0)
         taken[key] = n + 1
-        if not n:
-            self.fresh += 1
+        self.fresh += 1.0 / (n + 1)
         self._previous = row_id
         for observer in self.observers:
             observer(self, row, state, event, view, after)
