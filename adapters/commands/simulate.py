@@ -139,6 +139,8 @@ def simulate(
     """
     if byzantine > nodes:
         raise click.UsageError("--byzantine cannot exceed --nodes")
+    if queue is not None and seeds == 1:
+        raise click.UsageError("--queue spreads a sweep: give --seeds 2 or more")
     unsafe = 3 * byzantine >= nodes
     if unsafe and not allow_unsafe_byzantine:
         raise click.UsageError(
