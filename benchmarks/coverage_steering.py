@@ -59,7 +59,7 @@ def examples_to_rows(machine: str, seed: int, steer: bool, cap: int) -> tuple[in
                 return stats.runs, True
         return stats.runs, False
     finally:
-        set_steering(True)
+        set_steering(False)
 
 
 def compare(machine: str, seeds: int, cap: int) -> tuple[list[int], list[int], bool]:

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
+import pytest
 from click.testing import CliRunner
 
 from blockfsm.adapters.commands.cli import main
@@ -83,3 +86,23 @@ def test_check_reports_guards_and_pairs_and_requires_coverage() -> None:
     # Without the flag the same run passes: gaps are reported, not failed on.
     code, _, err = _check("--machine", "attester", "--examples", "2")
     assert code == 0, err
+
+
+CHECK = [sys.executable, "-m", "blockfsm", "check", "--no-explore", "--seed", "1", "--json"]
+
+
+@pytest.mark.timeout(300)
+def test_steering_changes_what_a_seeded_run_draws_and_is_off_by_default() -> None:
+    def pairs(*flags: str) -> object:
+        # A fresh process each: Hypothesis keeps state between runs in one process.
+        run = subprocess.run(
+            [*CHECK, "--machine", "attester", "--examples", "30", *flags],
+            capture_output=True,
+            timeout=240,
+        )
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)["guards_and_pairs"]["attester"]["row_pairs"]
+
+    plain = pairs()
+    assert pairs("--no-steer") == plain
+    assert pairs("--steer") != plain

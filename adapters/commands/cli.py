@@ -212,9 +212,10 @@ def main() -> None:
 )
 @click.option(
     "--steer/--no-steer",
-    default=True,
+    default=False,
     show_default=True,
-    help="Favour examples that take rows, states and row pairs no earlier example took.",
+    help="Favour examples whose rows, states and row pairs earlier examples rarely took "
+    "(Hypothesis's target).",
 )
 def check(
     budget: float,

@@ -18,7 +18,7 @@ def run_parallel(
     workers: int,
     max_examples: int | None = None,
     database: str | None = None,
-    steer: bool = True,
+    steer: bool = False,
 ) -> list[CampaignResult]:
     """Run every campaign in a pool of ``workers`` processes; results in campaign order.
 

@@ -203,13 +203,13 @@ def run_campaign(
     on_batch: Callable[[float], None] | None = None,
     max_examples: int | None = None,
     database: ExampleDatabase | None = None,
-    steer: bool = True,
+    steer: bool = False,
 ) -> CampaignResult:
     """Run ``campaign`` for about ``budget_seconds``, or for ``max_examples`` examples when it is
     given (then the budget does not bound generation, only shrinking); ``on_batch`` gets the
     fraction done. ``database``: Hypothesis's example database (None: none, so a seeded run
     decides the same way anywhere), whose saved failures are replayed before anything new.
-    ``steer``: each example reports how much coverage it took first (``target``)."""
+    ``steer``: each example reports how rare its coverage was (``target``); off by default."""
     set_steering(steer)
     stats = campaign.stats
     stats.reset()
@@ -427,7 +427,7 @@ def run_named(
     max_examples: int | None = None,
     database: str | None = None,
     modules: tuple[str, ...] = (),
-    steer: bool = True,
+    steer: bool = False,
 ) -> CampaignResult:
     """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``, a
     queue's worker); ``database`` as ``--database`` takes it, ``modules`` as ``--module``."""

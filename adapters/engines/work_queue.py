@@ -117,7 +117,7 @@ def run_campaign_item(item: dict[str, Any]) -> dict[str, Any]:
         max_examples=int(item["examples"]),
         database=item.get("database"),
         modules=tuple(item.get("modules", ())),
-        steer=bool(item.get("steer", True)),
+        steer=bool(item.get("steer", False)),
     )
     violation = result.violation
     return {
