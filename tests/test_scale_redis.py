@@ -137,6 +137,13 @@ def test_two_workers_share_one_queue_and_one_database(
             for s in (1, 2)
         ]
         assert distribute(f"{redis_url}/0", batches) == [run_campaign_item(b) for b in batches]
+        fuzz = ["fuzz", "--machine", "sync_server", "--machine", "attester", "--rounds", "2"]
+        fuzz += ["--examples", "5", "--database", shared, "--queue", f"{redis_url}/0"]
+        run = subprocess.run([*BLOCKFSM, *fuzz], capture_output=True, timeout=240, env=env)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.decode().startswith("2 rounds, "), run.stdout
+        assert run.stdout.decode().strip().endswith("examples: every property held")
+        assert run.stderr.decode().count("round ") == 2
     finally:
         _stop(workers)
     served = [w.stderr.read().decode() for w in workers if w.stderr is not None]
