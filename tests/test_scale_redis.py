@@ -26,7 +26,12 @@ pytest.importorskip("redis")
 
 from planted import PLANTED_CAMPAIGN as PLANTED
 
-from blockfsm.adapters.engines.work_queue import distribute, run_campaign_item
+from blockfsm.adapters.engines.work_queue import (
+    distribute,
+    exploration_item,
+    run_campaign_item,
+    run_exploration_item,
+)
 
 BLOCKFSM = [sys.executable, "-m", "blockfsm"]
 
@@ -137,6 +142,18 @@ def test_two_workers_share_one_queue_and_one_database(
             for s in (1, 2)
         ]
         assert distribute(f"{redis_url}/0", batches) == [run_campaign_item(b) for b in batches]
+        explorations = [
+            exploration_item("sync", {"heights": h, "ticks": 2}, tmp_path) for h in (1, 2)
+        ]
+
+        def measured(reports: list[dict[str, object]]) -> list[dict[str, object]]:
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in reports]
+
+        spread_reports = measured(distribute(f"{redis_url}/0", explorations))
+        assert spread_reports == measured([run_exploration_item(e) for e in explorations])
+        assert [r["distinct"] for r in spread_reports] == [
+            r["distinct"] for r in spread_reports if r["complete"]
+        ]
         fuzz = ["fuzz", "--machine", "sync_server", "--machine", "attester", "--rounds", "2"]
         fuzz += ["--examples", "5", "--database", shared, "--queue", f"{redis_url}/0"]
         run = subprocess.run([*BLOCKFSM, *fuzz], capture_output=True, timeout=240, env=env)
@@ -159,6 +176,7 @@ def test_a_bad_or_unreachable_server_is_one_line() -> None:
         ["check", "--database", dead, "--examples", "1", "--no-explore"],
         ["fuzz", "--rounds", "1", "--database", "ftp://x/y"],
         ["simulate", "--seeds", "2", "--ticks", "5", "--queue", dead],
+        ["check", "--machine", "sync_server", "--examples", "1", "--queue", dead],
     ):
         run = subprocess.run([*BLOCKFSM, *args], capture_output=True, timeout=60)
         assert run.returncode == 4, (args, run.stderr)

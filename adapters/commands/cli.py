@@ -206,6 +206,12 @@ def main() -> None:
     "decides the same way anywhere).",
 )
 @click.option(
+    "--queue",
+    default=None,
+    metavar="URL",
+    help="Run the explorations on `blockfsm worker --connect URL` processes (redis://...).",
+)
+@click.option(
     "--require-coverage",
     is_flag=True,
     help="Exit 1 if a row was never taken or a guard never seen true or false (one line each).",
@@ -227,6 +233,7 @@ def check(
     trace_dir: Path,
     explore: bool,
     database: str,
+    queue: str | None,
     require_coverage: bool,
     steer: bool,
 ) -> None:
@@ -251,6 +258,10 @@ def check(
 
     try:
         examples_db = open_database(database)
+        if queue is not None and explore:  # refused before the campaigns, not after
+            from blockfsm.adapters.engines.example_database import connect
+
+            connect(queue)
     except ServerError as error:
         raise InputError(str(error)) from None
     if seed is None:
@@ -326,7 +337,10 @@ def check(
                     task, description=f"exploring {system}: {distinct} states, depth {depth}"
                 )
 
-            explorations = default_explorations(trace_dir, shown)
+            if queue is None:
+                explorations = default_explorations(trace_dir, shown)
+            else:
+                explorations = _explorations_on(queue, trace_dir)
     ok = ok and all(e.violation is None for e, _ in explorations)
     gaps = [gap for r in results if r.coverage is not None for gap in r.coverage.gaps()]
     if require_coverage and gaps:
@@ -380,6 +394,22 @@ def check(
                 highlight=False,
             )
     sys.exit(0 if ok else 1)
+
+
+def _explorations_on(url: str, trace_dir: Path) -> list[Any]:
+    """``default_explorations``, one item each on the queue's workers."""
+    from blockfsm.adapters.engines.example_database import ServerError
+    from blockfsm.adapters.engines.work_queue import (
+        default_exploration_items,
+        distribute,
+        report_of,
+    )
+    from blockfsm.adapters.exits import InputError
+
+    try:
+        return [report_of(a) for a in distribute(url, default_exploration_items(trace_dir))]
+    except ServerError as error:
+        raise InputError(str(error)) from None
 
 
 def _as_json(

@@ -102,6 +102,8 @@ def run_item(item: dict[str, Any]) -> dict[str, Any]:
         )
     if kind == "campaign":
         return run_campaign_item(item)
+    if kind == "explore":
+        return run_exploration_item(item)
     raise ValueError(f"unknown work item kind {kind!r}")
 
 
@@ -130,6 +132,65 @@ def run_campaign_item(item: dict[str, Any]) -> dict[str, Any]:
         "violated": None if violation is None else violation.property_id,
         "counterexample": [] if violation is None else list(violation.trace),
     }
+
+
+def exploration_item(system: str, bounds: dict[str, Any], trace_dir: Path) -> dict[str, Any]:
+    """The item that explores ``system`` (a name of ``explore.SYSTEMS``) at ``bounds``."""
+    return {"kind": "explore", "system": system, "bounds": bounds, "trace_dir": str(trace_dir)}
+
+
+def default_exploration_items(trace_dir: Path) -> list[dict[str, Any]]:
+    """The explorations ``blockfsm check`` runs after its campaigns, one item each."""
+    from blockfsm.adapters.engines.explore import ADVERSARY_EXPLORATIONS
+
+    return [
+        exploration_item("sync", {}, trace_dir),
+        exploration_item("cluster", {}, trace_dir),
+        *(exploration_item("cluster", dict(b), trace_dir) for b in ADVERSARY_EXPLORATIONS),
+    ]
+
+
+def run_exploration_item(item: dict[str, Any]) -> dict[str, Any]:
+    """One complete breadth-first exploration: its report, as ``Report.as_json`` gives it, and
+    the trace file of its violation, if any (on the worker's disk)."""
+    from blockfsm.adapters.engines.explore import SYSTEMS, bfs, write_trace
+
+    system = SYSTEMS[item["system"]](**item["bounds"])
+    report = bfs(system)
+    out = report.as_json()
+    written = write_trace(system, report, Path(item["trace_dir"]))
+    out["trace_file"] = None if written is None else str(written)
+    return out
+
+
+def report_of(answer: dict[str, Any]) -> tuple[Any, Path | None]:
+    """A worker's exploration answer as (``Report``, trace path), as ``default_explorations``
+    returns them; the violation's path is kept as the readable action lines."""
+    from blockfsm.adapters.engines.explore.search import Report, Violation
+
+    found = answer.get("violation")
+    violation = None
+    if found is not None:
+        violation = Violation(
+            property_id=found["property"],
+            statement=found["statement"],
+            message=found["message"],
+            actions=tuple(found["path"]),
+        )
+    report = Report(
+        system=answer["system"],
+        mode=answer["mode"],
+        states=answer["states"],
+        distinct=answer["distinct"],
+        depth=answer["depth"],
+        complete=answer["complete"],
+        seconds=answer["seconds"],
+        violation=violation,
+        parameters=answer["parameters"],
+        figures=answer.get("figures", {}),
+    )
+    trace = answer.get("trace_file")
+    return report, None if trace is None else Path(trace)
 
 
 class _Stop:
