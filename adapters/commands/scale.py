@@ -171,7 +171,10 @@ def worker(url: str, max_items: int | None) -> None:
     from blockfsm.adapters.engines.work_queue import serve
 
     def said(item: dict[str, Any], answer: dict[str, Any]) -> None:
-        what = item.get("machine") or f"seed {item.get('k')}"
+        if item["kind"] == "explore":
+            what = f"{item['system']} {item['bounds'] or 'default bounds'}"
+        else:
+            what = item.get("machine") or f"seed {item.get('k')}"
         status = "failed: " + answer["error"] if "error" in answer else "done"
         click.echo(f"{item['kind']} {what}: {status}", err=True)
 
