@@ -136,12 +136,9 @@ def test_two_workers_share_one_queue_and_one_database(
         )
         assert alone.returncode == spread.returncode == 0, spread.stderr
         assert json.loads(spread.stdout) == json.loads(alone.stdout)
-        batches = [
-            {"kind": "campaign", "machine": m, "seed": s, "examples": 5, "database": "none"}
-            for m in ("sync_server", "attester")
-            for s in (1, 2)
-        ]
-        assert distribute(f"{redis_url}/0", batches) == [run_campaign_item(b) for b in batches]
+        # Campaign batches are not compared with one process: Hypothesis draws constants from
+        # the source of the local modules a process has loaded, so a seeded batch's draws depend
+        # on the process (docs/architecture.md); fuzz rounds on the workers are run below.
         explorations = [
             exploration_item("sync", {"heights": h, "ticks": 2}, tmp_path) for h in (1, 2)
         ]
