@@ -27,6 +27,9 @@ that higher is better, next to its target:
 - ``scaling/producer_tree``: store work per block of the producer's block tree (add, record
   attestations, snapshot, read back) at 1,000 blocks over the same at 100,000 (10,000 with
   ``--quick``); target 1/2 (benchmarks/producer_tree.py);
+- ``coverage_steering/<machine>``: examples until every row of the attester's spec was taken
+  (sync_server's with ``--quick``) without steering over with it (benchmarks/coverage_steering.py);
+  target 1.25;
 - ``sim_throughput``: simulated events per second of a fault-free 4-node cluster with the
   stand-in signer (benchmarks/sim_throughput.py), over the target of 50,000; target 1.
 
@@ -478,6 +481,25 @@ def bench_sim_throughput(repeat: int, ms: int) -> Figure:
     )
 
 
+def bench_coverage_steering(machine: str, seeds: int, cap: int) -> Figure:
+    """Examples until every row of ``machine`` was taken, without steering (the baseline) over
+    with it, from the same seeds in rotation (benchmarks/coverage_steering.py)."""
+    from benchmarks.coverage_steering import compare
+
+    steered, plain, complete = compare(machine, seeds, cap)
+    at, baseline = statistics.median(steered), statistics.median(plain)
+    bound = "" if complete else f", a run capped at {cap}"
+    return Figure(
+        name=f"coverage_steering/{machine}",
+        value=at,
+        unit=f"examples to every row (median of {seeds} seeds{bound})",
+        baseline="not steered",
+        baseline_value=baseline,
+        ratio=baseline / at,
+        target_ratio=1.25,
+    )
+
+
 def bench_producer_tree(repeat: int, sizes: tuple[int, int], blocks: int = 200) -> Figure:
     """Store work per block of the producer's block tree (add, record attestations, snapshot,
     read back) with the tree filled to the large size over the same with the small size."""
@@ -520,6 +542,11 @@ def run(quick: bool) -> list[Figure]:
     figures.append(bench_client_registry(repeat, 1_000 if quick else 10_000))
     figures.append(bench_producer_tree(repeat, (1_000, 10_000 if quick else 100_000)))
     figures.append(bench_sim_throughput(repeat, 2_000 if quick else 20_000))
+    figures.append(
+        bench_coverage_steering("sync_server", 2, 200)
+        if quick
+        else bench_coverage_steering("attester", 7, 3_000)
+    )
     return figures
 
 

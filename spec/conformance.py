@@ -11,6 +11,11 @@
 4. checks every safety invariant of the spec on the transition;
 5. counts row coverage and invariant checks into a ``Stats`` shared with the campaign runner.
 
+Coverage costs one dictionary update per step: the key (row before, control state, row) says
+which row was taken, in which state, after which row. Every other figure is derived from it after
+the run (``blockfsm.spec.coverage``): rows hit, guard outcomes (exactly one row matched, so every
+other row of the pair saw its guard false), and row pairs.
+
 The step function and the spec's guards are written separately, so a disagreement between them is
 a real finding, not a tautology.
 """
@@ -94,11 +99,14 @@ class Stats:
     steps: Counter[str] = attrs.field(factory=Counter)
     rows: Counter[str] = attrs.field(factory=Counter)
     runs: int = 0
+    taken: dict[tuple[str | None, str, str], int] = attrs.field(factory=dict)
+    """Per (row taken before in the run or None, control state, row): how many steps."""
 
     def reset(self) -> None:
         self.examples.clear()
         self.steps.clear()
         self.rows.clear()
+        self.taken.clear()
         self.runs = 0
 
 
@@ -146,6 +154,11 @@ class Conformant:
                     monitor: Monitor = inv.monitor()
                     self._checks.append((inv, monitor.observe))
         self._checked_here: set[str] = set()
+        self._previous: str | None = None
+        self.fresh = 0.0
+        """How rare this run's steps were: the sum, over its steps, of 1 / (how many steps of
+        the runs counted in ``stats`` took the same key before, plus one). A key never taken
+        before adds 1. What a campaign that steers maximizes (``blockfsm.spec.campaigns``)."""
         self.stats.runs += 1
 
     @property
@@ -198,7 +211,14 @@ class Conformant:
             (event, state.control, after.control, row.id, tuple(type(e).__name__ for e in effects))
         )
         self._check_row(row, state, after, effects)
-        self.stats.rows[row.id] += 1
+        row_id = row.id
+        self.stats.rows[row_id] += 1
+        key = (self._previous, state.control, row_id)
+        taken = self.stats.taken
+        n = taken.get(key, 0)
+        taken[key] = n + 1
+        self.fresh += 1.0 / (n + 1)
+        self._previous = row_id
         for observer in self.observers:
             observer(self, row, state, event, view, after)
         if self._checks:

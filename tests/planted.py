@@ -93,3 +93,45 @@ def undone(m: pytest.MonkeyPatch, finding: str) -> None:
         m.setattr(rounds, "_enter_round", keeps_every_proposal)
     else:  # pragma: no cover
         raise ValueError(finding)
+
+
+# --- a campaign with a planted failure, written to a module by the tests of the shared example
+# database (tests/test_scale_redis.py, tests/test_fuzz.py) -------------------------------------
+
+PLANTED_CAMPAIGN = '''
+"""A campaign with a planted failure: a pushed value of 990,000 or more breaks P-1."""
+from hypothesis import strategies as st
+from hypothesis.stateful import rule
+
+from blockfsm.spec.campaigns import Campaign, MachineTest
+from blockfsm.spec.conformance import InvariantViolation, Stats
+from blockfsm.spec.language import Invariant, MachineSpec, Row
+
+SPEC = MachineSpec(
+    name="planted",
+    title="Planted",
+    summary="a failure planted for the shared database's test",
+    states=("S",),
+    initial="S",
+    events=("Push",),
+    effects=(),
+    rows=(Row(id="P1", source="S", event="Push", target="S", kind="ignore"),),
+    invariants=(Invariant(id="P-1", statement="every pushed value is below 990000",
+                          check=lambda t: True),),
+)
+STATS = Stats()
+
+
+class PlantedTest(MachineTest):
+    STATS = STATS
+
+    @rule(x=st.integers(0, 1_000_000))
+    def push(self, x):
+        STATS.rows["P1"] += 1
+        if x >= 990_000:
+            raise InvariantViolation("planted", "P-1", "every pushed value is below 990000",
+                                     [f"push {x}"])
+
+
+CAMPAIGN = Campaign(spec=SPEC, test_class=PlantedTest, stats=STATS)
+'''

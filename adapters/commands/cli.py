@@ -26,6 +26,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "explore": ("blockfsm.adapters.commands.explore", "explore_command", "check"),
     "simulate": ("blockfsm.adapters.commands.simulate", "simulate", "check"),
     "view": ("blockfsm.adapters.commands.view", "view", "check"),
+    "fuzz": ("blockfsm.adapters.commands.scale", "fuzz", "check"),
+    "worker": ("blockfsm.adapters.commands.scale", "worker", "check"),
     "status": ("blockfsm.adapters.commands.status", "status", "node"),
     "monitor": ("blockfsm.adapters.commands.monitor", "monitor", "node"),
     "keygen": ("blockfsm.adapters.commands.node", "keygen", "node"),
@@ -230,6 +232,32 @@ def main() -> None:
     "counterexample trace); it opens from disk, offline.",
 )
 @module_option
+@click.option(
+    "--database",
+    default="none",
+    show_default=True,
+    help="Hypothesis's example database: a directory, redis://host:port/db (shared by every "
+    "worker: a failure saved by one is replayed first by all), or none (a seeded run then "
+    "decides the same way anywhere).",
+)
+@click.option(
+    "--queue",
+    default=None,
+    metavar="URL",
+    help="Run the explorations on `blockfsm worker --connect URL` processes (redis://...).",
+)
+@click.option(
+    "--require-coverage",
+    is_flag=True,
+    help="Exit 1 if a row was never taken or a guard never seen true or false (one line each).",
+)
+@click.option(
+    "--steer/--no-steer",
+    default=False,
+    show_default=True,
+    help="Favour examples whose rows, states and row pairs earlier examples rarely took "
+    "(Hypothesis's target).",
+)
 def check(
     budget: float,
     examples: int | None,
@@ -241,12 +269,17 @@ def check(
     explore: bool,
     html_dir: Path | None,
     extra_modules: tuple[str, ...],
+    database: str,
+    queue: str | None,
+    require_coverage: bool,
+    steer: bool,
 ) -> None:
     """Run the property-based campaign of every machine and report each invariant.
 
     Exit status: 0 every property held, 1 a property was violated (its counterexample is written
-    as a trace; if --trace-dir cannot be written, under a temporary directory named on stderr),
-    2 a bad option.
+    as a trace; if --trace-dir cannot be written, under a temporary directory named on stderr)
+    or, with --require-coverage, a row or guard outcome was not covered, 2 a bad option, 4 the
+    database cannot be opened or reached.
     """
     from blockfsm.adapters.engines.campaigns import run_campaign
     from blockfsm.adapters.engines.registry import RegistryError
@@ -264,6 +297,17 @@ def check(
         raise click.UsageError(str(error)) from None
     campaigns = campaigns_for(machines, declared)
     checked = list(campaigns)
+    from blockfsm.adapters.engines.example_database import ServerError, open_database
+    from blockfsm.adapters.exits import InputError
+
+    try:
+        examples_db = open_database(database)
+        if queue is not None and explore:  # refused before the campaigns, not after
+            from blockfsm.adapters.engines.example_database import connect
+
+            connect(queue)
+    except ServerError as error:
+        raise InputError(str(error)) from None
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big")
     share = budget / len(campaigns)
@@ -281,7 +325,15 @@ def check(
             from blockfsm.adapters.engines.campaign_workers import run_parallel
 
             results = run_parallel(
-                campaigns, progress, share, seed, profile, workers, max_examples=examples
+                campaigns,
+                progress,
+                share,
+                seed,
+                profile,
+                workers,
+                max_examples=examples,
+                database=database,
+                steer=steer,
             )
             campaigns = []
         for campaign in campaigns:
@@ -296,6 +348,8 @@ def check(
                 seed=seed,
                 on_batch=advance,
                 max_examples=examples,
+                database=examples_db,
+                steer=steer,
             )
             progress.update(
                 task,
@@ -327,8 +381,16 @@ def check(
                     task, description=f"exploring {system}: {distinct} states, depth {depth}"
                 )
 
-            explorations = default_explorations(trace_dir, shown, machines)
+            if queue is None:
+                explorations = default_explorations(trace_dir, shown, machines)
+            else:
+                explorations = _explorations_on(queue, trace_dir)
     ok = ok and all(e.violation is None for e, _ in explorations)
+    gaps = [gap for r in results if r.coverage is not None for gap in r.coverage.gaps()]
+    if require_coverage and gaps:
+        ok = False
+        for gap in gaps:
+            click.echo(f"coverage gap: {gap}", err=True)
     if as_json:
         report = _as_json(results, ok, seed, budget, profile)
         if examples is not None:
@@ -399,6 +461,22 @@ def check(
     sys.exit(0 if ok else 1)
 
 
+def _explorations_on(url: str, trace_dir: Path) -> list[Any]:
+    """``default_explorations``, one item each on the queue's workers."""
+    from blockfsm.adapters.engines.example_database import ServerError
+    from blockfsm.adapters.engines.work_queue import (
+        default_exploration_items,
+        distribute,
+        report_of,
+    )
+    from blockfsm.adapters.exits import InputError
+
+    try:
+        return [report_of(a) for a in distribute(url, default_exploration_items(trace_dir))]
+    except ServerError as error:
+        raise InputError(str(error)) from None
+
+
 def _as_json(
     results: list[CampaignResult], ok: bool, seed: int, budget: float, profile: str
 ) -> object:
@@ -431,6 +509,7 @@ def _as_json(
         "profile": profile,
         "unrecoverable_runs": {r.machine: r.unrecoverable for r in results if r.unrecoverable},
         "adversary": {r.machine: dict(r.adversary) for r in results if r.adversary},
+        "guards_and_pairs": {r.machine: r.coverage.as_json() for r in results if r.coverage},
     }
 
 

@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import attrs
 import click
 
 from blockfsm.adapters.commands.cli import module_option, use_modules
@@ -29,6 +28,7 @@ from blockfsm.adapters.engines.sim import (
     liveness,
 )
 from blockfsm.adapters.engines.simtrace import TracedSimulation
+from blockfsm.adapters.engines.sweep import run_seed
 from blockfsm.adapters.exits import InputError, describe
 
 CHUNK_TICKS = 20
@@ -93,6 +93,13 @@ def _behaviours(value: str) -> tuple[str, ...]:
     help="Run this many seeds, from --seed up; the Byzantine nodes' behaviours turn with the "
     "seed, so a sweep runs each behaviour in turn. Prints one line per seed and the totals.",
 )
+@click.option(
+    "--queue",
+    default=None,
+    metavar="URL",
+    help="With --seeds: put each seed on the work queue at redis://host:port/db and collect the "
+    "results from `blockfsm worker --connect URL` processes on any machine (same output).",
+)
 @click.option("--ed25519", is_flag=True, help="Sign with Ed25519 instead of the stand-in signer.")
 @click.option("--no-heal", is_flag=True, help="Skip the heal phase and the liveness check.")
 @click.option("--conformant", is_flag=True, help="Run every honest node's parts under their specs.")
@@ -149,6 +156,7 @@ def simulate(
     faults: str,
     behaviours: str,
     seeds: int,
+    queue: str | None,
     ed25519: bool,
     no_heal: bool,
     conformant: bool,
@@ -174,6 +182,8 @@ def simulate(
         )
     if byzantine > nodes:
         raise click.UsageError("--byzantine cannot exceed --nodes")
+    if queue is not None and seeds == 1:
+        raise click.UsageError("--queue spreads a sweep: give --seeds 2 or more")
     unsafe = 3 * byzantine >= nodes
     if unsafe and not allow_unsafe_byzantine:
         raise click.UsageError(
@@ -191,7 +201,7 @@ def simulate(
         conformant=conformant,
     )
     if seeds > 1:
-        _sweep(config, seeds, ticks, no_heal, unsafe, as_json, trace_dir)
+        _sweep(config, seeds, ticks, no_heal, unsafe, as_json, trace_dir, queue)
         return
     sim = TracedSimulation(config)
     sim.checking = not unsafe
@@ -386,41 +396,31 @@ def _sweep(
     unsafe: bool,
     as_json: bool,
     trace_dir: Path,
+    queue: str | None = None,
 ) -> None:
     """``seeds`` runs from ``base.seed`` up; run k starts the behaviour list at k, so the
     Byzantine nodes of a sweep take every behaviour in turn."""
-    names = base.behaviours
     runs: list[dict[str, Any]] = []
     totals: Counter[str] = Counter()
     acted: Counter[str] = Counter()
-    for k in range(seeds):
-        turn = k % len(names)
-        config = attrs.evolve(base, seed=base.seed + k, behaviours=names[turn:] + names[:turn])
-        sim = TracedSimulation(config)
-        sim.checking = not unsafe
-        entry: dict[str, Any] = {"seed": config.seed, "byzantine": list(config.behaviours[:1])}
-        try:
-            sim.run(ticks * config.tick_ms)
-            result = {"verdict": "skipped"} if no_heal or unsafe else liveness(sim)
-            entry["safety"] = "held" if not unsafe else "not checked"
-        except SafetyViolation as error:
-            written, _ = write_simulation_trace(sim, error, trace_dir)
-            entry["safety"] = {"violated": error.invariant_id, "trace_file": str(written)}
-            result = {"verdict": "not run"}
+    header_shown = False
+    if queue is not None:
+        entries = _queued(queue, base, seeds, ticks, no_heal, unsafe, trace_dir)
+    else:
+        entries = (run_seed(base, k, ticks, no_heal, unsafe, trace_dir) for k in range(seeds))
+    for entry in entries:
+        acted.update(entry.pop("acted"))
+        if not isinstance(entry["safety"], str):
             totals["safety violated"] += 1
-        entry["liveness"] = result["verdict"]
-        entry["final_height"] = [n.chain.committed_height for n in sim.nodes]
-        totals[f"liveness {result['verdict']}"] += 1
-        for key, n in sim.counters.items():
-            if key.startswith("adversary:"):
-                acted[key[len("adversary:") :]] += n
+        totals[f"liveness {entry['liveness']}"] += 1
         runs.append(entry)
         if not as_json:
-            if k == 0:
+            if not header_shown:
                 click.echo(SWEEP_HEADER)
-            byzantine = ", ".join(f"{n.index}: {n.behaviour}" for n in sim.nodes if not n.honest)
+                header_shown = True
             safety = entry["safety"] if isinstance(entry["safety"], str) else "VIOLATED"
-            click.echo(_sweep_row(config.seed, byzantine or "none", safety, entry))
+            byzantine = entry.get("byzantine_nodes") or "none"
+            click.echo(_sweep_row(entry["seed"], byzantine, safety, entry))
     ok = not totals["safety violated"] and not totals["liveness failed"]
     summary = {
         "seeds": seeds,
@@ -504,3 +504,26 @@ def _simulate_system(
             click.echo(f"{property_id}: {'held' if held else 'VIOLATED'}")
         click.echo("ok" if run.ok else "a property was violated")
     sys.exit(0 if run.ok else 1)
+
+
+def _queued(
+    url: str, base: SimConfig, seeds: int, ticks: int, no_heal: bool, unsafe: bool, trace_dir: Path
+) -> list[dict[str, Any]]:
+    """The sweep's seeds run by queue workers, in seed order."""
+    from blockfsm.adapters.engines.example_database import ServerError
+    from blockfsm.adapters.engines.sweep import config_json
+    from blockfsm.adapters.engines.work_queue import distribute
+    from blockfsm.adapters.exits import InputError
+
+    args = {"config": config_json(base), "ticks": ticks, "no_heal": no_heal, "unsafe": unsafe}
+    items = [
+        {"kind": "simulate", "k": k, **args, "trace_dir": str(trace_dir)} for k in range(seeds)
+    ]
+    try:
+        return distribute(url, items, progress=_waiting if sys.stderr.isatty() else None)
+    except ServerError as error:
+        raise InputError(str(error)) from None
+
+
+def _waiting(done: int, total: int) -> None:
+    click.echo(f"\r{done}/{total} seeds back from the workers", err=True, nl=done == total)

@@ -17,6 +17,8 @@ def run_parallel(
     profile: str,
     workers: int,
     max_examples: int | None = None,
+    database: str | None = None,
+    steer: bool = False,
 ) -> list[CampaignResult]:
     """Run every campaign in a pool of ``workers`` processes; results in campaign order.
 
@@ -33,7 +35,15 @@ def run_parallel(
             (
                 c,
                 pool.submit(
-                    run_named, c.machine, each, seed, profile, max_examples, added_modules()
+                    run_named,
+                    c.machine,
+                    each,
+                    seed,
+                    profile,
+                    max_examples,
+                    database,
+                    added_modules(),
+                    steer=steer,
                 ),
             )
             for c in campaigns

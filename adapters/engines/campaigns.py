@@ -24,13 +24,15 @@ from typing import Any
 import attrs
 from hypothesis import Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
+from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 from rich.console import Console
 from rich.table import Table
 
 from blockfsm.adapters.engines.itf import document_of, recording
-from blockfsm.spec.campaigns import Campaign
+from blockfsm.spec.campaigns import Campaign, set_steering
 from blockfsm.spec.conformance import ConformanceError, InvariantViolation, Stats, StepRaised
+from blockfsm.spec.coverage import Coverage, coverage
 from blockfsm.spec.language import MachineSpec
 
 BATCH_EXAMPLES = 20
@@ -143,6 +145,8 @@ class CampaignResult:
     """Whether the campaign stopped at a violation (its own, or the campaign's it ran inside)
     before its examples or its budget ran out: rows and rules it did not reach might have been
     reached by the rest of the run, so they are not reported as not reached."""
+    coverage: Coverage | None = None
+    """Rows, guard outcomes and row pairs the campaign covered (``blockfsm.spec.coverage``)."""
 
     @property
     def ok(self) -> bool:
@@ -202,10 +206,15 @@ def run_campaign(
     seed: int,
     on_batch: Callable[[float], None] | None = None,
     max_examples: int | None = None,
+    database: ExampleDatabase | None = None,
+    steer: bool = False,
 ) -> CampaignResult:
     """Run ``campaign`` for about ``budget_seconds``, or for ``max_examples`` examples when it is
     given (then the budget does not bound generation, only shrinking); ``on_batch`` gets the
-    fraction done."""
+    fraction done. ``database``: Hypothesis's example database (None: none, so a seeded run
+    decides the same way anywhere), whose saved failures are replayed before anything new.
+    ``steer``: each example reports how rare its coverage was (``target``); off by default."""
+    set_steering(steer)
     stats = campaign.stats
     stats.reset()
     if campaign.rules is not None:
@@ -229,13 +238,19 @@ def run_campaign(
             per_example = elapsed / requested
             size = int((budget_seconds - elapsed) / per_example) if per_example > 0 else 0
             size = max(1, min(BATCH_EXAMPLES, size))
-        runnable = type(campaign.test_class.__name__, (campaign.test_class,), {})
+        # Named as the class it runs, so Hypothesis's database key is that class's source.
+        test_class = campaign.test_class
+        runnable = type(
+            test_class.__name__,
+            (test_class,),
+            {"__module__": test_class.__module__, "__qualname__": test_class.__qualname__},
+        )
         hypothesis_seed(seed * 1_000_003 + batches)(runnable)
         run_settings = settings(
             base,
             max_examples=max(1, size),
             derandomize=False,
-            database=None,
+            database=database,
             deadline=None,
             verbosity=Verbosity.quiet,
             print_blob=False,
@@ -315,6 +330,7 @@ def run_campaign(
         shrink_cap_seconds=cap,
         adversary=tuple((name, stats.steps[f"adversary:{name}"]) for name in campaign.behaviours),
         stopped=violation is not None,
+        coverage=coverage(spec, stats.taken),
     )
 
 
@@ -431,6 +447,7 @@ def _also_result(
         seconds=seconds,
         violation=None,
         stopped=violation is not None,
+        coverage=coverage(spec, stats.taken),
     )
 
 
@@ -438,12 +455,15 @@ def run_named(
     machine: str,
     budget_seconds: float,
     seed: int,
-    profile: str,
+    profile: str | None,
     max_examples: int | None = None,
+    database: str | None = None,
     modules: tuple[str, ...] = (),
+    steer: bool = False,
 ) -> CampaignResult:
-    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``);
-    ``modules`` are the machine modules the parent read besides the entry points."""
+    """``run_campaign`` for the campaign of ``machine``, in a worker process (``--workers``, a
+    queue's worker); ``database`` as ``--database`` takes it, ``modules`` as ``--module``."""
+    from blockfsm.adapters.engines.example_database import open_database
     from blockfsm.adapters.engines.registry import campaigns as all_campaigns
     from blockfsm.spec.strategies.profiles import load_profile
 
@@ -451,6 +471,11 @@ def run_named(
     for campaign in all_campaigns(modules):
         if campaign.machine == machine:
             return run_campaign(
-                campaign, budget_seconds=budget_seconds, seed=seed, max_examples=max_examples
+                campaign,
+                budget_seconds=budget_seconds,
+                seed=seed,
+                max_examples=max_examples,
+                database=open_database(database),
+                steer=steer,
             )
     raise KeyError(machine)
