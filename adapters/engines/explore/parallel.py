@@ -109,7 +109,10 @@ def _ask(commands: list[Connection], message: tuple[Any, ...]) -> list[Any]:
         connection.send(message)
     answers = []
     for connection in commands:
-        answer = connection.recv()
+        try:
+            answer = connection.recv()
+        except EOFError:
+            raise RuntimeError("an explorer worker stopped before it answered") from None
         if answer[0] == "error":
             raise RuntimeError(f"an explorer worker failed:\n{answer[1]}")
         answers.append(answer[1])
