@@ -32,6 +32,13 @@ that higher is better, next to its target:
   target 1.25;
 - ``sim_throughput``: simulated events per second of a fault-free 4-node cluster with the
   stand-in signer (benchmarks/sim_throughput.py), over the target of 50,000; target 1.
+- ``explorer/states_per_core``: distinct states per CPU-second of the default cluster's
+  breadth-first search (cut at 15,000 distinct states; 1,000 with ``--quick``) against the same
+  search through the explorer as it was before issue 24 (benchmarks/explorer_throughput.py);
+  the ratio is the paired speedup, the target the speedup that would reach 10,000 states per
+  second from the earlier figure of the same run;
+- ``explorer/workers``: the same search in 2 processes (``bfs_workers``) against one process,
+  wall clock, paired; target 1.5 (2 cores).
 
 ``--quick`` (under a minute) shrinks the sizes; the test suite runs it once so the suite cannot
 rot. Nothing here asserts a time: the figures are printed, and docs/performance.md records them.
@@ -525,6 +532,37 @@ def bench_producer_tree(repeat: int, sizes: tuple[int, int], blocks: int = 200) 
     )
 
 
+def bench_explorer(repeat: int, states: int) -> list[Figure]:
+    from benchmarks.explorer_throughput import (
+        TARGET_STATES_PER_SECOND,
+        measure_per_core,
+        measure_workers,
+    )
+
+    core = measure_per_core(repeat, states)
+    workers = measure_workers(repeat, states)
+    return [
+        Figure(
+            name="explorer/states_per_core",
+            value=core["current"],
+            unit=f"states/CPU-s (cluster, {core['distinct_states']:,.0f} states)",
+            baseline="explorer before issue 24",
+            baseline_value=core["earlier"],
+            ratio=core["speedup"],
+            target_ratio=TARGET_STATES_PER_SECOND / core["earlier"],
+        ),
+        Figure(
+            name="explorer/workers",
+            value=workers["many"],
+            unit=f"states/s with {workers['workers']:.0f} workers",
+            baseline="one process",
+            baseline_value=workers["one"],
+            ratio=workers["speedup"],
+            target_ratio=1.5,
+        ),
+    ]
+
+
 def run(quick: bool) -> list[Figure]:
     repeat = 5
     figures = [bench_transitions(repeat, 2_000 if quick else 20_000)]
@@ -547,6 +585,7 @@ def run(quick: bool) -> list[Figure]:
         if quick
         else bench_coverage_steering("attester", 7, 3_000)
     )
+    figures += bench_explorer(2 if quick else repeat, 1_000 if quick else 15_000)
     return figures
 
 

@@ -33,6 +33,7 @@ def test_quick_benchmarks_print_one_object_of_figures() -> None:
     assert {"sync_checks", "sync_round_trips"} <= set(names)
     assert {"scaling/server_peers", "scaling/client_registry"} <= set(names)
     assert "scaling/producer_tree" in names
+    assert {"explorer/states_per_core", "explorer/workers", "sim_throughput"} <= set(names)
     if importlib.util.find_spec("statemachine") is not None:  # the benchmarks extra
         assert "python-statemachine/sync_server" in names
     for entry in report["benchmarks"]:

@@ -181,6 +181,14 @@ UNBOUNDED = "unbounded"
     default=None,
     help="Stop after this many distinct states (the report says: not complete).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Processes that run one breadth-first search together, states partitioned by key: "
+    "the same states, depth and verdict as one process (not with --dfs or --reduce).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option(
     "--trace-dir",
@@ -206,6 +214,7 @@ def explore_command(
     use_dfs: bool,
     reduce: bool | None,
     max_states: int | None,
+    workers: int,
     as_json: bool,
     trace_dir: Path,
     params: tuple[str, ...],
@@ -281,8 +290,12 @@ def explore_command(
         raise click.UsageError(f"--reduce: the {system_name} system has no independence relation")
     if reduce and use_dfs:
         raise click.UsageError("--reduce runs with the breadth-first search; drop --dfs")
+    if workers > 1 and (use_dfs or reduce):
+        raise click.UsageError(
+            "--workers runs the plain breadth-first search: drop --dfs, or give --no-reduce"
+        )
     if reduce is None:
-        reduce = reducible(system) and not use_dfs
+        reduce = reducible(system) and not use_dfs and workers == 1
     with Bar(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -306,6 +319,7 @@ def explore_command(
             max_states=max_states,
             progress=shown,
             reduce=reduce,
+            workers=workers,
         )
     report, shrunk = shrink_report(system, report)
     path = write_trace(system, report, trace_dir, shrunk)

@@ -39,6 +39,7 @@ import attrs
 from blockfsm.adapters.engines import itf
 from blockfsm.adapters.engines.explore.cluster_system import ClusterSystem, ClusterWorld
 from blockfsm.adapters.engines.explore.encoding import StateEncoder
+from blockfsm.adapters.engines.explore.parallel import bfs_workers
 from blockfsm.adapters.engines.explore.search import (
     Progress,
     Reducible,
@@ -84,6 +85,7 @@ __all__ = [
     "Violation",
     "bfs",
     "bfs_sleep_sets",
+    "bfs_workers",
     "checked_step",
     "default_explorations",
     "describe_action",
@@ -167,13 +169,22 @@ def explore(
     max_states: int | None = None,
     progress: Progress | None = None,
     reduce: bool = False,
+    workers: int = 1,
 ) -> Report:
+    """One exploration; with ``workers`` > 1, the breadth-first search in that many processes
+    (``bfs_workers``: the same states, depth and verdict)."""
+    if workers > 1 and (use_dfs or reduce):
+        raise ValueError("several workers run the plain breadth-first search only")
     if use_dfs:
         if depth is None:
             raise ValueError("a depth-first search needs a depth bound")
         if reduce:
             raise ValueError("the reduction runs with the breadth-first search only")
         return dfs(system, max_depth=depth, max_states=max_states, progress=progress)
+    if workers > 1:
+        return bfs_workers(
+            system, workers, max_depth=depth, max_states=max_states, progress=progress
+        )
     return bfs(system, max_depth=depth, max_states=max_states, progress=progress, reduce=reduce)
 
 

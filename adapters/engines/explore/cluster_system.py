@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from hashlib import blake2b
 from typing import Any
 
 import attrs
@@ -115,6 +116,10 @@ class ClusterSystem:
         self._lost = 0
         """Messages the last ``step`` lost to a full network (read by ``footprint``)."""
         self._encoded = StateEncoder()
+        self._digests: dict[int, tuple[Any, bytes]] = {}
+        self._older_digests: dict[int, tuple[Any, bytes]] = {}
+        self._runners: dict[int, Any] = {}
+        """The conformance runner of each node's config, made once (``checked_step``)."""
         self.signers = [StandInSigner.from_seed(i) for i in range(nodes)]
         validators = ValidatorSet.equal(s.public_key for s in self.signers)
         verifier = StandInVerifier.of(self.signers)
@@ -184,14 +189,27 @@ class ClusterSystem:
         for name, value in sorted(vars(monitor).items()):
             if name in skip:
                 continue
+            was = next(before, None)
             kind = type(value)
             if kind is dict:
+                # Unchanged (the common case: most steps leave most memories alone): keep the
+                # frozen field without sorting again. Comparing is a pass in C; sorting by a
+                # key function is not.
+                if was is not None and was[0] == name and was[1] == "map":
+                    items = was[2]
+                    if len(items) == len(value) and dict(items) == value:
+                        out.append(was)
+                        continue
                 field = (name, "map", tuple(self._sorted(value.items(), pairs=True)))
             elif kind is set:
+                if was is not None and was[0] == name and was[1] == "set":
+                    members = was[2]
+                    if len(members) == len(value) and value.issuperset(members):
+                        out.append(was)
+                        continue
                 field = (name, "set", tuple(self._sorted(value)))
             else:
                 field = (name, "value", value)
-            was = next(before, None)
             out.append(was if was == field else field)
         frozen = tuple(out)
         return old if old == frozen and old is not None else frozen
@@ -264,11 +282,16 @@ class ClusterSystem:
         )
 
     def key(self, world: ClusterWorld) -> bytes:
-        """The world's canonical bytes (``StateEncoder``: equal worlds, equal keys, and each
-        encoding self-delimiting, so unequal worlds have unequal keys). A delivery changes one
-        node and one chain and shares every other part with the world it came from; the encoder
-        keeps each part's encoding by object, so each is computed once."""
-        encode = self._encoded
+        """The world's canonical key: its counters, then a 16-byte BLAKE2b digest of each part's
+        canonical bytes (``StateEncoder``: equal parts, equal bytes, each encoding
+        self-delimiting, so unequal parts have unequal bytes): each node, each chain, each
+        message in flight, the signed votes, what is durable, the monitors' memory. Two worlds
+        share a key exactly when every part is equal, up to a collision of 128-bit digests (the
+        search keys states by such a digest anyway). A delivery changes one node and one chain
+        and shares every other part with the world it came from; each part's digest is kept by
+        object, so it is computed once, and the key is a few hundred bytes instead of the whole
+        encoding."""
+        part = self._part
         parts = [
             b"%d;%d;%d;%d;%d;%d;%d;"
             % (
@@ -281,13 +304,29 @@ class ClusterSystem:
                 len(world.flight),
             )
         ]
-        parts.extend(encode(n) for n in world.nodes)
-        parts.extend(encode(c) for c in world.chains)
-        parts.extend(encode(m) for m in world.flight)
-        parts.append(encode(world.signed))
-        parts.append(encode(world.durable))
-        parts.append(encode(world.ghost))
+        parts.extend([part(n) for n in world.nodes])
+        parts.extend([part(c) for c in world.chains])
+        parts.extend([part(m) for m in world.flight])
+        parts.append(part(world.signed))
+        parts.append(part(world.durable))
+        parts.append(part(world.ghost))
         return b"".join(parts)
+
+    def _part(self, value: Any) -> bytes:
+        """The digest of one part's canonical bytes, kept by object (two generations, like the
+        encoder's cache)."""
+        ident = id(value)
+        hit = self._digests.get(ident)
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        hit = self._older_digests.get(ident)
+        if hit is None or hit[0] is not value:
+            hit = (value, blake2b(self._encoded(value), digest_size=16).digest())
+        if len(self._digests) >= 50_000:
+            self._older_digests = self._digests
+            self._digests = {}
+        self._digests[ident] = hit
+        return hit[1]
 
     def actions(self, world: ClusterWorld) -> list[Any]:
         """A tick, while time is left; the delivery of each message in flight (once per run of
@@ -413,7 +452,12 @@ class ClusterSystem:
         if self.silent and i in self.byzantine:
             return world  # it speaks only through forgeries
         after, effects = checked_step(
-            self.machine, self.configs[i], world.nodes[i], event, self._view(world.chains[i])
+            self.machine,
+            self.configs[i],
+            world.nodes[i],
+            event,
+            self._view(world.chains[i]),
+            self._runners,
         )
         blocks, committed, certificate = world.chains[i]
         before = committed
@@ -450,7 +494,15 @@ class ClusterSystem:
                         self._put(flight, dest, i, m)
                         if type(m) is Proposal and i in self.byzantine:
                             self._put(flight, dest, i, self._twin(i, m))
-        chain = (tuple(blocks_list), committed, certificate)
+        chain = world.chains[i]
+        if (
+            len(blocks_list) != len(blocks)
+            or committed != chain[1]
+            or certificate is not chain[2]
+            or any(a is not b for a, b in zip(blocks_list, blocks, strict=True))
+        ):
+            chain = (tuple(blocks_list), committed, certificate)
+        # else: the same chain object, so the state key finds its encoding kept
         if monitors is not None and i not in self.byzantine:
             self._observe(monitors, i, before, event, after, effects, self._view(chain))
             if after.attester.height < self.heights:

@@ -153,14 +153,33 @@ def register(name: str) -> Callable[[Callable[..., System]], Callable[..., Syste
 # --- checked machine steps -----------------------------------------------------------------------
 
 
-def checked_step(machine: Any, config: Any, state: Any, event: Any, view: Any) -> Any:
+def checked_step(
+    machine: Any,
+    config: Any,
+    state: Any,
+    event: Any,
+    view: Any,
+    runners: dict[int, Any] | None = None,
+) -> Any:
     """One machine step under its spec: exactly one row, its target and effects, and every
     per-step safety invariant. (Invariants kept by a monitor need the run's history, which is not
-    part of an explored state: campaigns and replay check those.)"""
+    part of an explored state: campaigns and replay check those.)
+
+    ``runners``, when given, keeps the conformance runner of each config (by ``id``, the config
+    held beside it) for the next step: a runner without invariants keeps nothing between steps
+    that decides anything, only counts and the last step of its trace."""
     from blockfsm.spec.conformance import ConformanceError, Conformant, StepRaised
     from blockfsm.spec.language import Transition
 
-    runner = Conformant(machine, config, check_invariants=False)
+    if runners is None:
+        runner = Conformant(machine, config, check_invariants=False)
+    else:
+        kept = runners.get(id(config))
+        if kept is None or kept.config is not config or kept.machine is not machine:
+            kept = runners[id(config)] = Conformant(
+                machine, config, check_invariants=False, trace_limit=1
+            )
+        runner = kept
     try:
         after, effects = runner.step(state, event, view)
     except ConformanceError as error:
