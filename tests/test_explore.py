@@ -586,15 +586,20 @@ def test_a_delay_is_one_message_overtaken_or_one_early_timer() -> None:
     assert early.delays == 1
 
 
-def test_the_default_cluster_exploration_completes_and_covers_round_changes_and_locks() -> None:
+def test_the_default_cluster_exploration_covers_round_changes_and_locks() -> None:
     """The default exploration is not vacuous: some states have every node final at height 2,
     some a node in round 1, some a node that carries a lock into a later round, and some a
     split vote over the twin. (With Tendermint's rounds, a round ends only after a quorum
-    confirmed in it: one delay no longer reaches a lock carried into round 1; two do.)"""
+    confirmed in it: one delay no longer reaches a lock carried into round 1; two do.)
+
+    The search stops at the first state by which all four were seen (a "violation" of the
+    probe below), so the test does not pay for the whole search; that the whole default
+    exploration completes with every invariant holding is checked by ``blockfsm check`` and by
+    the ``blockfsm explore --system cluster`` step of .ci/run."""
     seen: dict[str, int] = {"all final": 0, "round 1": 0, "lock carried": 0, "split": 0}
     system = ClusterSystem(delays=2)
 
-    def note(world: Any) -> bool:
+    def not_yet_all_seen(world: Any) -> bool:
         attesters = [n.attester for n in world.nodes]
         seen["all final"] += all(c == 2 for _, c, _ in world.chains)
         seen["round 1"] += any(a.round >= 1 for a in attesters)
@@ -603,11 +608,12 @@ def test_the_default_cluster_exploration_completes_and_covers_round_changes_and_
             h for (_, height, r, phase, h) in world.signed if (height, r, phase) == (0, 0, 0)
         }
         seen["split"] += len(attested) > 1
-        return True
+        return not all(count > 0 for count in seen.values())
 
-    system.invariants = (*system.invariants, StateInvariant("seen", "coverage", note))
+    system.invariants = (*system.invariants, StateInvariant("seen", "coverage", not_yet_all_seen))
     report = bfs(system)
-    assert report.complete and report.violation is None
+    assert report.violation is not None, seen
+    assert report.violation.property_id == "seen", report.violation  # no real invariant broke
     assert all(count > 0 for count in seen.values()), seen
 
 
