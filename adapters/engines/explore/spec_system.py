@@ -11,6 +11,7 @@ member machine's step goes through ``run``, which checks it under the member's s
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from blockfsm.adapters.engines.explore.traces import checked_step
 from blockfsm.spec.system import SystemSpec
 
 
-class SpecSystem:
+class SpecSystem(ABC):
     spec: ClassVar[SystemSpec]
 
     @property
@@ -39,14 +40,17 @@ class SpecSystem:
     def liveness(self) -> tuple[StateInvariant, ...]:
         return tuple(StateInvariant(lv.id, lv.statement, lv.holds) for lv in self.spec.liveness)
 
+    @abstractmethod
     def initial(self) -> Any:
-        raise NotImplementedError
+        """Filled in by each system (see the module docstring)."""
 
+    @abstractmethod
     def actions(self, state: Any) -> Iterable[Any]:
-        raise NotImplementedError
+        """Filled in by each system (see the module docstring)."""
 
+    @abstractmethod
     def apply(self, state: Any, action: Any) -> Any:
-        raise NotImplementedError
+        """Filled in by each system (see the module docstring)."""
 
     def heal_actions(self, state: Any) -> Iterable[Any]:
         """The enabled actions the spec does not declare as faults."""
